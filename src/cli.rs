@@ -1,0 +1,91 @@
+//! The command line: `serve` (default), `migrate`, `train`, `evaluate`, `import`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::startup::{shutdown_signal, Application};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "courserec",
+    version,
+    about = "Course recommendations and user segments over HTTP"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// A TOML file layered over config/default.toml.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// postgres://… or sqlite://…; default: the SQLite file in ./data/.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Bulk-load events and courses from CSV files.
+    Import(crate::import::ImportArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Fill an empty store with a generated course platform.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let serve = match &cli.command {
+        None => Some(ServeArgs::default()),
+        Some(Command::Serve(a)) => Some(ServeArgs {
+            listen: a.listen.clone(),
+            demo: a.demo,
+        }),
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen: serve.as_ref().and_then(|s| s.listen.clone()),
+        database_url: cli.common.database_url.clone(),
+    };
+    let settings = Settings::load(cli.common.config.as_deref(), &overrides)?;
+    crate::telemetry::init(&settings.log);
+    match cli.command {
+        Some(Command::Migrate) => {
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Some(Command::Import(args)) => {
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            crate::import::run(&store, &args).await
+        }
+        None | Some(Command::Serve(_)) => {
+            let demo = serve.is_some_and(|s| s.demo);
+            let app = Application::build(settings).await?;
+            if demo {
+                crate::demo_load::fill_if_empty(app.state()).await?;
+            }
+            app.run_until(shutdown_signal()).await
+        }
+    }
+}

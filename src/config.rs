@@ -1,0 +1,178 @@
+//! Layered configuration: built-in `config/default.toml`, an optional file, then
+//! `COURSEREC_<SECTION>__<KEY>` environment variables. Invalid values fail at start
+//! with a message naming the key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Scope;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub ingest: IngestSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub train: crate::retrain::TrainSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub sqlite_path: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub max_batch: usize,
+    pub max_future_skew_secs: i64,
+    pub writer_batch: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub enabled: bool,
+    pub allow_anonymous: bool,
+    pub keys: Vec<ApiKeySettings>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettings {
+    pub name: String,
+    pub key: String,
+    pub scopes: Vec<String>,
+}
+
+/// Keys never print, not even in debug output.
+impl std::fmt::Debug for ApiKeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("key", &"***")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: String,
+    pub filter: String,
+}
+
+/// Command-line values that override every other layer.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads defaults, then `file`, then the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut fig = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(Env::prefixed("COURSEREC_").split("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            fig = fig.merge(Serialized::default("database.url", url));
+        }
+        if let Some(listen) = &overrides.listen {
+            fig = fig.merge(Serialized::default("server.listen", listen));
+        }
+        if let Some(url) = &overrides.database_url {
+            fig = fig.merge(Serialized::default("database.url", url));
+        }
+        let settings: Settings = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The defaults alone (tests start from these).
+    pub fn defaults() -> Settings {
+        Settings::load(None, &Overrides::default()).expect("built-in defaults are valid")
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        let positive = [
+            ("server.body_limit_bytes", self.server.body_limit_bytes),
+            ("server.max_in_flight", self.server.max_in_flight),
+            ("ingest.max_batch", self.ingest.max_batch),
+            ("ingest.writer_batch", self.ingest.writer_batch),
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                anyhow::bail!("invalid configuration: {key} must be greater than 0");
+            }
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            anyhow::bail!("invalid configuration: log.format must be \"pretty\" or \"json\"");
+        }
+        let url = &self.database.url;
+        if !(url.is_empty() || url.starts_with("postgres") || url.starts_with("sqlite:")) {
+            anyhow::bail!(
+                "invalid configuration: database.url must start with postgres:// or sqlite:"
+            );
+        }
+        for (i, key) in self.auth.keys.iter().enumerate() {
+            if key.key.len() < 8 {
+                anyhow::bail!(
+                    "invalid configuration: auth.keys[{i}].key must be at least 8 characters"
+                );
+            }
+            for s in &key.scopes {
+                if Scope::parse(s).is_none() {
+                    anyhow::bail!(
+                        "invalid configuration: auth.keys[{i}].scopes has unknown scope {s:?} (ingest, read, admin)"
+                    );
+                }
+            }
+        }
+        self.train.validate()?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server.listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "invalid configuration: server.listen {:?} is not an address like 127.0.0.1:8080",
+                self.server.listen
+            )
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! Domain types shared by storage, training and HTTP: events, courses, users.
+//! Values of these types are valid by construction; parsing happens at the edge.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest id accepted for users, courses, events and recommendations.
+pub const MAX_ID_LEN: usize = 128;
+
+/// What a user did to a course.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    View,
+    Click,
+    Favorite,
+    AddToCart,
+    Watch,
+    Rating,
+    Purchase,
+    Refund,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 8] = [
+        EventType::View,
+        EventType::Click,
+        EventType::Favorite,
+        EventType::AddToCart,
+        EventType::Watch,
+        EventType::Rating,
+        EventType::Purchase,
+        EventType::Refund,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::View => "view",
+            EventType::Click => "click",
+            EventType::Favorite => "favorite",
+            EventType::AddToCart => "add_to_cart",
+            EventType::Watch => "watch",
+            EventType::Rating => "rating",
+            EventType::Purchase => "purchase",
+            EventType::Refund => "refund",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Index into arrays laid out in the order of [`EventType::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One validated behaviour event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: Option<String>,
+    pub user_id: String,
+    pub course_id: String,
+    pub kind: EventType,
+    /// Rating 1–5 for `rating`, fraction 0–1 for `watch`, free otherwise.
+    pub value: Option<f64>,
+    /// Milliseconds since the Unix epoch.
+    pub ts_ms: i64,
+    pub rec_id: Option<String>,
+}
+
+/// Course difficulty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Beginner,
+    Intermediate,
+    Advanced,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Beginner => "beginner",
+            Level::Intermediate => "intermediate",
+            Level::Advanced => "advanced",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        [Level::Beginner, Level::Intermediate, Level::Advanced]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+/// A catalog entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Course {
+    pub id: String,
+    pub title: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub level: Level,
+    pub price_cents: i64,
+    pub active: bool,
+}
+
+/// Optional user attributes used for cold start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserAttrs {
+    pub interests: Vec<String>,
+    pub level: Option<Level>,
+}
+
+/// Events of one type by one user on one course, summed in the store.
+/// Training reads these instead of raw rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeAgg {
+    pub user_id: String,
+    pub course_id: String,
+    pub kind: EventType,
+    pub count: u32,
+    pub value_sum: f64,
+    pub value_max: f64,
+    pub first_ts_ms: i64,
+    pub last_ts_ms: i64,
+    /// Events of this group in the last 30 and 90 days before the query ran.
+    pub count_30d: u32,
+    pub count_90d: u32,
+}
+
+/// True when `s` is a usable id: 1–128 characters, no control characters.
+pub fn valid_id(s: &str) -> bool {
+    let n = s.chars().count();
+    (1..=MAX_ID_LEN).contains(&n) && !s.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_types_round_trip_through_their_names() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert_eq!(EventType::ALL[t.index()], t);
+        }
+        assert_eq!(EventType::parse("like"), None);
+    }
+
+    #[test]
+    fn ids_must_be_one_to_128_chars() {
+        assert!(!valid_id(""));
+        assert!(valid_id("a"));
+        assert!(valid_id(&"x".repeat(128)));
+        assert!(!valid_id(&"x".repeat(129)));
+        assert!(!valid_id("a\nb"));
+    }
+}

@@ -1,0 +1,186 @@
+//! The catalog: `PUT/GET/DELETE /courses/<id>`, `POST /courses`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::domain::{valid_id, Course, Level};
+use crate::error::{ApiError, FieldError, Json, Result};
+
+pub fn read_router() -> Router<AppState> {
+    Router::new().route("/courses/{id}", get(get_course))
+}
+
+pub fn admin_router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/courses/{id}",
+            axum::routing::put(put_course).delete(delete_course),
+        )
+        .route("/courses", post(post_courses))
+}
+
+/// A course as clients send it; `id` comes from the path for PUT.
+#[derive(Debug, Deserialize)]
+pub struct CourseBody {
+    pub id: Option<String>,
+    pub title: String,
+    pub category: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub level: String,
+    #[serde(default)]
+    pub price_cents: i64,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl CourseBody {
+    /// Checks every field, reporting all problems at once.
+    pub fn into_course(self, id: String) -> std::result::Result<Course, Vec<FieldError>> {
+        let mut errs = Vec::new();
+        if !valid_id(&id) {
+            errs.push(FieldError::new(
+                "id",
+                "must be a string of 1 to 128 characters",
+            ));
+        }
+        if self.title.trim().is_empty() || self.title.len() > 512 {
+            errs.push(FieldError::new("title", "must be 1 to 512 characters"));
+        }
+        let category = self.category.trim().to_lowercase();
+        if !valid_id(&category) {
+            errs.push(FieldError::new("category", "must be 1 to 128 characters"));
+        }
+        let tags: Vec<String> = self.tags.iter().map(|t| t.trim().to_lowercase()).collect();
+        if tags.len() > 64 || tags.iter().any(|t| !valid_id(t)) {
+            errs.push(FieldError::new(
+                "tags",
+                "at most 64 tags of 1 to 128 characters",
+            ));
+        }
+        let level = Level::parse(&self.level);
+        if level.is_none() {
+            errs.push(FieldError::new(
+                "level",
+                "must be beginner, intermediate or advanced",
+            ));
+        }
+        if self.price_cents < 0 {
+            errs.push(FieldError::new("price_cents", "must not be negative"));
+        }
+        match level {
+            Some(level) if errs.is_empty() => Ok(Course {
+                id,
+                title: self.title.trim().to_string(),
+                category,
+                tags,
+                level,
+                price_cents: self.price_cents,
+                active: self.active,
+            }),
+            _ => Err(errs),
+        }
+    }
+}
+
+fn invalid(errs: Vec<FieldError>) -> ApiError {
+    ApiError::invalid("invalid_course", "the course is invalid", errs)
+}
+
+async fn put_course(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<CourseBody>,
+) -> Result<(StatusCode, Json<Course>)> {
+    if body.id.as_ref().is_some_and(|b| *b != id) {
+        return Err(invalid(vec![FieldError::new(
+            "id",
+            "differs from the id in the path",
+        )]));
+    }
+    let course = body.into_course(id).map_err(invalid)?;
+    let created = app
+        .store
+        .upsert_courses(std::slice::from_ref(&course))
+        .await?;
+    app.live.note_course(&course);
+    let status = if created[0] {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(course)))
+}
+
+async fn post_courses(
+    State(app): State<AppState>,
+    Json(body): Json<Vec<CourseBody>>,
+) -> Result<(StatusCode, Json<Value>)> {
+    if body.is_empty() || body.len() > 10_000 {
+        return Err(ApiError::invalid(
+            "invalid_course",
+            "send 1 to 10000 courses",
+            vec![],
+        ));
+    }
+    let mut courses = Vec::with_capacity(body.len());
+    let mut errs = Vec::new();
+    for (i, b) in body.into_iter().enumerate() {
+        let Some(id) = b.id.clone() else {
+            errs.push(FieldError {
+                index: Some(i),
+                ..FieldError::new("id", "is required")
+            });
+            continue;
+        };
+        match b.into_course(id) {
+            Ok(c) => courses.push(c),
+            Err(e) => errs.extend(e.into_iter().map(|e| FieldError {
+                index: Some(i),
+                ..e
+            })),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(invalid(errs));
+    }
+    let created = app.store.upsert_courses(&courses).await?;
+    for c in &courses {
+        app.live.note_course(c);
+    }
+    let n_created = created.iter().filter(|c| **c).count();
+    Ok((
+        StatusCode::OK,
+        Json(json!({"created": n_created, "updated": courses.len() - n_created})),
+    ))
+}
+
+async fn get_course(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Course>> {
+    match app.store.get_course(&id).await? {
+        Some(c) => Ok(Json(c)),
+        None => Err(ApiError::not_found(
+            "course_not_found",
+            format!("no course {id:?}"),
+        )),
+    }
+}
+
+async fn delete_course(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    if !app.store.delete_course(&id).await? {
+        return Err(ApiError::not_found(
+            "course_not_found",
+            format!("no course {id:?}"),
+        ));
+    }
+    app.live.remove_course(&id);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,110 @@
+//! The HTTP API: routes grouped by the scope they need, and the tower stack
+//! around them (request ids, tracing, metrics, timeout, load shedding).
+
+mod courses;
+mod events;
+mod middleware;
+mod ops;
+mod recommend;
+mod segments;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::response::IntoResponse;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::auth::{self, Keys, Scope};
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::ingest::IngestQueue;
+use crate::metrics::Metrics;
+use crate::retrain::Trainer;
+use crate::serve::Live;
+use crate::store::Store;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub keys: Keys,
+    pub ingest: IngestQueue,
+    pub live: Arc<Live>,
+    pub trainer: Trainer,
+}
+
+pub use courses::CourseBody;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn scoped(router: Router<AppState>, state: &AppState, scope: Scope) -> Router<AppState> {
+    router.route_layer(axum::middleware::from_fn_with_state(
+        (state.keys.clone(), scope),
+        auth::require,
+    ))
+}
+
+/// The whole application as a router, ready to serve.
+pub fn app(state: AppState) -> Router {
+    let s = &state.settings.server;
+    let api = Router::new()
+        .merge(scoped(events::router(), &state, Scope::Ingest))
+        .merge(scoped(
+            courses::read_router()
+                .merge(recommend::router())
+                .merge(segments::router())
+                .merge(users::read_router()),
+            &state,
+            Scope::Read,
+        ))
+        .merge(scoped(
+            courses::admin_router()
+                .merge(users::admin_router())
+                .merge(recommend::admin_router()),
+            &state,
+            Scope::Admin,
+        ))
+        .merge(ops::router())
+        .fallback(|| async { ApiError::not_found("not_found", "no such route") });
+
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|e: tower::BoxError| async move {
+            if e.is::<tower::timeout::error::Elapsed>() {
+                ApiError::Unavailable {
+                    code: "timeout",
+                    message: "the request took too long".into(),
+                }
+            } else {
+                ApiError::Unavailable {
+                    code: "overloaded",
+                    message: "too many requests in flight; retry later".into(),
+                }
+            }
+            .into_response()
+        }))
+        .load_shed()
+        // Router::layer wraps each route on its own; the global limit shares one
+        // semaphore between them.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            s.max_in_flight,
+        ))
+        .timeout(Duration::from_millis(s.request_timeout_ms));
+
+    api.layer(DefaultBodyLimit::max(s.body_limit_bytes))
+        .layer(overload)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}

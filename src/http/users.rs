@@ -1,0 +1,101 @@
+//! User attributes and erasure: `PUT/DELETE /users/<id>`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::put;
+use axum::Router;
+use serde::Deserialize;
+
+use super::AppState;
+use crate::domain::{valid_id, Level, UserAttrs};
+use crate::error::{ApiError, FieldError, Json, Result};
+
+pub fn read_router() -> Router<AppState> {
+    Router::new()
+}
+
+pub fn admin_router() -> Router<AppState> {
+    Router::new().route("/users/{id}", put(put_user).delete(delete_user))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    #[serde(default)]
+    interests: Vec<String>,
+    level: Option<String>,
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "invalid_user",
+            "the user id is invalid",
+            vec![FieldError::new(
+                "id",
+                "must be a string of 1 to 128 characters",
+            )],
+        ))
+    }
+}
+
+async fn put_user(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<UserBody>,
+) -> Result<Json<UserAttrs>> {
+    check_id(&id)?;
+    let mut errs = Vec::new();
+    let interests: Vec<String> = body
+        .interests
+        .iter()
+        .map(|s| s.trim().to_lowercase())
+        .collect();
+    if interests.len() > 64 || interests.iter().any(|s| !valid_id(s)) {
+        errs.push(FieldError::new(
+            "interests",
+            "at most 64 strings of 1 to 128 characters",
+        ));
+    }
+    let level = match body.level.as_deref() {
+        None => None,
+        Some(l) => {
+            let parsed = Level::parse(l);
+            if parsed.is_none() {
+                errs.push(FieldError::new(
+                    "level",
+                    "must be beginner, intermediate or advanced",
+                ));
+            }
+            parsed
+        }
+    };
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_user",
+            "the user attributes are invalid",
+            errs,
+        ));
+    }
+    let attrs = UserAttrs { interests, level };
+    app.store.put_user(&id, &attrs).await?;
+    app.live.note_new_events(std::slice::from_ref(&id));
+    Ok(Json(attrs))
+}
+
+async fn delete_user(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    check_id(&id)?;
+    let existed = app.store.delete_user(&id).await?;
+    // The live model stops using the user's factor at once, whatever was stored.
+    let known = app.live.forget_user(&id);
+    if existed || known {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "user_not_found",
+            format!("no user {id:?}"),
+        ))
+    }
+}

@@ -1,0 +1,157 @@
+//! Group commit: concurrent `POST /events` requests queue their events here and
+//! a few writer tasks insert whatever has queued up in one statement, then
+//! answer each request. A request is acknowledged only after its commit.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::domain::Event;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Accepted and duplicate counts for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
+struct Job {
+    events: Vec<Event>,
+    reply: oneshot::Sender<Result<Written, String>>,
+}
+
+/// The sending side, cloned into the HTTP state.
+#[derive(Clone)]
+pub struct IngestQueue {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Starts the writers. They stop once every [`IngestQueue`] is dropped and the
+/// queue is drained, which is what graceful shutdown waits for.
+pub fn start(
+    store: Store,
+    metrics: Metrics,
+    max_events: usize,
+) -> (IngestQueue, Vec<JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel::<Job>(4096);
+    let rx = Arc::new(Mutex::new(rx));
+    // SQLite has one writer anyway; Postgres overlaps a few commits.
+    let writers = match store {
+        Store::Postgres(_) => 4,
+        Store::Sqlite(_) => 1,
+    };
+    let handles = (0..writers)
+        .map(|_| {
+            tokio::spawn(run_writer(
+                rx.clone(),
+                store.clone(),
+                metrics.clone(),
+                max_events,
+            ))
+        })
+        .collect();
+    (IngestQueue { tx }, handles)
+}
+
+impl IngestQueue {
+    /// Queues events and waits until they are committed.
+    pub async fn write(&self, events: Vec<Event>) -> Result<Written, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { events, reply })
+            .await
+            .map_err(|_| "the ingest writer has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the ingest writer has stopped".to_string())?
+    }
+}
+
+async fn run_writer(
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    store: Store,
+    metrics: Metrics,
+    max_events: usize,
+) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut total = first.events.len();
+            let mut jobs = vec![first];
+            while total < max_events {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        total += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        write_group(jobs, &store, &metrics).await;
+    }
+}
+
+async fn write_group(jobs: Vec<Job>, store: &Store, metrics: &Metrics) {
+    // An event_id seen earlier in this group is a duplicate of that one.
+    let mut seen = HashSet::new();
+    let mut rows = Vec::new();
+    let mut kept: Vec<Vec<bool>> = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        let flags = job
+            .events
+            .iter()
+            .map(|e| {
+                let fresh = e.event_id.as_ref().is_none_or(|id| seen.insert(id.clone()));
+                if fresh {
+                    rows.push(e.clone());
+                }
+                fresh
+            })
+            .collect();
+        kept.push(flags);
+    }
+    metrics.ingest_batch_size.observe(rows.len() as f64);
+    match store.insert_events(&rows).await {
+        Ok(outcome) => {
+            for (job, flags) in jobs.into_iter().zip(kept) {
+                let mut accepted = 0;
+                for (e, fresh) in job.events.iter().zip(flags) {
+                    let stored = fresh
+                        && e.event_id
+                            .as_ref()
+                            .is_none_or(|id| outcome.inserted_ids.contains(id));
+                    if stored {
+                        accepted += 1;
+                        metrics
+                            .events_ingested
+                            .with_label_values(&[e.kind.as_str()])
+                            .inc();
+                    }
+                }
+                let duplicates = job.events.len() - accepted;
+                metrics.events_duplicate.inc_by(duplicates as u64);
+                let _ = job.reply.send(Ok(Written {
+                    accepted,
+                    duplicates,
+                }));
+            }
+        }
+        Err(e) => {
+            metrics
+                .db_errors
+                .with_label_values(&["insert_events"])
+                .inc();
+            tracing::error!(error = %e, events = rows.len(), "event insert failed");
+            for job in jobs {
+                let _ = job.reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! courserec: course recommendations and user segments as an HTTP service.
+//!
+//! Pure math lives in `model`, `eval` and `segment` (no I/O); `store`, `http`,
+//! `ingest` and `retrain` do the I/O around it.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo_load;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod import;
+pub mod ingest;
+pub mod metrics;
+pub mod retrain;
+pub mod serve;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

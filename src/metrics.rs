@@ -1,0 +1,189 @@
+//! Prometheus metrics, one registry per application instance so tests running
+//! several apps in one process see only their own counts.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric courserec exports, all under the `courserec_` prefix.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
+    pub events_ingested: IntCounterVec,
+    pub events_rejected: IntCounterVec,
+    pub events_duplicate: IntCounter,
+    pub db_errors: IntCounterVec,
+    pub ingest_batch_size: Histogram,
+    pub model_version: IntGauge,
+    pub model_trained_at: IntGauge,
+    pub training_seconds: Histogram,
+    pub training_failures: IntCounterVec,
+    pub eval_metric: prometheus::GaugeVec,
+    pub recommendations: IntCounterVec,
+    pub fold_in_cache: IntGauge,
+    pub segment_users: IntGaugeVec,
+    pub segmentation_seconds: Histogram,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help).namespace("courserec")
+}
+
+fn hopts(name: &str, help: &str, buckets: Vec<f64>) -> HistogramOpts {
+    HistogramOpts::new(name, help)
+        .namespace("courserec")
+        .buckets(buckets)
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let http_buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        let train_buckets = vec![
+            0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+        ];
+        let m = Metrics {
+            http_requests: IntCounterVec::new(
+                opts(
+                    "http_requests_total",
+                    "HTTP requests by method, matched route and status.",
+                ),
+                &["method", "route", "status"],
+            )
+            .unwrap(),
+            http_latency: HistogramVec::new(
+                hopts(
+                    "http_request_duration_seconds",
+                    "HTTP request latency by method, matched route and status.",
+                    http_buckets,
+                ),
+                &["method", "route", "status"],
+            )
+            .unwrap(),
+            events_ingested: IntCounterVec::new(
+                opts("events_ingested_total", "Events stored, by type."),
+                &["type"],
+            )
+            .unwrap(),
+            events_rejected: IntCounterVec::new(
+                opts("events_rejected_total", "Events rejected, by reason."),
+                &["reason"],
+            )
+            .unwrap(),
+            events_duplicate: IntCounter::with_opts(opts(
+                "events_duplicate_total",
+                "Events skipped because their event_id was already stored.",
+            ))
+            .unwrap(),
+            db_errors: IntCounterVec::new(
+                opts("db_errors_total", "Store errors by operation."),
+                &["op"],
+            )
+            .unwrap(),
+            ingest_batch_size: Histogram::with_opts(hopts(
+                "ingest_write_batch_events",
+                "Events per insert statement of the ingest writer.",
+                vec![1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0],
+            ))
+            .unwrap(),
+            model_version: IntGauge::with_opts(opts(
+                "model_version",
+                "Version of the serving model (0: none).",
+            ))
+            .unwrap(),
+            model_trained_at: IntGauge::with_opts(opts(
+                "model_trained_at_seconds",
+                "Unix time when the serving model was trained.",
+            ))
+            .unwrap(),
+            training_seconds: Histogram::with_opts(hopts(
+                "training_duration_seconds",
+                "Wall time of a training run.",
+                train_buckets.clone(),
+            ))
+            .unwrap(),
+            training_failures: IntCounterVec::new(
+                opts(
+                    "training_failures_total",
+                    "Training runs that did not publish, by reason.",
+                ),
+                &["reason"],
+            )
+            .unwrap(),
+            eval_metric: prometheus::GaugeVec::new(
+                opts(
+                    "eval_metric",
+                    "Holdout metrics at K=10 of the serving model and of popularity.",
+                ),
+                &["model", "metric"],
+            )
+            .unwrap(),
+            recommendations: IntCounterVec::new(
+                opts(
+                    "recommendations_total",
+                    "Recommendation lists served, by strategy.",
+                ),
+                &["strategy"],
+            )
+            .unwrap(),
+            fold_in_cache: IntGauge::with_opts(opts(
+                "fold_in_cache_users",
+                "Users with a cached fold-in factor.",
+            ))
+            .unwrap(),
+            segment_users: IntGaugeVec::new(
+                opts("segment_users", "Users per segment."),
+                &["segment"],
+            )
+            .unwrap(),
+            segmentation_seconds: Histogram::with_opts(hopts(
+                "segmentation_duration_seconds",
+                "Wall time of user segmentation.",
+                train_buckets,
+            ))
+            .unwrap(),
+            registry,
+        };
+        m.register_all();
+        m
+    }
+
+    fn register_all(&self) {
+        let r = &self.registry;
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.http_requests.clone()),
+            Box::new(self.http_latency.clone()),
+            Box::new(self.events_ingested.clone()),
+            Box::new(self.events_rejected.clone()),
+            Box::new(self.events_duplicate.clone()),
+            Box::new(self.db_errors.clone()),
+            Box::new(self.ingest_batch_size.clone()),
+            Box::new(self.model_version.clone()),
+            Box::new(self.model_trained_at.clone()),
+            Box::new(self.training_seconds.clone()),
+            Box::new(self.training_failures.clone()),
+            Box::new(self.eval_metric.clone()),
+            Box::new(self.recommendations.clone()),
+            Box::new(self.fold_in_cache.clone()),
+            Box::new(self.segment_users.clone()),
+            Box::new(self.segmentation_seconds.clone()),
+        ];
+        for c in collectors {
+            r.register(c).expect("metric names are unique");
+        }
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}

@@ -1,0 +1,134 @@
+//! Building and running the application: bind, connect, migrate, start the
+//! background tasks, serve until a shutdown signal, then drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::auth::Keys;
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::retrain::Trainer;
+use crate::serve::Live;
+use crate::store::Store;
+
+/// A bound, ready-to-run service. Tests build it on port 0 and read `port()`.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    writers: Vec<JoinHandle<()>>,
+}
+
+/// Refuses a public address without keys unless anonymous access is explicit.
+pub fn check_exposure(settings: &Settings, addr: &SocketAddr) -> anyhow::Result<()> {
+    let has_keys = !settings.auth.keys.is_empty();
+    if settings.auth.enabled && !has_keys {
+        anyhow::bail!("auth.enabled is true but auth.keys is empty");
+    }
+    if !addr.ip().is_loopback() && !has_keys && !settings.auth.allow_anonymous {
+        anyhow::bail!(
+            "refusing to listen on {addr} without API keys: configure auth.keys, or set \
+             auth.allow_anonymous = true to serve it unauthenticated"
+        );
+    }
+    Ok(())
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let addr = settings.listen_addr()?;
+        check_exposure(&settings, &addr)?;
+        let store = Store::connect(&settings.database).await?;
+        store.migrate().await?;
+        Application::build_with_store(settings, store).await
+    }
+
+    /// Builds on an already connected and migrated store.
+    pub async fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
+        let addr = settings.listen_addr()?;
+        check_exposure(&settings, &addr)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let metrics = Metrics::new();
+        let (ingest, writers) = crate::ingest::writer::start(
+            store.clone(),
+            metrics.clone(),
+            settings.ingest.writer_batch,
+        );
+        let state = AppState {
+            keys: Keys::from_settings(&settings.auth),
+            settings: Arc::new(settings),
+            store,
+            metrics,
+            ingest,
+            live: Arc::new(Live::new()),
+            trainer: Trainer,
+        };
+        Ok(Application {
+            listener,
+            state,
+            writers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight
+    /// requests finish and flushes queued event writes.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            writers,
+        } = self;
+        let store = state.store.clone();
+        tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "courserec listening");
+        axum::serve(listener, http::app(state))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        // The router (and with it every ingest sender) is gone: writers drain and stop.
+        for w in writers {
+            let _ = w.await;
+        }
+        store.close().await;
+        tracing::info!("courserec stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

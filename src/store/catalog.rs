@@ -1,0 +1,123 @@
+//! Courses and user attributes.
+
+use super::{now_ms, on_pool, Store};
+use crate::domain::{Course, Level, UserAttrs};
+
+type CourseRow = (String, String, String, String, String, i64, bool);
+
+const COURSE_COLUMNS: &str = "id, title, category, tags, level, price_cents, active";
+
+fn course_from_row(r: CourseRow) -> Course {
+    Course {
+        id: r.0,
+        title: r.1,
+        category: r.2,
+        tags: serde_json::from_str(&r.3).unwrap_or_default(),
+        level: Level::parse(&r.4).unwrap_or(Level::Beginner),
+        price_cents: r.5,
+        active: r.6,
+    }
+}
+
+const UPSERT_COURSE: &str = "INSERT INTO courses (id, title, category, tags, level, price_cents, active, created_ms, updated_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+     ON CONFLICT (id) DO UPDATE SET title = excluded.title, category = excluded.category, tags = excluded.tags, \
+     level = excluded.level, price_cents = excluded.price_cents, active = excluded.active, updated_ms = excluded.updated_ms \
+     RETURNING (created_ms = updated_ms)";
+
+impl Store {
+    /// Creates or replaces courses in one transaction; returns, per course,
+    /// whether it was new.
+    pub async fn upsert_courses(&self, courses: &[Course]) -> sqlx::Result<Vec<bool>> {
+        let now = now_ms();
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut created = Vec::with_capacity(courses.len());
+            for c in courses {
+                let tags = serde_json::to_string(&c.tags).expect("strings serialize");
+                let (new,): (bool,) = sqlx::query_as(UPSERT_COURSE)
+                    .bind(&c.id)
+                    .bind(&c.title)
+                    .bind(&c.category)
+                    .bind(tags)
+                    .bind(c.level.as_str())
+                    .bind(c.price_cents)
+                    .bind(c.active)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                created.push(new);
+            }
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    pub async fn get_course(&self, id: &str) -> sqlx::Result<Option<Course>> {
+        let sql = format!("SELECT {COURSE_COLUMNS} FROM courses WHERE id = $1");
+        on_pool!(self, p => {
+            let row: Option<CourseRow> = sqlx::query_as(&sql).bind(id).fetch_optional(p).await?;
+            Ok(row.map(course_from_row))
+        })
+    }
+
+    pub async fn list_courses(&self) -> sqlx::Result<Vec<Course>> {
+        let sql = format!("SELECT {COURSE_COLUMNS} FROM courses ORDER BY id");
+        on_pool!(self, p => {
+            let rows: Vec<CourseRow> = sqlx::query_as(&sql).fetch_all(p).await?;
+            Ok(rows.into_iter().map(course_from_row).collect())
+        })
+    }
+
+    /// Removes a course from the catalog; its events stay in the log.
+    pub async fn delete_course(&self, id: &str) -> sqlx::Result<bool> {
+        on_pool!(self, p => {
+            let r = sqlx::query("DELETE FROM courses WHERE id = $1").bind(id).execute(p).await?;
+            Ok(r.rows_affected() > 0)
+        })
+    }
+
+    pub async fn put_user(&self, id: &str, attrs: &UserAttrs) -> sqlx::Result<()> {
+        let interests = serde_json::to_string(&attrs.interests).expect("strings serialize");
+        on_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO users (id, interests, level, updated_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET interests = excluded.interests, level = excluded.level, \
+                 updated_ms = excluded.updated_ms",
+            )
+            .bind(id)
+            .bind(interests)
+            .bind(attrs.level.map(Level::as_str))
+            .bind(now_ms())
+            .execute(p)
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn get_user(&self, id: &str) -> sqlx::Result<Option<UserAttrs>> {
+        on_pool!(self, p => {
+            let row: Option<(String, Option<String>)> =
+                sqlx::query_as("SELECT interests, level FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await?;
+            Ok(row.map(|(interests, level)| UserAttrs {
+                interests: serde_json::from_str(&interests).unwrap_or_default(),
+                level: level.as_deref().and_then(Level::parse),
+            }))
+        })
+    }
+
+    /// Erases a user's events and attributes in one transaction. Returns whether
+    /// anything was there.
+    pub async fn delete_user(&self, id: &str) -> sqlx::Result<bool> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(events.rows_affected() + attrs.rows_affected() > 0)
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! The append-only event log: batched idempotent inserts and the aggregates
+//! training and profiles read.
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+
+use super::{now_ms, on_pool, Store};
+use crate::domain::{Event, EventType, TypeAgg};
+
+/// What an insert stored.
+#[derive(Debug, Default)]
+pub struct InsertOutcome {
+    /// Rows written (events whose `event_id` was new, or that had none).
+    pub inserted: usize,
+    /// The `event_id`s among them.
+    pub inserted_ids: HashSet<String>,
+}
+
+/// SQLite allows 32,766 bound parameters per statement; 9 per row.
+const SQLITE_ROWS_PER_STATEMENT: usize = 3_000;
+
+const DAY_MS: i64 = 86_400_000;
+
+const AGG_SELECT: &str = "SELECT user_id, course_id, type, COUNT(*), COALESCE(SUM(value), 0.0), \
+     COALESCE(MAX(value), 0.0), MIN(ts_ms), MAX(ts_ms), \
+     SUM(CASE WHEN ts_ms > $1 THEN 1 ELSE 0 END), SUM(CASE WHEN ts_ms > $2 THEN 1 ELSE 0 END) \
+     FROM events";
+
+type AggRow = (String, String, String, i64, f64, f64, i64, i64, i64, i64);
+
+fn agg_from_row(r: AggRow) -> Option<TypeAgg> {
+    Some(TypeAgg {
+        user_id: r.0,
+        course_id: r.1,
+        kind: EventType::parse(&r.2)?,
+        count: r.3 as u32,
+        value_sum: r.4,
+        value_max: r.5,
+        first_ts_ms: r.6,
+        last_ts_ms: r.7,
+        count_30d: r.8 as u32,
+        count_90d: r.9 as u32,
+    })
+}
+
+impl Store {
+    /// Inserts events in one transaction, one statement per batch (UNNEST on
+    /// Postgres); an `event_id` already stored is skipped, not an error.
+    pub async fn insert_events(&self, events: &[Event]) -> sqlx::Result<InsertOutcome> {
+        let received = now_ms();
+        let mut out = InsertOutcome::default();
+        if events.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<(Option<String>,)> = match self {
+            Store::Postgres(p) => {
+                let col =
+                    |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+                sqlx::query_as(
+                    "INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
+                     SELECT e.*, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                     $5::float8[], $6::int8[], $7::text[]) AS e \
+                     ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                )
+                .bind(col(|e| e.event_id.clone()))
+                .bind(events.iter().map(|e| e.user_id.clone()).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.course_id.clone()).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.value).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.ts_ms).collect::<Vec<_>>())
+                .bind(col(|e| e.rec_id.clone()))
+                .bind(received)
+                .fetch_all(p)
+                .await?
+            }
+            Store::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let mut rows = Vec::with_capacity(events.len());
+                for chunk in events.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                        "INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) ",
+                    );
+                    qb.push_values(chunk, |mut b, e| {
+                        b.push_bind(&e.event_id)
+                            .push_bind(&e.user_id)
+                            .push_bind(&e.course_id)
+                            .push_bind(e.kind.as_str())
+                            .push_bind(e.value)
+                            .push_bind(e.ts_ms)
+                            .push_bind(&e.rec_id)
+                            .push_bind(received);
+                    });
+                    qb.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+                    let mut got: Vec<(Option<String>,)> =
+                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    rows.append(&mut got);
+                }
+                tx.commit().await?;
+                rows
+            }
+        };
+        out.inserted = rows.len();
+        out.inserted_ids = rows.into_iter().filter_map(|(id,)| id).collect();
+        Ok(out)
+    }
+
+    pub async fn count_events(&self) -> sqlx::Result<i64> {
+        on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(p).await)
+    }
+
+    /// Largest event sequence number (0 when empty): a cheap "anything new?" probe.
+    pub async fn max_event_seq(&self) -> sqlx::Result<i64> {
+        on_pool!(self, p => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(p).await)
+    }
+
+    /// Per (user, course, type) sums over the whole log, for training.
+    pub async fn load_aggregates(&self) -> sqlx::Result<Vec<TypeAgg>> {
+        let now = now_ms();
+        let sql = format!("{AGG_SELECT} GROUP BY user_id, course_id, type");
+        on_pool!(self, p => {
+            let mut out = Vec::new();
+            let mut rows = sqlx::query_as::<_, AggRow>(&sql)
+                .bind(now - 30 * DAY_MS)
+                .bind(now - 90 * DAY_MS)
+                .fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                out.extend(agg_from_row(r));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The same sums for one user (fold-in and profiles).
+    pub async fn user_aggregates(&self, user_id: &str) -> sqlx::Result<Vec<TypeAgg>> {
+        let now = now_ms();
+        let sql = format!("{AGG_SELECT} WHERE user_id = $3 GROUP BY user_id, course_id, type");
+        on_pool!(self, p => {
+            let rows: Vec<AggRow> = sqlx::query_as(&sql)
+                .bind(now - 30 * DAY_MS)
+                .bind(now - 90 * DAY_MS)
+                .bind(user_id)
+                .fetch_all(p)
+                .await?;
+            Ok(rows.into_iter().filter_map(agg_from_row).collect())
+        })
+    }
+}
