@@ -101,7 +101,13 @@ impl Settings {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig = fig.merge(Env::prefixed("COURSEREC_").split("__"));
+        // Only SECTION__KEY names are settings; other COURSEREC_* variables
+        // (test switches, say) are not.
+        fig = fig.merge(
+            Env::prefixed("COURSEREC_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
         if let Ok(url) = std::env::var("DATABASE_URL") {
             fig = fig.merge(Serialized::default("database.url", url));
         }

@@ -1,0 +1,217 @@
+//! Test harness: the real application on port 0 over a real SQLite file or a
+//! fresh Postgres database, and typed helpers to call it.
+
+use std::sync::OnceLock;
+
+use courserec::config::Settings;
+use courserec::startup::Application;
+use courserec::store::Store;
+use reqwest::{Client, Response};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Which store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Postgres server used by the tests; a fresh database is created per test.
+pub fn pg_admin_url() -> String {
+    std::env::var("COURSEREC_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `COURSEREC_REQUIRE_PG=1` (set by CI) turns a missing Postgres into a failure
+/// instead of a skip.
+fn pg_required() -> bool {
+    std::env::var("COURSEREC_REQUIRE_PG").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Creates an empty database and returns its URL, or `None` to skip.
+pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}", dir.path().join("test.db").display())),
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = pg_admin_url();
+            let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                Ok(c) => c,
+                Err(e) if !pg_required() => {
+                    eprintln!(
+                        "skipping Postgres test: {e} (set COURSEREC_REQUIRE_PG=1 to fail instead)"
+                    );
+                    return None;
+                }
+                Err(e) => panic!("Postgres is required but unreachable at {admin}: {e}"),
+            };
+            let name = format!("courserec_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+            Some(format!("{base}/{name}"))
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: Client,
+    pub store: Store,
+    pub key: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            courserec::telemetry::init(&Settings::defaults().log);
+        }
+    });
+}
+
+/// Starts the app with the defaults changed by `tweak`; `None` when the backend
+/// is unavailable and not required.
+pub async fn spawn_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(backend, &dir).await?;
+    let mut settings = Settings::defaults();
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.database.url = url;
+    tweak(&mut settings);
+    let key = settings.auth.keys.first().map(|k| k.key.clone());
+    let app = Application::build(settings).await.expect("app builds");
+    let store = app.state().store.clone();
+    let addr = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Some(TestApp {
+        addr,
+        client: Client::new(),
+        store,
+        key,
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+    })
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(k) => rb.bearer_auth(k),
+            None => rb,
+        }
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.auth(self.client.post(self.url(path)).json(body))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.auth(self.client.put(self.url(path)).json(body))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.auth(self.client.get(self.url(path)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.auth(self.client.delete(self.url(path)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET that must succeed; returns the JSON body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "GET {path} -> {status}: {body}");
+        body
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        self.store.count_events().await.unwrap()
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.unwrap().unwrap();
+        }
+        // Drop the per-test Postgres database so repeated runs leave nothing behind.
+        if let courserec::store::Store::Postgres(pool) = &self.store {
+            use sqlx::Connection;
+            let name: String = sqlx::query_scalar("SELECT current_database()")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Runs an async test body once per backend as two `#[tokio::test]`s.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                if let Some(app) =
+                    $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await
+                {
+                    $body(app).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                if let Some(app) =
+                    $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
+                {
+                    $body(app).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a random port over real SQLite and
+//! Postgres databases. Run with `cargo test`; CI sets COURSEREC_REQUIRE_PG=1.
+
+mod helpers;
+
+mod auth;
+mod catalog;
+mod ingest;
+mod observability;
