@@ -39,6 +39,33 @@ pub enum Command {
     Migrate,
     /// Bulk-load events and courses from CSV files.
     Import(crate::import::ImportArgs),
+    /// Train one model on the stored events, persist it and exit.
+    Train,
+    /// Offline evaluation on a MovieLens-layout directory: model vs popularity.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Directory with a `*.inter` file (typed header) or GroupLens `u.data`.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, value_enum, default_value = "random")]
+    pub split: SplitArg,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Seed of the random split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SplitArg {
+    Random,
+    Temporal,
 }
 
 #[derive(Debug, Args, Default)]
@@ -73,6 +100,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             println!("migrations applied ({})", store.backend());
             Ok(())
+        }
+        Some(Command::Evaluate(a)) => {
+            let kind = match a.split {
+                SplitArg::Random => crate::eval::split::SplitKind::Random,
+                SplitArg::Temporal => crate::eval::split::SplitKind::Temporal,
+            };
+            let params = settings.train.model.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                crate::eval::evaluate::run_offline(&a.data, kind, a.k, &params, a.seed).map(|r| (r, a.json))
+            })
+            .await??;
+            if report.1 {
+                println!("{}", serde_json::to_string_pretty(&report.0)?);
+            } else {
+                println!("{}", report.0);
+            }
+            Ok(())
+        }
+        Some(Command::Train) => {
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            let metrics = crate::metrics::Metrics::new();
+            let live = std::sync::Arc::new(crate::serve::Live::new());
+            let trainer = crate::retrain::Trainer::new(settings.train.clone(), store, live.clone(), metrics);
+            trainer.restore().await?;
+            match trainer.run_now().await {
+                Some(crate::retrain::Outcome::Published(v)) => {
+                    let snap = live.snapshot().expect("just published");
+                    println!("model version {v} published");
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({
+                            "metrics": snap.metrics, "baseline_metrics": snap.baseline_metrics,
+                            "training_seconds": snap.training_seconds,
+                        }))?
+                    );
+                    Ok(())
+                }
+                Some(crate::retrain::Outcome::Failed(why)) => anyhow::bail!("training failed: {why}"),
+                None => anyhow::bail!("a training is already running"),
+            }
         }
         Some(Command::Import(args)) => {
             let store = Store::connect(&settings.database).await?;

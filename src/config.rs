@@ -136,10 +136,7 @@ impl Settings {
             ("server.max_in_flight", self.server.max_in_flight),
             ("ingest.max_batch", self.ingest.max_batch),
             ("ingest.writer_batch", self.ingest.writer_batch),
-            (
-                "database.max_connections",
-                self.database.max_connections as usize,
-            ),
+            ("database.max_connections", self.database.max_connections as usize),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -151,15 +148,11 @@ impl Settings {
         }
         let url = &self.database.url;
         if !(url.is_empty() || url.starts_with("postgres") || url.starts_with("sqlite:")) {
-            anyhow::bail!(
-                "invalid configuration: database.url must start with postgres:// or sqlite:"
-            );
+            anyhow::bail!("invalid configuration: database.url must start with postgres:// or sqlite:");
         }
         for (i, key) in self.auth.keys.iter().enumerate() {
             if key.key.len() < 8 {
-                anyhow::bail!(
-                    "invalid configuration: auth.keys[{i}].key must be at least 8 characters"
-                );
+                anyhow::bail!("invalid configuration: auth.keys[{i}].key must be at least 8 characters");
             }
             for s in &key.scopes {
                 if Scope::parse(s).is_none() {

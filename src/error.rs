@@ -78,11 +78,7 @@ impl ApiError {
         }
     }
 
-    pub fn invalid(
-        code: &'static str,
-        message: impl Into<String>,
-        details: Vec<FieldError>,
-    ) -> ApiError {
+    pub fn invalid(code: &'static str, message: impl Into<String>, details: Vec<FieldError>) -> ApiError {
         ApiError::Invalid {
             code,
             message: message.into(),
@@ -94,9 +90,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-            ApiError::UnsupportedMediaType => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-            }
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -125,10 +119,8 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (status, axum::Json(json!({ "error": body }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                "www-authenticate",
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+            resp.headers_mut()
+                .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -139,9 +131,7 @@ impl From<JsonRejection> for ApiError {
         match r {
             JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
             JsonRejection::JsonSyntaxError(e) => ApiError::MalformedJson(e.body_text()),
-            JsonRejection::JsonDataError(e) => {
-                ApiError::invalid("invalid_body", e.body_text(), vec![])
-            }
+            JsonRejection::JsonDataError(e) => ApiError::invalid("invalid_body", e.body_text(), vec![]),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
             other => ApiError::MalformedJson(other.body_text()),
         }

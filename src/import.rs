@@ -58,11 +58,9 @@ fn progress(path: &std::path::Path) -> ProgressBar {
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_message(path.display().to_string());
     bar
@@ -92,11 +90,7 @@ pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<()> {
                 active: row.active.unwrap_or(true),
             };
             let course = body.into_course(row.id).map_err(|errs| {
-                anyhow::anyhow!(
-                    "{}: row {}: invalid course: {errs:?}",
-                    path.display(),
-                    i + 1
-                )
+                anyhow::anyhow!("{}: row {}: invalid course: {errs:?}", path.display(), i + 1)
             })?;
             courses.push(course);
         }
@@ -109,11 +103,7 @@ pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import_events(
-    store: &Store,
-    path: &std::path::Path,
-    skip_invalid: bool,
-) -> anyhow::Result<()> {
+async fn import_events(store: &Store, path: &std::path::Path, skip_invalid: bool) -> anyhow::Result<()> {
     let file = std::fs::File::open(path)?;
     let bar = progress(path);
     let mut rdr = csv::Reader::from_reader(bar.wrap_read(file));

@@ -2,8 +2,8 @@
 //! several apps in one process see only their own counts.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric courserec exports, all under the `courserec_` prefix.
@@ -44,9 +44,7 @@ impl Metrics {
         let http_buckets = vec![
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ];
-        let train_buckets = vec![
-            0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
-        ];
+        let train_buckets = vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0];
         let m = Metrics {
             http_requests: IntCounterVec::new(
                 opts(
@@ -80,11 +78,8 @@ impl Metrics {
                 "Events skipped because their event_id was already stored.",
             ))
             .unwrap(),
-            db_errors: IntCounterVec::new(
-                opts("db_errors_total", "Store errors by operation."),
-                &["op"],
-            )
-            .unwrap(),
+            db_errors: IntCounterVec::new(opts("db_errors_total", "Store errors by operation."), &["op"])
+                .unwrap(),
             ingest_batch_size: Histogram::with_opts(hopts(
                 "ingest_write_batch_events",
                 "Events per insert statement of the ingest writer.",
@@ -136,11 +131,8 @@ impl Metrics {
                 "Users with a cached fold-in factor.",
             ))
             .unwrap(),
-            segment_users: IntGaugeVec::new(
-                opts("segment_users", "Users per segment."),
-                &["segment"],
-            )
-            .unwrap(),
+            segment_users: IntGaugeVec::new(opts("segment_users", "Users per segment."), &["segment"])
+                .unwrap(),
             segmentation_seconds: Histogram::with_opts(hopts(
                 "segmentation_duration_seconds",
                 "Wall time of user segmentation.",

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::auth::Keys;
 use crate::config::Settings;
@@ -20,7 +19,7 @@ use crate::store::Store;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    writers: Vec<JoinHandle<()>>,
+    writers: crate::ingest::writer::Writers,
 }
 
 /// Refuses a public address without keys unless anonymous access is explicit.
@@ -55,19 +54,32 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let metrics = Metrics::new();
-        let (ingest, writers) = crate::ingest::writer::start(
+        let (ingest, writers) =
+            crate::ingest::writer::start(store.clone(), metrics.clone(), settings.ingest.writer_batch);
+        let live = Arc::new(Live::new());
+        let trainer = Trainer::new(
+            settings.train.clone(),
             store.clone(),
+            live.clone(),
             metrics.clone(),
-            settings.ingest.writer_batch,
         );
+        // A restart serves the last persisted model at once.
+        match trainer.restore().await {
+            Ok(Some(v)) => tracing::info!(version = v, "restored the persisted model"),
+            Ok(None) => tracing::info!("no persisted model yet"),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "could not restore the persisted model; will retrain"
+            ),
+        }
         let state = AppState {
             keys: Keys::from_settings(&settings.auth),
             settings: Arc::new(settings),
             store,
             metrics,
             ingest,
-            live: Arc::new(Live::new()),
-            trainer: Trainer,
+            live,
+            trainer,
         };
         Ok(Application {
             listener,
@@ -86,24 +98,27 @@ impl Application {
 
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight
     /// requests finish and flushes queued event writes.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application {
             listener,
             state,
             writers,
         } = self;
         let store = state.store.clone();
+        let background = state
+            .settings
+            .train
+            .enabled
+            .then(|| tokio::spawn(state.trainer.clone().run_loop()));
         tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "courserec listening");
         axum::serve(listener, http::app(state))
             .with_graceful_shutdown(shutdown)
             .await?;
-        // The router (and with it every ingest sender) is gone: writers drain and stop.
-        for w in writers {
-            let _ = w.await;
+        if let Some(b) = background {
+            b.abort();
         }
+        // No request is in flight any more: write what is queued, then stop.
+        writers.shutdown().await;
         store.close().await;
         tracing::info!("courserec stopped");
         Ok(())

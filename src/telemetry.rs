@@ -7,8 +7,7 @@ use crate::config::LogSettings;
 /// Installs the global subscriber once; later calls (tests) are no-ops.
 /// `RUST_LOG` overrides `log.filter`.
 pub fn init(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

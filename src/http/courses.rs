@@ -48,10 +48,7 @@ impl CourseBody {
     pub fn into_course(self, id: String) -> std::result::Result<Course, Vec<FieldError>> {
         let mut errs = Vec::new();
         if !valid_id(&id) {
-            errs.push(FieldError::new(
-                "id",
-                "must be a string of 1 to 128 characters",
-            ));
+            errs.push(FieldError::new("id", "must be a string of 1 to 128 characters"));
         }
         if self.title.trim().is_empty() || self.title.len() > 512 {
             errs.push(FieldError::new("title", "must be 1 to 512 characters"));
@@ -62,10 +59,7 @@ impl CourseBody {
         }
         let tags: Vec<String> = self.tags.iter().map(|t| t.trim().to_lowercase()).collect();
         if tags.len() > 64 || tags.iter().any(|t| !valid_id(t)) {
-            errs.push(FieldError::new(
-                "tags",
-                "at most 64 tags of 1 to 128 characters",
-            ));
+            errs.push(FieldError::new("tags", "at most 64 tags of 1 to 128 characters"));
         }
         let level = Level::parse(&self.level);
         if level.is_none() {
@@ -108,11 +102,8 @@ async fn put_course(
         )]));
     }
     let course = body.into_course(id).map_err(invalid)?;
-    let created = app
-        .store
-        .upsert_courses(std::slice::from_ref(&course))
-        .await?;
-    app.live.note_course(&course);
+    let created = app.store.upsert_courses(std::slice::from_ref(&course)).await?;
+    app.live.note_courses(std::slice::from_ref(&course));
     let status = if created[0] {
         StatusCode::CREATED
     } else {
@@ -144,19 +135,14 @@ async fn post_courses(
         };
         match b.into_course(id) {
             Ok(c) => courses.push(c),
-            Err(e) => errs.extend(e.into_iter().map(|e| FieldError {
-                index: Some(i),
-                ..e
-            })),
+            Err(e) => errs.extend(e.into_iter().map(|e| FieldError { index: Some(i), ..e })),
         }
     }
     if !errs.is_empty() {
         return Err(invalid(errs));
     }
     let created = app.store.upsert_courses(&courses).await?;
-    for c in &courses {
-        app.live.note_course(c);
-    }
+    app.live.note_courses(&courses);
     let n_created = created.iter().filter(|c| **c).count();
     Ok((
         StatusCode::OK,

@@ -93,9 +93,7 @@ pub fn app(state: AppState) -> Router {
         .load_shed()
         // Router::layer wraps each route on its own; the global limit shares one
         // semaphore between them.
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            s.max_in_flight,
-        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(s.max_in_flight))
         .timeout(Duration::from_millis(s.request_timeout_ms));
 
     api.layer(DefaultBodyLimit::max(s.body_limit_bytes))

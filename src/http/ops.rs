@@ -38,10 +38,7 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
 
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         app.metrics.render(),
     )
 }

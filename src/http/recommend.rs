@@ -1,13 +1,282 @@
 //! Recommendations, similar courses, popularity and the model endpoints.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::Router;
+use serde_json::{json, Value};
 
 use super::AppState;
+use crate::error::{ApiError, Json, Result};
+use crate::serve::live::{Folded, UserState};
+use crate::serve::recommend::{recommend, Pick, Who};
+use crate::serve::snapshot::ModelSnapshot;
+use crate::serve::{foldin, Query as RecQuery, Strategy};
+use crate::store::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/recommend/{user}", get(get_recommend))
+        .route("/courses/{id}/similar", get(get_similar))
+        .route("/popular", get(get_popular))
+        .route("/model", get(get_model))
 }
 
 pub fn admin_router() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/model/retrain", post(post_retrain))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// `n` from the query string: 1 to 100, default 10.
+pub(crate) fn param_n(p: &HashMap<String, String>, default: usize, max: usize) -> Result<usize> {
+    match p.get("n") {
+        None => Ok(default),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::bad_param(format!("n must be an integer from 1 to {max}"))),
+    }
+}
+
+fn param_bool(p: &HashMap<String, String>, key: &str) -> Result<bool> {
+    match p.get(key).map(String::as_str) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1" | "") => Ok(true),
+        Some(_) => Err(ApiError::bad_param(format!("{key} must be true or false"))),
+    }
+}
+
+fn parse_query(p: &HashMap<String, String>) -> Result<RecQuery> {
+    let diversity = match p.get("diversity") {
+        None => 0.0,
+        Some(s) => s
+            .parse::<f32>()
+            .ok()
+            .filter(|d| (0.0..=1.0).contains(d))
+            .ok_or_else(|| ApiError::bad_param("diversity must be a number from 0 to 1"))?,
+    };
+    Ok(RecQuery {
+        n: param_n(p, 10, 100)?,
+        category: p
+            .get("category")
+            .filter(|c| !c.is_empty())
+            .map(|c| c.to_lowercase()),
+        exclude: p
+            .get("exclude")
+            .map(|s| {
+                s.split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        diversity,
+        explain: param_bool(p, "explain")?,
+    })
+}
+
+fn items_json(snap: &ModelSnapshot, picks: &[Pick], explain: bool) -> Vec<Value> {
+    let ids = &snap.courses.ids;
+    picks
+        .iter()
+        .map(|p| {
+            let mut item = json!({"course_id": ids[p.course as usize], "score": p.score});
+            if explain {
+                let reasons: Vec<&String> = p.reasons.iter().map(|&r| &ids[r as usize]).collect();
+                item["reasons"] = json!(reasons);
+            }
+            item
+        })
+        .collect()
+}
+
+/// The user's serving state: the snapshot's factor, a cached fold-in, or a
+/// fresh fold-in from the store. A store failure degrades to what the
+/// snapshot knows rather than failing the request.
+pub(crate) async fn user_view(app: &AppState, snap: &ModelSnapshot, user: &str) -> Result<UserView> {
+    match app.live.user_state(snap, user) {
+        UserState::Known(i) => Ok(UserView::Known(i)),
+        UserState::Cached(f) => Ok(UserView::Folded(f)),
+        UserState::NeedsFoldIn { mark } => {
+            let loaded = async {
+                Ok::<_, sqlx::Error>((
+                    app.store.user_aggregates(user).await?,
+                    app.store.get_user(user).await?,
+                ))
+            };
+            match loaded.await {
+                Ok((aggs, attrs)) => {
+                    let f = Arc::new(foldin::fold(snap, &aggs, attrs, mark, now_ms()));
+                    let cached = app.live.cache(user, f.clone());
+                    app.metrics.fold_in_cache.set(cached as i64);
+                    Ok(UserView::Folded(f))
+                }
+                Err(e) => {
+                    app.metrics.db_errors.with_label_values(&["fold_in"]).inc();
+                    tracing::warn!(error = %e, "fold-in read failed; serving from the snapshot");
+                    Ok(snap
+                        .users
+                        .index
+                        .get(user)
+                        .map_or(UserView::Unknown, |&i| UserView::Known(i)))
+                }
+            }
+        }
+    }
+}
+
+pub(crate) enum UserView {
+    Known(u32),
+    Folded(Arc<Folded>),
+    Unknown,
+}
+
+async fn get_recommend(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+    Query(p): Params,
+) -> Result<Json<Value>> {
+    let q = parse_query(&p)?;
+    let rec_id = uuid::Uuid::now_v7().to_string();
+    let Some(snap) = app.live.snapshot() else {
+        app.metrics.recommendations.with_label_values(&["popular"]).inc();
+        return Ok(Json(
+            json!({"user_id": user, "items": [], "strategy": "popular", "model_version": null, "rec_id": rec_id}),
+        ));
+    };
+    let view = user_view(&app, &snap, &user).await?;
+    let history: Vec<(u32, f32)>;
+    let who = match &view {
+        UserView::Known(i) => {
+            let (cols, vals) = snap.users.history.row(*i as usize);
+            history = cols.iter().copied().zip(vals.iter().copied()).collect();
+            Who::Factor {
+                factor: snap.users.factors.row(*i as usize),
+                taken: snap.users.taken_row(*i),
+                history: &history,
+                strategy: Strategy::Personalized,
+            }
+        }
+        UserView::Folded(f) => match (&f.factor, &f.attrs) {
+            (Some(factor), _) => Who::Factor {
+                factor,
+                taken: &f.taken,
+                history: &f.history,
+                strategy: Strategy::FoldIn,
+            },
+            (None, Some(a)) if !a.interests.is_empty() => Who::Interests {
+                interests: &a.interests,
+                taken: &f.taken,
+            },
+            _ => Who::Nobody { taken: &f.taken },
+        },
+        UserView::Unknown => Who::Nobody { taken: &[] },
+    };
+    let (picks, strategy) = recommend(&snap, &who, &q);
+    app.metrics
+        .recommendations
+        .with_label_values(&[strategy.as_str()])
+        .inc();
+    Ok(Json(json!({
+        "user_id": user,
+        "items": items_json(&snap, &picks, q.explain),
+        "strategy": strategy,
+        "model_version": snap.version,
+        "rec_id": rec_id,
+    })))
+}
+
+async fn get_similar(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Params,
+) -> Result<Json<Value>> {
+    let n = param_n(&p, 10, 100)?;
+    let snap = app.live.snapshot();
+    let Some(&i) = snap.as_ref().and_then(|s| s.courses.index.get(&id)) else {
+        return match app.store.get_course(&id).await? {
+            Some(_) => Ok(Json(
+                json!({"course_id": id, "items": [], "model_version": snap.map(|s| s.version)}),
+            )),
+            None => Err(ApiError::not_found(
+                "course_not_found",
+                format!("no course {id:?}"),
+            )),
+        };
+    };
+    let snap = snap.expect("index came from it");
+    let c = &snap.courses;
+    if !c.meta[i as usize].listed {
+        return Err(ApiError::not_found(
+            "course_not_found",
+            format!("no course {id:?}"),
+        ));
+    }
+    let hits = c.cosine().similar(i, n, |j| !c.meta[j as usize].servable());
+    let items: Vec<Value> = hits
+        .iter()
+        .map(|&(j, s)| json!({"course_id": c.ids[j as usize], "score": s}))
+        .collect();
+    Ok(Json(
+        json!({"course_id": id, "items": items, "model_version": snap.version}),
+    ))
+}
+
+async fn get_popular(State(app): State<AppState>, Query(p): Params) -> Result<Json<Value>> {
+    let q = RecQuery {
+        n: param_n(&p, 10, 100)?,
+        category: parse_query(&p)?.category,
+        ..Default::default()
+    };
+    let Some(snap) = app.live.snapshot() else {
+        return Ok(Json(json!({"items": [], "model_version": null})));
+    };
+    let (picks, _) = recommend(&snap, &Who::Nobody { taken: &[] }, &q);
+    Ok(Json(
+        json!({"items": items_json(&snap, &picks, false), "model_version": snap.version}),
+    ))
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+async fn get_model(State(app): State<AppState>) -> Json<Value> {
+    let training = app.trainer.is_running();
+    let Some(s) = app.live.snapshot() else {
+        return Json(json!({"version": null, "status": "no_model", "training": training}));
+    };
+    Json(json!({
+        "version": s.version,
+        "status": "serving",
+        "training": training,
+        "trained_at": rfc3339(s.trained_at_ms),
+        "data_until": rfc3339(s.data_read_at_ms),
+        "n_users": s.users.ids.len(),
+        "n_courses": s.courses.ids.len(),
+        "n_events": s.n_events,
+        "factors": s.params.factors,
+        "training_seconds": s.training_seconds,
+        "metrics": s.metrics,
+        "baseline_metrics": s.baseline_metrics,
+        "segments": s.segments.as_ref().map(|g| g.segments.len()),
+    }))
+}
+
+async fn post_retrain(State(app): State<AppState>) -> Result<(StatusCode, Json<Value>)> {
+    if app.trainer.trigger() {
+        Ok((StatusCode::ACCEPTED, Json(json!({"status": "started"}))))
+    } else {
+        Err(ApiError::Conflict {
+            code: "training_in_progress",
+            message: "a training is already running".into(),
+        })
+    }
 }

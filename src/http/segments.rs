@@ -1,9 +1,254 @@
-//! Segments, profiles and marketing audiences.
+//! Profiles, segments, member exports and marketing audiences.
 
+use std::collections::{HashMap, HashSet};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use serde_json::{json, Value};
 
+use super::recommend::{param_n, user_view, UserView};
 use super::AppState;
+use crate::error::{ApiError, Json, Result};
+use crate::serve::segments;
+use crate::serve::snapshot::ModelSnapshot;
+use crate::store::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/users/{id}/profile", get(get_profile))
+        .route("/users/{id}/segment", get(get_user_segment))
+        .route("/segments", get(get_segments))
+        .route("/segments/{id}/users", get(get_segment_users))
+        .route("/courses/{id}/audience", get(get_audience))
+}
+
+fn no_model() -> ApiError {
+    ApiError::Unavailable {
+        code: "model_not_ready",
+        message: "no model has been trained yet".into(),
+    }
+}
+
+fn user_not_found(id: &str) -> ApiError {
+    ApiError::not_found(
+        "user_not_found",
+        format!("no events or attributes for user {id:?}"),
+    )
+}
+
+/// The user's segment: from the snapshot when their data is what it was
+/// trained on, else the nearest centroid to their fold-in factor and profile.
+async fn segment_of(app: &AppState, snap: &ModelSnapshot, user: &str) -> Result<Option<u32>> {
+    let Some(segs) = &snap.segments else {
+        return Ok(None);
+    };
+    if let UserView::Known(i) = user_view(app, snap, user).await? {
+        return Ok(segs.assignment.get(i as usize).copied());
+    }
+    let aggs = app.store.user_aggregates(user).await?;
+    if aggs.is_empty() {
+        return Ok(None);
+    }
+    let profile = segments::profile(snap, user, &aggs, now_ms());
+    let factor = match user_view(app, snap, user).await? {
+        UserView::Folded(f) => f.factor.clone(),
+        _ => None,
+    };
+    Ok(Some(segs.assign(factor.as_deref(), &profile)))
+}
+
+async fn get_profile(State(app): State<AppState>, Path(user): Path<String>) -> Result<Json<Value>> {
+    let snap = app.live.snapshot().ok_or_else(no_model)?;
+    let aggs = app.store.user_aggregates(&user).await?;
+    let attrs = app.store.get_user(&user).await?;
+    if aggs.is_empty() && attrs.is_none() {
+        return Err(user_not_found(&user));
+    }
+    let profile = segments::profile(&snap, &user, &aggs, now_ms());
+    let seg = segment_of(&app, &snap, &user).await?;
+    let mut body = serde_json::to_value(&profile).map_err(anyhow::Error::from)?;
+    body["attributes"] = json!(attrs);
+    body["segment"] = segment_json(&snap, seg);
+    Ok(Json(body))
+}
+
+fn segment_json(snap: &ModelSnapshot, seg: Option<u32>) -> Value {
+    let label = seg
+        .and_then(|id| snap.segments.as_ref()?.segment(id))
+        .map(|s| s.label.clone());
+    match seg {
+        Some(id) => json!({"segment_id": id, "label": label}),
+        None => Value::Null,
+    }
+}
+
+async fn get_user_segment(State(app): State<AppState>, Path(user): Path<String>) -> Result<Json<Value>> {
+    let snap = app.live.snapshot().ok_or_else(no_model)?;
+    let seg = segment_of(&app, &snap, &user)
+        .await?
+        .ok_or_else(|| user_not_found(&user))?;
+    let label = snap
+        .segments
+        .as_ref()
+        .and_then(|s| s.segment(seg))
+        .map(|s| s.label.clone());
+    Ok(Json(json!({"user_id": user, "segment_id": seg, "label": label})))
+}
+
+async fn get_segments(State(app): State<AppState>) -> Result<Json<Value>> {
+    let snap = app.live.snapshot().ok_or_else(no_model)?;
+    let Some(segs) = &snap.segments else {
+        return Ok(Json(json!({"segments": []})));
+    };
+    let list: Vec<Value> = segs
+        .segments
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id, "label": s.label, "size": s.size, "share": s.share,
+                "top_categories": s.top_categories, "activity": s.activity,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"model_version": snap.version, "k": list.len(), "silhouette": segs.silhouette, "segments": list}),
+    ))
+}
+
+/// Members of a segment, sorted by user id (the keyset for pagination).
+fn members(app: &AppState, snap: &ModelSnapshot, id: u32) -> Result<Vec<String>> {
+    let segs = snap.segments.as_ref().ok_or_else(no_model)?;
+    if segs.segment(id).is_none() {
+        return Err(ApiError::not_found(
+            "segment_not_found",
+            format!("no segment {id}"),
+        ));
+    }
+    let users = &snap.users.ids;
+    let erased = app.live.erased_users();
+    let mut out: Vec<String> = segs
+        .assignment
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| **s == id && !erased.contains(&users[*i]))
+        .map(|(i, _)| users[i].clone())
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+async fn get_segment_users(
+    State(app): State<AppState>,
+    Path(id): Path<u32>,
+    Query(p): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let snap = app.live.snapshot().ok_or_else(no_model)?;
+    let all = members(&app, &snap, id)?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
+    if wants_csv {
+        // Streamed in chunks so a large segment never sits in one buffer.
+        let chunks: Vec<Result<String, std::io::Error>> = std::iter::once(Ok("user_id\n".to_string()))
+            .chain(
+                all.chunks(1000)
+                    .map(|c| Ok(c.iter().map(|u| csv_field(u) + "\n").collect())),
+            )
+            .collect();
+        let body = Body::from_stream(futures::stream::iter(chunks));
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    let limit = match p.get("limit") {
+        None => 100,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit must be an integer from 1 to 10000"))?,
+    };
+    let start = match p.get("after") {
+        Some(after) => all.partition_point(|u| u.as_str() <= after.as_str()),
+        None => 0,
+    };
+    let page = &all[start..(start + limit).min(all.len())];
+    let next = (start + page.len() < all.len())
+        .then(|| page.last().cloned())
+        .flatten();
+    Ok(
+        Json(json!({"segment_id": id, "total": all.len(), "users": page, "next_after": next}))
+            .into_response(),
+    )
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+async fn get_audience(
+    State(app): State<AppState>,
+    Path(course): Path<String>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    let n = param_n(&p, 100, 10_000)?;
+    let snap = app.live.snapshot().ok_or_else(no_model)?;
+    let segment = match p.get("segment") {
+        None => None,
+        Some(s) => Some(
+            s.parse::<u32>()
+                .map_err(|_| ApiError::bad_param("segment must be a segment id"))?,
+        ),
+    };
+    let c = &snap.courses;
+    let Some(&ci) = c.index.get(&course).filter(|&&i| c.meta[i as usize].listed) else {
+        return Err(ApiError::not_found(
+            "course_not_found",
+            format!("no course {course:?}"),
+        ));
+    };
+    let segs = snap.segments.as_deref();
+    if let Some(id) = segment {
+        if segs.and_then(|s| s.segment(id)).is_none() {
+            return Err(ApiError::not_found(
+                "segment_not_found",
+                format!("no segment {id}"),
+            ));
+        }
+    }
+    // Purchases and ratings newer than the snapshot count as taken too.
+    let newly_taken: HashSet<String> = app
+        .store
+        .takers_after(&course, snap.trained_seq)
+        .await?
+        .into_iter()
+        .collect();
+    let users = &snap.users;
+    let erased = app.live.erased_users();
+    let exclude = |u: u32| {
+        let id = &users.ids[u as usize];
+        users.taken_row(u).binary_search(&ci).is_ok()
+            || segment.is_some_and(|s| segs.and_then(|g| g.assignment.get(u as usize)) != Some(&s))
+            || newly_taken.contains(id)
+            || erased.contains(id)
+    };
+    let hits = crate::model::top_n(c.factors.row(ci as usize), &users.factors, n, exclude);
+    let items: Vec<Value> = hits
+        .iter()
+        .map(|&(u, score)| {
+            let seg = segs.and_then(|g| g.assignment.get(u as usize));
+            json!({"user_id": users.ids[u as usize], "score": score, "segment_id": seg})
+        })
+        .collect();
+    Ok(Json(
+        json!({"course_id": course, "segment": segment, "users": items, "model_version": snap.version}),
+    ))
 }

@@ -33,10 +33,7 @@ fn check_id(id: &str) -> Result<()> {
         Err(ApiError::invalid(
             "invalid_user",
             "the user id is invalid",
-            vec![FieldError::new(
-                "id",
-                "must be a string of 1 to 128 characters",
-            )],
+            vec![FieldError::new("id", "must be a string of 1 to 128 characters")],
         ))
     }
 }
@@ -48,11 +45,7 @@ async fn put_user(
 ) -> Result<Json<UserAttrs>> {
     check_id(&id)?;
     let mut errs = Vec::new();
-    let interests: Vec<String> = body
-        .interests
-        .iter()
-        .map(|s| s.trim().to_lowercase())
-        .collect();
+    let interests: Vec<String> = body.interests.iter().map(|s| s.trim().to_lowercase()).collect();
     if interests.len() > 64 || interests.iter().any(|s| !valid_id(s)) {
         errs.push(FieldError::new(
             "interests",
@@ -93,9 +86,6 @@ async fn delete_user(State(app): State<AppState>, Path(id): Path<String>) -> Res
     if existed || known {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(
-            "user_not_found",
-            format!("no user {id:?}"),
-        ))
+        Err(ApiError::not_found("user_not_found", format!("no user {id:?}")))
     }
 }

@@ -87,10 +87,7 @@ fn id_field(
             None
         }
         Some(_) => {
-            errs.push(FieldError::new(
-                name,
-                "must be a string of 1 to 128 characters",
-            ));
+            errs.push(FieldError::new(name, "must be a string of 1 to 128 characters"));
             None
         }
     }
@@ -136,18 +133,19 @@ pub fn parse_event(v: &Value, limits: &Limits) -> Result<Event, Vec<FieldError>>
         }
     };
     match (kind, value) {
-        (Some(EventType::Rating), None) if !errs.iter().any(|e| e.field == "value") => errs.push(
-            FieldError::new("value", "a rating needs a value from 1 to 5"),
-        ),
+        (Some(EventType::Rating), None) if !errs.iter().any(|e| e.field == "value") => {
+            errs.push(FieldError::new("value", "a rating needs a value from 1 to 5"))
+        }
         (Some(EventType::Rating), Some(x)) if !(1.0..=5.0).contains(&x) => {
             errs.push(FieldError::new("value", "a rating must be from 1 to 5"))
         }
         (Some(EventType::Watch), None) if !errs.iter().any(|e| e.field == "value") => errs.push(
             FieldError::new("value", "a watch event needs the fraction watched, 0 to 1"),
         ),
-        (Some(EventType::Watch), Some(x)) if !(0.0..=1.0).contains(&x) => errs.push(
-            FieldError::new("value", "the fraction watched must be from 0 to 1"),
-        ),
+        (Some(EventType::Watch), Some(x)) if !(0.0..=1.0).contains(&x) => errs.push(FieldError::new(
+            "value",
+            "the fraction watched must be from 0 to 1",
+        )),
         _ => {}
     }
     let ts_ms = match obj.get("ts") {
@@ -171,10 +169,7 @@ pub fn parse_event(v: &Value, limits: &Limits) -> Result<Event, Vec<FieldError>>
             }
         },
         Some(_) => {
-            errs.push(FieldError::new(
-                "ts",
-                "must be an RFC 3339 timestamp string",
-            ));
+            errs.push(FieldError::new("ts", "must be an RFC 3339 timestamp string"));
             None
         }
     };

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::domain::Event;
@@ -30,15 +31,27 @@ pub struct IngestQueue {
     tx: mpsc::Sender<Job>,
 }
 
-/// Starts the writers. They stop once every [`IngestQueue`] is dropped and the
-/// queue is drained, which is what graceful shutdown waits for.
-pub fn start(
-    store: Store,
-    metrics: Metrics,
-    max_events: usize,
-) -> (IngestQueue, Vec<JoinHandle<()>>) {
+/// The running writer tasks.
+pub struct Writers {
+    handles: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Writers {
+    /// Refuses new jobs, writes what is queued, then waits for the writers.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Starts the writers; [`Writers::shutdown`] drains and stops them.
+pub fn start(store: Store, metrics: Metrics, max_events: usize) -> (IngestQueue, Writers) {
     let (tx, rx) = mpsc::channel::<Job>(4096);
     let rx = Arc::new(Mutex::new(rx));
+    let (stop, stopped) = watch::channel(false);
     // SQLite has one writer anyway; Postgres overlaps a few commits.
     let writers = match store {
         Store::Postgres(_) => 4,
@@ -46,15 +59,17 @@ pub fn start(
     };
     let handles = (0..writers)
         .map(|_| {
-            tokio::spawn(run_writer(
+            let w = run_writer(
                 rx.clone(),
                 store.clone(),
                 metrics.clone(),
                 max_events,
-            ))
+                stopped.clone(),
+            );
+            tokio::spawn(w)
         })
         .collect();
-    (IngestQueue { tx }, handles)
+    (IngestQueue { tx }, Writers { handles, stop })
 }
 
 impl IngestQueue {
@@ -76,11 +91,21 @@ async fn run_writer(
     store: Store,
     metrics: Metrics,
     max_events: usize,
+    mut stop: watch::Receiver<bool>,
 ) {
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
+            let first = tokio::select! {
+                biased;
+                job = rx.recv() => job,
+                // A closed queue still hands out what it holds, then None.
+                _ = stop.wait_for(|s| *s).map(|_| ()) => {
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            let Some(first) = first else { return };
             let mut total = first.events.len();
             let mut jobs = vec![first];
             while total < max_events {
@@ -137,17 +162,11 @@ async fn write_group(jobs: Vec<Job>, store: &Store, metrics: &Metrics) {
                 }
                 let duplicates = job.events.len() - accepted;
                 metrics.events_duplicate.inc_by(duplicates as u64);
-                let _ = job.reply.send(Ok(Written {
-                    accepted,
-                    duplicates,
-                }));
+                let _ = job.reply.send(Ok(Written { accepted, duplicates }));
             }
         }
         Err(e) => {
-            metrics
-                .db_errors
-                .with_label_values(&["insert_events"])
-                .inc();
+            metrics.db_errors.with_label_values(&["insert_events"]).inc();
             tracing::error!(error = %e, events = rows.len(), "event insert failed");
             for job in jobs {
                 let _ = job.reply.send(Err(e.to_string()));

@@ -21,16 +21,12 @@ impl Store {
                 &e.user_id,
                 &e.course_id,
                 e.kind.as_str(),
-                &e.value
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "\\N".into()),
+                &e.value.map(|v| v.to_string()).unwrap_or_else(|| "\\N".into()),
                 &e.ts_ms.to_string(),
                 e.rec_id.as_deref().unwrap_or("\\N"),
             ])?;
         }
-        let data = buf
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("csv buffer: {e}"))?;
+        let data = buf.into_inner().map_err(|e| anyhow::anyhow!("csv buffer: {e}"))?;
         let mut tx = pool.begin().await?;
         sqlx::query(
             "CREATE TEMP TABLE IF NOT EXISTS events_stage \

@@ -78,19 +78,28 @@ impl Store {
     }
 
     pub async fn put_user(&self, id: &str, attrs: &UserAttrs) -> sqlx::Result<()> {
-        let interests = serde_json::to_string(&attrs.interests).expect("strings serialize");
+        self.put_users(&[(id.to_string(), attrs.clone())]).await
+    }
+
+    /// Creates or replaces user attributes in one transaction.
+    pub async fn put_users(&self, users: &[(String, UserAttrs)]) -> sqlx::Result<()> {
+        let now = now_ms();
         on_pool!(self, p => {
-            sqlx::query(
-                "INSERT INTO users (id, interests, level, updated_ms) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO UPDATE SET interests = excluded.interests, level = excluded.level, \
-                 updated_ms = excluded.updated_ms",
-            )
-            .bind(id)
-            .bind(interests)
-            .bind(attrs.level.map(Level::as_str))
-            .bind(now_ms())
-            .execute(p)
-            .await?;
+            let mut tx = p.begin().await?;
+            for (id, attrs) in users {
+                sqlx::query(
+                    "INSERT INTO users (id, interests, level, updated_ms) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET interests = excluded.interests, level = excluded.level, \
+                     updated_ms = excluded.updated_ms",
+                )
+                .bind(id)
+                .bind(serde_json::to_string(&attrs.interests).expect("strings serialize"))
+                .bind(attrs.level.map(Level::as_str))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -55,8 +55,7 @@ impl Store {
         }
         let rows: Vec<(Option<String>,)> = match self {
             Store::Postgres(p) => {
-                let col =
-                    |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+                let col = |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
                 sqlx::query_as(
                     "INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
                      SELECT e.*, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
@@ -92,8 +91,7 @@ impl Store {
                             .push_bind(received);
                     });
                     qb.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-                    let mut got: Vec<(Option<String>,)> =
-                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    let mut got: Vec<(Option<String>,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
                     rows.append(&mut got);
                 }
                 tx.commit().await?;
@@ -143,6 +141,26 @@ impl Store {
                 .fetch_all(p)
                 .await?;
             Ok(rows.into_iter().filter_map(agg_from_row).collect())
+        })
+    }
+
+    /// Users with events after sequence number `seq` (newer than a snapshot).
+    pub async fn users_with_events_after(&self, seq: i64) -> sqlx::Result<Vec<String>> {
+        on_pool!(self, p => {
+            sqlx::query_scalar("SELECT DISTINCT user_id FROM events WHERE seq > $1").bind(seq).fetch_all(p).await
+        })
+    }
+
+    /// Users who purchased or rated `course` after sequence number `seq`.
+    pub async fn takers_after(&self, course: &str, seq: i64) -> sqlx::Result<Vec<String>> {
+        on_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT DISTINCT user_id FROM events WHERE course_id = $1 AND seq > $2 AND type IN ('purchase', 'rating')",
+            )
+            .bind(course)
+            .bind(seq)
+            .fetch_all(p)
+            .await
         })
     }
 }

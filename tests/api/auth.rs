@@ -65,21 +65,11 @@ async fn keys_and_scopes_guard_every_route_group() {
     assert_eq!(get("admin-key-456").await.unwrap().status(), 200);
     // Health and metrics stay open for probes and scrapers.
     assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.client.get(app.url("/healthz")).send().await.unwrap().status(),
         200
     );
     assert_eq!(
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.client.get(app.url("/metrics")).send().await.unwrap().status(),
         200
     );
     app.stop().await;
@@ -91,10 +81,7 @@ async fn a_public_address_without_keys_is_refused() {
     let mut s = Settings::defaults();
     s.server.listen = "0.0.0.0:0".into();
     s.database.url = format!("sqlite://{}", dir.path().join("x.db").display());
-    let err = Application::build(s.clone())
-        .await
-        .err()
-        .expect("must refuse");
+    let err = Application::build(s.clone()).await.err().expect("must refuse");
     assert!(err.to_string().contains("refusing to listen"), "{err}");
     s.auth.allow_anonymous = true;
     assert!(Application::build(s.clone()).await.is_ok());

@@ -84,10 +84,7 @@ async fn invalid_courses_are_refused_with_every_reason(app: TestApp) {
     );
     app.stop().await;
 }
-both_backends!(
-    course_validation,
-    invalid_courses_are_refused_with_every_reason
-);
+both_backends!(course_validation, invalid_courses_are_refused_with_every_reason);
 
 async fn deleting_a_user_erases_their_events_and_attributes(app: TestApp) {
     let r = app
@@ -118,7 +115,4 @@ async fn deleting_a_user_erases_their_events_and_attributes(app: TestApp) {
     assert_eq!(r.status(), 422);
     app.stop().await;
 }
-both_backends!(
-    user_erasure,
-    deleting_a_user_erases_their_events_and_attributes
-);
+both_backends!(user_erasure, deleting_a_user_erases_their_events_and_attributes);

@@ -19,8 +19,7 @@ pub enum Backend {
 
 /// Postgres server used by the tests; a fresh database is created per test.
 pub fn pg_admin_url() -> String {
-    std::env::var("COURSEREC_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("COURSEREC_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// `COURSEREC_REQUIRE_PG=1` (set by CI) turns a missing Postgres into a failure
@@ -39,9 +38,7 @@ pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> Option
             let mut conn = match sqlx::PgConnection::connect(&admin).await {
                 Ok(c) => c,
                 Err(e) if !pg_required() => {
-                    eprintln!(
-                        "skipping Postgres test: {e} (set COURSEREC_REQUIRE_PG=1 to fail instead)"
-                    );
+                    eprintln!("skipping Postgres test: {e} (set COURSEREC_REQUIRE_PG=1 to fail instead)");
                     return None;
                 }
                 Err(e) => panic!("Postgres is required but unreachable at {admin}: {e}"),
@@ -61,7 +58,9 @@ pub struct TestApp {
     pub addr: String,
     pub client: Client,
     pub store: Store,
+    pub state: courserec::http::AppState,
     pub key: Option<String>,
+    pg_database: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -78,10 +77,7 @@ fn init_logs() {
 
 /// Starts the app with the defaults changed by `tweak`; `None` when the backend
 /// is unavailable and not required.
-pub async fn spawn_app_with(
-    backend: Backend,
-    tweak: impl FnOnce(&mut Settings),
-) -> Option<TestApp> {
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(backend, &dir).await?;
@@ -92,6 +88,16 @@ pub async fn spawn_app_with(
     let key = settings.auth.keys.first().map(|k| k.key.clone());
     let app = Application::build(settings).await.expect("app builds");
     let store = app.state().store.clone();
+    let state = app.state().clone();
+    let pg_database = match &store {
+        Store::Postgres(pool) => Some(
+            sqlx::query_scalar("SELECT current_database()")
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        ),
+        Store::Sqlite(_) => None,
+    };
     let addr = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -101,7 +107,9 @@ pub async fn spawn_app_with(
         addr,
         client: Client::new(),
         store,
+        state,
         key,
+        pg_database,
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
@@ -139,10 +147,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.auth(self.client.get(self.url(path)))
-            .send()
-            .await
-            .unwrap()
+        self.auth(self.client.get(self.url(path))).send().await.unwrap()
     }
 
     pub async fn delete(&self, path: &str) -> Response {
@@ -161,6 +166,26 @@ impl TestApp {
         body
     }
 
+    /// Loads generated demo data straight into the store.
+    pub async fn load(&self, data: &courserec::demo::DemoData) {
+        self.store.upsert_courses(&data.courses).await.unwrap();
+        self.store.put_users(&data.users).await.unwrap();
+        for chunk in data.events.chunks(50_000) {
+            self.store.bulk_insert_events(chunk).await.unwrap();
+        }
+    }
+
+    /// Waits until no training is running (bounded).
+    pub async fn wait_for_training(&self) {
+        for _ in 0..600 {
+            if !self.state.trainer.is_running() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("training did not finish in 60 s");
+    }
+
     pub async fn event_count(&self) -> i64 {
         self.store.count_events().await.unwrap()
     }
@@ -174,13 +199,8 @@ impl TestApp {
             h.await.unwrap().unwrap();
         }
         // Drop the per-test Postgres database so repeated runs leave nothing behind.
-        if let courserec::store::Store::Postgres(pool) = &self.store {
+        if let Some(name) = &self.pg_database {
             use sqlx::Connection;
-            let name: String = sqlx::query_scalar("SELECT current_database()")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            pool.close().await;
             let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut conn)
@@ -198,17 +218,13 @@ macro_rules! both_backends {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_sqlite() {
-                if let Some(app) =
-                    $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await
-                {
+                if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await {
                     $body(app).await;
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_postgres() {
-                if let Some(app) =
-                    $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await
-                {
+                if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
                     $body(app).await;
                 }
             }

@@ -55,9 +55,7 @@ async fn a_repeated_event_id_is_counted_once(app: TestApp) {
     // Within one batch too, next to a new id.
     let mut e2 = event("u1", "c2", "click");
     e2["event_id"] = json!("ev-2");
-    let r = app
-        .post_json("/events", &json!({"events": [e2, e2, e]}))
-        .await;
+    let r = app.post_json("/events", &json!({"events": [e2, e2, e]})).await;
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"accepted": 1, "duplicates": 2})
@@ -70,9 +68,7 @@ async fn a_repeated_event_id_is_counted_once(app: TestApp) {
     let mut accepted = 0;
     for r in futures::future::join_all(posts).await {
         assert_eq!(r.status(), 202);
-        accepted += r.json::<Value>().await.unwrap()["accepted"]
-            .as_i64()
-            .unwrap();
+        accepted += r.json::<Value>().await.unwrap()["accepted"].as_i64().unwrap();
     }
     assert_eq!(accepted, 1);
     assert_eq!(app.event_count().await, 3);
@@ -87,9 +83,7 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing(app: TestApp) {
         e[k] = v;
         e
     };
-    let mut hundred: Vec<Value> = (0..100)
-        .map(|i| event(&format!("u{i}"), "c1", "view"))
-        .collect();
+    let mut hundred: Vec<Value> = (0..100).map(|i| event(&format!("u{i}"), "c1", "view")).collect();
     hundred[57]["type"] = json!("like");
     let over_batch: Vec<Value> = (0..1001).map(|_| event("u", "c", "view")).collect();
     let cases: Vec<(&str, Value, u16, &str)> = vec![
@@ -99,24 +93,14 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing(app: TestApp) {
             422,
             "invalid_events",
         ),
-        (
-            "empty user_id",
-            with("user_id", json!("")),
-            422,
-            "invalid_events",
-        ),
+        ("empty user_id", with("user_id", json!("")), 422, "invalid_events"),
         (
             "129-char course_id",
             with("course_id", json!("x".repeat(129))),
             422,
             "invalid_events",
         ),
-        (
-            "unknown type",
-            with("type", json!("like")),
-            422,
-            "invalid_events",
-        ),
+        ("unknown type", with("type", json!("like")), 422, "invalid_events"),
         (
             "rating 0",
             json!({"user_id": "u", "course_id": "c", "type": "rating", "value": 0}),
@@ -153,12 +137,7 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing(app: TestApp) {
             422,
             "invalid_events",
         ),
-        (
-            "ts a day ahead",
-            with("ts", json!(future)),
-            422,
-            "invalid_events",
-        ),
+        ("ts a day ahead", with("ts", json!(future)), 422, "invalid_events"),
         (
             "batch over max_batch",
             json!({"events": over_batch}),
@@ -180,9 +159,7 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing(app: TestApp) {
         let b: Value = r.json().await.unwrap();
         assert_eq!(b["error"]["code"], code, "{what}: {b}");
         assert!(
-            b["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            b["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{what}"
         );
         assert_eq!(app.event_count().await, 0, "{what} stored something");

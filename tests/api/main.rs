@@ -7,3 +7,5 @@ mod auth;
 mod catalog;
 mod ingest;
 mod observability;
+mod recommend;
+mod segments;

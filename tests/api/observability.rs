@@ -51,17 +51,11 @@ async fn metrics_count_a_known_sequence_of_requests(app: TestApp) {
     );
     assert_eq!(metric(&text, "courserec_events_duplicate_total"), 1.0);
     assert_eq!(
-        metric(
-            &text,
-            "courserec_events_rejected_total{reason=\"invalid_value\"}"
-        ),
+        metric(&text, "courserec_events_rejected_total{reason=\"invalid_value\"}"),
         1.0
     );
     assert_eq!(
-        metric(
-            &text,
-            "courserec_events_rejected_total{reason=\"batch_invalid\"}"
-        ),
+        metric(&text, "courserec_events_rejected_total{reason=\"batch_invalid\"}"),
         1.0
     );
     assert_eq!(
@@ -93,7 +87,10 @@ async fn metrics_count_a_known_sequence_of_requests(app: TestApp) {
         1.0
     );
     assert_eq!(
-        metric(&text, "courserec_http_request_duration_seconds_count{method=\"POST\",route=\"/events\",status=\"400\"}"),
+        metric(
+            &text,
+            "courserec_http_request_duration_seconds_count{method=\"POST\",route=\"/events\",status=\"400\"}"
+        ),
         1.0
     );
     let ready = app.get_ok("/readyz").await;

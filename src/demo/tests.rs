@@ -1,0 +1,126 @@
+//! Demo data: reproducible, realistic funnel, recoverable taste groups.
+
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+use crate::domain::EventType;
+use crate::segment::ari::adjusted_rand_index;
+use crate::segment::profile::{build_profiles, course_index};
+use crate::segment::{segment_users, SegmentParams};
+
+const NOW: i64 = 1_767_225_600_000; // 2026-01-01
+
+#[test]
+fn same_seed_same_data() {
+    let a = generate(7, &DemoSize::small(), NOW);
+    assert_eq!(a, generate(7, &DemoSize::small(), NOW));
+    assert_ne!(a.events, generate(8, &DemoSize::small(), NOW).events);
+}
+
+#[test]
+fn default_size_is_realistic() {
+    let d = generate(1, &DemoSize::default(), NOW);
+    assert!(d.courses.len() >= 300);
+    let cats: HashSet<&str> = d.courses.iter().map(|c| c.category.as_str()).collect();
+    assert!(cats.len() >= 10);
+    assert!(d.courses.iter().all(|c| (1900..=19900).contains(&c.price_cents)));
+    assert!(d.users.len() >= 5000 && d.group_names.len() >= 5);
+    assert!(d.events.len() >= 200_000, "{}", d.events.len());
+    let ids: HashSet<&str> = d.events.iter().map(|e| e.event_id.as_deref().unwrap()).collect();
+    assert_eq!(ids.len(), d.events.len());
+    assert!(d
+        .events
+        .iter()
+        .all(|e| e.ts_ms < NOW && e.ts_ms > NOW - 90 * 86_400_000));
+
+    let mut n = [0usize; 8];
+    d.events.iter().for_each(|e| n[e.kind.index()] += 1);
+    let c = |k: EventType| n[k.index()];
+    assert!(c(EventType::View) > c(EventType::Click));
+    assert!(c(EventType::Click) > c(EventType::AddToCart));
+    assert!(c(EventType::AddToCart) > c(EventType::Purchase));
+    let refunds = c(EventType::Refund) as f64 / c(EventType::Purchase) as f64;
+    assert!((0.015..0.035).contains(&refunds), "{refunds}");
+    for e in &d.events {
+        match e.kind {
+            EventType::Rating => assert!((1.0..=5.0).contains(&e.value.unwrap())),
+            EventType::Watch => assert!((0.0..=1.0).contains(&e.value.unwrap())),
+            _ => assert!(e.value.is_none()),
+        }
+    }
+    assert!(d.users.iter().any(|u| !u.1.interests.is_empty()));
+
+    // 80–90% of activity falls in the user's group's categories.
+    let cat_of: HashMap<&str, &str> = d
+        .courses
+        .iter()
+        .map(|c| (c.id.as_str(), c.category.as_str()))
+        .collect();
+    let group_of: HashMap<&str, usize> = d.taste_groups.iter().map(|(u, g)| (u.as_str(), *g)).collect();
+    let inside = d
+        .events
+        .iter()
+        .filter(|e| {
+            let g = GROUPS[group_of[e.user_id.as_str()]].1;
+            g.iter().any(|(c, _)| *c == cat_of[e.course_id.as_str()])
+        })
+        .count() as f64
+        / d.events.len() as f64;
+    assert!((0.8..0.92).contains(&inside), "{inside}");
+}
+
+#[test]
+fn taste_groups_are_recoverable_from_profiles() {
+    let d = generate(3, &DemoSize::default(), NOW);
+    let rows = aggregate(&d.events, NOW);
+    let ids: Vec<String> = d.users.iter().map(|u| u.0.clone()).collect();
+    let profiles = build_profiles(&ids, &rows, &course_index(&d.courses), NOW);
+    // k = auto over the default 2..=12; a smaller sample keeps debug runs quick.
+    let params = SegmentParams {
+        sample_size: 2000,
+        silhouette_size: 1000,
+        ..SegmentParams::default()
+    };
+    let seg = segment_users(&[], 0, &profiles, &params, None, 11);
+    let truth: Vec<usize> = d.taste_groups.iter().map(|t| t.1).collect();
+    let ari = adjusted_rand_index(&truth, &seg.assignment);
+    assert_eq!(seg.segments.len(), d.group_names.len(), "{:?}", seg.k_scores);
+    eprintln!("ARI {ari:.4}, k scores {:?}", seg.k_scores);
+    eprintln!(
+        "{:#?}",
+        seg.segments
+            .iter()
+            .map(|s| (&s.label, s.size))
+            .collect::<Vec<_>>()
+    );
+    assert!(ari >= 0.9, "ARI {ari}");
+}
+
+#[test]
+fn aggregate_counts_windows() {
+    let e = |kind, days: i64| Event {
+        event_id: None,
+        user_id: "u".into(),
+        course_id: "c".into(),
+        kind,
+        value: Some(2.0),
+        ts_ms: NOW - days * 86_400_000,
+        rec_id: None,
+    };
+    let rows = aggregate(
+        &[
+            e(EventType::View, 1),
+            e(EventType::View, 40),
+            e(EventType::Click, 5),
+        ],
+        NOW,
+    );
+    assert_eq!(rows.len(), 2);
+    let v = &rows[0];
+    assert_eq!(
+        (v.kind, v.count, v.count_30d, v.count_90d),
+        (EventType::View, 2, 1, 2)
+    );
+    assert_eq!((v.value_sum, v.value_max), (4.0, 2.0));
+    assert_eq!(v.first_ts_ms, NOW - 40 * 86_400_000);
+}

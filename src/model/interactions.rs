@@ -1,0 +1,208 @@
+//! Turns per-(user, course, event type) aggregates into one weighted
+//! interaction per (user, course), the input of ALS and of the evaluation.
+
+use super::csr::Csr;
+use crate::domain::{Course, EventType, TypeAgg};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Event weights, read from `[model.weights]`. A (user, course) weight is the
+/// sum of its signals, each decayed by age when `half_life_days` is set.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Weights {
+    pub view: f32,
+    pub click: f32,
+    pub favorite: f32,
+    pub add_to_cart: f32,
+    /// Multiplied by the largest watched fraction (0–1).
+    pub watch: f32,
+    /// A rating means the course was taken: `rating_base + rating_per_star × mean
+    /// rating`, so a 1-star rating still counts as a (weaker) positive.
+    pub rating_base: f32,
+    pub rating_per_star: f32,
+    /// Per net purchase (purchases − refunds, never below 0).
+    pub purchase: f32,
+    /// Views and clicks count at most this many times: repeats say little more.
+    pub max_repeats: u32,
+    /// Age half-life of every signal, from its latest event; `None` = no decay.
+    pub half_life_days: Option<f64>,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            view: 1.0,
+            click: 2.0,
+            favorite: 3.0,
+            add_to_cart: 4.0,
+            watch: 5.0,
+            rating_base: 4.0,
+            rating_per_star: 1.0,
+            purchase: 10.0,
+            max_repeats: 3,
+            half_life_days: None,
+        }
+    }
+}
+
+/// One (user, course) pair with its combined weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interaction {
+    pub user: u32,
+    pub course: u32,
+    pub weight: f32,
+    /// Latest event on this pair (ms since the epoch); orders temporal splits.
+    pub ts_ms: i64,
+    /// Purchased (net > 0) or rated: never recommend it again.
+    pub taken: bool,
+}
+
+/// Interactions with dense indices for users and courses.
+#[derive(Debug, Clone, Default)]
+pub struct Interactions {
+    pub users: Vec<String>,
+    pub courses: Vec<String>,
+    pub user_index: HashMap<String, u32>,
+    pub course_index: HashMap<String, u32>,
+    /// Sorted by (user, course), one entry per pair.
+    pub entries: Vec<Interaction>,
+}
+
+fn intern(name: &str, names: &mut Vec<String>, index: &mut HashMap<String, u32>) -> u32 {
+    if let Some(&i) = index.get(name) {
+        return i;
+    }
+    let i = names.len() as u32;
+    names.push(name.to_owned());
+    index.insert(name.to_owned(), i);
+    i
+}
+
+/// Running totals of one (user, course) pair while aggregating.
+#[derive(Default)]
+struct Acc {
+    light: f32,
+    rating: f32,
+    bought: i64,
+    refunded: i64,
+    purchase_decay: f32,
+    rated: bool,
+    ts: i64,
+}
+
+fn decay(w: &Weights, now_ms: i64, ts_ms: i64) -> f32 {
+    match w.half_life_days {
+        Some(h) if h > 0.0 => {
+            let age_days = (now_ms - ts_ms).max(0) as f64 / 86_400_000.0;
+            0.5f64.powf(age_days / h) as f32
+        }
+        _ => 1.0,
+    }
+}
+
+impl Interactions {
+    /// Combines aggregates into interactions. `catalog` seeds the course list
+    /// (so courses without events get an index); `now_ms` is the reference time
+    /// for age decay. Pairs with zero weight are kept only when taken.
+    pub fn build(rows: &[TypeAgg], catalog: &[Course], w: &Weights, now_ms: i64) -> Interactions {
+        let mut out = Interactions::default();
+        for c in catalog {
+            intern(&c.id, &mut out.courses, &mut out.course_index);
+        }
+        let mut acc: HashMap<(u32, u32), Acc> = HashMap::new();
+        for r in rows {
+            let u = intern(&r.user_id, &mut out.users, &mut out.user_index);
+            let c = intern(&r.course_id, &mut out.courses, &mut out.course_index);
+            let e = acc.entry((u, c)).or_insert(Acc {
+                ts: i64::MIN,
+                ..Acc::default()
+            });
+            let d = decay(w, now_ms, r.last_ts_ms);
+            let reps = r.count.min(w.max_repeats) as f32;
+            e.ts = e.ts.max(r.last_ts_ms);
+            match r.kind {
+                EventType::View => e.light += w.view * reps * d,
+                EventType::Click => e.light += w.click * reps * d,
+                EventType::Favorite => e.light += w.favorite * d,
+                EventType::AddToCart => e.light += w.add_to_cart * d,
+                EventType::Watch => e.light += w.watch * r.value_max.clamp(0.0, 1.0) as f32 * d,
+                EventType::Rating if r.count > 0 => {
+                    let mean = (r.value_sum / f64::from(r.count)).clamp(1.0, 5.0) as f32;
+                    e.rating += (w.rating_base + w.rating_per_star * mean) * d;
+                    e.rated = true;
+                }
+                EventType::Rating => {}
+                EventType::Purchase => {
+                    e.bought += i64::from(r.count);
+                    e.purchase_decay = d;
+                }
+                EventType::Refund => e.refunded += i64::from(r.count),
+            }
+        }
+        for ((u, c), e) in acc {
+            let net = (e.bought - e.refunded).max(0);
+            // A refund undoes the purchase and the rating that came with taking
+            // the course; only the lighter browsing signals survive.
+            let refunded_out = e.bought > 0 && net == 0;
+            let mut weight = e.light + w.purchase * net as f32 * e.purchase_decay;
+            if !refunded_out {
+                weight += e.rating;
+            }
+            let taken = net > 0 || e.rated;
+            if weight > 0.0 || taken {
+                out.entries.push(Interaction {
+                    user: u,
+                    course: c,
+                    weight,
+                    ts_ms: e.ts,
+                    taken,
+                });
+            }
+        }
+        out.entries.sort_unstable_by_key(|e| (e.user, e.course));
+        out
+    }
+
+    /// Wraps ready-made interactions (e.g. a dataset); sorts and indexes them.
+    pub fn from_parts(
+        users: Vec<String>,
+        courses: Vec<String>,
+        mut entries: Vec<Interaction>,
+    ) -> Interactions {
+        entries.sort_unstable_by_key(|e| (e.user, e.course));
+        let index = |v: &[String]| v.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+        Interactions {
+            user_index: index(&users),
+            course_index: index(&courses),
+            users,
+            courses,
+            entries,
+        }
+    }
+
+    /// The interactions of one user (sorted by course).
+    pub fn user_entries(&self, user: u32) -> &[Interaction] {
+        let a = self.entries.partition_point(|e| e.user < user);
+        let b = self.entries.partition_point(|e| e.user <= user);
+        &self.entries[a..b]
+    }
+
+    /// True when the user purchased (net of refunds) or rated the course.
+    pub fn taken(&self, user: u32, course: u32) -> bool {
+        let es = self.user_entries(user);
+        es.binary_search_by_key(&course, |e| e.course)
+            .is_ok_and(|p| es[p].taken)
+    }
+
+    /// The user × course weight matrix.
+    pub fn to_csr(&self) -> Csr {
+        csr_of(&self.entries, self.users.len(), self.courses.len())
+    }
+}
+
+/// A user × course weight matrix of any interaction list.
+pub fn csr_of(entries: &[Interaction], n_users: usize, n_courses: usize) -> Csr {
+    let t: Vec<(u32, u32, f32)> = entries.iter().map(|e| (e.user, e.course, e.weight)).collect();
+    Csr::from_triples(n_users, n_courses, &t)
+}

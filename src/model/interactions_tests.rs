@@ -1,0 +1,83 @@
+//! Hand-checked cases of turning event aggregates into interactions.
+
+use super::interactions::*;
+use crate::domain::Level;
+use crate::domain::{Course, EventType, TypeAgg};
+
+const DAY: i64 = 86_400_000;
+
+fn agg(user: &str, course: &str, kind: EventType, count: u32, value: f64, ts: i64) -> TypeAgg {
+    TypeAgg {
+        user_id: user.into(),
+        course_id: course.into(),
+        kind,
+        count,
+        value_sum: value * f64::from(count),
+        value_max: value,
+        first_ts_ms: ts,
+        last_ts_ms: ts,
+        count_30d: 0,
+        count_90d: 0,
+    }
+}
+
+fn course(id: &str) -> Course {
+    Course {
+        id: id.into(),
+        title: id.into(),
+        category: "c".into(),
+        tags: vec![],
+        level: Level::Beginner,
+        price_cents: 0,
+        active: true,
+    }
+}
+
+#[test]
+fn weights_add_up_per_pair() {
+    use EventType::*;
+    let rows = [
+        agg("u", "a", View, 5, 0.0, 0),     // 1 × min(5, 3) = 3
+        agg("u", "a", Watch, 2, 0.5, 0),    // 5 × 0.5 = 2.5
+        agg("u", "a", Purchase, 1, 0.0, 0), // 10
+        agg("u", "b", Rating, 2, 2.0, 0),   // 4 + 2 = 6, taken
+        agg("u", "c", Purchase, 1, 0.0, 0), // refunded: nothing left
+        agg("u", "c", Refund, 1, 0.0, 0),
+        agg("u", "d", Click, 1, 0.0, 0),    // 2
+        agg("u", "d", Purchase, 2, 0.0, 0), // 2 − 1 = 1 net → 10
+        agg("u", "d", Refund, 1, 0.0, 0),
+    ];
+    let it = Interactions::build(&rows, &[course("z")], &Weights::default(), 0);
+    assert_eq!(it.courses, vec!["z", "a", "b", "c", "d"]);
+    let got: Vec<(u32, f32, bool)> = it.entries.iter().map(|e| (e.course, e.weight, e.taken)).collect();
+    assert_eq!(got, vec![(1, 15.5, true), (2, 6.0, true), (4, 12.0, true)]);
+    assert!(it.taken(0, 1) && it.taken(0, 2) && !it.taken(0, 3) && !it.taken(0, 0));
+    assert_eq!(it.to_csr().row(0).0, &[1, 2, 4]);
+}
+
+#[test]
+fn refund_keeps_light_signals_and_decay_halves() {
+    use EventType::*;
+    let rows = [
+        agg("u", "a", View, 1, 0.0, 0),
+        agg("u", "a", Rating, 1, 5.0, 0),
+        agg("u", "a", Purchase, 1, 0.0, 0),
+        agg("u", "a", Refund, 1, 0.0, 0),
+    ];
+    let it = Interactions::build(&rows, &[], &Weights::default(), 0);
+    // Only the view survives the refund, but the rating still marks it taken.
+    assert_eq!((it.entries[0].weight, it.entries[0].taken), (1.0, true));
+    let w = Weights {
+        half_life_days: Some(7.0),
+        ..Weights::default()
+    };
+    let it = Interactions::build(&[agg("u", "a", Purchase, 1, 0.0, 0)], &[], &w, 14 * DAY);
+    assert!((it.entries[0].weight - 2.5).abs() < 1e-6);
+}
+
+#[test]
+fn weights_deserialize_with_defaults() {
+    let w: Weights = serde_json::from_str(r#"{"purchase": 8.0, "half_life_days": 30}"#).unwrap();
+    assert_eq!((w.purchase, w.view, w.half_life_days), (8.0, 1.0, Some(30.0)));
+    assert!(serde_json::from_str::<Weights>(r#"{"purchse": 8.0}"#).is_err());
+}

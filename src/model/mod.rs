@@ -1,0 +1,26 @@
+//! Recommendation model maths: interactions, sparse matrices, implicit ALS, scoring.
+//! Everything here is pure (no I/O) and deterministic for a given seed.
+
+pub mod als;
+#[cfg(test)]
+mod als_tests;
+mod cg;
+pub mod csr;
+pub mod exact;
+pub mod factors;
+pub mod foldin;
+pub mod interactions;
+#[cfg(test)]
+mod interactions_tests;
+pub mod popularity;
+pub mod similar;
+pub mod topn;
+pub(crate) mod vecops;
+
+pub use als::{fit, AlsModel, AlsParams, Confidence, FitError};
+pub use csr::Csr;
+pub use factors::Factors;
+pub use foldin::fold_in;
+pub use interactions::{Interaction, Interactions, Weights};
+pub use similar::CosineIndex;
+pub use topn::top_n;

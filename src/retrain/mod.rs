@@ -1,0 +1,304 @@
+//! The background trainer: the one place where store, model, evaluation,
+//! segmentation and serving meet. It reads aggregates, trains on a blocking
+//! thread, persists the snapshot and swaps it in; any failure keeps the old
+//! model serving.
+
+pub mod pipeline;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::model::{AlsParams, Weights};
+use crate::segment::SegmentParams;
+use crate::serve::snapshot::ModelSnapshot;
+use crate::serve::Live;
+use crate::store::{now_ms, Store};
+use pipeline::{TrainFailure, TrainInput};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    /// Run the background loop at all (`courserec train` works regardless).
+    pub enabled: bool,
+    /// Retrain at least this often when there are new events.
+    pub interval_secs: u64,
+    /// ...or as soon as this many new events arrived.
+    pub min_new_events: i64,
+    /// How often the loop looks for new events.
+    pub check_secs: u64,
+    /// Users whose latest interactions are held out for evaluation.
+    pub holdout_users: usize,
+    pub holdout_fraction: f64,
+    /// Publish only when the model beats popularity on the holdout.
+    pub require_beat_baseline: bool,
+    pub popularity_half_life_days: Option<f64>,
+    pub model: AlsParams,
+    pub weights: Weights,
+    pub segment: SegmentParams,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            enabled: true,
+            interval_secs: 3600,
+            min_new_events: 50_000,
+            check_secs: 10,
+            holdout_users: 2000,
+            holdout_fraction: 0.2,
+            require_beat_baseline: true,
+            popularity_half_life_days: Some(30.0),
+            model: AlsParams::default(),
+            weights: Weights::default(),
+            segment: SegmentParams::default(),
+        }
+    }
+}
+
+impl TrainSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(0.0..1.0).contains(&self.holdout_fraction) {
+            anyhow::bail!("invalid configuration: train.holdout_fraction must be in [0, 1)");
+        }
+        if self.model.factors == 0 || self.model.iterations == 0 {
+            anyhow::bail!(
+                "invalid configuration: train.model.factors and train.model.iterations must be positive"
+            );
+        }
+        if !(self.model.regularization.is_finite() && self.model.alpha.is_finite() && self.model.alpha >= 0.0)
+        {
+            anyhow::bail!(
+                "invalid configuration: train.model.regularization and train.model.alpha must be finite"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The evaluation metrics as (gauge label, value).
+fn named(m: &crate::eval::metrics::Metrics) -> [(&'static str, f64); 7] {
+    [
+        ("precision", m.precision),
+        ("recall", m.recall),
+        ("f1", m.f1),
+        ("ndcg", m.ndcg),
+        ("map", m.map),
+        ("hit_rate", m.hit_rate),
+        ("coverage", m.coverage),
+    ]
+}
+
+/// Handle to the trainer, cloned into the HTTP state.
+#[derive(Clone)]
+pub struct Trainer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: TrainSettings,
+    store: Store,
+    live: Arc<Live>,
+    metrics: Metrics,
+    running: AtomicBool,
+    fail_next: AtomicBool,
+    kick: Notify,
+}
+
+/// What one run did.
+#[derive(Debug)]
+pub enum Outcome {
+    Published(i64),
+    Failed(String),
+}
+
+impl Trainer {
+    pub fn new(settings: TrainSettings, store: Store, live: Arc<Live>, metrics: Metrics) -> Trainer {
+        let inner = Inner {
+            settings,
+            store,
+            live,
+            metrics,
+            running: AtomicBool::new(false),
+            fail_next: AtomicBool::new(false),
+            kick: Notify::new(),
+        };
+        Trainer {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Starts a training now in the background; false if one is running.
+    pub fn trigger(&self) -> bool {
+        if self.inner.running.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.run_claimed().await });
+        true
+    }
+
+    /// Makes the next run fail as if the fit had (for failure drills and tests).
+    pub fn fail_next_run(&self) {
+        self.inner.fail_next.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs one training and waits for it; `None` if one was already running.
+    pub async fn run_now(&self) -> Option<Outcome> {
+        if self.inner.running.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(self.run_claimed().await)
+    }
+
+    async fn run_claimed(&self) -> Outcome {
+        let out = self.run_once().await;
+        self.inner.running.store(false, Ordering::SeqCst);
+        self.inner.kick.notify_waiters();
+        out
+    }
+
+    async fn run_once(&self) -> Outcome {
+        let i = &self.inner;
+        let started = Instant::now();
+        let result = self.train().await;
+        i.metrics
+            .training_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(snap) => {
+                let version = snap.version;
+                self.publish(Arc::new(snap));
+                tracing::info!(
+                    version,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "model published"
+                );
+                Outcome::Published(version)
+            }
+            Err((reason, why)) => {
+                i.metrics.training_failures.with_label_values(&[reason]).inc();
+                tracing::warn!(reason, why, "training failed; the previous model keeps serving");
+                Outcome::Failed(why)
+            }
+        }
+    }
+
+    async fn train(&self) -> Result<ModelSnapshot, (&'static str, String)> {
+        let i = &self.inner;
+        let store_err = |e: sqlx::Error| {
+            i.metrics.db_errors.with_label_values(&["training_read"]).inc();
+            ("store", e.to_string())
+        };
+        // The sequence is read first: anything after it is caught by fold-in.
+        let trained_seq = i.store.max_event_seq().await.map_err(store_err)?;
+        let read_at_ms = now_ms();
+        let aggs = i.store.load_aggregates().await.map_err(store_err)?;
+        let catalog = i.store.list_courses().await.map_err(store_err)?;
+        let n_events = i.store.count_events().await.map_err(store_err)?;
+        let stored = i.store.max_snapshot_version().await.map_err(store_err)?;
+        let version = stored.max(i.live.version().unwrap_or(0)) + 1;
+        let input = TrainInput {
+            aggs,
+            catalog,
+            trained_seq,
+            read_at_ms,
+            n_events,
+            version,
+        };
+        let settings = i.settings.clone();
+        let previous = i.live.snapshot();
+        let inject = i.fail_next.swap(false, Ordering::SeqCst);
+        let snap = tokio::task::spawn_blocking(move || {
+            if inject {
+                return Err(TrainFailure::Injected);
+            }
+            pipeline::train(input, &settings, previous.as_deref())
+        })
+        .await
+        .map_err(|e| ("panic", e.to_string()))?
+        .map_err(|f| (f.reason(), f.to_string()))?;
+        let bytes = snap.encode().map_err(|e| ("encode", e.to_string()))?;
+        if let Err(e) = i.store.save_snapshot(version, &bytes).await {
+            // Serving the new model still beats serving the old one; a restart
+            // falls back to the last persisted snapshot.
+            i.metrics.db_errors.with_label_values(&["save_snapshot"]).inc();
+            tracing::warn!(error = %e, version, "snapshot not persisted");
+        }
+        Ok(snap)
+    }
+
+    fn publish(&self, snap: Arc<ModelSnapshot>) {
+        let m = &self.inner.metrics;
+        m.model_version.set(snap.version);
+        m.model_trained_at.set(snap.trained_at_ms / 1000);
+        for (name, metrics) in [("model", &snap.metrics), ("popularity", &snap.baseline_metrics)] {
+            if let Some(x) = metrics {
+                for (metric, v) in named(x) {
+                    m.eval_metric.with_label_values(&[name, metric]).set(v);
+                }
+            }
+        }
+        if let Some(segs) = &snap.segments {
+            m.segmentation_seconds.observe(snap.segmentation_seconds);
+            m.segment_users.reset();
+            for s in &segs.segments {
+                m.segment_users
+                    .with_label_values(&[&s.id.to_string()])
+                    .set(s.size as i64);
+            }
+        }
+        self.inner.live.publish(snap);
+    }
+
+    /// Loads the newest persisted snapshot so a restart serves at once.
+    pub async fn restore(&self) -> anyhow::Result<Option<i64>> {
+        let i = &self.inner;
+        let Some((version, bytes)) = i.store.load_latest_snapshot().await? else {
+            return Ok(None);
+        };
+        let snap = tokio::task::spawn_blocking(move || ModelSnapshot::decode(&bytes)).await??;
+        // The catalog may have changed while the service was down.
+        let catalog = i.store.list_courses().await?;
+        let snap = snap.with_courses(crate::serve::catalog::with_courses(&snap.courses, &catalog));
+        let newer = i.store.users_with_events_after(snap.trained_seq).await?;
+        self.publish(Arc::new(snap));
+        i.live.mark_dirty(newer, now_ms());
+        Ok(Some(version))
+    }
+
+    /// The background loop: trains on a timer or after enough new events.
+    /// Without a model yet it tries at once, then once a minute.
+    pub async fn run_loop(self) {
+        let i = self.inner.clone();
+        let mut last: Option<Instant> = None;
+        loop {
+            let trained = i.live.snapshot().map(|s| s.trained_seq).unwrap_or(0);
+            if let Ok(seq) = i.store.max_event_seq().await {
+                let new = seq - trained;
+                let wait = if i.live.version().is_none() {
+                    60
+                } else {
+                    i.settings.interval_secs
+                };
+                let due = new >= i.settings.min_new_events
+                    || (new > 0 && last.is_none_or(|t| t.elapsed().as_secs() >= wait));
+                if due && self.trigger() {
+                    last = Some(Instant::now());
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(i.settings.check_secs.max(1))) => {}
+                _ = i.kick.notified() => { last = Some(Instant::now()); }
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Per-user behaviour profiles built from the store's `TypeAgg` rows.
+//!
+//! A profile is what `GET /users/<id>/profile` returns and what segmentation
+//! clusters on (together with the ALS factor of the user).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Course, EventType, TypeAgg};
+
+const DAY_MS: f64 = 86_400_000.0;
+
+/// What a profile needs to know about a course.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CourseMeta {
+    pub category: String,
+    pub price_cents: i64,
+}
+
+/// Course id → category and price.
+pub type CourseIndex = HashMap<String, CourseMeta>;
+
+/// Builds the lookup used by [`build_profile`] from the catalog.
+pub fn course_index(courses: &[Course]) -> CourseIndex {
+    courses
+        .iter()
+        .map(|c| {
+            let meta = CourseMeta {
+                category: c.category.clone(),
+                price_cents: c.price_cents,
+            };
+            (c.id.clone(), meta)
+        })
+        .collect()
+}
+
+/// Share of a user's (or a segment's) interest that goes to one category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryShare {
+    pub category: String,
+    /// In 0..=1; the shares of one profile sum to 1 (or the list is empty).
+    pub share: f32,
+}
+
+/// Behaviour summary of one user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub user_id: String,
+    /// Number of events per type; types never seen are absent.
+    pub counts: BTreeMap<EventType, u64>,
+    /// Categories by weighted interest, largest share first.
+    pub interests: Vec<CategoryShare>,
+    /// Net spend: (purchases − refunds) × price, never below zero.
+    pub spend_cents: i64,
+    /// Days from the last event to `now_ms`; `None` for a user without events.
+    pub recency_days: Option<f32>,
+    pub events_30d: u32,
+    pub events_90d: u32,
+    pub first_seen_ms: Option<i64>,
+    pub last_seen_ms: Option<i64>,
+}
+
+impl Profile {
+    /// Count of events of one type.
+    pub fn count(&self, kind: EventType) -> u64 {
+        self.counts.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Share of one category in [`Profile::interests`], 0 when absent.
+    pub fn share(&self, category: &str) -> f32 {
+        self.interests
+            .iter()
+            .find(|c| c.category == category)
+            .map_or(0.0, |c| c.share)
+    }
+}
+
+/// How much one event of a type says about interest in the course's category.
+///
+/// Money and effort speak louder than browsing: a purchase is worth eight
+/// views, and a refund takes a purchase's weight back. Ratings count only
+/// when they are good (see [`build_profile`]): a 1-star rating is not interest.
+pub fn interest_weight(kind: EventType) -> f64 {
+    match kind {
+        EventType::View => 1.0,
+        EventType::Click => 2.0,
+        EventType::Favorite => 3.0,
+        EventType::AddToCart => 4.0,
+        EventType::Watch => 3.0,
+        EventType::Rating => 4.0,
+        EventType::Purchase => 8.0,
+        EventType::Refund => -8.0,
+    }
+}
+
+/// Builds the profile of `user_id` from its aggregate rows.
+///
+/// Rows of other users are ignored, so a caller may pass a larger slice.
+/// Rows whose course is unknown still count as events but add no category
+/// interest and no spend.
+pub fn build_profile(user_id: &str, rows: &[TypeAgg], courses: &CourseIndex, now_ms: i64) -> Profile {
+    let mut p = Profile {
+        user_id: user_id.to_string(),
+        ..Profile::default()
+    };
+    let mut interest: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut spend: i64 = 0;
+    for r in rows.iter().filter(|r| r.user_id == user_id && r.count > 0) {
+        *p.counts.entry(r.kind).or_insert(0) += u64::from(r.count);
+        p.events_30d += r.count_30d;
+        p.events_90d += r.count_90d;
+        p.first_seen_ms = Some(p.first_seen_ms.map_or(r.first_ts_ms, |t| t.min(r.first_ts_ms)));
+        p.last_seen_ms = Some(p.last_seen_ms.map_or(r.last_ts_ms, |t| t.max(r.last_ts_ms)));
+        let Some(meta) = courses.get(&r.course_id) else {
+            continue;
+        };
+        let mut w = interest_weight(r.kind);
+        if r.kind == EventType::Rating && r.value_sum / f64::from(r.count) < 3.0 {
+            w = 0.0;
+        }
+        *interest.entry(meta.category.as_str()).or_insert(0.0) += w * f64::from(r.count);
+        match r.kind {
+            EventType::Purchase => spend += meta.price_cents * i64::from(r.count),
+            EventType::Refund => spend -= meta.price_cents * i64::from(r.count),
+            _ => {}
+        }
+    }
+    p.spend_cents = spend.max(0);
+    p.recency_days = p
+        .last_seen_ms
+        .map(|t| ((now_ms - t).max(0) as f64 / DAY_MS) as f32);
+    // Refunds can push a category below zero; it then carries no interest.
+    let total: f64 = interest.values().map(|w| w.max(0.0)).sum();
+    if total > 0.0 {
+        p.interests = interest
+            .into_iter()
+            .filter(|(_, w)| *w > 0.0)
+            .map(|(c, w)| CategoryShare {
+                category: c.to_string(),
+                share: (w / total) as f32,
+            })
+            .collect();
+        // Stable sort keeps categories of equal share in name order.
+        p.interests.sort_by(|a, b| b.share.total_cmp(&a.share));
+    }
+    p
+}
+
+/// Builds profiles for many users at once from rows grouped in any order.
+/// The result is in the order of `user_ids`.
+pub fn build_profiles(
+    user_ids: &[String],
+    rows: &[TypeAgg],
+    courses: &CourseIndex,
+    now_ms: i64,
+) -> Vec<Profile> {
+    let mut by_user: HashMap<&str, Vec<TypeAgg>> = HashMap::new();
+    for r in rows {
+        by_user.entry(r.user_id.as_str()).or_default().push(r.clone());
+    }
+    user_ids
+        .iter()
+        .map(|u| {
+            let rows = by_user.get(u.as_str()).map_or(&[][..], |v| v.as_slice());
+            build_profile(u, rows, courses, now_ms)
+        })
+        .collect()
+}

@@ -1,0 +1,47 @@
+//! Fold-in: a factor for a user the snapshot does not know yet (or whose
+//! events are newer than it), solved against the fixed course factors.
+
+use super::live::Folded;
+use super::snapshot::ModelSnapshot;
+use crate::domain::{TypeAgg, UserAttrs};
+use crate::model::{fold_in, Interactions};
+
+/// Builds a user's serving state from their stored aggregates.
+pub fn fold(
+    snap: &ModelSnapshot,
+    aggs: &[TypeAgg],
+    attrs: Option<UserAttrs>,
+    mark: i64,
+    now_ms: i64,
+) -> Folded {
+    let inter = Interactions::build(aggs, &[], &snap.weights, now_ms);
+    let courses = &snap.courses;
+    let mut history = Vec::new();
+    let mut taken = Vec::new();
+    for e in &inter.entries {
+        let Some(&i) = courses.index.get(&inter.courses[e.course as usize]) else {
+            continue;
+        };
+        if e.weight > 0.0 {
+            history.push((i, e.weight));
+        }
+        if e.taken {
+            taken.push(i);
+        }
+    }
+    taken.sort_unstable();
+    history.sort_unstable_by_key(|h| h.0);
+    let factor = if history.is_empty() {
+        None
+    } else {
+        fold_in(&courses.factors, &courses.gram, &history, &snap.params).ok()
+    };
+    Folded {
+        version: snap.version,
+        mark,
+        factor,
+        taken,
+        history,
+        attrs,
+    }
+}

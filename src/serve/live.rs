@@ -1,0 +1,169 @@
+//! The live model: the published snapshot (behind `arc-swap`, so readers never
+//! wait) plus what happened since it was trained: users with newer events,
+//! their cached fold-in state, erased users, catalog edits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
+
+use super::catalog;
+use super::snapshot::ModelSnapshot;
+use crate::domain::{Course, UserAttrs};
+use crate::store::now_ms;
+
+/// Cached fold-in of one user against one snapshot.
+#[derive(Debug)]
+pub struct Folded {
+    pub version: i64,
+    /// The user's event mark when this was computed; a newer event invalidates it.
+    pub mark: i64,
+    /// `None` when the user has no usable events.
+    pub factor: Option<Vec<f32>>,
+    /// Course indices the user took (sorted), excluded from lists.
+    pub taken: Vec<u32>,
+    /// (course index, weight) the factor was solved from.
+    pub history: Vec<(u32, f32)>,
+    pub attrs: Option<UserAttrs>,
+}
+
+/// How a request should treat a user.
+pub enum UserState {
+    /// Trained user, nothing new since: use the snapshot's factor.
+    Known(u32),
+    /// A cached fold-in is valid.
+    Cached(Arc<Folded>),
+    /// Needs a fold-in from the store; pass `mark` back to [`Live::cache`].
+    NeedsFoldIn { mark: i64 },
+}
+
+#[derive(Default)]
+struct Overlay {
+    /// User → time of their latest event seen by this process.
+    dirty: HashMap<String, i64>,
+    folded: HashMap<String, Arc<Folded>>,
+    /// User → erasure time; their trained factor is ignored until a training
+    /// that read the data after it.
+    erased: HashMap<String, i64>,
+}
+
+/// Bound on cached fold-ins; beyond it the cache starts over.
+const MAX_CACHED: usize = 200_000;
+
+pub struct Live {
+    current: ArcSwapOption<ModelSnapshot>,
+    overlay: Mutex<Overlay>,
+}
+
+impl Live {
+    pub fn new() -> Live {
+        Live {
+            current: ArcSwapOption::empty(),
+            overlay: Mutex::new(Overlay::default()),
+        }
+    }
+
+    pub fn snapshot(&self) -> Option<Arc<ModelSnapshot>> {
+        self.current.load_full()
+    }
+
+    pub fn version(&self) -> Option<i64> {
+        self.current.load().as_ref().map(|s| s.version)
+    }
+
+    /// Publishes a freshly trained snapshot; drops overlay state it covers.
+    pub fn publish(&self, snap: Arc<ModelSnapshot>) {
+        let read_at = snap.data_read_at_ms;
+        self.current.store(Some(snap));
+        let mut o = self.overlay.lock().unwrap();
+        o.folded.clear();
+        o.dirty.retain(|_, t| *t >= read_at);
+        o.erased.retain(|_, t| *t >= read_at);
+    }
+
+    /// Marks users whose events were just stored.
+    pub fn note_new_events(&self, users: &[String]) {
+        let now = now_ms();
+        let mut o = self.overlay.lock().unwrap();
+        for u in users {
+            o.dirty.insert(u.clone(), now);
+            o.folded.remove(u);
+        }
+    }
+
+    /// Marks users with events newer than the snapshot (after a restart).
+    pub fn mark_dirty(&self, users: Vec<String>, at: i64) {
+        let mut o = self.overlay.lock().unwrap();
+        for u in users {
+            o.dirty.insert(u, at);
+        }
+    }
+
+    pub fn user_state(&self, snap: &ModelSnapshot, user: &str) -> UserState {
+        let o = self.overlay.lock().unwrap();
+        let mark = o.dirty.get(user).copied();
+        if let Some(f) = o.folded.get(user) {
+            if f.version == snap.version && f.mark == mark.unwrap_or(0) {
+                return UserState::Cached(f.clone());
+            }
+        }
+        match (snap.users.index.get(user), mark, o.erased.contains_key(user)) {
+            (Some(&i), None, false) => UserState::Known(i),
+            _ => UserState::NeedsFoldIn {
+                mark: mark.unwrap_or(0),
+            },
+        }
+    }
+
+    /// Caches a fold-in unless the user changed while it was computed.
+    pub fn cache(&self, user: &str, folded: Arc<Folded>) -> usize {
+        let mut o = self.overlay.lock().unwrap();
+        if o.dirty.get(user).copied().unwrap_or(0) == folded.mark {
+            if o.folded.len() >= MAX_CACHED {
+                o.folded.clear();
+            }
+            o.folded.insert(user.to_string(), folded);
+        }
+        o.folded.len()
+    }
+
+    /// Erases the user from live state; true if the model knew them.
+    pub fn forget_user(&self, user: &str) -> bool {
+        let known = self
+            .current
+            .load()
+            .as_ref()
+            .is_some_and(|s| s.users.index.contains_key(user));
+        let mut o = self.overlay.lock().unwrap();
+        let cached = o.folded.remove(user).is_some();
+        let dirty = o.dirty.remove(user).is_some();
+        if known {
+            o.erased.insert(user.to_string(), now_ms());
+        }
+        known || cached || dirty
+    }
+
+    /// Applies created or updated courses to the live snapshot at once.
+    pub fn note_courses(&self, courses: &[Course]) {
+        self.current.rcu(|cur| {
+            cur.as_ref()
+                .map(|s| Arc::new(s.with_courses(catalog::with_courses(&s.courses, courses))))
+        });
+    }
+
+    /// Stops recommending a deleted course at once.
+    pub fn remove_course(&self, id: &str) {
+        self.current.rcu(|cur| {
+            cur.as_ref()
+                .map(|s| match catalog::without_course(&s.courses, id) {
+                    Some(side) => Arc::new(s.with_courses(side)),
+                    None => s.clone(),
+                })
+        });
+    }
+
+    /// Users erased since the snapshot was trained (still in its factors).
+    pub fn erased_users(&self) -> std::collections::HashSet<String> {
+        self.overlay.lock().unwrap().erased.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,184 @@
+//! Building one recommendation list from a snapshot: filters first, then the
+//! strategy (personalized, fold-in, interests, popular), then optional MMR
+//! re-ranking for diversity and "because you took …" reasons.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::snapshot::ModelSnapshot;
+use crate::model::topn::{top_n, top_n_scores};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    Personalized,
+    FoldIn,
+    Interests,
+    Popular,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Personalized => "personalized",
+            Strategy::FoldIn => "fold_in",
+            Strategy::Interests => "interests",
+            Strategy::Popular => "popular",
+        }
+    }
+}
+
+/// What the caller asked for.
+#[derive(Debug, Default)]
+pub struct Query {
+    pub n: usize,
+    pub category: Option<String>,
+    pub exclude: HashSet<String>,
+    /// 0: pure relevance; up to 1: more weight on dissimilarity (MMR).
+    pub diversity: f32,
+    pub explain: bool,
+}
+
+/// Who the list is for, as far as the model can tell.
+pub enum Who<'a> {
+    Factor {
+        factor: &'a [f32],
+        /// Sorted course indices to leave out (already taken).
+        taken: &'a [u32],
+        /// (course, weight) the user interacted with, for reasons.
+        history: &'a [(u32, f32)],
+        strategy: Strategy,
+    },
+    Interests {
+        interests: &'a [String],
+        taken: &'a [u32],
+    },
+    Nobody {
+        taken: &'a [u32],
+    },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Pick {
+    pub course: u32,
+    pub score: f32,
+    pub reasons: Vec<u32>,
+}
+
+/// How many candidates MMR chooses from, per requested item.
+const MMR_POOL: usize = 4;
+
+pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Strategy) {
+    let c = &snap.courses;
+    let excluded: HashSet<u32> = q
+        .exclude
+        .iter()
+        .filter_map(|id| c.index.get(id).copied())
+        .collect();
+    let taken = match who {
+        Who::Factor { taken, .. } | Who::Interests { taken, .. } | Who::Nobody { taken } => *taken,
+    };
+    let allowed = |i: u32| {
+        let m = &c.meta[i as usize];
+        m.servable()
+            && q.category.as_ref().is_none_or(|cat| &m.category == cat)
+            && taken.binary_search(&i).is_err()
+            && !excluded.contains(&i)
+    };
+    let pool = if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n };
+    let (mut hits, strategy, history) = match who {
+        Who::Factor {
+            factor,
+            history,
+            strategy,
+            ..
+        } => (
+            top_n(factor, &c.factors, pool, |i| !allowed(i)),
+            *strategy,
+            *history,
+        ),
+        Who::Interests { interests, .. } => {
+            let wanted: HashSet<&str> = interests.iter().map(String::as_str).collect();
+            let matches = |i: u32| {
+                let m = &c.meta[i as usize];
+                wanted.contains(m.category.as_str()) || m.tags.iter().any(|t| wanted.contains(t.as_str()))
+            };
+            let hits = top_n_scores(&c.popularity, pool, |i| !(allowed(i) && matches(i)));
+            if hits.is_empty() {
+                (
+                    top_n_scores(&c.popularity, pool, |i| !allowed(i)),
+                    Strategy::Popular,
+                    &[][..],
+                )
+            } else {
+                (hits, Strategy::Interests, &[][..])
+            }
+        }
+        Who::Nobody { .. } => (
+            top_n_scores(&c.popularity, pool, |i| !allowed(i)),
+            Strategy::Popular,
+            &[][..],
+        ),
+    };
+    if q.diversity > 0.0 {
+        hits = mmr(snap, hits, q.n, q.diversity);
+    }
+    hits.truncate(q.n);
+    let picks = hits
+        .into_iter()
+        .map(|(course, score)| Pick {
+            course,
+            score,
+            reasons: if q.explain {
+                reasons(snap, course, history)
+            } else {
+                vec![]
+            },
+        })
+        .collect();
+    (picks, strategy)
+}
+
+/// Maximal marginal relevance: greedily take the candidate with the best
+/// (1 − λ)·relevance − λ·(max cosine to what is already taken).
+fn mmr(snap: &ModelSnapshot, cands: Vec<(u32, f32)>, n: usize, lambda: f32) -> Vec<(u32, f32)> {
+    let unit = snap.courses.cosine().unit();
+    let (lo, hi) = cands
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), h| (lo.min(h.1), hi.max(h.1)));
+    let span = (hi - lo).max(1e-9);
+    let mut left = cands;
+    let mut out: Vec<(u32, f32)> = Vec::with_capacity(n);
+    while out.len() < n && !left.is_empty() {
+        let best = (0..left.len())
+            .map(|j| {
+                let (i, s) = left[j];
+                let rel = (s - lo) / span;
+                let sim = out
+                    .iter()
+                    .map(|&(o, _)| crate::model::topn::dot(unit.row(i as usize), unit.row(o as usize)))
+                    .fold(0f32, f32::max);
+                (j, (1.0 - lambda) * rel - lambda * sim)
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(j, _)| j)
+            .expect("left is not empty");
+        out.push(left.swap_remove(best));
+    }
+    out
+}
+
+/// Up to two of the user's own courses closest to `course`.
+fn reasons(snap: &ModelSnapshot, course: u32, history: &[(u32, f32)]) -> Vec<u32> {
+    let unit = snap.courses.cosine().unit();
+    let q = unit.row(course as usize);
+    let mut scored: Vec<(u32, f32)> = history
+        .iter()
+        .filter(|(i, _)| *i != course)
+        .map(|&(i, _)| (i, crate::model::topn::dot(q, unit.row(i as usize))))
+        .filter(|(_, s)| *s > 0.0)
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored.into_iter().take(2).map(|(i, _)| i).collect()
+}

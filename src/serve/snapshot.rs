@@ -1,0 +1,207 @@
+//! `ModelSnapshot`: everything a request needs, immutable once published.
+//! Catalog changes swap in a new course side without touching the user side.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Course, Level};
+use crate::eval::metrics::Metrics;
+use crate::model::{AlsParams, CosineIndex, Csr, Factors, Weights};
+use crate::segment::Segmentation;
+
+/// Bumped whenever the encoding changes; older blobs are ignored at load.
+const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CourseMeta {
+    pub title: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub level: Level,
+    pub price_cents: i64,
+    pub active: bool,
+    /// In the catalog now (events may name courses the catalog does not have).
+    pub listed: bool,
+    /// Has a factor learned from interactions (not derived from metadata).
+    pub trained: bool,
+}
+
+impl CourseMeta {
+    pub fn from_course(c: &Course, trained: bool) -> CourseMeta {
+        CourseMeta {
+            title: c.title.clone(),
+            category: c.category.clone(),
+            tags: c.tags.clone(),
+            level: c.level,
+            price_cents: c.price_cents,
+            active: c.active,
+            listed: true,
+            trained,
+        }
+    }
+
+    /// May be recommended.
+    pub fn servable(&self) -> bool {
+        self.listed && self.active
+    }
+}
+
+/// Users known at training time.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserSide {
+    pub ids: Vec<String>,
+    pub factors: Factors,
+    /// Interaction weights per user (row) and course (column).
+    pub history: Csr,
+    /// Courses each user has taken (purchased or rated), excluded from lists.
+    pub taken: Csr,
+    #[serde(skip)]
+    pub index: HashMap<String, u32>,
+}
+
+/// Courses: learned or derived factors, metadata and popularity.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CourseSide {
+    pub ids: Vec<String>,
+    pub factors: Factors,
+    pub meta: Vec<CourseMeta>,
+    pub popularity: Vec<f32>,
+    #[serde(skip)]
+    pub index: HashMap<String, u32>,
+    #[serde(skip)]
+    pub cosine: Option<CosineIndex>,
+    /// YᵀY, shared by every fold-in against this course side.
+    #[serde(skip)]
+    pub gram: Vec<f32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelSnapshot {
+    pub version: i64,
+    pub trained_at_ms: i64,
+    /// Events up to this sequence number were read for training.
+    pub trained_seq: i64,
+    /// When the training read its data.
+    pub data_read_at_ms: i64,
+    pub training_seconds: f64,
+    pub n_events: i64,
+    pub params: AlsParams,
+    pub weights: Weights,
+    pub metrics: Option<Metrics>,
+    pub baseline_metrics: Option<Metrics>,
+    pub users: Arc<UserSide>,
+    pub courses: Arc<CourseSide>,
+    pub segments: Option<Arc<Segmentation>>,
+    pub segmentation_seconds: f64,
+}
+
+fn index_of(ids: &[String]) -> HashMap<String, u32> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i as u32))
+        .collect()
+}
+
+impl UserSide {
+    pub fn new(ids: Vec<String>, factors: Factors, history: Csr, taken: Csr) -> UserSide {
+        let index = index_of(&ids);
+        UserSide {
+            ids,
+            factors,
+            history,
+            taken,
+            index,
+        }
+    }
+
+    pub fn taken_row(&self, user: u32) -> &[u32] {
+        self.taken.row(user as usize).0
+    }
+}
+
+impl CourseSide {
+    pub fn new(
+        ids: Vec<String>,
+        factors: Factors,
+        meta: Vec<CourseMeta>,
+        popularity: Vec<f32>,
+    ) -> CourseSide {
+        let mut side = CourseSide {
+            ids,
+            factors,
+            meta,
+            popularity,
+            index: HashMap::new(),
+            cosine: None,
+            gram: vec![],
+        };
+        side.rebuild();
+        side
+    }
+
+    /// Recomputes what is derived, not stored.
+    fn rebuild(&mut self) {
+        self.index = index_of(&self.ids);
+        self.cosine = Some(CosineIndex::new(&self.factors));
+        self.gram = self.factors.gram();
+    }
+
+    pub fn cosine(&self) -> &CosineIndex {
+        self.cosine.as_ref().expect("built in new() and decode()")
+    }
+}
+
+#[derive(Serialize)]
+struct Encoded<'a> {
+    format: u32,
+    snapshot: &'a ModelSnapshot,
+}
+
+#[derive(Deserialize)]
+struct Decoded {
+    format: u32,
+    snapshot: ModelSnapshot,
+}
+
+impl ModelSnapshot {
+    /// Compact binary encoding (postcard) for persistence.
+    pub fn encode(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(postcard::to_stdvec(&Encoded {
+            format: FORMAT,
+            snapshot: self,
+        })?)
+    }
+
+    pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelSnapshot> {
+        let d: Decoded = postcard::from_bytes(bytes)?;
+        if d.format != FORMAT {
+            anyhow::bail!("snapshot format {} is not {FORMAT}", d.format);
+        }
+        let mut s = d.snapshot;
+        Arc::get_mut(&mut s.users).expect("fresh").index = index_of(&s.users.ids);
+        Arc::get_mut(&mut s.courses).expect("fresh").rebuild();
+        Ok(s)
+    }
+
+    /// This snapshot with another course side (catalog changes between trainings).
+    pub fn with_courses(&self, courses: CourseSide) -> ModelSnapshot {
+        ModelSnapshot {
+            version: self.version,
+            trained_at_ms: self.trained_at_ms,
+            trained_seq: self.trained_seq,
+            data_read_at_ms: self.data_read_at_ms,
+            training_seconds: self.training_seconds,
+            n_events: self.n_events,
+            params: self.params.clone(),
+            weights: self.weights.clone(),
+            metrics: self.metrics.clone(),
+            baseline_metrics: self.baseline_metrics.clone(),
+            users: self.users.clone(),
+            courses: Arc::new(courses),
+            segments: self.segments.clone(),
+            segmentation_seconds: self.segmentation_seconds,
+        }
+    }
+}
