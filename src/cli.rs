@@ -17,6 +17,9 @@ use crate::store::Store;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
+    /// `courserec --demo` is `courserec serve --demo`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -81,7 +84,10 @@ pub struct ServeArgs {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let serve = match &cli.command {
-        None => Some(ServeArgs::default()),
+        None => Some(ServeArgs {
+            listen: cli.serve.listen.clone(),
+            demo: cli.serve.demo,
+        }),
         Some(Command::Serve(a)) => Some(ServeArgs {
             listen: a.listen.clone(),
             demo: a.demo,

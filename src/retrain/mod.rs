@@ -221,7 +221,13 @@ impl Trainer {
             if inject {
                 return Err(TrainFailure::Injected);
             }
-            pipeline::train(input, &settings, previous.as_deref())
+            // A pool of its own: request-path work on the global pool never
+            // queues behind a training.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("train-{i}"))
+                .build()
+                .map_err(|e| TrainFailure::Pool(e.to_string()))?;
+            pool.install(|| pipeline::train(input, &settings, previous.as_deref()))
         })
         .await
         .map_err(|e| ("panic", e.to_string()))?

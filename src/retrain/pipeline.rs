@@ -33,6 +33,8 @@ pub enum TrainFailure {
     NotBetter { model: f64, baseline: f64 },
     #[error("injected failure")]
     Injected,
+    #[error("cannot start the training threads: {0}")]
+    Pool(String),
 }
 
 impl TrainFailure {
@@ -43,6 +45,7 @@ impl TrainFailure {
             TrainFailure::Fit(_) => "fit",
             TrainFailure::NotBetter { .. } => "not_better_than_baseline",
             TrainFailure::Injected => "injected",
+            TrainFailure::Pool(_) => "threads",
         }
     }
 }
