@@ -1,4 +1,5 @@
-//! Liveness, readiness and the Prometheus scrape endpoint; no auth.
+//! Liveness, readiness, the Prometheus scrape endpoint and the OpenAPI
+//! document; no auth.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -15,6 +16,14 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The OpenAPI 3.0 document of this API, compiled into the binary.
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// Ready when the store answers; recommendations always have at least the

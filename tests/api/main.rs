@@ -7,5 +7,6 @@ mod auth;
 mod catalog;
 mod ingest;
 mod observability;
+mod openapi;
 mod recommend;
 mod segments;

@@ -1,0 +1,112 @@
+//! Serving-side benchmarks at production scale: loading a persisted snapshot
+//! of 100,000 users × 20,000 courses × 5,000,000 interactions, a marketing
+//! audience over 100,000 users, and one full recommendation list.
+//!   cargo bench --bench serving
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use courserec::domain::Level;
+use courserec::eval::synthetic;
+use courserec::model::{AlsParams, Csr, Factors, Weights};
+use courserec::serve::recommend::{recommend, Query, Who};
+use courserec::serve::snapshot::{CourseMeta, CourseSide, ModelSnapshot, UserSide};
+use courserec::serve::Strategy;
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random_factors(n: usize, k: usize, seed: u64) -> Factors {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Factors {
+        n,
+        k,
+        data: (0..n * k).map(|_| rng.random_range(-0.5f32..0.5)).collect(),
+    }
+}
+
+fn big_snapshot() -> ModelSnapshot {
+    let (n_users, n_courses, k) = (100_000, 20_000, 64);
+    let triples = synthetic::generate(n_users, n_courses, 5_000_000, 7);
+    let history = Csr::from_triples(n_users, n_courses, &triples);
+    let taken: Vec<(u32, u32, f32)> = triples.iter().step_by(5).map(|&(u, c, _)| (u, c, 1.0)).collect();
+    let taken = Csr::from_triples(n_users, n_courses, &taken);
+    let meta = (0..n_courses)
+        .map(|i| CourseMeta {
+            title: format!("Course {i}"),
+            category: format!("cat{}", i % 14),
+            tags: vec![format!("tag{}", i % 40)],
+            level: Level::Intermediate,
+            price_cents: 4900,
+            active: true,
+            listed: true,
+            trained: true,
+        })
+        .collect();
+    let ids = (0..n_users).map(|i| format!("u{i:06}")).collect();
+    let courses = CourseSide::new(
+        (0..n_courses).map(|i| format!("c{i:05}")).collect(),
+        random_factors(n_courses, k, 2),
+        meta,
+        vec![1.0; n_courses],
+    );
+    ModelSnapshot {
+        version: 1,
+        trained_at_ms: 0,
+        trained_seq: 0,
+        data_read_at_ms: 0,
+        training_seconds: 0.0,
+        n_events: 5_000_000,
+        params: AlsParams::default(),
+        weights: Weights::default(),
+        metrics: None,
+        baseline_metrics: None,
+        users: Arc::new(UserSide::new(ids, random_factors(n_users, k, 1), history, taken)),
+        courses: Arc::new(courses),
+        segments: None,
+        segmentation_seconds: 0.0,
+    }
+}
+
+fn bench_serving(c: &mut Criterion) {
+    let snap = big_snapshot();
+    let bytes = snap.encode().unwrap();
+    println!(
+        "encoded snapshot: {:.1} MiB",
+        bytes.len() as f64 / (1 << 20) as f64
+    );
+    let mut g = c.benchmark_group("serving");
+    g.sample_size(10);
+    g.bench_function("snapshot_decode_100k_users_20k_courses_5m", |b| {
+        b.iter(|| ModelSnapshot::decode(black_box(&bytes)).unwrap())
+    });
+    let users = &snap.users;
+    let course = 123usize;
+    g.bench_function("audience_top100_over_100k_users", |b| {
+        b.iter(|| {
+            courserec::model::top_n(snap.courses.factors.row(course), &users.factors, 100, |u| {
+                users.taken_row(u).binary_search(&(course as u32)).is_ok()
+            })
+        })
+    });
+    let user = 42usize;
+    let (cols, vals) = users.history.row(user);
+    let history: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
+    let who = Who::Factor {
+        factor: users.factors.row(user),
+        taken: users.taken_row(user as u32),
+        history: &history,
+        strategy: Strategy::Personalized,
+    };
+    let q = Query {
+        n: 10,
+        ..Default::default()
+    };
+    g.bench_function("recommend_top10_of_20k_courses", |b| {
+        b.iter(|| recommend(&snap, black_box(&who), &q))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_serving);
+criterion_main!(benches);
