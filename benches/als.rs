@@ -3,7 +3,7 @@
 //! relative to the crate root; that group is skipped when it is absent)
 
 use courserec::eval::{movielens, synthetic};
-use courserec::model::{fit, fold_in, top_n, AlsParams, CosineIndex, Csr, Factors};
+use courserec::model::{fit, fold_in, top_n, AlsParams, CosineIndex, Csr, Factors, TopIndex};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -46,6 +46,13 @@ fn bench_serving(c: &mut Criterion) {
     owned.sort_unstable();
     c.bench_function("top10_of_20k_64f_50_excluded", |b| {
         b.iter(|| top_n(black_box(&user), &items, 10, |i| owned.binary_search(&i).is_ok()))
+    });
+    let index = TopIndex::new(&items);
+    c.bench_function("index_top10_of_20k_64f_50_excluded", |b| {
+        b.iter(|| index.top_n(black_box(&user), 10, |i| owned.binary_search(&i).is_ok()))
+    });
+    c.bench_function("index_build_20k_64f", |b| {
+        b.iter(|| TopIndex::new(black_box(&items)))
     });
     let users = random_factors(100_000, 64, 5);
     c.bench_function("audience_top100_of_100k_users", |b| {

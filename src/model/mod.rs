@@ -14,8 +14,14 @@ pub mod interactions;
 mod interactions_tests;
 pub mod popularity;
 pub mod similar;
+pub mod topindex;
+#[cfg(test)]
+mod topindex_tests;
+#[cfg(target_arch = "x86_64")]
+mod topindex_v3;
 pub mod topn;
 pub(crate) mod vecops;
+mod vecops_simd;
 
 pub use als::{fit, AlsModel, AlsParams, Confidence, FitError};
 pub use csr::Csr;
@@ -23,4 +29,5 @@ pub use factors::Factors;
 pub use foldin::fold_in;
 pub use interactions::{Interaction, Interactions, Weights};
 pub use similar::CosineIndex;
+pub use topindex::TopIndex;
 pub use topn::top_n;

@@ -9,13 +9,14 @@ use super::als::Factors;
 /// The auto-vectorised dot product used for scoring, for callers that
 /// rescore a few rows themselves.
 pub use super::vecops::dot;
+use super::vecops_simd::dispatch;
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 /// A scored row; ordered by score, then by *lower* index being better.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Hit(f32, u32);
+pub(super) struct Hit(pub(super) f32, pub(super) u32);
 
 impl Eq for Hit {}
 impl PartialOrd for Hit {
@@ -30,13 +31,13 @@ impl Ord for Hit {
 }
 
 /// Bounded collection of the `n` best hits seen so far.
-struct TopK {
+pub(super) struct TopK {
     n: usize,
     heap: BinaryHeap<Reverse<Hit>>,
 }
 
 impl TopK {
-    fn new(n: usize) -> TopK {
+    pub(super) fn new(n: usize) -> TopK {
         TopK {
             n,
             heap: BinaryHeap::with_capacity(n + 1),
@@ -45,19 +46,31 @@ impl TopK {
 
     /// True when `h` would enter the heap; cheap, so filters run only then.
     #[inline]
-    fn admits(&self, h: Hit) -> bool {
+    pub(super) fn admits(&self, h: Hit) -> bool {
         self.heap.len() < self.n || self.heap.peek().is_some_and(|m| h > m.0)
     }
 
     #[inline]
-    fn push(&mut self, h: Hit) {
+    pub(super) fn push(&mut self, h: Hit) {
         self.heap.push(Reverse(h));
         if self.heap.len() > self.n {
             self.heap.pop();
         }
     }
 
-    fn into_sorted(self) -> Vec<(u32, f32)> {
+    /// True once `n` hits are held.
+    #[inline]
+    pub(super) fn is_full(&self) -> bool {
+        self.heap.len() >= self.n
+    }
+
+    /// The worst held score (−∞ when empty).
+    #[inline]
+    pub(super) fn min_score(&self) -> f32 {
+        self.heap.peek().map_or(f32::NEG_INFINITY, |m| m.0 .0)
+    }
+
+    pub(super) fn into_sorted(self) -> Vec<(u32, f32)> {
         // `into_sorted_vec` of `Reverse` is best-first.
         self.heap
             .into_sorted_vec()
@@ -83,16 +96,23 @@ fn scan(
     n: usize,
     exclude: &(impl Fn(u32) -> bool + Sync),
 ) -> TopK {
-    let mut top = TopK::new(n);
-    let k = rows.k;
-    for (off, row) in rows.data[start * k..end * k].chunks_exact(k).enumerate() {
-        let i = (start + off) as u32;
-        let h = Hit(dot(query, row), i);
-        if top.admits(h) && !exclude(i) {
-            top.push(h);
-        }
-    }
-    top
+    // AVX2 when available: the same arithmetic in wider registers, so the
+    // same scores bit for bit.
+    dispatch(
+        #[inline(always)]
+        || {
+            let mut top = TopK::new(n);
+            let k = rows.k;
+            for (off, row) in rows.data[start * k..end * k].chunks_exact(k).enumerate() {
+                let i = (start + off) as u32;
+                let h = Hit(dot(query, row), i);
+                if top.admits(h) && !exclude(i) {
+                    top.push(h);
+                }
+            }
+            top
+        },
+    )
 }
 
 /// The `n` rows with the highest `query · row`, best first, skipping rows for

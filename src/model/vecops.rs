@@ -5,7 +5,7 @@
 //! fixed, so results are bit-for-bit reproducible on any thread count.
 
 /// Dot product of two equal-length slices.
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; 16];
@@ -37,7 +37,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Two dot products against the same `v`, sharing its loads and overlapping
 /// the two reductions.
-#[inline]
+#[inline(always)]
 pub fn dot2(a: &[f32], b: &[f32], v: &[f32]) -> (f32, f32) {
     let (ca, ra) = a.as_chunks::<16>();
     let (cb, rb) = b.as_chunks::<16>();
@@ -70,7 +70,7 @@ pub fn dot2(a: &[f32], b: &[f32], v: &[f32]) -> (f32, f32) {
 }
 
 /// `y += a * x`.
-#[inline]
+#[inline(always)]
 pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     debug_assert_eq!(x.len(), y.len());
     let (cy, ry) = y.as_chunks_mut::<16>();
@@ -89,7 +89,7 @@ pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
 /// `Σⱼ vⱼ · m[j, :]` (column form, valid because `m = mᵀ`): vertical
 /// multiply-adds into 32-float register blocks, with no horizontal
 /// reductions, which dominated the row-dot form.
-#[inline]
+#[inline(always)]
 pub fn symv(m: &[f32], v: &[f32], out: &mut [f32]) {
     let k = v.len();
     debug_assert_eq!(m.len(), k * k);

@@ -1,0 +1,104 @@
+//! Kernels run under runtime CPU dispatch: compiled once for baseline
+//! x86-64 and once with AVX2 + FMA (via `pulp`, which owns the `unsafe`
+//! feature check), picked per call. The bodies are plain Rust that LLVM
+//! vectorises for whichever feature set it is compiled under.
+
+/// Query-side constants of [`approx_scores`].
+pub(super) struct ScoreParams {
+    /// Padded row length (a multiple of 16).
+    pub kp: usize,
+    /// Query scale: `q̂ = t · qq`.
+    pub t: f32,
+    /// Upper bound of `‖q‖`.
+    pub qn: f32,
+    /// Upper bound of `‖q − q̂‖`.
+    pub en: f32,
+}
+
+/// Runs `f` compiled with AVX2 + FMA when the CPU has them.
+#[inline(always)]
+pub(super) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = pulp::x86::V3::try_new() {
+        return simd.vectorize(f);
+    }
+    f()
+}
+
+/// Score intervals of every row: `lo[i] ≤ exact f32 score ≤ hi[i]`, from
+/// the integer dot of the row codes with the `i16` query codes `qq`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn approx_scores(
+    codes: &[i8],
+    qq: &[i16],
+    scale: &[f32],
+    err: &[f32],
+    qnorm: &[f32],
+    p: &ScoreParams,
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if p.kp == 64 {
+        if let Some(simd) = pulp::x86::V3::try_new() {
+            let done = simd.vectorize(
+                #[inline(always)]
+                || super::topindex_v3::approx_64(simd, codes, qq, scale, err, qnorm, p, lo, hi),
+            );
+            // The kernel handles whole blocks of 8 rows; the rest go below.
+            let codes = &codes[done * 64..];
+            let (scale, err, qnorm) = (&scale[done..], &err[done..], &qnorm[done..]);
+            return approx_plain(codes, qq, scale, err, qnorm, p, &mut lo[done..], &mut hi[done..]);
+        }
+    }
+    approx_plain(codes, qq, scale, err, qnorm, p, lo, hi)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn approx_plain(
+    codes: &[i8],
+    qq: &[i16],
+    scale: &[f32],
+    err: &[f32],
+    qnorm: &[f32],
+    p: &ScoreParams,
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
+    dispatch(
+        #[inline(always)]
+        || {
+            if p.kp == 64 {
+                int_dots::<64>(codes, qq, lo)
+            } else {
+                int_dots_any(codes, qq, p.kp, lo)
+            }
+            for ((((l, h), &s), &e), &qh) in lo.iter_mut().zip(hi.iter_mut()).zip(scale).zip(err).zip(qnorm) {
+                let a = *l * (s * p.t);
+                let b = p.qn * e + p.en * qh;
+                *l = a - b;
+                *h = a + b;
+            }
+        },
+    )
+}
+
+/// `out[i] = codes_row(i) · qq` (exact in i32; |·| < 2³¹ for k ≤ 512),
+/// stored as f32.
+#[inline(always)]
+fn int_dots<const K: usize>(codes: &[i8], qq: &[i16], out: &mut [f32]) {
+    let q: &[i16; K] = qq.try_into().unwrap();
+    let (rows, _) = codes.as_chunks::<K>();
+    for (r, o) in rows.iter().zip(out.iter_mut()) {
+        let d: i32 = r.iter().zip(q).map(|(&c, &w)| i32::from(c) * i32::from(w)).sum();
+        *o = d as f32;
+    }
+}
+
+#[inline(always)]
+fn int_dots_any(codes: &[i8], qq: &[i16], kp: usize, out: &mut [f32]) {
+    for (r, o) in codes.chunks_exact(kp).zip(out.iter_mut()) {
+        let d: i32 = r.iter().zip(qq).map(|(&c, &w)| i32::from(c) * i32::from(w)).sum();
+        *o = d as f32;
+    }
+}
