@@ -23,6 +23,21 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub train: crate::retrain::TrainSettings,
+    #[serde(default)]
+    pub serve: ServeSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSettings {
+    /// Leave out courses the user took (purchased net of refunds, or rated).
+    pub exclude_taken: bool,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings { exclude_taken: true }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -31,15 +31,25 @@ pub fn admin_router() -> Router<AppState> {
 
 type Params = Query<HashMap<String, String>>;
 
-/// `n` from the query string: 1 to 100, default 10.
+/// `n` from the query string: 1 to `max`, `default` when absent.
 pub(crate) fn param_n(p: &HashMap<String, String>, default: usize, max: usize) -> Result<usize> {
-    match p.get("n") {
+    param_count(p, "n", default, max)
+}
+
+/// A count parameter from the query string: 1 to `max`, `default` when absent.
+pub(crate) fn param_count(
+    p: &HashMap<String, String>,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize> {
+    match p.get(key) {
         None => Ok(default),
         Some(s) => s
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::bad_param(format!("n must be an integer from 1 to {max}"))),
+            .ok_or_else(|| ApiError::bad_param(format!("{key} must be an integer from 1 to {max}"))),
     }
 }
 
@@ -176,6 +186,24 @@ async fn get_recommend(
             _ => Who::Nobody { taken: &f.taken },
         },
         UserView::Unknown => Who::Nobody { taken: &[] },
+    };
+    let who = match who {
+        Who::Factor {
+            factor,
+            history,
+            strategy,
+            ..
+        } if !app.settings.serve.exclude_taken => Who::Factor {
+            factor,
+            taken: &[],
+            history,
+            strategy,
+        },
+        Who::Interests { interests, .. } if !app.settings.serve.exclude_taken => Who::Interests {
+            interests,
+            taken: &[],
+        },
+        other => other,
     };
     let (picks, strategy) = recommend(&snap, &who, &q);
     app.metrics

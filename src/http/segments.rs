@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::recommend::{param_n, user_view, UserView};
+use super::recommend::{param_count, param_n, user_view, UserView};
 use super::AppState;
 use crate::error::{ApiError, Json, Result};
 use crate::serve::segments;
@@ -164,14 +164,7 @@ async fn get_segment_users(
         let body = Body::from_stream(futures::stream::iter(chunks));
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
     }
-    let limit = match p.get("limit") {
-        None => 100,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=10_000).contains(n))
-            .ok_or_else(|| ApiError::bad_param("limit must be an integer from 1 to 10000"))?,
-    };
+    let limit = param_count(&p, "limit", 100, 10_000)?;
     let start = match p.get("after") {
         Some(after) => all.partition_point(|u| u.as_str() <= after.as_str()),
         None => 0,
