@@ -45,6 +45,8 @@ pub enum ApiError {
         message: String,
         details: Vec<FieldError>,
     },
+    #[error("this path does not take that method")]
+    MethodNotAllowed,
     #[error("missing or unknown API key")]
     Unauthorized,
     #[error("this API key lacks the {0:?} scope")]
@@ -93,6 +95,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),

@@ -73,7 +73,8 @@ pub fn app(state: AppState) -> Router {
             Scope::Admin,
         ))
         .merge(ops::router())
-        .fallback(|| async { ApiError::not_found("not_found", "no such route") });
+        .fallback(|| async { ApiError::not_found("not_found", "no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
 
     let overload = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|e: tower::BoxError| async move {

@@ -43,9 +43,7 @@ fn user_not_found(id: &str) -> ApiError {
 /// The user's segment: from the snapshot when their data is what it was
 /// trained on, else the nearest centroid to their fold-in factor and profile.
 async fn segment_of(app: &AppState, snap: &ModelSnapshot, user: &str) -> Result<Option<u32>> {
-    let Some(segs) = &snap.segments else {
-        return Ok(None);
-    };
+    let segs = snap.segments.as_ref().ok_or_else(no_model)?;
     if let UserView::Known(i) = user_view(app, snap, user).await? {
         return Ok(segs.assignment.get(i as usize).copied());
     }
@@ -143,10 +141,13 @@ fn members(app: &AppState, snap: &ModelSnapshot, id: u32) -> Result<Vec<String>>
 
 async fn get_segment_users(
     State(app): State<AppState>,
-    Path(id): Path<u32>,
+    Path(id): Path<String>,
     Query(p): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response> {
+    let id: u32 = id
+        .parse()
+        .map_err(|_| ApiError::not_found("segment_not_found", format!("no segment {id:?}")))?;
     let snap = app.live.snapshot().ok_or_else(no_model)?;
     let all = members(&app, &snap, id)?;
     let wants_csv = headers

@@ -47,6 +47,12 @@ async fn courses_can_be_created_read_updated_and_deleted(app: TestApp) {
         "course_not_found"
     );
     assert_eq!(app.delete("/courses/rust-async").await.status(), 404);
+    let r = app.client.patch(app.url("/courses/go-101")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
     app.stop().await;
 }
 both_backends!(course_crud, courses_can_be_created_read_updated_and_deleted);
