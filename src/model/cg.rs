@@ -6,7 +6,6 @@ use super::als::AlsParams;
 use super::csr::Csr;
 use super::factors::Factors;
 use super::vecops::{axpy, dot, dot2, symv};
-use super::vecops_simd::dispatch;
 use rayon::prelude::*;
 
 /// Per-thread scratch vectors so the row update never allocates.
@@ -41,18 +40,14 @@ pub(crate) fn solve_side(conf: &Csr, x: &mut Factors, y: &Factors, params: &AlsP
         },
         |s, (u, xu)| {
             let (cols, cm1) = conf.row(u);
-            // AVX2 when available; same arithmetic, so the same bits.
-            dispatch(
-                #[inline(always)]
-                || cg_row(&g, y, cols, cm1, xu, s, steps),
-            );
+            cg_row(&g, y, cols, cm1, xu, s, steps);
         },
     );
 }
 
 /// `out += Σₙ f(n, yₙ·v) · yₙ` over the row's entries `yₙ = row(n)`.
 /// Fused so each `yₙ` is loaded once and reused from L1.
-#[inline(always)]
+#[inline]
 fn gather_update<'a>(
     row: impl Fn(usize) -> &'a [f32],
     n_rows: usize,
@@ -75,7 +70,7 @@ fn gather_update<'a>(
 }
 
 /// Minimises `Σ c(1 − x·y)² + Σ_unobserved (x·y)² + λ‖x‖²` for one row.
-#[inline(always)]
+#[inline]
 fn cg_row(g: &[f32], y: &Factors, cols: &[u32], cm1: &[f32], x: &mut [f32], s: &mut Scratch, steps: usize) {
     let Scratch { r, p, ap, block } = s;
     let k = y.k;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use super::snapshot::ModelSnapshot;
-use crate::model::topn::{top_n, top_n_scores};
+use crate::model::topn::top_n_scores;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,11 +93,7 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
             history,
             strategy,
             ..
-        } => (
-            top_n(factor, &c.factors, pool, |i| !allowed(i)),
-            *strategy,
-            *history,
-        ),
+        } => (c.top().top_n(factor, pool, |i| !allowed(i)), *strategy, *history),
         Who::Interests { interests, .. } => {
             let wanted: HashSet<&str> = interests.iter().map(String::as_str).collect();
             let matches = |i: u32| {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Level};
 use crate::eval::metrics::Metrics;
-use crate::model::{AlsParams, CosineIndex, Csr, Factors, Weights};
+use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
@@ -75,6 +75,9 @@ pub struct CourseSide {
     /// YᵀY, shared by every fold-in against this course side.
     #[serde(skip)]
     pub gram: Vec<f32>,
+    /// Exact top-N over the factors with a quantized first pass.
+    #[serde(skip)]
+    pub top: Option<TopIndex>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -136,6 +139,7 @@ impl CourseSide {
             index: HashMap::new(),
             cosine: None,
             gram: vec![],
+            top: None,
         };
         side.rebuild();
         side
@@ -146,10 +150,15 @@ impl CourseSide {
         self.index = index_of(&self.ids);
         self.cosine = Some(CosineIndex::new(&self.factors));
         self.gram = self.factors.gram();
+        self.top = Some(TopIndex::new(&self.factors));
     }
 
     pub fn cosine(&self) -> &CosineIndex {
         self.cosine.as_ref().expect("built in new() and decode()")
+    }
+
+    pub fn top(&self) -> &TopIndex {
+        self.top.as_ref().expect("built in new() and decode()")
     }
 }
 
