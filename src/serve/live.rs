@@ -127,9 +127,10 @@ impl Live {
         o.folded.len()
     }
 
-    /// Erases the user from live state; true if the model knew them.
+    /// Erases the user from live state; true if anything of them was live
+    /// (a user already erased from the model does not count again).
     pub fn forget_user(&self, user: &str) -> bool {
-        let known = self
+        let in_model = self
             .current
             .load()
             .as_ref()
@@ -137,7 +138,8 @@ impl Live {
         let mut o = self.overlay.lock().unwrap();
         let cached = o.folded.remove(user).is_some();
         let dirty = o.dirty.remove(user).is_some();
-        if known {
+        let known = in_model && !o.erased.contains_key(user);
+        if in_model {
             o.erased.insert(user.to_string(), now_ms());
         }
         known || cached || dirty

@@ -84,6 +84,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let mut settings = Settings::defaults();
     settings.server.listen = "127.0.0.1:0".into();
     settings.database.url = url;
+    // Tests train when they choose to; a background run could race them.
+    settings.train.enabled = false;
     tweak(&mut settings);
     let key = settings.auth.keys.first().map(|k| k.key.clone());
     let app = Application::build(settings).await.expect("app builds");

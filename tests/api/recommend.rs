@@ -366,3 +366,28 @@ async fn hot_swaps_under_load_never_fail_a_request() {
     assert!(total > 20, "only {total} requests ran during the swaps");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_loop_trains_once_enough_events_arrived() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.train.enabled = true;
+        s.train.check_secs = 1;
+    })
+    .await
+    .unwrap();
+    assert_eq!(app.get_ok("/model").await["status"], "no_model");
+    app.load(&generate(7, &DemoSize::small(), courserec::store::now_ms()))
+        .await;
+    for _ in 0..600 {
+        if app.get_ok("/model").await["status"] == "serving" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.get_ok("/model").await["status"],
+        "serving",
+        "no model after 60 s"
+    );
+    app.stop().await;
+}
