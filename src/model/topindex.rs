@@ -113,19 +113,36 @@ impl TopIndex {
             qn: up(q2.sqrt() * (1.0 + 4.0 * SLACK)),
             en: up(e2.sqrt() * (1.0 + 4.0 * SLACK)),
         };
-        let mut lo = vec![0f32; self.rows.n];
-        let mut hi = vec![0f32; self.rows.n];
-        approx_scores(
-            &self.codes,
-            &qq,
-            &self.scale,
-            &self.err,
-            &self.qnorm,
-            &params,
-            &mut lo,
-            &mut hi,
-        );
-        let floor = nth_lower_bound(&lo, n, &exclude);
+        // Bounds buffers are reused per thread: every entry is overwritten,
+        // so a request pays neither the allocation nor the zeroing.
+        BOUNDS.with_borrow_mut(|(lo, hi)| {
+            lo.resize(self.rows.n, 0.0);
+            hi.resize(self.rows.n, 0.0);
+            approx_scores(
+                &self.codes,
+                &qq,
+                &self.scale,
+                &self.err,
+                &self.qnorm,
+                &params,
+                lo,
+                hi,
+            );
+            self.rescore(query, n, lo, hi, &exclude)
+        })
+    }
+
+    /// Exact f32 scores for the rows whose upper bound reaches the n-th best
+    /// lower bound.
+    fn rescore(
+        &self,
+        query: &[f32],
+        n: usize,
+        lo: &[f32],
+        hi: &[f32],
+        exclude: &impl Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let floor = nth_lower_bound(lo, n, exclude);
         let mut top = TopK::new(n);
         for (b, block) in hi.chunks(BLOCK).enumerate() {
             if block.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) < floor {
@@ -143,6 +160,10 @@ impl TopIndex {
         }
         top.into_sorted()
     }
+}
+
+thread_local! {
+    static BOUNDS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Rows per block in the scalar passes: a block is skipped after one
