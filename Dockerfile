@@ -5,7 +5,7 @@ WORKDIR /src
 # Dependencies first, so code edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && for b in als segment; do echo 'fn main() {}' > benches/$b.rs; done \
+    && for b in als segment serving; do echo 'fn main() {}' > benches/$b.rs; done \
     && cargo build --release --locked --bin courserec || true
 COPY src src
 COPY migrations migrations
