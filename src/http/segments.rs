@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::recommend::{param_count, param_n, user_view, UserView};
 use super::AppState;
+use crate::domain::TypeAgg;
 use crate::error::{ApiError, Json, Result};
 use crate::serve::segments;
 use crate::serve::snapshot::ModelSnapshot;
@@ -42,20 +43,31 @@ fn user_not_found(id: &str) -> ApiError {
 
 /// The user's segment: from the snapshot when their data is what it was
 /// trained on, else the nearest centroid to their fold-in factor and profile.
-async fn segment_of(app: &AppState, snap: &ModelSnapshot, user: &str) -> Result<Option<u32>> {
+/// `aggs` are the user's aggregates when the caller already read them.
+async fn segment_of(
+    app: &AppState,
+    snap: &ModelSnapshot,
+    user: &str,
+    aggs: Option<&[TypeAgg]>,
+) -> Result<Option<u32>> {
     let segs = snap.segments.as_ref().ok_or_else(no_model)?;
-    if let UserView::Known(i) = user_view(app, snap, user).await? {
-        return Ok(segs.assignment.get(i as usize).copied());
-    }
-    let aggs = app.store.user_aggregates(user).await?;
+    let factor = match user_view(app, snap, user).await? {
+        UserView::Known(i) => return Ok(segs.assignment.get(i as usize).copied()),
+        UserView::Folded(f) => f.factor.clone(),
+        UserView::Unknown => None,
+    };
+    let loaded;
+    let aggs = match aggs {
+        Some(a) => a,
+        None => {
+            loaded = app.store.user_aggregates(user).await?;
+            &loaded
+        }
+    };
     if aggs.is_empty() {
         return Ok(None);
     }
-    let profile = segments::profile(snap, user, &aggs, now_ms());
-    let factor = match user_view(app, snap, user).await? {
-        UserView::Folded(f) => f.factor.clone(),
-        _ => None,
-    };
+    let profile = segments::profile(snap, user, aggs, now_ms());
     Ok(Some(segs.assign(factor.as_deref(), &profile)))
 }
 
@@ -67,7 +79,7 @@ async fn get_profile(State(app): State<AppState>, Path(user): Path<String>) -> R
         return Err(user_not_found(&user));
     }
     let profile = segments::profile(&snap, &user, &aggs, now_ms());
-    let seg = segment_of(&app, &snap, &user).await?;
+    let seg = segment_of(&app, &snap, &user, Some(&aggs)).await?;
     let mut body = serde_json::to_value(&profile).map_err(anyhow::Error::from)?;
     body["attributes"] = json!(attrs);
     body["segment"] = segment_json(&snap, seg);
@@ -86,7 +98,7 @@ fn segment_json(snap: &ModelSnapshot, seg: Option<u32>) -> Value {
 
 async fn get_user_segment(State(app): State<AppState>, Path(user): Path<String>) -> Result<Json<Value>> {
     let snap = app.live.snapshot().ok_or_else(no_model)?;
-    let seg = segment_of(&app, &snap, &user)
+    let seg = segment_of(&app, &snap, &user, None)
         .await?
         .ok_or_else(|| user_not_found(&user))?;
     let label = snap
