@@ -5,7 +5,8 @@
 use super::als::AlsParams;
 use super::csr::Csr;
 use super::factors::Factors;
-use super::vecops::{axpy, dot, dot2, symv};
+use super::vecops::{axpy, axpy4, dot, dot4, symv};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Per-thread scratch vectors so the row update never allocates.
@@ -46,8 +47,9 @@ pub(crate) fn solve_side(conf: &Csr, x: &mut Factors, y: &Factors, params: &AlsP
 }
 
 /// `out += Σₙ f(n, yₙ·v) · yₙ` over the row's entries `yₙ = row(n)`.
-/// Fused so each `yₙ` is loaded once and reused from L1.
-#[inline]
+/// Fused so each `yₙ` is loaded once and reused from L1. Always inlined so
+/// it is compiled with the caller's target features.
+#[inline(always)]
 fn gather_update<'a>(
     row: impl Fn(usize) -> &'a [f32],
     n_rows: usize,
@@ -56,21 +58,26 @@ fn gather_update<'a>(
     f: impl Fn(usize, f32) -> f32,
 ) {
     let mut n = 0;
-    while n + 1 < n_rows {
-        let (ya, yb) = (row(n), row(n + 1));
-        let (da, db) = dot2(ya, yb, v);
-        axpy(f(n, da), ya, out);
-        axpy(f(n + 1, db), yb, out);
-        n += 2;
+    while n + 3 < n_rows {
+        let ys = [row(n), row(n + 1), row(n + 2), row(n + 3)];
+        let d = dot4(ys, v);
+        let a = [f(n, d[0]), f(n + 1, d[1]), f(n + 2, d[2]), f(n + 3, d[3])];
+        axpy4(a, ys, out);
+        n += 4;
     }
-    if n < n_rows {
+    while n < n_rows {
         let yn = row(n);
         axpy(f(n, dot(yn, v)), yn, out);
+        n += 1;
     }
 }
 
 /// Minimises `Σ c(1 − x·y)² + Σ_unobserved (x·y)² + λ‖x‖²` for one row.
-#[inline]
+///
+/// Also compiled for AVX2 and picked at run time when the CPU has it; no
+/// FMA contraction happens (Rust never fuses `a * b + c` on its own), so
+/// both versions give the same bits.
+#[multiversion(targets("x86_64+avx2+fma"))]
 fn cg_row(g: &[f32], y: &Factors, cols: &[u32], cm1: &[f32], x: &mut [f32], s: &mut Scratch, steps: usize) {
     let Scratch { r, p, ap, block } = s;
     let k = y.k;

@@ -35,38 +35,42 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     (w[0] + w[1]) + tail
 }
 
-/// Two dot products against the same `v`, sharing its loads and overlapping
-/// the two reductions.
+/// Four dot products against the same `v`: the rows share each load of `v`,
+/// their eight accumulator chains overlap, and the four reductions run
+/// side by side (lane-wise adds, then one 4 × 4 transpose-add) instead of
+/// one horizontal sum per row.
 #[inline(always)]
-pub fn dot2(a: &[f32], b: &[f32], v: &[f32]) -> (f32, f32) {
-    let (ca, ra) = a.as_chunks::<16>();
-    let (cb, rb) = b.as_chunks::<16>();
-    let (cv, rv) = v.as_chunks::<16>();
-    let mut acc = [[0.0f32; 16]; 2];
-    for ((x, y), z) in ca.iter().zip(cb).zip(cv) {
-        for j in 0..16 {
-            acc[0][j] += x[j] * z[j];
-            acc[1][j] += y[j] * z[j];
+pub fn dot4(x: [&[f32]; 4], v: &[f32]) -> [f32; 4] {
+    let n = v.len();
+    let (cv, rv) = v.as_chunks::<8>();
+    let split = |r: usize| x[r][..n].as_chunks::<8>();
+    let ((c0, t0), (c1, t1), (c2, t2), (c3, t3)) = (split(0), split(1), split(2), split(3));
+    let mut acc = [[0.0f32; 8]; 4];
+    for ((((a, b), c), d), z) in c0.iter().zip(c1).zip(c2).zip(c3).zip(cv) {
+        for j in 0..8 {
+            acc[0][j] += a[j] * z[j];
+            acc[1][j] += b[j] * z[j];
+            acc[2][j] += c[j] * z[j];
+            acc[3][j] += d[j] * z[j];
         }
     }
-    let mut tail = [0.0f32; 2];
-    for ((x, y), z) in ra.iter().zip(rb).zip(rv) {
-        tail[0] += x * z;
-        tail[1] += y * z;
-    }
-    let acc = std::hint::black_box(acc);
-    let mut v4 = [[0.0f32; 4]; 2];
-    for r in 0..2 {
+    let mut q = [[0.0f32; 4]; 4];
+    for r in 0..4 {
         for l in 0..4 {
-            v4[r][l] = (acc[r][l] + acc[r][4 + l]) + (acc[r][8 + l] + acc[r][12 + l]);
+            q[r][l] = acc[r][l] + acc[r][l + 4];
         }
     }
-    let v4 = std::hint::black_box(v4);
-    let w = [
-        (v4[0][0] + v4[0][2]) + (v4[0][1] + v4[0][3]),
-        (v4[1][0] + v4[1][2]) + (v4[1][1] + v4[1][3]),
-    ];
-    (w[0] + tail[0], w[1] + tail[1])
+    let mut out = [0.0f32; 4];
+    for r in 0..4 {
+        out[r] = (q[r][0] + q[r][2]) + (q[r][1] + q[r][3]);
+    }
+    for (j, z) in rv.iter().enumerate() {
+        out[0] += t0[j] * z;
+        out[1] += t1[j] * z;
+        out[2] += t2[j] * z;
+        out[3] += t3[j] * z;
+    }
+    out
 }
 
 /// `y += a * x`.
@@ -76,12 +80,38 @@ pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     let (cy, ry) = y.as_chunks_mut::<16>();
     let (cx, rx) = x.as_chunks::<16>();
     for (yc, xc) in cy.iter_mut().zip(cx) {
+        // Whole-chunk copies: after inlining LLVM cannot always prove `x`
+        // and `y` disjoint and would emit scalar code; on copies the
+        // vector form is legal either way.
+        let (xv, mut yv) = (*xc, *yc);
         for j in 0..16 {
-            yc[j] += a * xc[j];
+            yv[j] += a * xv[j];
         }
+        *yc = yv;
     }
     for (yi, xi) in ry.iter_mut().zip(rx) {
         *yi += a * xi;
+    }
+}
+
+/// `y += Σᵣ a[r] * x[r]`, summed left to right (the same bits as four
+/// `axpy` calls), in one pass over `y`.
+#[inline(always)]
+pub fn axpy4(a: [f32; 4], x: [&[f32]; 4], y: &mut [f32]) {
+    let n = y.len();
+    let split = |r: usize| x[r][..n].as_chunks::<16>();
+    let ((c0, t0), (c1, t1), (c2, t2), (c3, t3)) = (split(0), split(1), split(2), split(3));
+    let (cy, ty) = y.as_chunks_mut::<16>();
+    for ((((yc, p), q), r), s) in cy.iter_mut().zip(c0).zip(c1).zip(c2).zip(c3) {
+        // Copies, as in `axpy`, keep the vector form legal under aliasing.
+        let (p, q, r, s, mut w) = (*p, *q, *r, *s, *yc);
+        for j in 0..16 {
+            w[j] = (((w[j] + a[0] * p[j]) + a[1] * q[j]) + a[2] * r[j]) + a[3] * s[j];
+        }
+        *yc = w;
+    }
+    for (j, w) in ty.iter_mut().enumerate() {
+        *w = (((*w + a[0] * t0[j]) + a[1] * t1[j]) + a[2] * t2[j]) + a[3] * t3[j];
     }
 }
 
@@ -125,6 +155,21 @@ mod tests {
             let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.25).collect();
             let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - naive).abs() < 1e-3 * (1.0 + naive.abs()));
+        }
+    }
+
+    #[test]
+    fn dot4_matches_dot() {
+        for n in [0usize, 5, 16, 64, 70] {
+            let rows: Vec<Vec<f32>> = (0..4)
+                .map(|r| (0..n).map(|i| (i * (r + 1)) as f32 * 0.25 - 3.0).collect())
+                .collect();
+            let v: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.125).collect();
+            let got = dot4([&rows[0], &rows[1], &rows[2], &rows[3]], &v);
+            for r in 0..4 {
+                let want = dot(&rows[r], &v);
+                assert!((got[r] - want).abs() <= 1e-4 * (1.0 + want.abs()), "{n} {r}");
+            }
         }
     }
 
