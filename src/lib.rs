@@ -11,6 +11,7 @@ pub mod demo_load;
 pub mod domain;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod http;
 pub mod import;
 pub mod ingest;

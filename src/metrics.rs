@@ -26,6 +26,8 @@ pub struct Metrics {
     pub fold_in_cache: IntGauge,
     pub segment_users: IntGaugeVec,
     pub segmentation_seconds: Histogram,
+    pub experiment_impressions: IntCounterVec,
+    pub impressions_dropped: IntCounter,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -131,6 +133,19 @@ impl Metrics {
                 "Users with a cached fold-in factor.",
             ))
             .unwrap(),
+            experiment_impressions: IntCounterVec::new(
+                opts(
+                    "experiment_impressions_total",
+                    "Lists served under an experiment, by experiment and variant.",
+                ),
+                &["experiment", "variant"],
+            )
+            .unwrap(),
+            impressions_dropped: IntCounter::with_opts(opts(
+                "impressions_dropped_total",
+                "Impressions not logged: queue full or store failure.",
+            ))
+            .unwrap(),
             segment_users: IntGaugeVec::new(opts("segment_users", "Users per segment."), &["segment"])
                 .unwrap(),
             segmentation_seconds: Histogram::with_opts(hopts(
@@ -164,6 +179,8 @@ impl Metrics {
             Box::new(self.fold_in_cache.clone()),
             Box::new(self.segment_users.clone()),
             Box::new(self.segmentation_seconds.clone()),
+            Box::new(self.experiment_impressions.clone()),
+            Box::new(self.impressions_dropped.clone()),
         ];
         for c in collectors {
             r.register(c).expect("metric names are unique");

@@ -10,8 +10,10 @@ use tokio::net::TcpListener;
 use crate::auth::Keys;
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::ingest::impressions::{self, ImpressionWriter};
 use crate::metrics::Metrics;
 use crate::retrain::Trainer;
+use crate::serve::experiments::{Experiments, Running};
 use crate::serve::Live;
 use crate::store::Store;
 
@@ -20,6 +22,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     writers: crate::ingest::writer::Writers,
+    impression_writer: ImpressionWriter,
 }
 
 /// Refuses a public address without keys unless anonymous access is explicit.
@@ -72,6 +75,17 @@ impl Application {
                 "could not restore the persisted model; will retrain"
             ),
         }
+        let experiments = Arc::new(Experiments::default());
+        match store.running_experiment().await {
+            Ok(running) => experiments.set(running.map(|e| Running {
+                id: e.id,
+                spec: e.spec,
+            })),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the running experiment; serving without one")
+            }
+        }
+        let (impressions, impression_writer) = impressions::start(store.clone(), metrics.clone());
         let state = AppState {
             keys: Keys::from_settings(&settings.auth),
             settings: Arc::new(settings),
@@ -80,11 +94,14 @@ impl Application {
             ingest,
             live,
             trainer,
+            experiments,
+            impressions,
         };
         Ok(Application {
             listener,
             state,
             writers,
+            impression_writer,
         })
     }
 
@@ -103,6 +120,7 @@ impl Application {
             listener,
             state,
             writers,
+            impression_writer,
         } = self;
         let store = state.store.clone();
         let background = state
@@ -119,6 +137,7 @@ impl Application {
         }
         // No request is in flight any more: write what is queued, then stop.
         writers.shutdown().await;
+        impression_writer.shutdown().await;
         store.close().await;
         tracing::info!("courserec stopped");
         Ok(())

@@ -3,6 +3,7 @@
 
 mod courses;
 mod events;
+mod experiments;
 mod middleware;
 mod ops;
 mod recommend;
@@ -23,9 +24,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use crate::auth::{self, Keys, Scope};
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::ingest::impressions::ImpressionLog;
 use crate::ingest::IngestQueue;
 use crate::metrics::Metrics;
 use crate::retrain::Trainer;
+use crate::serve::experiments::Experiments;
 use crate::serve::Live;
 use crate::store::Store;
 
@@ -39,6 +42,8 @@ pub struct AppState {
     pub ingest: IngestQueue,
     pub live: Arc<Live>,
     pub trainer: Trainer,
+    pub experiments: Arc<Experiments>,
+    pub impressions: ImpressionLog,
 }
 
 pub use courses::CourseBody;
@@ -68,7 +73,8 @@ pub fn app(state: AppState) -> Router {
         .merge(scoped(
             courses::admin_router()
                 .merge(users::admin_router())
-                .merge(recommend::admin_router()),
+                .merge(recommend::admin_router())
+                .merge(experiments::router()),
             &state,
             Scope::Admin,
         ))

@@ -11,11 +11,12 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::error::{ApiError, Json, Result};
+use crate::experiment::Arm;
 use crate::serve::live::{Folded, UserState};
 use crate::serve::recommend::{recommend, Pick, Who};
 use crate::serve::snapshot::ModelSnapshot;
 use crate::serve::{foldin, Query as RecQuery, Strategy};
-use crate::store::now_ms;
+use crate::store::{now_ms, Impression};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -205,18 +206,45 @@ async fn get_recommend(
         },
         other => other,
     };
+    // Under a running experiment the user's variant may change the arm
+    // and the diversity; the list is logged as an impression.
+    let experiment = app.experiments.current();
+    let variant = experiment.as_ref().map(|e| e.variant_for(&user));
+    let mut q = q;
+    let who = match variant {
+        Some(v) if v.arm == Arm::Popular => Who::Nobody { taken: who.taken() },
+        _ => who,
+    };
+    if let Some(d) = variant.and_then(|v| v.diversity) {
+        q.diversity = d;
+    }
     let (picks, strategy) = recommend(&snap, &who, &q);
     app.metrics
         .recommendations
         .with_label_values(&[strategy.as_str()])
         .inc();
-    Ok(Json(json!({
+    let mut body = json!({
         "user_id": user,
         "items": items_json(&snap, &picks, q.explain),
         "strategy": strategy,
         "model_version": snap.version,
         "rec_id": rec_id,
-    })))
+    });
+    if let (Some(e), Some(v)) = (&experiment, variant) {
+        body["experiment"] = json!(e.id);
+        body["variant"] = json!(v.name);
+        if !picks.is_empty() {
+            app.impressions.record(Impression {
+                rec_id,
+                experiment_id: e.id.clone(),
+                variant: v.name.clone(),
+                user_id: user,
+                n_items: picks.len() as i32,
+                ts_ms: now_ms(),
+            });
+        }
+    }
+    Ok(Json(body))
 }
 
 async fn get_similar(

@@ -1,5 +1,6 @@
 //! Event ingestion: parsing at the edge, then group-committed writes.
 
+pub mod impressions;
 pub mod parse;
 pub mod writer;
 

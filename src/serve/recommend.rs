@@ -59,6 +59,15 @@ pub enum Who<'a> {
     },
 }
 
+impl Who<'_> {
+    /// The sorted course indices this user already took.
+    pub fn taken(&self) -> &[u32] {
+        match self {
+            Who::Factor { taken, .. } | Who::Interests { taken, .. } | Who::Nobody { taken } => taken,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Pick {
     pub course: u32,
@@ -76,9 +85,7 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
         .iter()
         .filter_map(|id| c.index.get(id).copied())
         .collect();
-    let taken = match who {
-        Who::Factor { taken, .. } | Who::Interests { taken, .. } | Who::Nobody { taken } => *taken,
-    };
+    let taken = who.taken();
     let allowed = |i: u32| {
         let m = &c.meta[i as usize];
         m.servable()

@@ -125,6 +125,7 @@ impl Store {
             let mut tx = p.begin().await?;
             let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(events.rows_affected() + attrs.rows_affected() > 0)
         })

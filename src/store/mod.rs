@@ -5,6 +5,7 @@
 mod bulk;
 mod catalog;
 mod events;
+mod experiments;
 mod snapshots;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{
 };
 
 pub use events::InsertOutcome;
+pub use experiments::{Impression, PutError, StoredExperiment};
 
 use crate::config::DatabaseSettings;
 

@@ -33,6 +33,11 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("get", "/segments", Some("read")),
     ("get", "/segments/{id}/users", Some("read")),
     ("get", "/courses/{id}/audience", Some("read")),
+    // experiments.rs
+    ("get", "/experiments", Some("admin")),
+    ("get", "/experiments/{id}", Some("admin")),
+    ("put", "/experiments/{id}", Some("admin")),
+    ("get", "/experiments/{id}/report", Some("admin")),
     // ops.rs
     ("get", "/healthz", None),
     ("get", "/readyz", None),

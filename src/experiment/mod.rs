@@ -1,0 +1,12 @@
+//! A/B experiments on recommendation strategies, as pure logic: the spec
+//! and its validation, stable assignment of users to variants, and the
+//! statistics of the report. Storage and HTTP live elsewhere.
+
+pub mod assign;
+pub mod report;
+pub mod spec;
+pub mod stats;
+
+pub use assign::assign;
+pub use report::{build_report, VariantCounts};
+pub use spec::{Arm, ExperimentSpec, Status, VariantSpec};

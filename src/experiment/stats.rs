@@ -1,0 +1,98 @@
+//! Proportions with 95% intervals and the two-proportion z-test.
+
+use serde::Serialize;
+
+/// The 97.5% quantile of the standard normal.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// Wilson score interval for `x` successes in `n` trials: unlike the Wald
+/// interval it stays inside [0, 1] and is honest for small `n` or rates
+/// near 0, which click-through rates are.
+pub fn wilson(x: u64, n: u64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let (n, p) = (n as f64, x as f64 / n as f64);
+    let z2 = Z95 * Z95;
+    let denom = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denom;
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    Some(((center - half).max(0.0), (center + half).min(1.0)))
+}
+
+/// A treatment rate against the control's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Treatment rate minus control rate.
+    pub difference: f64,
+    /// 95% interval of the difference (unpooled standard error).
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Pooled two-proportion z statistic and its two-sided p-value.
+    pub z: f64,
+    pub p_value: f64,
+    /// `p_value < 0.05`.
+    pub significant: bool,
+}
+
+/// Compares `xt/nt` with `xc/nc`; `None` when either side has no trials.
+pub fn compare(xt: u64, nt: u64, xc: u64, nc: u64) -> Option<Comparison> {
+    if nt == 0 || nc == 0 {
+        return None;
+    }
+    let (nt_f, nc_f) = (nt as f64, nc as f64);
+    let (pt, pc) = (xt as f64 / nt_f, xc as f64 / nc_f);
+    let difference = pt - pc;
+    let se = (pt * (1.0 - pt) / nt_f + pc * (1.0 - pc) / nc_f).sqrt();
+    let pooled = (xt + xc) as f64 / (nt_f + nc_f);
+    let se0 = (pooled * (1.0 - pooled) * (1.0 / nt_f + 1.0 / nc_f)).sqrt();
+    // Both rates 0 or both 1: no evidence of any difference.
+    let z = if se0 > 0.0 { difference / se0 } else { 0.0 };
+    let p_value = libm::erfc(z.abs() / std::f64::consts::SQRT_2);
+    Some(Comparison {
+        difference,
+        ci_low: difference - Z95 * se,
+        ci_high: difference + Z95 * se,
+        z,
+        p_value,
+        significant: p_value < 0.05,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 5e-5
+    }
+
+    #[test]
+    fn wilson_by_hand() {
+        // 50/100: center 0.5, half-width 1.96·√(0.0025 + 0.000096)/1.0384.
+        let (lo, hi) = wilson(50, 100).unwrap();
+        assert!(close(lo, 0.40383) && close(hi, 0.59617), "{lo} {hi}");
+        // 0/10 still has an upper bound (the "rule of three" neighbourhood).
+        let (lo, hi) = wilson(0, 10).unwrap();
+        assert!(lo == 0.0 && close(hi, 0.27753), "{lo} {hi}");
+        assert_eq!(wilson(0, 0), None);
+    }
+
+    #[test]
+    fn two_proportion_test_by_hand() {
+        // 12% vs 10% of 1,000 each: pooled p 0.11, se0 = √(0.11·0.89·0.002)
+        // = 0.013993, z = 1.4293, p = 0.1529; not significant.
+        let c = compare(120, 1000, 100, 1000).unwrap();
+        assert!(close(c.difference, 0.02));
+        assert!(close(c.z, 1.42930), "{}", c.z);
+        assert!(close(c.p_value, 0.15292), "{}", c.p_value);
+        assert!(!c.significant);
+        // se = √(0.12·0.88/1000 + 0.1·0.9/1000) = 0.013986.
+        assert!(close(c.ci_low, 0.02 - 1.959964 * 0.0139857));
+        // The same rates at 10× the traffic are significant.
+        let big = compare(1200, 10_000, 1000, 10_000).unwrap();
+        assert!(big.significant && big.p_value < 0.001);
+        assert_eq!(compare(0, 10, 0, 10).unwrap().p_value, 1.0);
+        assert_eq!(compare(1, 0, 0, 10), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! A/B experiments: create, stop, list and report (admin scope).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::domain::valid_id;
+use crate::error::{ApiError, FieldError, Json, Result};
+use crate::experiment::{build_report, ExperimentSpec};
+use crate::serve::experiments::Running;
+use crate::store::{PutError, StoredExperiment};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/experiments", get(list))
+        .route("/experiments/{id}", get(get_one).put(put))
+        .route("/experiments/{id}/report", get(report))
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn experiment_json(e: &StoredExperiment) -> Value {
+    json!({
+        "id": e.id,
+        "status": e.spec.status,
+        "control": e.spec.control_name(),
+        "variants": e.spec.variants,
+        "created_at": rfc3339(e.created_ms),
+        "updated_at": rfc3339(e.updated_ms),
+    })
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("experiment_not_found", format!("no experiment {id:?}"))
+}
+
+async fn put(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Json(spec): Json<ExperimentSpec>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let mut problems = spec.problems();
+    if !valid_id(&id) {
+        problems.insert(0, ("id".into(), "must be 1 to 128 characters".into()));
+    }
+    if !problems.is_empty() {
+        let details = problems
+            .iter()
+            .map(|(f, r)| FieldError::new(f, r.as_str()))
+            .collect();
+        return Err(ApiError::invalid(
+            "invalid_experiment",
+            "the experiment is invalid",
+            details,
+        ));
+    }
+    let (stored, created) = app.store.put_experiment(&id, &spec).await.map_err(|e| match e {
+        PutError::OtherRunning(other) => ApiError::Conflict {
+            code: "experiment_running",
+            message: format!("experiment {other:?} is running; stop it before starting another"),
+        },
+        PutError::Immutable => ApiError::Conflict {
+            code: "experiment_immutable",
+            message: "an experiment's variants and control cannot change once created; \
+                      only its status can (create a new experiment instead)"
+                .into(),
+        },
+        PutError::Store(e) => ApiError::Store(e),
+    })?;
+    // Read back rather than trust this request: a concurrent PUT may have won.
+    let running = app.store.running_experiment().await?;
+    app.experiments.set(running.map(|e| Running {
+        id: e.id,
+        spec: e.spec,
+    }));
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(experiment_json(&stored))))
+}
+
+async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
+    let e = app
+        .store
+        .get_experiment(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(experiment_json(&e)))
+}
+
+async fn list(State(app): State<AppState>) -> Result<Json<Value>> {
+    let all = app.store.list_experiments().await?;
+    let items: Vec<Value> = all.iter().map(experiment_json).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
+    let e = app
+        .store
+        .get_experiment(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    // Lists this process served count even if the log has not caught up.
+    app.impressions.flush().await;
+    let counts = app.store.experiment_counts(&id).await?;
+    let variants = build_report(&e.spec, &counts);
+    Ok(Json(json!({
+        "experiment_id": e.id,
+        "status": e.spec.status,
+        "control": e.spec.control_name(),
+        "generated_at": rfc3339(crate::store::now_ms()),
+        "variants": variants,
+    })))
+}

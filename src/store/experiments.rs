@@ -1,0 +1,204 @@
+//! Experiments, the impressions served under them, and the report counts.
+
+use super::{now_ms, on_pool, Store};
+use crate::experiment::{ExperimentSpec, Status, VariantCounts};
+
+/// One stored experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExperiment {
+    pub id: String,
+    pub spec: ExperimentSpec,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// One list served under an experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Impression {
+    pub rec_id: String,
+    pub experiment_id: String,
+    pub variant: String,
+    pub user_id: String,
+    pub n_items: i32,
+    pub ts_ms: i64,
+}
+
+/// Why an experiment could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error("experiment {0:?} is running; stop it first")]
+    OtherRunning(String),
+    #[error("the variants and control of an existing experiment cannot change")]
+    Immutable,
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+type Row = (String, String, String, i64, i64);
+
+fn from_row(r: Row) -> sqlx::Result<StoredExperiment> {
+    let mut spec: ExperimentSpec =
+        serde_json::from_str(&r.1).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    spec.status = if r.2 == "running" {
+        Status::Running
+    } else {
+        Status::Stopped
+    };
+    Ok(StoredExperiment {
+        id: r.0,
+        spec,
+        created_ms: r.3,
+        updated_ms: r.4,
+    })
+}
+
+const COLUMNS: &str = "id, spec, status, created_ms, updated_ms";
+
+/// Rows per multi-row insert: 6 binds each stays under SQLite's limit.
+const IMPRESSION_CHUNK: usize = 1000;
+
+impl Store {
+    /// Creates the experiment, or changes the status of an existing one.
+    /// Returns the stored experiment and whether it was created.
+    pub async fn put_experiment(
+        &self,
+        id: &str,
+        spec: &ExperimentSpec,
+    ) -> Result<(StoredExperiment, bool), PutError> {
+        let now = now_ms();
+        let status = spec.status.as_str();
+        // The status has its own column so the unique index can see it.
+        let mut design = spec.clone();
+        design.status = Status::Running;
+        let json = serde_json::to_string(&design).expect("specs serialize");
+        let result: Result<(StoredExperiment, bool), PutError> = async {
+            on_pool!(self, p => {
+                let mut tx = p.begin().await?;
+                let sql = format!("SELECT {COLUMNS} FROM experiments WHERE id = $1");
+                let old: Option<Row> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
+                let created = match old {
+                    Some(row) => {
+                        let old = from_row(row)?;
+                        if !old.spec.same_design(spec) {
+                            return Err(PutError::Immutable);
+                        }
+                        sqlx::query("UPDATE experiments SET status = $2, updated_ms = $3 WHERE id = $1")
+                            .bind(id).bind(status).bind(now).execute(&mut *tx).await?;
+                        false
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO experiments (id, spec, status, created_ms, updated_ms) \
+                             VALUES ($1, $2, $3, $4, $4)",
+                        )
+                        .bind(id).bind(&json).bind(status).bind(now).execute(&mut *tx).await?;
+                        true
+                    }
+                };
+                let row: Row = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok((from_row(row)?, created))
+            })
+        }
+        .await;
+        match result {
+            Err(PutError::Store(e)) if is_unique_violation(&e) => {
+                let running = self.running_experiment().await?.map(|e| e.id).unwrap_or_default();
+                Err(PutError::OtherRunning(running))
+            }
+            other => other,
+        }
+    }
+
+    pub async fn get_experiment(&self, id: &str) -> sqlx::Result<Option<StoredExperiment>> {
+        let sql = format!("SELECT {COLUMNS} FROM experiments WHERE id = $1");
+        let row: Option<Row> = on_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
+        row.map(from_row).transpose()
+    }
+
+    pub async fn list_experiments(&self) -> sqlx::Result<Vec<StoredExperiment>> {
+        let sql = format!("SELECT {COLUMNS} FROM experiments ORDER BY created_ms, id");
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    pub async fn running_experiment(&self) -> sqlx::Result<Option<StoredExperiment>> {
+        let sql = format!("SELECT {COLUMNS} FROM experiments WHERE status = 'running'");
+        let row: Option<Row> = on_pool!(self, p => sqlx::query_as(&sql).fetch_optional(p).await)?;
+        row.map(from_row).transpose()
+    }
+
+    /// Records served lists; a repeated `rec_id` is ignored.
+    pub async fn insert_impressions(&self, rows: &[Impression]) -> sqlx::Result<()> {
+        for chunk in rows.chunks(IMPRESSION_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO impressions (rec_id, experiment_id, variant, user_id, n_items, ts_ms) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 6;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                ));
+            }
+            sql.push_str(" ON CONFLICT (rec_id) DO NOTHING");
+            on_pool!(self, p => {
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(&r.rec_id)
+                        .bind(&r.experiment_id)
+                        .bind(&r.variant)
+                        .bind(&r.user_id)
+                        .bind(r.n_items)
+                        .bind(r.ts_ms);
+                }
+                q.execute(p).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Per-variant counts. A click or purchase counts for an impression
+    /// when it carries the impression's `rec_id` and comes from the same
+    /// user.
+    pub async fn experiment_counts(&self, id: &str) -> sqlx::Result<Vec<VariantCounts>> {
+        const SQL: &str = "
+            SELECT variant, COUNT(DISTINCT user_id), COUNT(*),
+                   SUM(clicked), SUM(bought), COUNT(DISTINCT CASE WHEN bought = 1 THEN user_id END)
+            FROM (
+                SELECT i.variant, i.user_id,
+                    CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
+                        AND e.user_id = i.user_id AND e.type = 'click') THEN 1 ELSE 0 END AS clicked,
+                    CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
+                        AND e.user_id = i.user_id AND e.type = 'purchase') THEN 1 ELSE 0 END AS bought
+                FROM impressions i WHERE i.experiment_id = $1
+            ) per_impression
+            GROUP BY variant";
+        let rows: Vec<(String, i64, i64, i64, i64, i64)> =
+            on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_all(p).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| VariantCounts {
+                variant: r.0,
+                users: r.1 as u64,
+                impressions: r.2 as u64,
+                clicks: r.3 as u64,
+                purchases: r.4 as u64,
+                buyers: r.5 as u64,
+            })
+            .collect())
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
