@@ -1,14 +1,27 @@
 //! Prometheus metrics, one registry per application instance so tests running
 //! several apps in one process see only their own counts.
 
+use std::sync::Arc;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
 /// Every metric courserec exports, all under the `courserec_` prefix.
+/// Cheap to clone: one shared allocation, since the HTTP state (and so this)
+/// is cloned for every request.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<MetricSet>);
+
+impl std::ops::Deref for Metrics {
+    type Target = MetricSet;
+    fn deref(&self) -> &MetricSet {
+        &self.0
+    }
+}
+
+pub struct MetricSet {
     pub registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
@@ -47,7 +60,7 @@ impl Metrics {
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ];
         let train_buckets = vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0];
-        let m = Metrics {
+        let m = MetricSet {
             http_requests: IntCounterVec::new(
                 opts(
                     "http_requests_total",
@@ -156,35 +169,8 @@ impl Metrics {
             .unwrap(),
             registry,
         };
-        m.register_all();
-        m
-    }
-
-    fn register_all(&self) {
-        let r = &self.registry;
-        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
-            Box::new(self.http_requests.clone()),
-            Box::new(self.http_latency.clone()),
-            Box::new(self.events_ingested.clone()),
-            Box::new(self.events_rejected.clone()),
-            Box::new(self.events_duplicate.clone()),
-            Box::new(self.db_errors.clone()),
-            Box::new(self.ingest_batch_size.clone()),
-            Box::new(self.model_version.clone()),
-            Box::new(self.model_trained_at.clone()),
-            Box::new(self.training_seconds.clone()),
-            Box::new(self.training_failures.clone()),
-            Box::new(self.eval_metric.clone()),
-            Box::new(self.recommendations.clone()),
-            Box::new(self.fold_in_cache.clone()),
-            Box::new(self.segment_users.clone()),
-            Box::new(self.segmentation_seconds.clone()),
-            Box::new(self.experiment_impressions.clone()),
-            Box::new(self.impressions_dropped.clone()),
-        ];
-        for c in collectors {
-            r.register(c).expect("metric names are unique");
-        }
+        register_all(&m);
+        Metrics(Arc::new(m))
     }
 
     /// The Prometheus text exposition format.
@@ -194,5 +180,32 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buf)
             .expect("text encoding cannot fail");
         String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+fn register_all(m: &MetricSet) {
+    let r = &m.registry;
+    let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+        Box::new(m.http_requests.clone()),
+        Box::new(m.http_latency.clone()),
+        Box::new(m.events_ingested.clone()),
+        Box::new(m.events_rejected.clone()),
+        Box::new(m.events_duplicate.clone()),
+        Box::new(m.db_errors.clone()),
+        Box::new(m.ingest_batch_size.clone()),
+        Box::new(m.model_version.clone()),
+        Box::new(m.model_trained_at.clone()),
+        Box::new(m.training_seconds.clone()),
+        Box::new(m.training_failures.clone()),
+        Box::new(m.eval_metric.clone()),
+        Box::new(m.recommendations.clone()),
+        Box::new(m.fold_in_cache.clone()),
+        Box::new(m.segment_users.clone()),
+        Box::new(m.segmentation_seconds.clone()),
+        Box::new(m.experiment_impressions.clone()),
+        Box::new(m.impressions_dropped.clone()),
+    ];
+    for c in collectors {
+        r.register(c).expect("metric names are unique");
     }
 }

@@ -28,7 +28,7 @@ pub struct ImpressionWriter {
 }
 
 const QUEUE: usize = 65_536;
-const MAX_BATCH: usize = 5_000;
+const MAX_BATCH: usize = 20_000;
 
 pub fn start(store: Store, metrics: Metrics) -> (ImpressionLog, ImpressionWriter) {
     let (tx, rx) = mpsc::channel(QUEUE);

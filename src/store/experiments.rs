@@ -128,43 +128,28 @@ impl Store {
         row.map(from_row).transpose()
     }
 
-    /// Records served lists; a repeated `rec_id` is ignored.
+    /// Records served lists in one transaction (one commit, one fsync).
     pub async fn insert_impressions(&self, rows: &[Impression]) -> sqlx::Result<()> {
-        for chunk in rows.chunks(IMPRESSION_CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO impressions (rec_id, experiment_id, variant, user_id, n_items, ts_ms) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(IMPRESSION_CHUNK) {
+                // QueryBuilder writes `?` on SQLite: sqlx looks up each `$N`
+                // by name there, which is quadratic in the parameter count.
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO impressions (rec_id, experiment_id, variant, user_id, n_items, ts_ms) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(&r.rec_id)
+                        .push_bind(&r.experiment_id)
+                        .push_bind(&r.variant)
+                        .push_bind(&r.user_id)
+                        .push_bind(r.n_items)
+                        .push_bind(r.ts_ms);
+                });
+                qb.build().execute(&mut *tx).await?;
             }
-            sql.push_str(" ON CONFLICT (rec_id) DO NOTHING");
-            on_pool!(self, p => {
-                let mut q = sqlx::query(&sql);
-                for r in chunk {
-                    q = q
-                        .bind(&r.rec_id)
-                        .bind(&r.experiment_id)
-                        .bind(&r.variant)
-                        .bind(&r.user_id)
-                        .bind(r.n_items)
-                        .bind(r.ts_ms);
-                }
-                q.execute(p).await?;
-            });
-        }
-        Ok(())
+            tx.commit().await
+        })
     }
 
     /// Per-variant counts. A click or purchase counts for an impression
