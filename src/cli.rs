@@ -129,7 +129,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             let metrics = crate::metrics::Metrics::new();
             let live = std::sync::Arc::new(crate::serve::Live::new());
-            let trainer = crate::retrain::Trainer::new(settings.train.clone(), store, live.clone(), metrics);
+            // In a cluster this waits its turn like a replica and tells the
+            // replicas about the model it publishes.
+            let cluster = crate::cluster::Cluster::new(&settings.cluster, &store)?;
+            let trainer =
+                crate::retrain::Trainer::new(settings.train.clone(), store, live.clone(), metrics, cluster);
             trainer.restore().await?;
             match trainer.run_now().await {
                 Some(crate::retrain::Outcome::Published(v)) => {
@@ -145,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 Some(crate::retrain::Outcome::Failed(why)) => anyhow::bail!("training failed: {why}"),
+                Some(crate::retrain::Outcome::Skipped(why)) => anyhow::bail!("training skipped: {why}"),
                 None => anyhow::bail!("a training is already running"),
             }
         }

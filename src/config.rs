@@ -25,6 +25,8 @@ pub struct Settings {
     pub train: crate::retrain::TrainSettings,
     #[serde(default)]
     pub serve: ServeSettings,
+    #[serde(default)]
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,6 +180,12 @@ impl Settings {
             }
         }
         self.train.validate()?;
+        if self.cluster.enabled && !url.starts_with("postgres") {
+            anyhow::bail!("invalid configuration: cluster.enabled needs database.url = \"postgres://…\"");
+        }
+        if self.cluster.poll_ms == 0 {
+            anyhow::bail!("invalid configuration: cluster.poll_ms must be greater than 0");
+        }
         Ok(())
     }
 

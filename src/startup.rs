@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::auth::Keys;
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::ingest::impressions::{self, ImpressionWriter};
@@ -60,11 +61,13 @@ impl Application {
         let (ingest, writers) =
             crate::ingest::writer::start(store.clone(), metrics.clone(), settings.ingest.writer_batch);
         let live = Arc::new(Live::new());
+        let cluster = Cluster::new(&settings.cluster, &store)?;
         let trainer = Trainer::new(
             settings.train.clone(),
             store.clone(),
             live.clone(),
             metrics.clone(),
+            cluster.clone(),
         );
         // A restart serves the last persisted model at once.
         match trainer.restore().await {
@@ -96,6 +99,7 @@ impl Application {
             trainer,
             experiments,
             impressions,
+            cluster,
         };
         Ok(Application {
             listener,
@@ -128,12 +132,22 @@ impl Application {
             .train
             .enabled
             .then(|| tokio::spawn(state.trainer.clone().run_loop()));
+        let sync = state.cluster.enabled().then(|| {
+            tokio::spawn(crate::cluster::run_sync(crate::cluster::Replica {
+                cluster: state.cluster.clone(),
+                store: store.clone(),
+                live: state.live.clone(),
+                trainer: state.trainer.clone(),
+                experiments: state.experiments.clone(),
+                poll: std::time::Duration::from_millis(state.settings.cluster.poll_ms),
+            }))
+        });
         tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "courserec listening");
         axum::serve(listener, http::app(state))
             .with_graceful_shutdown(shutdown)
             .await?;
-        if let Some(b) = background {
-            b.abort();
+        for task in [background, sync].into_iter().flatten() {
+            task.abort();
         }
         // No request is in flight any more: write what is queued, then stop.
         writers.shutdown().await;

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::cluster::Change;
 use crate::domain::{valid_id, Course, Level};
 use crate::error::{ApiError, FieldError, Json, Result};
 
@@ -104,6 +105,11 @@ async fn put_course(
     let course = body.into_course(id).map_err(invalid)?;
     let created = app.store.upsert_courses(std::slice::from_ref(&course)).await?;
     app.live.note_courses(std::slice::from_ref(&course));
+    app.cluster
+        .notify(Change::Course {
+            id: course.id.clone(),
+        })
+        .await;
     let status = if created[0] {
         StatusCode::CREATED
     } else {
@@ -143,6 +149,7 @@ async fn post_courses(
     }
     let created = app.store.upsert_courses(&courses).await?;
     app.live.note_courses(&courses);
+    app.cluster.notify(Change::Catalog).await;
     let n_created = created.iter().filter(|c| **c).count();
     Ok((
         StatusCode::OK,
@@ -168,5 +175,6 @@ async fn delete_course(State(app): State<AppState>, Path(id): Path<String>) -> R
         ));
     }
     app.live.remove_course(&id);
+    app.cluster.notify(Change::Course { id }).await;
     Ok(StatusCode::NO_CONTENT)
 }

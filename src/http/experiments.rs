@@ -7,6 +7,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::cluster::Change;
 use crate::domain::valid_id;
 use crate::error::{ApiError, FieldError, Json, Result};
 use crate::experiment::{build_report, ExperimentSpec};
@@ -80,6 +81,7 @@ async fn put(
         id: e.id,
         spec: e.spec,
     }));
+    app.cluster.notify(Change::Experiment).await;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -22,6 +22,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::{self, Keys, Scope};
+use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::ingest::impressions::ImpressionLog;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub trainer: Trainer,
     pub experiments: Arc<Experiments>,
     pub impressions: ImpressionLog,
+    pub cluster: Cluster,
 }
 
 pub use courses::CourseBody;

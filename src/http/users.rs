@@ -7,6 +7,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::AppState;
+use crate::cluster::Change;
 use crate::domain::{valid_id, Level, UserAttrs};
 use crate::error::{ApiError, FieldError, Json, Result};
 
@@ -75,6 +76,7 @@ async fn put_user(
     let attrs = UserAttrs { interests, level };
     app.store.put_user(&id, &attrs).await?;
     app.live.note_new_events(std::slice::from_ref(&id));
+    app.cluster.notify(Change::User { id }).await;
     Ok(Json(attrs))
 }
 
@@ -83,6 +85,7 @@ async fn delete_user(State(app): State<AppState>, Path(id): Path<String>) -> Res
     let existed = app.store.delete_user(&id).await?;
     // The live model stops using the user's factor at once, whatever was stored.
     let known = app.live.forget_user(&id);
+    app.cluster.notify(Change::UserErased { id: id.clone() }).await;
     if existed || known {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::cluster::{Change, Cluster};
 use crate::metrics::Metrics;
 use crate::model::{AlsParams, Weights};
 use crate::segment::SegmentParams;
@@ -104,6 +105,7 @@ struct Inner {
     store: Store,
     live: Arc<Live>,
     metrics: Metrics,
+    cluster: Cluster,
     running: AtomicBool,
     fail_next: AtomicBool,
     kick: Notify,
@@ -114,15 +116,24 @@ struct Inner {
 pub enum Outcome {
     Published(i64),
     Failed(String),
+    /// Another replica holds the training lock.
+    Skipped(String),
 }
 
 impl Trainer {
-    pub fn new(settings: TrainSettings, store: Store, live: Arc<Live>, metrics: Metrics) -> Trainer {
+    pub fn new(
+        settings: TrainSettings,
+        store: Store,
+        live: Arc<Live>,
+        metrics: Metrics,
+        cluster: Cluster,
+    ) -> Trainer {
         let inner = Inner {
             settings,
             store,
             live,
             metrics,
+            cluster,
             running: AtomicBool::new(false),
             fail_next: AtomicBool::new(false),
             kick: Notify::new(),
@@ -167,6 +178,26 @@ impl Trainer {
     }
 
     async fn run_once(&self) -> Outcome {
+        let i = &self.inner;
+        let lock = match i.cluster.try_train_lock().await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                tracing::info!("another replica is training; this one waits for its model");
+                return Outcome::Skipped("another replica is training".into());
+            }
+            Err(e) => {
+                i.metrics.db_errors.with_label_values(&["training_lock"]).inc();
+                i.metrics.training_failures.with_label_values(&["store"]).inc();
+                tracing::warn!(error = %e, "cannot take the training lock; the previous model keeps serving");
+                return Outcome::Failed(e.to_string());
+            }
+        };
+        let out = self.run_locked().await;
+        lock.release().await;
+        out
+    }
+
+    async fn run_locked(&self) -> Outcome {
         let i = &self.inner;
         let started = Instant::now();
         let result = self.train().await;
@@ -238,6 +269,8 @@ impl Trainer {
             // falls back to the last persisted snapshot.
             i.metrics.db_errors.with_label_values(&["save_snapshot"]).inc();
             tracing::warn!(error = %e, version, "snapshot not persisted");
+        } else {
+            i.cluster.notify(Change::Model { version }).await;
         }
         Ok(snap)
     }

@@ -81,6 +81,21 @@ impl Live {
         o.erased.retain(|_, t| *t >= read_at);
     }
 
+    /// Marks users whose events another replica stored, each with the
+    /// receipt time of their newest event. Unlike [`Live::note_new_events`]
+    /// the mark is the event's time, so seeing the same event twice keeps a
+    /// cached fold-in, and a snapshot trained on it clears the mark.
+    pub fn note_events_at(&self, users: Vec<(String, i64)>) {
+        let mut o = self.overlay.lock().unwrap();
+        for (u, at) in users {
+            let newer = o.dirty.get(&u).is_none_or(|&t| t < at);
+            if newer {
+                o.folded.remove(&u);
+                o.dirty.insert(u, at);
+            }
+        }
+    }
+
     /// Marks users whose events were just stored.
     pub fn note_new_events(&self, users: &[String]) {
         let now = now_ms();

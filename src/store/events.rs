@@ -151,6 +151,32 @@ impl Store {
         })
     }
 
+    /// Users with events after `seq`, and the new high-water mark: the
+    /// highest `seq` among those received before `settled_ms`. Sequence
+    /// numbers are taken at insert but become visible at commit, so a
+    /// lower one can appear after a higher one; the mark trails by the
+    /// settle time so such late rows are still seen.
+    /// Each user comes with the receipt time of their newest such event.
+    pub async fn users_with_events_since(
+        &self,
+        seq: i64,
+        settled_ms: i64,
+    ) -> sqlx::Result<(Vec<(String, i64)>, i64)> {
+        let (users, high): (Vec<(String, i64)>, Option<i64>) = on_pool!(self, p => {
+            let users = sqlx::query_as("SELECT user_id, MAX(received_ms) FROM events WHERE seq > $1 GROUP BY user_id")
+                .bind(seq)
+                .fetch_all(p)
+                .await?;
+            let high = sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE seq > $1 AND received_ms < $2")
+                .bind(seq)
+                .bind(settled_ms)
+                .fetch_one(p)
+                .await?;
+            (users, high)
+        });
+        Ok((users, high.unwrap_or(seq)))
+    }
+
     /// Users who purchased or rated `course` after sequence number `seq`.
     pub async fn takers_after(&self, course: &str, seq: i64) -> sqlx::Result<Vec<String>> {
         on_pool!(self, p => {

@@ -56,6 +56,7 @@ pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> Option
 
 pub struct TestApp {
     pub addr: String,
+    pub db_url: String,
     pub client: Client,
     pub store: Store,
     pub state: courserec::http::AppState,
@@ -81,6 +82,21 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database(backend, &dir).await?;
+    Some(spawn_on(url, dir, true, tweak).await)
+}
+
+/// A second app on `of`'s database, as another replica would run; the
+/// database stays `of`'s to drop.
+pub async fn spawn_replica(of: &TestApp, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_on(of.db_url.clone(), tempfile::tempdir().unwrap(), false, tweak).await
+}
+
+async fn spawn_on(
+    url: String,
+    dir: tempfile::TempDir,
+    owns_database: bool,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = Settings::defaults();
     settings.server.listen = "127.0.0.1:0".into();
     settings.database.url = url;
@@ -88,25 +104,28 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     settings.train.enabled = false;
     tweak(&mut settings);
     let key = settings.auth.keys.first().map(|k| k.key.clone());
+    let settings_url = settings.database.url.clone();
     let app = Application::build(settings).await.expect("app builds");
     let store = app.state().store.clone();
     let state = app.state().clone();
+    let db_url = settings_url;
     let pg_database = match &store {
-        Store::Postgres(pool) => Some(
+        Store::Postgres(pool) if owns_database => Some(
             sqlx::query_scalar("SELECT current_database()")
                 .fetch_one(pool)
                 .await
                 .unwrap(),
         ),
-        Store::Sqlite(_) => None,
+        _ => None,
     };
     let addr = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    Some(TestApp {
+    TestApp {
         addr,
+        db_url,
         client: Client::new(),
         store,
         state,
@@ -115,7 +134,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
-    })
+    }
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod catalog;
+mod cluster;
 mod experiments;
 mod ingest;
 mod observability;
