@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{error_fields, TestApp};
 
 fn course(title: &str, category: &str) -> Value {
     json!({"title": title, "category": category, "tags": ["Async", "systems"], "level": "intermediate", "price_cents": 4900})
@@ -67,13 +67,7 @@ async fn invalid_courses_are_refused_with_every_reason(app: TestApp) {
     assert_eq!(r.status(), 422);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "invalid_course");
-    let fields: Vec<&str> = b["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["title", "level", "price_cents"]);
+    assert_eq!(error_fields(&b), ["title", "level", "price_cents"]);
     let mut ok = course("ok", "rust");
     ok["id"] = json!("ok");
     let bad = json!({"id": "bad", "title": "t", "category": "rust", "level": "nope"});

@@ -10,7 +10,7 @@ use courserec::retrain::Outcome;
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use crate::helpers::{spawn_app_with, spawn_replica, Backend, TestApp};
+use crate::helpers::{course_ids, spawn_app_with, spawn_replica, Backend, TestApp};
 use crate::recommend::trained;
 
 fn cluster_on(s: &mut Settings) {
@@ -33,15 +33,6 @@ async fn eventually(app: &TestApp, path: &str, ok: impl Fn(&Value) -> bool) -> V
     );
 }
 
-fn ids(body: &Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["course_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_the_model_and_every_change() {
     let Some(a) = spawn_app_with(Backend::Postgres, cluster_on).await else {
@@ -60,9 +51,9 @@ async fn replicas_share_the_model_and_every_change() {
     assert_eq!(b.get_ok(&path).await["items"], list["items"]);
 
     // A course deleted through A leaves B's lists.
-    let top = ids(&list)[0].clone();
+    let top = course_ids(&list)[0].clone();
     assert_eq!(a.delete(&format!("/courses/{top}")).await.status(), 204);
-    eventually(&b, &path, |r| !ids(r).contains(&top)).await;
+    eventually(&b, &path, |r| !course_ids(r).contains(&top)).await;
 
     // B caches a newcomer as "popular"; purchases stored through A make B
     // fold them in.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::helpers::{error_fields, spawn_app_with, Backend, TestApp};
 use crate::recommend::trained;
 
 fn two_arms() -> Value {
@@ -147,13 +147,7 @@ async fn one_runs_at_a_time_and_a_design_is_frozen(app: TestApp) {
     assert_eq!(r.status(), 422);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "invalid_experiment");
-    let fields: Vec<&str> = b["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["variants", "variants[0].weight", "control"]);
+    assert_eq!(error_fields(&b), ["variants", "variants[0].weight", "control"]);
     let r = app
         .put_json("/experiments/bad", &json!({"variants": [], "colour": "red"}))
         .await;

@@ -231,6 +231,26 @@ impl TestApp {
     }
 }
 
+/// The `course_id`s of a list response, in order.
+pub fn course_ids(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["course_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `field` of every entry in an error's `details`, in order.
+pub fn error_fields(body: &Value) -> Vec<String> {
+    body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Runs an async test body once per backend as two `#[tokio::test]`s.
 #[macro_export]
 macro_rules! both_backends {

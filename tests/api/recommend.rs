@@ -5,7 +5,7 @@ use courserec::retrain::Outcome;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use crate::helpers::{course_ids, spawn_app_with, Backend, TestApp};
 
 /// Loads the small demo platform and trains once.
 pub async fn trained(app: &TestApp) -> DemoData {
@@ -16,15 +16,6 @@ pub async fn trained(app: &TestApp) -> DemoData {
         other => panic!("training did not publish: {other:?}"),
     }
     data
-}
-
-fn course_ids(body: &Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["course_id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Courses the user took, from the demo events: purchased (net of refunds)
