@@ -105,6 +105,23 @@ fn bench_serving(c: &mut Criterion) {
     g.bench_function("recommend_top10_of_20k_courses", |b| {
         b.iter(|| recommend(&snap, black_box(&who), &q))
     });
+    // A catalog delete now shares the derived indexes; the rebuild it used
+    // to do is measured beside it.
+    let side = &snap.courses;
+    let victim = side.ids[77].clone();
+    g.bench_function("catalog_delete_one_of_20k_courses", |b| {
+        b.iter(|| courserec::serve::catalog::without_course(side, black_box(&victim)))
+    });
+    g.bench_function("catalog_rebuild_20k_courses", |b| {
+        b.iter(|| {
+            courserec::serve::snapshot::CourseSide::new(
+                side.ids.clone(),
+                side.factors.clone(),
+                side.meta.clone(),
+                side.popularity.clone(),
+            )
+        })
+    });
     g.finish();
 }
 

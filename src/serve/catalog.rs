@@ -64,6 +64,15 @@ pub fn build(ids: Vec<String>, factors: Factors, popularity: Vec<f32>, catalog: 
 
 /// A copy of `side` with `courses` created or updated.
 pub fn with_courses(side: &CourseSide, courses: &[Course]) -> CourseSide {
+    if courses.iter().all(|c| side.index.contains_key(&c.id)) {
+        // Metadata only: the factors and every index stay as they are.
+        let mut meta = side.meta.clone();
+        for c in courses {
+            let i = side.index[&c.id] as usize;
+            meta[i] = CourseMeta::from_course(c, meta[i].trained);
+        }
+        return side.with_meta(meta);
+    }
     let (mut ids, mut factors) = (side.ids.clone(), side.factors.clone());
     let (mut meta, mut popularity) = (side.meta.clone(), side.popularity.clone());
     let mut added = std::collections::HashMap::new();
@@ -91,10 +100,75 @@ pub fn without_course(side: &CourseSide, id: &str) -> Option<CourseSide> {
     let &i = side.index.get(id)?;
     let mut meta = side.meta.clone();
     meta[i as usize].listed = false;
-    Some(CourseSide::new(
-        side.ids.clone(),
-        side.factors.clone(),
-        meta,
-        side.popularity.clone(),
-    ))
+    Some(side.with_meta(meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::Level;
+
+    fn course(id: &str, category: &str, tags: &[&str]) -> Course {
+        Course {
+            id: id.into(),
+            title: id.to_uppercase(),
+            category: category.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            level: Level::Beginner,
+            price_cents: 1000,
+            active: true,
+        }
+    }
+
+    fn side() -> CourseSide {
+        let factors = Factors {
+            n: 3,
+            k: 2,
+            data: vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+        };
+        let catalog = [
+            course("a", "rust", &["web"]),
+            course("b", "go", &[]),
+            course("c", "rust", &[]),
+        ];
+        build(
+            vec!["a".into(), "b".into(), "c".into()],
+            factors,
+            vec![3.0, 2.0, 1.0],
+            &catalog,
+        )
+    }
+
+    #[test]
+    fn metadata_edits_share_the_indexes() {
+        let s = side();
+        let mut edited = course("b", "go", &["cli"]);
+        edited.active = false;
+        let updated = with_courses(&s, &[edited]);
+        assert!(Arc::ptr_eq(
+            updated.top.as_ref().unwrap(),
+            s.top.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(&updated.gram, &s.gram));
+        assert!(!updated.meta[1].active && updated.meta[1].trained);
+        let removed = without_course(&s, "a").unwrap();
+        assert!(Arc::ptr_eq(&removed.index, &s.index));
+        assert!(!removed.meta[0].listed && s.meta[0].listed);
+        assert!(without_course(&s, "zzz").is_none());
+    }
+
+    #[test]
+    fn a_new_course_gets_a_content_factor_and_fresh_indexes() {
+        let s = side();
+        let grown = with_courses(&s, &[course("d", "rust", &["web"])]);
+        assert!(!Arc::ptr_eq(&grown.index, &s.index));
+        assert_eq!(grown.index["d"], 3);
+        assert!(!grown.meta[3].trained);
+        // a: category 1 + tags 2·1 = 3; c: category 1; b: nothing alike.
+        // (3·[1, 0] + 1·[1, 1]) / 4 = [1, 0.25].
+        assert_eq!(grown.factors.row(3), &[1.0, 0.25]);
+        assert_eq!(grown.factors.n, 4);
+    }
 }

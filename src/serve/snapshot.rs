@@ -68,16 +68,18 @@ pub struct CourseSide {
     pub factors: Factors,
     pub meta: Vec<CourseMeta>,
     pub popularity: Vec<f32>,
+    // Derived from `ids` and `factors` only, and shared (Arc) by copies that
+    // change metadata alone, so a catalog edit does not rebuild them.
     #[serde(skip)]
-    pub index: HashMap<String, u32>,
+    pub index: Arc<HashMap<String, u32>>,
     #[serde(skip)]
-    pub cosine: Option<CosineIndex>,
+    pub cosine: Option<Arc<CosineIndex>>,
     /// YᵀY, shared by every fold-in against this course side.
     #[serde(skip)]
-    pub gram: Vec<f32>,
+    pub gram: Arc<Vec<f32>>,
     /// Exact top-N over the factors with a quantized first pass.
     #[serde(skip)]
-    pub top: Option<TopIndex>,
+    pub top: Option<Arc<TopIndex>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -136,21 +138,37 @@ impl CourseSide {
             factors,
             meta,
             popularity,
-            index: HashMap::new(),
+            index: Arc::default(),
             cosine: None,
-            gram: vec![],
+            gram: Arc::default(),
             top: None,
         };
         side.rebuild();
         side
     }
 
+    /// A copy with other metadata (same ids, same factors) that shares the
+    /// derived indexes instead of rebuilding them.
+    pub fn with_meta(&self, meta: Vec<CourseMeta>) -> CourseSide {
+        assert_eq!(meta.len(), self.ids.len(), "one entry per course");
+        CourseSide {
+            ids: self.ids.clone(),
+            factors: self.factors.clone(),
+            meta,
+            popularity: self.popularity.clone(),
+            index: self.index.clone(),
+            cosine: self.cosine.clone(),
+            gram: self.gram.clone(),
+            top: self.top.clone(),
+        }
+    }
+
     /// Recomputes what is derived, not stored.
     fn rebuild(&mut self) {
-        self.index = index_of(&self.ids);
-        self.cosine = Some(CosineIndex::new(&self.factors));
-        self.gram = self.factors.gram();
-        self.top = Some(TopIndex::new(&self.factors));
+        self.index = Arc::new(index_of(&self.ids));
+        self.cosine = Some(Arc::new(CosineIndex::new(&self.factors)));
+        self.gram = Arc::new(self.factors.gram());
+        self.top = Some(Arc::new(TopIndex::new(&self.factors)));
     }
 
     pub fn cosine(&self) -> &CosineIndex {
