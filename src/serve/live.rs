@@ -86,8 +86,15 @@ impl Live {
     /// the mark is the event's time, so seeing the same event twice keeps a
     /// cached fold-in, and a snapshot trained on it clears the mark.
     pub fn note_events_at(&self, users: Vec<(String, i64)>) {
+        // A poll that raced a publish may report events the new snapshot
+        // already read; `publish` would have cleared those marks.
+        let read_at = self
+            .current
+            .load()
+            .as_ref()
+            .map_or(i64::MIN, |s| s.data_read_at_ms);
         let mut o = self.overlay.lock().unwrap();
-        for (u, at) in users {
+        for (u, at) in users.into_iter().filter(|&(_, at)| at >= read_at) {
             let newer = o.dirty.get(&u).is_none_or(|&t| t < at);
             if newer {
                 o.folded.remove(&u);
