@@ -6,7 +6,7 @@ use super::als::AlsParams;
 use super::csr::Csr;
 use super::factors::Factors;
 use super::vecops::{axpy, axpy4, dot, dot4, symv};
-use multiversion::multiversion;
+use super::vecops_simd::dispatch;
 use rayon::prelude::*;
 
 /// Per-thread scratch vectors so the row update never allocates.
@@ -74,11 +74,26 @@ fn gather_update<'a>(
 
 /// Minimises `Σ c(1 − x·y)² + Σ_unobserved (x·y)² + λ‖x‖²` for one row.
 ///
-/// Also compiled for AVX2 and picked at run time when the CPU has it; no
-/// FMA contraction happens (Rust never fuses `a * b + c` on its own), so
-/// both versions give the same bits.
-#[multiversion(targets("x86_64+avx2+fma"))]
+/// Run through [`dispatch`], so the inlined body is also compiled for AVX2
+/// and picked at run time when the CPU has it; no FMA contraction happens
+/// (Rust never fuses `a * b + c` on its own), so both give the same bits.
 fn cg_row(g: &[f32], y: &Factors, cols: &[u32], cm1: &[f32], x: &mut [f32], s: &mut Scratch, steps: usize) {
+    dispatch(
+        #[inline(always)]
+        || cg_row_body(g, y, cols, cm1, x, s, steps),
+    )
+}
+
+#[inline(always)]
+fn cg_row_body(
+    g: &[f32],
+    y: &Factors,
+    cols: &[u32],
+    cm1: &[f32],
+    x: &mut [f32],
+    s: &mut Scratch,
+    steps: usize,
+) {
     let Scratch { r, p, ap, block } = s;
     let k = y.k;
     let gathered = cols.len() * k <= GATHER_MAX;

@@ -1,7 +1,7 @@
 //! Dense row-major factor matrices and their Gram matrix.
 
 use super::vecops::{axpy, axpy4};
-use multiversion::multiversion;
+use super::vecops_simd::dispatch;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -65,9 +65,16 @@ impl Factors {
 
 /// `Σ yᵀy` over a chunk of rows, full (not triangular) so every update is
 /// a whole-length vector op; four rows per pass share each load and store
-/// of `g`, which stays in L1.
-#[multiversion(targets("x86_64+avx2+fma"))]
+/// of `g`, which stays in L1. AVX2 when the CPU has it, as in `cg_row`.
 fn gram_chunk(rows: &[f32], k: usize) -> Vec<f32> {
+    dispatch(
+        #[inline(always)]
+        || gram_chunk_body(rows, k),
+    )
+}
+
+#[inline(always)]
+fn gram_chunk_body(rows: &[f32], k: usize) -> Vec<f32> {
     let mut g = vec![0f32; k * k];
     let mut quads = rows.chunks_exact(4 * k);
     for q in &mut quads {
