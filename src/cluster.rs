@@ -144,14 +144,16 @@ impl Cluster {
         let Some(i) = &self.inner else {
             return Ok(Some(TrainLock { conn: None }));
         };
-        // A connection of its own, never returned to the pool: the lock is
-        // tied to the session.
-        let mut conn = i.pool.acquire().await?.detach();
+        let mut conn = i.pool.acquire().await?;
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(TRAIN_LOCK)
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await?;
-        Ok(got.then_some(TrainLock { conn: Some(conn) }))
+        // The lock is tied to the session: a won lock keeps its connection
+        // out of the pool until released; a lost try returns it as is.
+        Ok(got.then(|| TrainLock {
+            conn: Some(conn.detach()),
+        }))
     }
 }
 

@@ -149,7 +149,7 @@ impl Metrics {
             experiment_impressions: IntCounterVec::new(
                 opts(
                     "experiment_impressions_total",
-                    "Lists served under an experiment, by experiment and variant.",
+                    "Lists served under an experiment and queued for the impression log, by experiment and variant.",
                 ),
                 &["experiment", "variant"],
             )

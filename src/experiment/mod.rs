@@ -8,5 +8,5 @@ pub mod spec;
 pub mod stats;
 
 pub use assign::assign;
-pub use report::{build_report, VariantCounts};
+pub use report::{alpha, build_report, VariantCounts};
 pub use spec::{Arm, ExperimentSpec, Status, VariantSpec};

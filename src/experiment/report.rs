@@ -1,16 +1,18 @@
-//! The per-variant report: counts from the store, rates with 95% Wilson
+//! The per-variant report: counts from the store, rates with 95%
 //! intervals, and each treatment against the control.
 //!
-//! The unit of randomization is the user, so conversion is per user
-//! (users with an attributed purchase / users shown lists). Click-through
-//! is per impression (lists clicked / lists shown), the usual recommender
-//! CTR; its interval treats impressions as independent, which is
-//! optimistic when a few users see many lists.
+//! The unit of randomization is the user, so every variance is per user.
+//! Conversion (users with an attributed purchase / users shown lists) is a
+//! proportion of users: Wilson interval, pooled two-proportion z-test.
+//! Click-through (lists clicked / lists shown) is a ratio of per-user sums:
+//! delta-method variance, so a few users who see many lists do not pass
+//! for many independent observations. With several treatments each is
+//! tested at 0.05 divided by their number (Bonferroni).
 
 use serde::Serialize;
 
 use super::spec::{Arm, ExperimentSpec};
-use super::stats::{compare, wilson, Comparison};
+use super::stats::{compare, compare_ratios, wilson, Comparison, RatioSums};
 
 /// What the store counted for one variant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +26,24 @@ pub struct VariantCounts {
     pub purchases: u64,
     /// Users with at least one such purchase.
     pub buyers: u64,
+    /// Σ over users of impressions², clicks² and impressions·clicks, for
+    /// the delta-method variance of the CTR.
+    pub impressions_sq: u64,
+    pub clicks_sq: u64,
+    pub impressions_clicks: u64,
+}
+
+impl VariantCounts {
+    fn ctr_sums(&self) -> RatioSums {
+        RatioSums {
+            n: self.users,
+            x: self.impressions as f64,
+            y: self.clicks as f64,
+            xx: self.impressions_sq as f64,
+            yy: self.clicks_sq as f64,
+            xy: self.impressions_clicks as f64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -34,13 +54,17 @@ pub struct Rate {
     pub ci_high: Option<f64>,
 }
 
-fn rate(x: u64, n: u64) -> Rate {
-    let ci = wilson(x, n);
+fn rate(value: Option<f64>, ci: Option<(f64, f64)>) -> Rate {
     Rate {
-        value: (n > 0).then(|| x as f64 / n as f64),
+        value,
         ci_low: ci.map(|c| c.0),
         ci_high: ci.map(|c| c.1),
     }
+}
+
+/// The significance level each treatment is tested at.
+pub fn alpha(spec: &ExperimentSpec) -> f64 {
+    0.05 / (spec.variants.len().saturating_sub(1)).max(1) as f64
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,6 +102,7 @@ pub fn build_report(spec: &ExperimentSpec, counts: &[VariantCounts]) -> Vec<Vari
             .unwrap_or_default()
     };
     let control = of(spec.control_name());
+    let alpha = alpha(spec);
     spec.variants
         .iter()
         .map(|v| {
@@ -93,11 +118,14 @@ pub fn build_report(spec: &ExperimentSpec, counts: &[VariantCounts]) -> Vec<Vari
                 clicks: c.clicks,
                 purchases: c.purchases,
                 buyers: c.buyers,
-                ctr: rate(c.clicks, c.impressions),
-                conversion: rate(c.buyers, c.users),
+                ctr: rate(c.ctr_sums().ratio(), c.ctr_sums().interval()),
+                conversion: rate(
+                    (c.users > 0).then(|| c.buyers as f64 / c.users as f64),
+                    wilson(c.buyers, c.users),
+                ),
                 vs_control: (!is_control).then(|| VsControl {
-                    ctr: compare(c.clicks, c.impressions, control.clicks, control.impressions),
-                    conversion: compare(c.buyers, c.users, control.buyers, control.users),
+                    ctr: compare_ratios(&c.ctr_sums(), &control.ctr_sums(), alpha),
+                    conversion: compare(c.buyers, c.users, control.buyers, control.users, alpha),
                 }),
             }
         })
@@ -123,6 +151,10 @@ mod tests {
                 clicks: 100,
                 purchases: 20,
                 buyers: 20,
+                // One list per user.
+                impressions_sq: 1000,
+                clicks_sq: 100,
+                impressions_clicks: 100,
             },
             VariantCounts {
                 variant: "a".into(),
@@ -131,6 +163,9 @@ mod tests {
                 clicks: 120,
                 purchases: 30,
                 buyers: 25,
+                impressions_sq: 1000,
+                clicks_sq: 120,
+                impressions_clicks: 120,
             },
         ];
         let r = build_report(&spec, &counts);
@@ -144,6 +179,11 @@ mod tests {
         let vs = r[0].vs_control.as_ref().unwrap();
         let ctr = vs.ctr.as_ref().unwrap();
         assert!((ctr.difference - 0.02).abs() < 1e-12 && !ctr.significant);
+        // Two treatments: each tested at 0.025.
+        assert_eq!(alpha(&spec), 0.025);
+        // One list per user: the delta method is the binomial test with
+        // n − 1 variances (z ≈ 1.43 either way).
+        assert!((ctr.z - 1.43).abs() < 0.01, "{}", ctr.z);
         // The variant without traffic: zeros, no rates, no comparison.
         assert_eq!(r[2].impressions, 0);
         assert_eq!(r[2].ctr.value, None);

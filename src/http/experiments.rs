@@ -10,8 +10,7 @@ use super::AppState;
 use crate::cluster::Change;
 use crate::domain::valid_id;
 use crate::error::{ApiError, FieldError, Json, Result};
-use crate::experiment::{build_report, ExperimentSpec};
-use crate::serve::experiments::Running;
+use crate::experiment::{alpha, build_report, ExperimentSpec};
 use crate::store::{PutError, StoredExperiment};
 
 pub fn router() -> Router<AppState> {
@@ -62,6 +61,7 @@ async fn put(
             details,
         ));
     }
+    let _one_at_a_time = app.experiments.changing.lock().await;
     let (stored, created) = app.store.put_experiment(&id, &spec).await.map_err(|e| match e {
         PutError::OtherRunning(other) => ApiError::Conflict {
             code: "experiment_running",
@@ -75,12 +75,7 @@ async fn put(
         },
         PutError::Store(e) => ApiError::Store(e),
     })?;
-    // Read back rather than trust this request: a concurrent PUT may have won.
-    let running = app.store.running_experiment().await?;
-    app.experiments.set(running.map(|e| Running {
-        id: e.id,
-        spec: e.spec,
-    }));
+    app.experiments.apply(&stored.id, &stored.spec);
     app.cluster.notify(Change::Experiment).await;
     let status = if created {
         StatusCode::CREATED
@@ -119,6 +114,7 @@ async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<J
         "experiment_id": e.id,
         "status": e.spec.status,
         "control": e.spec.control_name(),
+        "alpha": alpha(&e.spec),
         "generated_at": rfc3339(crate::store::now_ms()),
         "variants": variants,
     })))

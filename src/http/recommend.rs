@@ -233,16 +233,16 @@ async fn get_recommend(
     if let (Some(e), Some(v)) = (&experiment, variant) {
         body["experiment"] = json!(e.id);
         body["variant"] = json!(v.name);
-        if !picks.is_empty() {
-            app.impressions.record(Impression {
-                rec_id,
-                experiment_id: e.id.clone(),
-                variant: v.name.clone(),
-                user_id: user,
-                n_items: picks.len() as i32,
-                ts_ms: now_ms(),
-            });
-        }
+        // Empty lists too: dropping them would make the arms' user counts
+        // depend on how often each arm comes back empty.
+        app.impressions.record(Impression {
+            rec_id,
+            experiment_id: e.id.clone(),
+            variant: v.name.clone(),
+            user_id: user,
+            n_items: picks.len() as i32,
+            ts_ms: now_ms(),
+        });
     }
     Ok(Json(body))
 }

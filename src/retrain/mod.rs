@@ -192,9 +192,23 @@ impl Trainer {
                 return Outcome::Failed(e.to_string());
             }
         };
-        let out = self.run_locked().await;
+        // The replica that held the lock may have just published: load its
+        // model rather than train again on the same data.
+        let out = match self.newer_model_stored().await {
+            Ok(Some(v)) => Outcome::Skipped(format!("loaded version {v}, just trained by another replica")),
+            _ => self.run_locked().await,
+        };
         lock.release().await;
         out
+    }
+
+    /// In a cluster, loads a stored model newer than the serving one.
+    async fn newer_model_stored(&self) -> anyhow::Result<Option<i64>> {
+        let i = &self.inner;
+        if !i.cluster.enabled() || i.store.max_snapshot_version().await? <= i.live.version().unwrap_or(0) {
+            return Ok(None);
+        }
+        self.restore().await
     }
 
     async fn run_locked(&self) -> Outcome {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use crate::experiment::{assign, ExperimentSpec, VariantSpec};
+use crate::experiment::{assign, ExperimentSpec, Status, VariantSpec};
 
 #[derive(Debug)]
 pub struct Running {
@@ -23,6 +23,8 @@ impl Running {
 #[derive(Default)]
 pub struct Experiments {
     current: ArcSwapOption<Running>,
+    /// Serializes changes, so memory follows the order the store saw.
+    pub changing: tokio::sync::Mutex<()>,
 }
 
 impl Experiments {
@@ -32,5 +34,18 @@ impl Experiments {
 
     pub fn set(&self, running: Option<Running>) {
         self.current.store(running.map(Arc::new));
+    }
+
+    /// Applies one stored experiment: it runs now, or it stopped (and was
+    /// the running one).
+    pub fn apply(&self, id: &str, spec: &ExperimentSpec) {
+        if spec.status == Status::Running {
+            self.set(Some(Running {
+                id: id.to_string(),
+                spec: spec.clone(),
+            }));
+        } else if self.current().is_some_and(|r| r.id == id) {
+            self.set(None);
+        }
     }
 }

@@ -73,28 +73,25 @@ impl Store {
         let json = serde_json::to_string(&design).expect("specs serialize");
         let result: Result<(StoredExperiment, bool), PutError> = async {
             on_pool!(self, p => {
+                // Write first: on SQLite a read-then-write transaction can
+                // fail with SQLITE_BUSY_SNAPSHOT when the impression writer
+                // commits in between, and busy_timeout does not retry that.
                 let mut tx = p.begin().await?;
+                let created = sqlx::query(
+                    "INSERT INTO experiments (id, spec, status, created_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id).bind(&json).bind(status).bind(now).execute(&mut *tx).await?
+                .rows_affected() == 1;
                 let sql = format!("SELECT {COLUMNS} FROM experiments WHERE id = $1");
-                let old: Option<Row> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
-                let created = match old {
-                    Some(row) => {
-                        let old = from_row(row)?;
-                        if !old.spec.same_design(spec) {
-                            return Err(PutError::Immutable);
-                        }
-                        sqlx::query("UPDATE experiments SET status = $2, updated_ms = $3 WHERE id = $1")
-                            .bind(id).bind(status).bind(now).execute(&mut *tx).await?;
-                        false
+                if !created {
+                    let old: Row = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+                    if !from_row(old)?.spec.same_design(spec) {
+                        return Err(PutError::Immutable);
                     }
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO experiments (id, spec, status, created_ms, updated_ms) \
-                             VALUES ($1, $2, $3, $4, $4)",
-                        )
-                        .bind(id).bind(&json).bind(status).bind(now).execute(&mut *tx).await?;
-                        true
-                    }
-                };
+                    sqlx::query("UPDATE experiments SET status = $2, updated_ms = $3 WHERE id = $1")
+                        .bind(id).bind(status).bind(now).execute(&mut *tx).await?;
+                }
                 let row: Row = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
                 Ok((from_row(row)?, created))
@@ -102,7 +99,7 @@ impl Store {
         }
         .await;
         match result {
-            Err(PutError::Store(e)) if is_unique_violation(&e) => {
+            Err(PutError::Store(e)) if violates_one_running(&e) => {
                 let running = self.running_experiment().await?.map(|e| e.id).unwrap_or_default();
                 Err(PutError::OtherRunning(running))
             }
@@ -152,24 +149,35 @@ impl Store {
         })
     }
 
-    /// Per-variant counts. A click or purchase counts for an impression
-    /// when it carries the impression's `rec_id` and comes from the same
-    /// user.
+    /// Per-variant counts and per-user sums. A click or purchase counts for
+    /// an impression when it carries the impression's `rec_id` and comes
+    /// from the same user.
     pub async fn experiment_counts(&self, id: &str) -> sqlx::Result<Vec<VariantCounts>> {
+        // Postgres sums BIGINTs into NUMERIC; the casts keep both stores
+        // returning 64-bit integers.
         const SQL: &str = "
-            SELECT variant, COUNT(DISTINCT user_id), COUNT(*),
-                   SUM(clicked), SUM(bought), COUNT(DISTINCT CASE WHEN bought = 1 THEN user_id END)
+            SELECT variant, COUNT(*),
+                   CAST(SUM(imps) AS BIGINT), CAST(SUM(clicks) AS BIGINT),
+                   CAST(SUM(bought) AS BIGINT),
+                   CAST(SUM(CASE WHEN bought > 0 THEN 1 ELSE 0 END) AS BIGINT),
+                   CAST(SUM(imps * imps) AS BIGINT), CAST(SUM(clicks * clicks) AS BIGINT),
+                   CAST(SUM(imps * clicks) AS BIGINT)
             FROM (
-                SELECT i.variant, i.user_id,
-                    CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
-                        AND e.user_id = i.user_id AND e.type = 'click') THEN 1 ELSE 0 END AS clicked,
-                    CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
-                        AND e.user_id = i.user_id AND e.type = 'purchase') THEN 1 ELSE 0 END AS bought
-                FROM impressions i WHERE i.experiment_id = $1
-            ) per_impression
+                SELECT variant, user_id, COUNT(*) AS imps,
+                       SUM(clicked) AS clicks, SUM(bought) AS bought
+                FROM (
+                    SELECT i.variant, i.user_id,
+                        CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
+                            AND e.user_id = i.user_id AND e.type = 'click') THEN 1 ELSE 0 END AS clicked,
+                        CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
+                            AND e.user_id = i.user_id AND e.type = 'purchase') THEN 1 ELSE 0 END AS bought
+                    FROM impressions i WHERE i.experiment_id = $1
+                ) per_impression
+                GROUP BY variant, user_id
+            ) per_user
             GROUP BY variant";
-        let rows: Vec<(String, i64, i64, i64, i64, i64)> =
-            on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_all(p).await)?;
+        type Counts = (String, i64, i64, i64, i64, i64, i64, i64, i64);
+        let rows: Vec<Counts> = on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_all(p).await)?;
         Ok(rows
             .into_iter()
             .map(|r| VariantCounts {
@@ -179,11 +187,17 @@ impl Store {
                 clicks: r.3 as u64,
                 purchases: r.4 as u64,
                 buyers: r.5 as u64,
+                impressions_sq: r.6 as u64,
+                clicks_sq: r.7 as u64,
+                impressions_clicks: r.8 as u64,
             })
             .collect())
     }
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+/// The partial unique index that lets one experiment run at a time
+/// (Postgres names the constraint; SQLite names the column).
+fn violates_one_running(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation()
+        && (d.constraint() == Some("experiments_one_running") || d.message().contains("experiments.status")))
 }
