@@ -176,7 +176,12 @@ pub async fn run_sync(r: Replica) {
     // The listener holds a pool connection: it must stop with this task, or
     // closing the pool at shutdown would wait for it forever.
     let _listener = AbortOnDrop(tokio::spawn(listen(inner.pool.clone(), tx)));
-    let mut last_seq = r.store.max_event_seq().await.unwrap_or(0);
+    let mut marks = Marks {
+        events: r.store.max_event_seq().await.unwrap_or(0),
+        // Erasures before this start were applied by `restore`.
+        erasures: r.store.erasures_since(0).await.map_or(0, |e| e.1),
+        catalog: r.store.catalog_fingerprint().await.unwrap_or_default(),
+    };
     let mut tick = tokio::time::interval(r.poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -188,7 +193,7 @@ pub async fn run_sync(r: Replica) {
                     Err(e) => tracing::warn!(error = %e, payload, "unreadable cluster notification"),
                 }
             }
-            _ = tick.tick() => last_seq = poll(&r, last_seq).await,
+            _ = tick.tick() => poll(&r, &mut marks).await,
         }
     }
 }
@@ -238,7 +243,7 @@ async fn apply(r: &Replica, change: Change) {
                 Some(c) => r.live.note_courses(std::slice::from_ref(&c)),
                 None => r.live.remove_course(&id),
             },
-            Change::Catalog => r.live.note_courses(&r.store.list_courses().await?),
+            Change::Catalog => r.live.sync_catalog(&r.store.list_courses().await?),
             Change::User { id } => r.live.note_new_events(std::slice::from_ref(&id)),
             Change::UserErased { id } => {
                 r.live.forget_user(&id);
@@ -283,14 +288,40 @@ async fn load_experiment(r: &Replica) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One poll; returns the new event high-water mark.
-async fn poll(r: &Replica, last_seq: i64) -> i64 {
+/// How far the poll has read.
+struct Marks {
+    events: i64,
+    erasures: i64,
+    catalog: (i64, i64),
+}
+
+/// One poll: everything a lost notification could have carried.
+async fn poll(r: &Replica, marks: &mut Marks) {
     if let Err(e) = load_newer_model(r).await {
         tracing::warn!(error = format!("{e:#}"), "cluster poll: model check failed");
     }
     if let Err(e) = load_experiment(r).await {
         tracing::warn!(error = format!("{e:#}"), "cluster poll: experiment check failed");
     }
+    let catalog = async {
+        let now = r.store.catalog_fingerprint().await?;
+        if now != marks.catalog {
+            r.live.sync_catalog(&r.store.list_courses().await?);
+            marks.catalog = now;
+        }
+        let (erased, high) = r.store.erasures_since(marks.erasures).await?;
+        r.live.forget_hashed(&erased);
+        marks.erasures = high;
+        Ok::<_, sqlx::Error>(())
+    };
+    if let Err(e) = catalog.await {
+        tracing::warn!(error = %e, "cluster poll: catalog or erasure check failed");
+    }
+    marks.events = poll_events(r, marks.events).await;
+}
+
+/// Marks users with events other replicas stored; returns the new mark.
+async fn poll_events(r: &Replica, last_seq: i64) -> i64 {
     let settled = crate::store::now_ms() - SETTLE_MS;
     // Events the serving snapshot was trained on need no fold-in.
     let trained = r.live.snapshot().map_or(0, |s| s.trained_seq);

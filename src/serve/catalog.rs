@@ -95,6 +95,25 @@ pub fn with_courses(side: &CourseSide, courses: &[Course]) -> CourseSide {
     CourseSide::new(ids, factors, meta, popularity)
 }
 
+/// `side` made to match the whole `catalog`: its courses created or
+/// updated, and listed courses it no longer has unlisted (deleted while
+/// this process was down, or through another replica).
+pub fn matching_catalog(side: &CourseSide, catalog: &[Course]) -> CourseSide {
+    let out = with_courses(side, catalog);
+    let present: HashSet<&str> = catalog.iter().map(|c| c.id.as_str()).collect();
+    let gone: Vec<usize> = (0..out.ids.len())
+        .filter(|&i| out.meta[i].listed && !present.contains(out.ids[i].as_str()))
+        .collect();
+    if gone.is_empty() {
+        return out;
+    }
+    let mut meta = out.meta.clone();
+    for i in gone {
+        meta[i].listed = false;
+    }
+    out.with_meta(meta)
+}
+
 /// A copy of `side` where course `id` is no longer listed; `None` if unknown.
 pub fn without_course(side: &CourseSide, id: &str) -> Option<CourseSide> {
     let &i = side.index.get(id)?;
@@ -157,6 +176,15 @@ mod tests {
         assert!(Arc::ptr_eq(&removed.index, &s.index));
         assert!(!removed.meta[0].listed && s.meta[0].listed);
         assert!(without_course(&s, "zzz").is_none());
+    }
+
+    #[test]
+    fn matching_the_catalog_unlists_what_it_lost() {
+        let s = side();
+        let now = matching_catalog(&s, &[course("a", "rust", &["web"]), course("c", "rust", &[])]);
+        let listed: Vec<bool> = now.meta.iter().map(|m| m.listed).collect();
+        assert_eq!(listed, [true, false, true]);
+        assert!(Arc::ptr_eq(&now.gram, &s.gram));
     }
 
     #[test]

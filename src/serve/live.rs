@@ -10,7 +10,7 @@ use arc_swap::ArcSwapOption;
 use super::catalog;
 use super::snapshot::ModelSnapshot;
 use crate::domain::{Course, UserAttrs};
-use crate::store::now_ms;
+use crate::store::{now_ms, user_hash};
 
 /// Cached fold-in of one user against one snapshot.
 #[derive(Debug)]
@@ -173,6 +173,35 @@ impl Live {
             cur.as_ref()
                 .map(|s| Arc::new(s.with_courses(catalog::with_courses(&s.courses, courses))))
         });
+    }
+
+    /// Makes the live course side match the whole catalog (see
+    /// [`catalog::matching_catalog`]).
+    pub fn sync_catalog(&self, courses: &[Course]) {
+        self.current.rcu(|cur| {
+            cur.as_ref()
+                .map(|s| Arc::new(s.with_courses(catalog::matching_catalog(&s.courses, courses))))
+        });
+    }
+
+    /// Forgets every trained user whose id hashes to one of `hashes` (erased
+    /// while this process was down, or through another replica).
+    pub fn forget_hashed(&self, hashes: &[i64]) -> usize {
+        if hashes.is_empty() {
+            return 0;
+        }
+        let Some(snap) = self.snapshot() else { return 0 };
+        let wanted: std::collections::HashSet<i64> = hashes.iter().copied().collect();
+        let users: Vec<&String> = snap
+            .users
+            .ids
+            .iter()
+            .filter(|u| wanted.contains(&user_hash(u)))
+            .collect();
+        for u in &users {
+            self.forget_user(u);
+        }
+        users.len()
     }
 
     /// Stops recommending a deleted course at once.

@@ -3,6 +3,11 @@
 use super::{now_ms, on_pool, Store};
 use crate::domain::{Course, Level, UserAttrs};
 
+/// The stored form of an erased user's id: XXH3, specified and stable.
+pub fn user_hash(id: &str) -> i64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as i64
+}
+
 type CourseRow = (String, String, String, String, String, i64, bool);
 
 const COURSE_COLUMNS: &str = "id, title, category, tags, level, price_cents, active";
@@ -58,6 +63,31 @@ impl Store {
         on_pool!(self, p => {
             let row: Option<CourseRow> = sqlx::query_as(&sql).bind(id).fetch_optional(p).await?;
             Ok(row.map(course_from_row))
+        })
+    }
+
+    /// A cheap fingerprint of the catalog (row count, latest update): it
+    /// changes with every upsert and delete.
+    pub async fn catalog_fingerprint(&self) -> sqlx::Result<(i64, i64)> {
+        on_pool!(self, p => {
+            sqlx::query_as("SELECT COUNT(*), COALESCE(MAX(updated_ms), 0) FROM courses").fetch_one(p).await
+        })
+    }
+
+    /// Hashes of users erased after erasure number `seq`, and the highest
+    /// number seen.
+    pub async fn erasures_since(&self, seq: i64) -> sqlx::Result<(Vec<i64>, i64)> {
+        let rows: Vec<(i64, i64)> = on_pool!(self, p => {
+            sqlx::query_as("SELECT seq, user_hash FROM erasures WHERE seq > $1").bind(seq).fetch_all(p).await
+        })?;
+        let high = rows.iter().map(|r| r.0).max().unwrap_or(seq);
+        Ok((rows.into_iter().map(|r| r.1).collect(), high))
+    }
+
+    /// Hashes of users erased at or after `ms`.
+    pub async fn erasures_after_ms(&self, ms: i64) -> sqlx::Result<Vec<i64>> {
+        on_pool!(self, p => {
+            sqlx::query_scalar("SELECT user_hash FROM erasures WHERE erased_ms >= $1").bind(ms).fetch_all(p).await
         })
     }
 
@@ -126,6 +156,11 @@ impl Store {
             let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO erasures (user_hash, erased_ms) VALUES ($1, $2)")
+                .bind(user_hash(id))
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(events.rows_affected() + attrs.rows_affected() > 0)
         })

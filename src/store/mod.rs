@@ -17,6 +17,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use catalog::user_hash;
 pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
 

@@ -105,6 +105,27 @@ async fn replicas_share_the_model_and_every_change() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poll_catches_what_a_lost_notification_carried() {
+    let Some(a) = spawn_app_with(Backend::Postgres, cluster_on).await else {
+        return;
+    };
+    let b = spawn_replica(&a, cluster_on).await;
+    let data = trained(&a).await;
+    let version = a.get_ok("/model").await["version"].clone();
+    eventually(&b, "/model", |m| m["version"] == version).await;
+    let user = data.users[8].0.clone();
+    let path = format!("/recommend/{user}");
+    let top = course_ids(&b.get_ok(&path).await)[0].clone();
+    // Straight to the store: no notification is sent.
+    assert!(a.store.delete_course(&top).await.unwrap());
+    eventually(&b, &path, |r| !course_ids(r).contains(&top)).await;
+    assert!(a.store.delete_user(&user).await.unwrap());
+    eventually(&b, &path, |r| r["strategy"] != "personalized").await;
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_lock_holder_trains() {
     let Some(a) = spawn_app_with(Backend::Postgres, cluster_on).await else {
         return;

@@ -308,6 +308,33 @@ async fn a_restart_serves_the_persisted_model_without_retraining() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_does_not_bring_back_erased_users_or_deleted_courses() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("keep.db").display());
+    let u = url.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |s| s.database.url = u)
+        .await
+        .unwrap();
+    let data = trained(&app).await;
+    let (gone, other) = (&data.users[3].0, &data.users[4].0);
+    let top = course_ids(&app.get_ok(&format!("/recommend/{other}")).await)[0].clone();
+    assert_eq!(app.delete(&format!("/users/{gone}")).await.status(), 204);
+    assert_eq!(app.delete(&format!("/courses/{top}")).await.status(), 204);
+    app.stop().await;
+
+    // The persisted model still holds both; the restart must not use them.
+    let app = spawn_app_with(Backend::Sqlite, move |s| s.database.url = url)
+        .await
+        .unwrap();
+    let b = app.get_ok(&format!("/recommend/{gone}")).await;
+    assert_ne!(b["strategy"], "personalized", "{b}");
+    let b = app.get_ok(&format!("/recommend/{other}")).await;
+    assert_eq!(b["strategy"], "personalized");
+    assert!(!course_ids(&b).contains(&top), "{b}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_swaps_under_load_never_fail_a_request() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.train.enabled = false)
         .await
