@@ -67,16 +67,7 @@ impl RatioSums {
 pub fn compare_ratios(t: &RatioSums, c: &RatioSums, alpha: f64) -> Option<Comparison> {
     let difference = t.ratio()? - c.ratio()?;
     let se = (t.ratio_variance()? + c.ratio_variance()?).sqrt();
-    let z = if se > 0.0 { difference / se } else { 0.0 };
-    let p_value = libm::erfc(z.abs() / std::f64::consts::SQRT_2);
-    Some(Comparison {
-        difference,
-        ci_low: difference - Z95 * se,
-        ci_high: difference + Z95 * se,
-        z,
-        p_value,
-        significant: p_value < alpha,
-    })
+    Some(Comparison::new(difference, se, se, alpha))
 }
 
 /// A treatment rate against the control's.
@@ -84,15 +75,32 @@ pub fn compare_ratios(t: &RatioSums, c: &RatioSums, alpha: f64) -> Option<Compar
 pub struct Comparison {
     /// Treatment rate minus control rate.
     pub difference: f64,
-    /// 95% interval of the difference (unpooled standard error).
+    /// 95% interval of the difference.
     pub ci_low: f64,
     pub ci_high: f64,
-    /// Pooled two-proportion z statistic and its two-sided p-value.
+    /// The z statistic and its two-sided p-value.
     pub z: f64,
     pub p_value: f64,
     /// `p_value` below the report's `alpha` (0.05, Bonferroni-divided by
     /// the number of treatments).
     pub significant: bool,
+}
+
+impl Comparison {
+    /// From the difference, the standard error for its interval and the
+    /// one under the null hypothesis for its test (0: no evidence at all).
+    fn new(difference: f64, se: f64, se_null: f64, alpha: f64) -> Comparison {
+        let z = if se_null > 0.0 { difference / se_null } else { 0.0 };
+        let p_value = libm::erfc(z.abs() / std::f64::consts::SQRT_2);
+        Comparison {
+            difference,
+            ci_low: difference - Z95 * se,
+            ci_high: difference + Z95 * se,
+            z,
+            p_value,
+            significant: p_value < alpha,
+        }
+    }
 }
 
 /// Compares `xt/nt` with `xc/nc`; `None` when either side has no trials.
@@ -105,18 +113,10 @@ pub fn compare(xt: u64, nt: u64, xc: u64, nc: u64, alpha: f64) -> Option<Compari
     let difference = pt - pc;
     let se = (pt * (1.0 - pt) / nt_f + pc * (1.0 - pc) / nc_f).sqrt();
     let pooled = (xt + xc) as f64 / (nt_f + nc_f);
+    // Unpooled for the interval, pooled under the null for the test; both
+    // rates 0 or both 1 make it 0.
     let se0 = (pooled * (1.0 - pooled) * (1.0 / nt_f + 1.0 / nc_f)).sqrt();
-    // Both rates 0 or both 1: no evidence of any difference.
-    let z = if se0 > 0.0 { difference / se0 } else { 0.0 };
-    let p_value = libm::erfc(z.abs() / std::f64::consts::SQRT_2);
-    Some(Comparison {
-        difference,
-        ci_low: difference - Z95 * se,
-        ci_high: difference + Z95 * se,
-        z,
-        p_value,
-        significant: p_value < alpha,
-    })
+    Some(Comparison::new(difference, se, se0, alpha))
 }
 
 #[cfg(test)]
