@@ -24,11 +24,14 @@ fn course_from_row(r: CourseRow) -> Course {
     }
 }
 
-const UPSERT_COURSE: &str = "INSERT INTO courses (id, title, category, tags, level, price_cents, active, created_ms, updated_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-     ON CONFLICT (id) DO UPDATE SET title = excluded.title, category = excluded.category, tags = excluded.tags, \
-     level = excluded.level, price_cents = excluded.price_cents, active = excluded.active, updated_ms = excluded.updated_ms \
-     RETURNING (created_ms = updated_ms)";
+// Insert, and update only when the insert found the id taken: whether a
+// course is new comes from the row count, not from timestamps (two writes
+// in one millisecond looked like a creation).
+const INSERT_COURSE: &str =
+    "INSERT INTO courses (id, title, category, tags, level, price_cents, active, created_ms, updated_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING";
+const UPDATE_COURSE: &str = "UPDATE courses SET title = $2, category = $3, tags = $4, level = $5, \
+     price_cents = $6, active = $7, updated_ms = $8 WHERE id = $1";
 
 impl Store {
     /// Creates or replaces courses in one transaction; returns, per course,
@@ -40,17 +43,24 @@ impl Store {
             let mut created = Vec::with_capacity(courses.len());
             for c in courses {
                 let tags = serde_json::to_string(&c.tags).expect("strings serialize");
-                let (new,): (bool,) = sqlx::query_as(UPSERT_COURSE)
-                    .bind(&c.id)
-                    .bind(&c.title)
-                    .bind(&c.category)
-                    .bind(tags)
-                    .bind(c.level.as_str())
-                    .bind(c.price_cents)
-                    .bind(c.active)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                let mut new = true;
+                for sql in [INSERT_COURSE, UPDATE_COURSE] {
+                    let done = sqlx::query(sql)
+                        .bind(&c.id)
+                        .bind(&c.title)
+                        .bind(&c.category)
+                        .bind(&tags)
+                        .bind(c.level.as_str())
+                        .bind(c.price_cents)
+                        .bind(c.active)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 1 {
+                        break;
+                    }
+                    new = false;
+                }
                 created.push(new);
             }
             tx.commit().await?;
