@@ -12,7 +12,7 @@
 use super::factors::Factors;
 use super::topn::{top_n, Hit, TopK};
 use super::vecops::dot;
-use super::vecops_simd::{approx_scores, ScoreParams};
+use super::vecops_simd::{approx_scores, Rows, ScoreParams};
 
 /// Relative slack covering f32 rounding in the exact `dot` (≤ 64·2⁻²⁴ of
 /// `‖q‖‖y‖` for k = 64, scaled by `k` below) and in the bound arithmetic.
@@ -118,16 +118,13 @@ impl TopIndex {
         BOUNDS.with_borrow_mut(|(lo, hi)| {
             lo.resize(self.rows.n, 0.0);
             hi.resize(self.rows.n, 0.0);
-            approx_scores(
-                &self.codes,
-                &qq,
-                &self.scale,
-                &self.err,
-                &self.qnorm,
-                &params,
-                lo,
-                hi,
-            );
+            let rows = Rows {
+                codes: &self.codes,
+                scale: &self.scale,
+                err: &self.err,
+                qnorm: &self.qnorm,
+            };
+            approx_scores(rows, &qq, &params, lo, hi);
             self.rescore(query, n, lo, hi, &exclude)
         })
     }

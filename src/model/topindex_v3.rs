@@ -4,7 +4,7 @@
 //! Safe code: the intrinsics come through `pulp`'s `V3` token, which proves
 //! the CPU has AVX2.
 
-use super::vecops_simd::ScoreParams;
+use super::vecops_simd::{Rows, ScoreParams};
 use core::arch::x86_64::{__m128i, __m256, __m256i};
 use pulp::{cast, x86::V3};
 
@@ -17,15 +17,11 @@ fn load8(v: &[f32]) -> __m256 {
 }
 
 /// Fills `lo`/`hi` for the first `8·⌊n/8⌋` rows and returns that count.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn approx_64(
     simd: V3,
-    codes: &[i8],
+    rows: Rows,
     qq: &[i16],
-    scale: &[f32],
-    err: &[f32],
-    qnorm: &[f32],
     p: &ScoreParams,
     lo: &mut [f32],
     hi: &mut [f32],
@@ -33,6 +29,12 @@ pub(super) fn approx_64(
     let (avx, avx2) = (simd.avx, simd.avx2);
     let q: [__m256i; 4] =
         core::array::from_fn(|j| cast::<[i16; 16], __m256i>(qq[16 * j..16 * j + 16].try_into().unwrap()));
+    let Rows {
+        codes,
+        scale,
+        err,
+        qnorm,
+    } = rows;
     let (blocks, _) = codes.as_chunks::<{ 64 * R }>();
     let blocks = &blocks[..lo.len() / R];
     let (t, qn, en) = (

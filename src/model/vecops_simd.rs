@@ -15,6 +15,28 @@ pub(super) struct ScoreParams {
     pub en: f32,
 }
 
+/// The index's per-row data, as the scoring kernels read it.
+#[derive(Clone, Copy)]
+pub(super) struct Rows<'a> {
+    /// `i8` codes, `kp` per row.
+    pub codes: &'a [i8],
+    pub scale: &'a [f32],
+    pub err: &'a [f32],
+    pub qnorm: &'a [f32],
+}
+
+impl<'a> Rows<'a> {
+    /// The rows after the first `n`.
+    fn skip(self, n: usize, kp: usize) -> Rows<'a> {
+        Rows {
+            codes: &self.codes[n * kp..],
+            scale: &self.scale[n..],
+            err: &self.err[n..],
+            qnorm: &self.qnorm[n..],
+        }
+    }
+}
+
 /// Runs `f` compiled with AVX2 + FMA when the CPU has them.
 #[inline(always)]
 pub(super) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
@@ -27,53 +49,33 @@ pub(super) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
 
 /// Score intervals of every row: `lo[i] ≤ exact f32 score ≤ hi[i]`, from
 /// the integer dot of the row codes with the `i16` query codes `qq`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn approx_scores(
-    codes: &[i8],
-    qq: &[i16],
-    scale: &[f32],
-    err: &[f32],
-    qnorm: &[f32],
-    p: &ScoreParams,
-    lo: &mut [f32],
-    hi: &mut [f32],
-) {
+pub(super) fn approx_scores(rows: Rows, qq: &[i16], p: &ScoreParams, lo: &mut [f32], hi: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if p.kp == 64 {
         if let Some(simd) = pulp::x86::V3::try_new() {
             let done = simd.vectorize(
                 #[inline(always)]
-                || super::topindex_v3::approx_64(simd, codes, qq, scale, err, qnorm, p, lo, hi),
+                || super::topindex_v3::approx_64(simd, rows, qq, p, lo, hi),
             );
             // The kernel handles whole blocks of 8 rows; the rest go below.
-            let codes = &codes[done * 64..];
-            let (scale, err, qnorm) = (&scale[done..], &err[done..], &qnorm[done..]);
-            return approx_plain(codes, qq, scale, err, qnorm, p, &mut lo[done..], &mut hi[done..]);
+            let rest = rows.skip(done, 64);
+            return approx_plain(rest, qq, p, &mut lo[done..], &mut hi[done..]);
         }
     }
-    approx_plain(codes, qq, scale, err, qnorm, p, lo, hi)
+    approx_plain(rows, qq, p, lo, hi)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn approx_plain(
-    codes: &[i8],
-    qq: &[i16],
-    scale: &[f32],
-    err: &[f32],
-    qnorm: &[f32],
-    p: &ScoreParams,
-    lo: &mut [f32],
-    hi: &mut [f32],
-) {
+fn approx_plain(rows: Rows, qq: &[i16], p: &ScoreParams, lo: &mut [f32], hi: &mut [f32]) {
     dispatch(
         #[inline(always)]
         || {
             if p.kp == 64 {
-                int_dots::<64>(codes, qq, lo)
+                int_dots::<64>(rows.codes, qq, lo)
             } else {
-                int_dots_any(codes, qq, p.kp, lo)
+                int_dots_any(rows.codes, qq, p.kp, lo)
             }
-            for ((((l, h), &s), &e), &qh) in lo.iter_mut().zip(hi.iter_mut()).zip(scale).zip(err).zip(qnorm) {
+            let bounds = rows.scale.iter().zip(rows.err).zip(rows.qnorm);
+            for ((l, h), ((&s, &e), &qh)) in lo.iter_mut().zip(hi.iter_mut()).zip(bounds) {
                 let a = *l * (s * p.t);
                 let b = p.qn * e + p.en * qh;
                 *l = a - b;
