@@ -156,17 +156,22 @@ mod tests {
         assert_eq!(compare(1, 0, 0, 10, 0.05), None);
     }
 
-    #[test]
-    fn one_event_per_unit_gives_the_binomial_variance() {
-        // 100 users, one list each, 20 clicked: σ²_y = 16/99, σ_x = σ_xy = 0.
-        let s = RatioSums {
+    /// 100 users with one list each, 20 of them clicked.
+    fn one_list_each() -> RatioSums {
+        RatioSums {
             n: 100,
             x: 100.0,
             y: 20.0,
             xx: 100.0,
             yy: 20.0,
             xy: 20.0,
-        };
+        }
+    }
+
+    #[test]
+    fn one_event_per_unit_gives_the_binomial_variance() {
+        // 100 users, one list each, 20 clicked: σ²_y = 16/99, σ_x = σ_xy = 0.
+        let s = one_list_each();
         assert_eq!(s.ratio(), Some(0.2));
         assert!(close(s.ratio_variance().unwrap(), 16.0 / 99.0 / 100.0));
     }
@@ -185,14 +190,7 @@ mod tests {
             xy: 200.0,
         };
         assert!(close(s.ratio_variance().unwrap().sqrt(), 0.133_333));
-        let flat = RatioSums {
-            n: 100,
-            x: 100.0,
-            y: 20.0,
-            xx: 100.0,
-            yy: 20.0,
-            xy: 20.0,
-        };
+        let flat = one_list_each();
         let same = compare_ratios(&s, &flat, 0.05).unwrap();
         assert_eq!(same.difference, 0.0);
         assert!(!same.significant);

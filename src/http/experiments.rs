@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
+use super::recommend::rfc3339;
 use super::AppState;
 use crate::cluster::Change;
 use crate::domain::valid_id;
@@ -18,12 +19,6 @@ pub fn router() -> Router<AppState> {
         .route("/experiments", get(list))
         .route("/experiments/{id}", get(get_one).put(put))
         .route("/experiments/{id}/report", get(report))
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default()
 }
 
 fn experiment_json(e: &StoredExperiment) -> Value {
@@ -85,13 +80,13 @@ async fn put(
     Ok((status, Json(experiment_json(&stored))))
 }
 
+/// The stored experiment, or 404.
+async fn find(app: &AppState, id: &str) -> Result<StoredExperiment> {
+    app.store.get_experiment(id).await?.ok_or_else(|| not_found(id))
+}
+
 async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
-    let e = app
-        .store
-        .get_experiment(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    Ok(Json(experiment_json(&e)))
+    Ok(Json(experiment_json(&find(&app, &id).await?)))
 }
 
 async fn list(State(app): State<AppState>) -> Result<Json<Value>> {
@@ -101,11 +96,7 @@ async fn list(State(app): State<AppState>) -> Result<Json<Value>> {
 }
 
 async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
-    let e = app
-        .store
-        .get_experiment(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let e = find(&app, &id).await?;
     // Lists this process served count even if the log has not caught up.
     app.impressions.flush().await;
     let counts = app.store.experiment_counts(&id).await?;

@@ -298,7 +298,7 @@ async fn get_popular(State(app): State<AppState>, Query(p): Params) -> Result<Js
     ))
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339())
         .unwrap_or_default()
