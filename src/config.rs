@@ -34,11 +34,20 @@ pub struct Settings {
 pub struct ServeSettings {
     /// Leave out courses the user took (purchased net of refunds, or rated).
     pub exclude_taken: bool,
+    /// Bytes of cached fold-ins (estimated); least useful entries go first.
+    pub cache_bytes: u64,
+    /// Users tracked as changed since the last model; past it every user is
+    /// folded in from the store until the next model.
+    pub max_dirty_users: usize,
 }
 
 impl Default for ServeSettings {
     fn default() -> Self {
-        ServeSettings { exclude_taken: true }
+        ServeSettings {
+            exclude_taken: true,
+            cache_bytes: 64 << 20,
+            max_dirty_users: 200_000,
+        }
     }
 }
 
@@ -49,6 +58,16 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
     pub max_in_flight: usize,
+    /// Time a client has to send a request's headers, counted from the
+    /// connection's start or the end of the previous response: it also
+    /// closes idle keep-alive connections.
+    pub header_read_timeout_ms: u64,
+    /// Open connections at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+    /// After SIGTERM, connections still open this long are dropped.
+    pub shutdown_timeout_secs: u64,
+    /// Longest request target (path and query) answered; longer is 414.
+    pub max_uri_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +76,17 @@ pub struct DatabaseSettings {
     pub url: String,
     pub sqlite_path: String,
     pub max_connections: u32,
+    /// Postgres: longest wait for a pooled connection before a request fails.
+    pub acquire_timeout_ms: u64,
+    /// Store health probe: every `probe_interval_ms` while the store is up;
+    /// after a failure from `probe_backoff_min_ms` doubling to
+    /// `probe_backoff_max_ms`; a ping slower than `probe_timeout_ms` fails.
+    pub probe_interval_ms: u64,
+    pub probe_backoff_min_ms: u64,
+    pub probe_backoff_max_ms: u64,
+    pub probe_timeout_ms: u64,
+    /// SQLite: cap the file at this many pages (0: no cap), a disk quota.
+    pub sqlite_max_page_count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,11 +184,38 @@ impl Settings {
             ("ingest.max_batch", self.ingest.max_batch),
             ("ingest.writer_batch", self.ingest.writer_batch),
             ("database.max_connections", self.database.max_connections as usize),
+            ("server.max_connections", self.server.max_connections),
+            ("server.max_uri_bytes", self.server.max_uri_bytes),
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms as usize,
+            ),
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms as usize,
+            ),
+            (
+                "database.probe_interval_ms",
+                self.database.probe_interval_ms as usize,
+            ),
+            (
+                "database.probe_backoff_min_ms",
+                self.database.probe_backoff_min_ms as usize,
+            ),
+            (
+                "database.probe_timeout_ms",
+                self.database.probe_timeout_ms as usize,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
                 anyhow::bail!("invalid configuration: {key} must be greater than 0");
             }
+        }
+        if self.database.probe_backoff_max_ms < self.database.probe_backoff_min_ms {
+            anyhow::bail!(
+                "invalid configuration: database.probe_backoff_max_ms must be at least probe_backoff_min_ms"
+            );
         }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             anyhow::bail!("invalid configuration: log.format must be \"pretty\" or \"json\"");

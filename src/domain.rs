@@ -130,10 +130,18 @@ pub struct TypeAgg {
     pub count_90d: u32,
 }
 
-/// True when `s` is a usable id: 1–128 characters, no control characters.
+/// True when `s` is a usable id: 1–128 characters, not blank, no control
+/// characters (so NUL, which Postgres text refuses and SQLite stores, is
+/// refused at the edge and both stores accept the same ids).
 pub fn valid_id(s: &str) -> bool {
     let n = s.chars().count();
-    (1..=MAX_ID_LEN).contains(&n) && !s.chars().any(char::is_control)
+    (1..=MAX_ID_LEN).contains(&n) && !s.trim().is_empty() && !s.chars().any(char::is_control)
+}
+
+/// True when free text (a course title, say) has no control characters
+/// other than tab and newline; NUL in particular is refused by Postgres.
+pub fn valid_text(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control() && c != '\t' && c != '\n')
 }
 
 #[cfg(test)]
@@ -156,5 +164,20 @@ mod tests {
         assert!(valid_id(&"x".repeat(128)));
         assert!(!valid_id(&"x".repeat(129)));
         assert!(!valid_id("a\nb"));
+        assert!(!valid_id("a\0b"));
+    }
+
+    #[test]
+    fn blank_ids_are_refused() {
+        assert!(!valid_id(" "));
+        assert!(!valid_id("\u{3000}"), "ideographic space is blank too");
+        assert!(valid_id(" a "));
+    }
+
+    #[test]
+    fn text_refuses_nul_but_keeps_line_breaks() {
+        assert!(valid_text("Async Rust\n2nd edition\t"));
+        assert!(!valid_text("Async\0Rust"));
+        assert!(!valid_text("bell\u{7}"));
     }
 }

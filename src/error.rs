@@ -101,7 +101,12 @@ impl ApiError {
             ApiError::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
-            ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            // Only failures that may pass are "retry later"; a data or
+            // constraint error would fail the same way forever.
+            ApiError::Store(e) if crate::store::is_transient(e) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
+            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -121,6 +126,14 @@ impl IntoResponse for ApiError {
             body["details"] = json!(details);
         }
         let mut resp = (status, axum::Json(json!({ "error": body }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        if code == "store_unavailable" {
+            // Seen by the observing middleware, which trips the store breaker.
+            resp.extensions_mut().insert(StoreFailed);
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
@@ -140,6 +153,10 @@ impl From<JsonRejection> for ApiError {
         }
     }
 }
+
+/// Marks a response that failed because the store was unreachable.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreFailed;
 
 /// `axum::Json` whose rejections use the error shape above.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -15,8 +16,9 @@ use crate::ingest::impressions::{self, ImpressionWriter};
 use crate::metrics::Metrics;
 use crate::retrain::Trainer;
 use crate::serve::experiments::{Experiments, Running};
+use crate::serve::live::LiveLimits;
 use crate::serve::Live;
-use crate::store::Store;
+use crate::store::{run_probe, ProbeTiming, Store, StoreHealth};
 
 /// A bound, ready-to-run service. Tests build it on port 0 and read `port()`.
 pub struct Application {
@@ -24,6 +26,9 @@ pub struct Application {
     state: AppState,
     writers: crate::ingest::writer::Writers,
     impression_writer: ImpressionWriter,
+    /// False when the store was unreachable at build: `run_until` keeps
+    /// trying in the background while `/healthz` answers.
+    started: bool,
 }
 
 /// Refuses a public address without keys unless anonymous access is explicit.
@@ -45,12 +50,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let addr = settings.listen_addr()?;
         check_exposure(&settings, &addr)?;
-        let store = Store::connect(&settings.database).await?;
-        store.migrate().await?;
+        let store = Store::open(&settings.database)?;
         Application::build_with_store(settings, store).await
     }
 
-    /// Builds on an already connected and migrated store.
+    /// Builds on a store pool, which need not be reachable yet: one attempt
+    /// to migrate and restore is made here; if it fails the service still
+    /// starts (`/readyz` 503) and `run_until` retries with back-off.
     pub async fn build_with_store(settings: Settings, store: Store) -> anyhow::Result<Application> {
         let addr = settings.listen_addr()?;
         check_exposure(&settings, &addr)?;
@@ -58,9 +64,17 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let metrics = Metrics::new();
-        let (ingest, writers) =
-            crate::ingest::writer::start(store.clone(), metrics.clone(), settings.ingest.writer_batch);
-        let live = Arc::new(Live::new());
+        let health = Arc::new(StoreHealth::default());
+        let (ingest, writers) = crate::ingest::writer::start(
+            store.clone(),
+            health.clone(),
+            metrics.clone(),
+            settings.ingest.writer_batch,
+        );
+        let live = Arc::new(Live::with_limits(LiveLimits {
+            cache_bytes: settings.serve.cache_bytes,
+            max_dirty: settings.serve.max_dirty_users,
+        }));
         let cluster = Cluster::new(&settings.cluster, &store)?;
         let trainer = Trainer::new(
             settings.train.clone(),
@@ -69,25 +83,7 @@ impl Application {
             metrics.clone(),
             cluster.clone(),
         );
-        // A restart serves the last persisted model at once.
-        match trainer.restore().await {
-            Ok(Some(v)) => tracing::info!(version = v, "restored the persisted model"),
-            Ok(None) => tracing::info!("no persisted model yet"),
-            Err(e) => tracing::warn!(
-                error = format!("{e:#}"),
-                "could not restore the persisted model; will retrain"
-            ),
-        }
         let experiments = Arc::new(Experiments::default());
-        match store.running_experiment().await {
-            Ok(running) => experiments.set(running.map(|e| Running {
-                id: e.id,
-                spec: e.spec,
-            })),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the running experiment; serving without one")
-            }
-        }
         let (impressions, impression_writer) = impressions::start(store.clone(), metrics.clone());
         let state = AppState {
             keys: Keys::from_settings(&settings.auth),
@@ -100,12 +96,24 @@ impl Application {
             experiments,
             impressions,
             cluster,
+            health,
+        };
+        let started = match bring_up(&state).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "store unreachable at start; will keep retrying"
+                );
+                false
+            }
         };
         Ok(Application {
             listener,
             state,
             writers,
             impression_writer,
+            started,
         })
     }
 
@@ -125,8 +133,25 @@ impl Application {
             state,
             writers,
             impression_writer,
+            started,
         } = self;
         let store = state.store.clone();
+        let db = &state.settings.database;
+        let timing = ProbeTiming {
+            every: Duration::from_millis(db.probe_interval_ms),
+            min: Duration::from_millis(db.probe_backoff_min_ms),
+            max: Duration::from_millis(db.probe_backoff_max_ms),
+            timeout: Duration::from_millis(db.probe_timeout_ms),
+        };
+        let probe = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if !started {
+                    retry_bring_up(&state, timing).await;
+                }
+                run_probe(state.store.clone(), state.health.clone(), timing).await
+            })
+        };
         let background = state
             .settings
             .train
@@ -143,10 +168,14 @@ impl Application {
             }))
         });
         tracing::info!(addr = %listener.local_addr()?, backend = store.backend(), "courserec listening");
-        axum::serve(listener, http::app(state))
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        for task in [background, sync].into_iter().flatten() {
+        let server = &state.settings.server;
+        let limits = http::server::ConnLimits {
+            header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
+            max_connections: server.max_connections,
+            shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
+        };
+        http::server::serve(listener, http::app(state.clone()), limits, shutdown).await;
+        for task in [background, sync, Some(probe)].into_iter().flatten() {
             task.abort();
         }
         // No request is in flight any more: write what is queued, then stop.
@@ -155,6 +184,70 @@ impl Application {
         store.close().await;
         tracing::info!("courserec stopped");
         Ok(())
+    }
+}
+
+/// Migrates the store and loads what serving needs from it (the persisted
+/// model, the running experiment); then marks the store up.
+async fn bring_up(state: &AppState) -> anyhow::Result<()> {
+    let store = &state.store;
+    store.migrate().await?;
+    let key = store.erasure_key().await?;
+    state.live.set_erasure_key(key.clone());
+    let (trainer, experiments) = (&state.trainer, &state.experiments);
+    // A restart serves the last persisted model at once.
+    match trainer.restore().await {
+        Ok(Some(v)) => tracing::info!(version = v, "restored the persisted model"),
+        Ok(None) => tracing::info!("no persisted model yet"),
+        Err(e) => tracing::warn!(
+            error = format!("{e:#}"),
+            "could not restore the persisted model; will retrain"
+        ),
+    }
+    match store.running_experiment().await {
+        Ok(running) => experiments.set(running.map(|e| Running {
+            id: e.id,
+            spec: e.spec,
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the running experiment; serving without one")
+        }
+    }
+    // Erasures the persisted snapshot still holds (from before keyed
+    // hashes, or a rewrite cut short by a crash) are scrubbed from it now.
+    match trainer.rekey_legacy_erasures(&key).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(users = n, "re-keyed erasures from before keyed hashes"),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "could not re-key old erasures"),
+    }
+    if let Err(e) = trainer.persist_without(state.live.erased_users()).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "could not scrub erased users from the persisted snapshot"
+        );
+    }
+    state.health.record_success();
+    Ok(())
+}
+
+/// Retries [`bring_up`] with the probe's back-off until it succeeds.
+async fn retry_bring_up(state: &AppState, t: ProbeTiming) {
+    let mut wait = t.min;
+    for attempt in 1u64.. {
+        tokio::time::sleep(wait).await;
+        match bring_up(state).await {
+            Ok(()) => {
+                tracing::info!(attempt, "store reachable; service ready");
+                return;
+            }
+            Err(e) => tracing::warn!(
+                attempt,
+                retry_in_ms = (wait * 2).min(t.max).as_millis() as u64,
+                error = format!("{e:#}"),
+                "store still unreachable"
+            ),
+        }
+        wait = (wait * 2).min(t.max);
     }
 }
 

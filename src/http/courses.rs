@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::cluster::Change;
-use crate::domain::{valid_id, Course, Level};
+use crate::domain::{valid_id, valid_text, Course, Level};
 use crate::error::{ApiError, FieldError, Json, Result};
 
 pub fn read_router() -> Router<AppState> {
@@ -53,6 +53,8 @@ impl CourseBody {
         }
         if self.title.trim().is_empty() || self.title.len() > 512 {
             errs.push(FieldError::new("title", "must be 1 to 512 characters"));
+        } else if !valid_text(&self.title) {
+            errs.push(FieldError::new("title", "must not contain control characters"));
         }
         let category = self.category.trim().to_lowercase();
         if !valid_id(&category) {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::error::{ApiError, Json, Result};
+use crate::ingest::writer::WriteError;
 use crate::ingest::{parse_body, BodyError, Limits};
 use crate::store::now_ms;
 
@@ -86,15 +87,16 @@ async fn ingest(
         }
     };
     let users: Vec<String> = events.iter().map(|e| e.user_id.clone()).collect();
-    // The cause is logged by the writer; clients only learn to retry.
-    let written = app
-        .ingest
-        .write(events)
-        .await
-        .map_err(|_| ApiError::Unavailable {
+    // The cause is logged by the writer; clients learn whether to retry.
+    let written = app.ingest.write(events).await.map_err(|e| match e {
+        WriteError::Unavailable => ApiError::Unavailable {
             code: "store_unavailable",
             message: "events were not stored: the store is unavailable; retry later".into(),
-        })?;
+        },
+        WriteError::Refused => ApiError::Internal(anyhow::anyhow!(
+            "the store refused valid events; nothing was stored"
+        )),
+    })?;
     app.live.note_new_events(&users);
     Ok((
         StatusCode::ACCEPTED,

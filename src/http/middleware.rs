@@ -9,6 +9,7 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::AppState;
+use crate::error::StoreFailed;
 
 pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -26,6 +27,9 @@ pub async fn observe(State(app): State<AppState>, req: Request, next: Next) -> R
         .to_owned();
     let span = tracing::info_span!("request", %method, %route, %request_id, status = tracing::field::Empty);
     let resp = next.run(req).instrument(span.clone()).await;
+    if resp.extensions().get::<StoreFailed>().is_some() {
+        app.health.record_failure();
+    }
     let status = resp.status();
     let elapsed = start.elapsed();
     span.record("status", status.as_u16());

@@ -4,10 +4,12 @@
 mod courses;
 mod events;
 mod experiments;
+mod guard;
 mod middleware;
 mod ops;
 mod recommend;
 mod segments;
+pub mod server;
 mod users;
 
 use std::sync::Arc;
@@ -31,7 +33,7 @@ use crate::metrics::Metrics;
 use crate::retrain::Trainer;
 use crate::serve::experiments::Experiments;
 use crate::serve::Live;
-use crate::store::Store;
+use crate::store::{Store, StoreHealth};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -46,6 +48,8 @@ pub struct AppState {
     pub experiments: Arc<Experiments>,
     pub impressions: ImpressionLog,
     pub cluster: Cluster,
+    /// The store's last known state (circuit breaker).
+    pub health: Arc<StoreHealth>,
 }
 
 pub use courses::CourseBody;
@@ -57,6 +61,17 @@ fn scoped(router: Router<AppState>, state: &AppState, scope: Scope) -> Router<Ap
         (state.keys.clone(), scope),
         auth::require,
     ))
+}
+
+/// What every route gets, whoever answers: a panic becomes a JSON 500 (the
+/// connection is kept), and every 4xx/5xx has the JSON error shape, with
+/// `Retry-After` on 503.
+pub fn error_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            guard::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(guard::json_errors))
 }
 
 /// The whole application as a router, ready to serve.
@@ -105,7 +120,12 @@ pub fn app(state: AppState) -> Router {
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(s.max_in_flight))
         .timeout(Duration::from_millis(s.request_timeout_ms));
 
-    api.layer(DefaultBodyLimit::max(s.body_limit_bytes))
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        guard::check_ids,
+    ));
+    error_layers(api)
+        .layer(DefaultBodyLimit::max(s.body_limit_bytes))
         .layer(overload)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

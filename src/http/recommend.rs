@@ -113,6 +113,8 @@ pub(crate) async fn user_view(app: &AppState, snap: &ModelSnapshot, user: &str) 
     match app.live.user_state(snap, user) {
         UserState::Known(i) => Ok(UserView::Known(i)),
         UserState::Cached(f) => Ok(UserView::Folded(f)),
+        // While the store is down, requests do not wait on it.
+        UserState::NeedsFoldIn { .. } if !app.health.is_up() => Ok(from_snapshot(app, snap, user)),
         UserState::NeedsFoldIn { mark } => {
             let loaded = async {
                 Ok::<_, sqlx::Error>((
@@ -129,15 +131,22 @@ pub(crate) async fn user_view(app: &AppState, snap: &ModelSnapshot, user: &str) 
                 }
                 Err(e) => {
                     app.metrics.db_errors.with_label_values(&["fold_in"]).inc();
+                    if crate::store::is_transient(&e) {
+                        app.health.record_failure();
+                    }
                     tracing::warn!(error = %e, "fold-in read failed; serving from the snapshot");
-                    Ok(snap
-                        .users
-                        .index
-                        .get(user)
-                        .map_or(UserView::Unknown, |&i| UserView::Known(i)))
+                    Ok(from_snapshot(app, snap, user))
                 }
             }
         }
+    }
+}
+
+/// What the snapshot alone knows of a user; never an erased user's factor.
+fn from_snapshot(app: &AppState, snap: &ModelSnapshot, user: &str) -> UserView {
+    match snap.users.index.get(user) {
+        Some(&i) if !app.live.is_erased(user) => UserView::Known(i),
+        _ => UserView::Unknown,
     }
 }
 

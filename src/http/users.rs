@@ -82,10 +82,17 @@ async fn put_user(
 
 async fn delete_user(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
     check_id(&id)?;
-    let existed = app.store.delete_user(&id).await?;
+    let key = app.live.erasure_key().cloned().ok_or(ApiError::Unavailable {
+        code: "store_unavailable",
+        message: "the store has not been reached yet; retry later".into(),
+    })?;
+    let existed = app.store.delete_user(&id, &key).await?;
     // The live model stops using the user's factor at once, whatever was stored.
     let known = app.live.forget_user(&id);
     app.cluster.notify(Change::UserErased { id: id.clone() }).await;
+    if known {
+        app.trainer.schedule_erasure_rewrite();
+    }
     if existed || known {
         Ok(StatusCode::NO_CONTENT)
     } else {

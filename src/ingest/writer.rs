@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::domain::Event;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{is_transient, Store, StoreHealth};
 
 /// Accepted and duplicate counts for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +20,18 @@ pub struct Written {
     pub duplicates: usize,
 }
 
+/// Why events were not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteError {
+    /// The store is unreachable, full or busy: retry later (503).
+    Unavailable,
+    /// The store refused the data itself; retrying cannot help (500).
+    Refused,
+}
+
 struct Job {
     events: Vec<Event>,
-    reply: oneshot::Sender<Result<Written, String>>,
+    reply: oneshot::Sender<Result<Written, WriteError>>,
 }
 
 /// The sending side, cloned into the HTTP state.
@@ -48,7 +57,14 @@ impl Writers {
 }
 
 /// Starts the writers; [`Writers::shutdown`] drains and stops them.
-pub fn start(store: Store, metrics: Metrics, max_events: usize) -> (IngestQueue, Writers) {
+/// While `health` says the store is down, jobs are answered at once with
+/// [`WriteError::Unavailable`] instead of waiting on it.
+pub fn start(
+    store: Store,
+    health: Arc<StoreHealth>,
+    metrics: Metrics,
+    max_events: usize,
+) -> (IngestQueue, Writers) {
     let (tx, rx) = mpsc::channel::<Job>(4096);
     let rx = Arc::new(Mutex::new(rx));
     let (stop, stopped) = watch::channel(false);
@@ -62,6 +78,7 @@ pub fn start(store: Store, metrics: Metrics, max_events: usize) -> (IngestQueue,
             let w = run_writer(
                 rx.clone(),
                 store.clone(),
+                health.clone(),
                 metrics.clone(),
                 max_events,
                 stopped.clone(),
@@ -74,21 +91,20 @@ pub fn start(store: Store, metrics: Metrics, max_events: usize) -> (IngestQueue,
 
 impl IngestQueue {
     /// Queues events and waits until they are committed.
-    pub async fn write(&self, events: Vec<Event>) -> Result<Written, String> {
+    pub async fn write(&self, events: Vec<Event>) -> Result<Written, WriteError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job { events, reply })
             .await
-            .map_err(|_| "the ingest writer has stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the ingest writer has stopped".to_string())?
+            .map_err(|_| WriteError::Unavailable)?;
+        answer.await.map_err(|_| WriteError::Unavailable)?
     }
 }
 
 async fn run_writer(
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     store: Store,
+    health: Arc<StoreHealth>,
     metrics: Metrics,
     max_events: usize,
     mut stop: watch::Receiver<bool>,
@@ -119,11 +135,18 @@ async fn run_writer(
             }
             jobs
         };
-        write_group(jobs, &store, &metrics).await;
+        if health.is_up() {
+            write_group(jobs, &store, &health, &metrics).await;
+        } else {
+            metrics.db_errors.with_label_values(&["store_down"]).inc();
+            for job in jobs {
+                let _ = job.reply.send(Err(WriteError::Unavailable));
+            }
+        }
     }
 }
 
-async fn write_group(jobs: Vec<Job>, store: &Store, metrics: &Metrics) {
+async fn write_group(jobs: Vec<Job>, store: &Store, health: &StoreHealth, metrics: &Metrics) {
     // An event_id seen earlier in this group is a duplicate of that one.
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
@@ -168,8 +191,14 @@ async fn write_group(jobs: Vec<Job>, store: &Store, metrics: &Metrics) {
         Err(e) => {
             metrics.db_errors.with_label_values(&["insert_events"]).inc();
             tracing::error!(error = %e, events = rows.len(), "event insert failed");
+            let why = if is_transient(&e) {
+                health.record_failure();
+                WriteError::Unavailable
+            } else {
+                WriteError::Refused
+            };
             for job in jobs {
-                let _ = job.reply.send(Err(e.to_string()));
+                let _ = job.reply.send(Err(why));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! thread, persists the snapshot and swaps it in; any failure keeps the old
 //! model serving.
 
+mod erase;
 pub mod pipeline;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,6 +110,9 @@ struct Inner {
     running: AtomicBool,
     fail_next: AtomicBool,
     kick: Notify,
+    /// Serializes snapshot persists with erasure rewrites.
+    erase_lock: tokio::sync::Mutex<()>,
+    rewrite_pending: AtomicBool,
 }
 
 /// What one run did.
@@ -137,6 +141,8 @@ impl Trainer {
             running: AtomicBool::new(false),
             fail_next: AtomicBool::new(false),
             kick: Notify::new(),
+            erase_lock: tokio::sync::Mutex::new(()),
+            rewrite_pending: AtomicBool::new(false),
         };
         Trainer {
             inner: Arc::new(inner),
@@ -277,7 +283,26 @@ impl Trainer {
         .await
         .map_err(|e| ("panic", e.to_string()))?
         .map_err(|f| (f.reason(), f.to_string()))?;
-        let bytes = snap.encode().map_err(|e| ("encode", e.to_string()))?;
+        // Users erased while this training ran are in its data; they never
+        // reach the persisted copy.
+        let _one = i.erase_lock.lock().await;
+        let erased = match (i.store.erasures_after_ms(read_at_ms).await, i.live.erasure_key()) {
+            (Ok(h), Some(key)) if !h.is_empty() => {
+                let h: std::collections::HashSet<i64> = h.into_iter().collect();
+                snap.users
+                    .ids
+                    .iter()
+                    .filter(|u| h.contains(&key.hash(u)))
+                    .cloned()
+                    .collect()
+            }
+            _ => std::collections::HashSet::new(),
+        };
+        let bytes = match snap.without_users(&erased) {
+            Some(clean) => clean.encode(),
+            None => snap.encode(),
+        }
+        .map_err(|e| ("encode", e.to_string()))?;
         if let Err(e) = i.store.save_snapshot(version, &bytes).await {
             // Serving the new model still beats serving the old one; a restart
             // falls back to the last persisted snapshot.

@@ -10,7 +10,7 @@ use arc_swap::ArcSwapOption;
 use super::catalog;
 use super::snapshot::ModelSnapshot;
 use crate::domain::{Course, UserAttrs};
-use crate::store::{now_ms, user_hash};
+use crate::store::{now_ms, ErasureKey};
 
 /// Cached fold-in of one user against one snapshot.
 #[derive(Debug)]
@@ -39,28 +39,124 @@ pub enum UserState {
 
 #[derive(Default)]
 struct Overlay {
-    /// User → time of their latest event seen by this process.
+    /// User → time of their latest event seen by this process; at most
+    /// `max_dirty` entries.
     dirty: HashMap<String, i64>,
-    folded: HashMap<String, Arc<Folded>>,
+    /// Set when `dirty` overflowed: every user counts as changed since this
+    /// time until a snapshot trained after it (correct, only slower: each
+    /// user is folded in from the store once).
+    all_dirty_since: Option<i64>,
     /// User → erasure time; their trained factor is ignored until a training
-    /// that read the data after it.
+    /// that read the data after it. Only users in the snapshot enter, so it
+    /// is bounded by the snapshot.
     erased: HashMap<String, i64>,
 }
 
-/// Bound on cached fold-ins; beyond it the cache starts over.
-const MAX_CACHED: usize = 200_000;
+impl Overlay {
+    /// The user's change mark: their latest event, or the overflow time.
+    fn mark(&self, user: &str) -> Option<i64> {
+        self.dirty.get(user).copied().or(self.all_dirty_since)
+    }
+
+    fn set_dirty(&mut self, user: &str, at: i64, max: usize) {
+        if self.dirty.len() >= max && !self.dirty.contains_key(user) {
+            tracing::warn!(
+                max,
+                "too many users changed since the last model; folding in everyone until the next"
+            );
+            self.dirty.clear();
+            let since = self.all_dirty_since.map_or(at, |s| s.min(at));
+            self.all_dirty_since = Some(since);
+        }
+        self.dirty.insert(user.to_string(), at);
+    }
+}
+
+/// Byte bounds of the live state (`serve.*` settings).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveLimits {
+    /// Bytes of cached fold-ins (estimated from ids and vectors).
+    pub cache_bytes: u64,
+    /// Users tracked as changed since the snapshot.
+    pub max_dirty: usize,
+}
+
+impl Default for LiveLimits {
+    fn default() -> Self {
+        LiveLimits {
+            cache_bytes: 64 << 20,
+            max_dirty: 200_000,
+        }
+    }
+}
+
+/// The estimated heap bytes of one cached fold-in, its key included.
+#[derive(Clone)]
+struct FoldedBytes;
+
+impl quick_cache::Weighter<String, Arc<Folded>> for FoldedBytes {
+    fn weight(&self, key: &String, f: &Arc<Folded>) -> u64 {
+        let attrs = f
+            .attrs
+            .as_ref()
+            .map_or(0, |a| a.interests.iter().map(|i| i.len() + 24).sum::<usize>());
+        let vecs = f.factor.as_ref().map_or(0, |v| v.len() * 4) + f.taken.len() * 4 + f.history.len() * 8;
+        // Map slot, Arc and struct headers.
+        (key.len() + attrs + vecs + 160) as u64
+    }
+}
+
+type FoldCache = quick_cache::sync::Cache<String, Arc<Folded>, FoldedBytes>;
 
 pub struct Live {
     current: ArcSwapOption<ModelSnapshot>,
     overlay: Mutex<Overlay>,
+    folded: FoldCache,
+    limits: LiveLimits,
+    /// Keys erasure hashes; set once the store was reached.
+    erasure_key: std::sync::OnceLock<ErasureKey>,
 }
 
 impl Live {
     pub fn new() -> Live {
+        Live::with_limits(LiveLimits::default())
+    }
+
+    pub fn with_limits(limits: LiveLimits) -> Live {
+        // quick_cache sizes its tables from an item estimate; ~1 KiB each.
+        let items = (limits.cache_bytes / 1024).clamp(16, 1 << 20) as usize;
         Live {
             current: ArcSwapOption::empty(),
             overlay: Mutex::new(Overlay::default()),
+            folded: FoldCache::with_weighter(items, limits.cache_bytes.max(1), FoldedBytes),
+            limits,
+            erasure_key: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the installation's erasure key (the first value wins).
+    pub fn set_erasure_key(&self, key: ErasureKey) {
+        let _ = self.erasure_key.set(key);
+    }
+
+    /// The erasure key, once the store was reached.
+    pub fn erasure_key(&self) -> Option<&ErasureKey> {
+        self.erasure_key.get()
+    }
+
+    /// Bytes held by cached fold-ins (estimated), and their number.
+    pub fn cache_usage(&self) -> (u64, usize) {
+        (self.folded.weight(), self.folded.len())
+    }
+
+    /// Users tracked as changed since the snapshot.
+    pub fn dirty_len(&self) -> usize {
+        self.overlay.lock().unwrap().dirty.len()
+    }
+
+    /// True when the user was erased and the snapshot still holds them.
+    pub fn is_erased(&self, user: &str) -> bool {
+        self.overlay.lock().unwrap().erased.contains_key(user)
     }
 
     pub fn snapshot(&self) -> Option<Arc<ModelSnapshot>> {
@@ -76,9 +172,12 @@ impl Live {
         let read_at = snap.data_read_at_ms;
         self.current.store(Some(snap));
         let mut o = self.overlay.lock().unwrap();
-        o.folded.clear();
+        self.folded.clear();
         o.dirty.retain(|_, t| *t >= read_at);
         o.erased.retain(|_, t| *t >= read_at);
+        if o.all_dirty_since.is_some_and(|t| t < read_at) {
+            o.all_dirty_since = None;
+        }
     }
 
     /// Marks users whose events another replica stored, each with the
@@ -95,10 +194,10 @@ impl Live {
             .map_or(i64::MIN, |s| s.data_read_at_ms);
         let mut o = self.overlay.lock().unwrap();
         for (u, at) in users.into_iter().filter(|&(_, at)| at >= read_at) {
-            let newer = o.dirty.get(&u).is_none_or(|&t| t < at);
+            let newer = o.mark(&u).is_none_or(|t| t < at);
             if newer {
-                o.folded.remove(&u);
-                o.dirty.insert(u, at);
+                self.folded.remove(&u);
+                o.set_dirty(&u, at, self.limits.max_dirty);
             }
         }
     }
@@ -108,8 +207,8 @@ impl Live {
         let now = now_ms();
         let mut o = self.overlay.lock().unwrap();
         for u in users {
-            o.dirty.insert(u.clone(), now);
-            o.folded.remove(u);
+            o.set_dirty(u, now, self.limits.max_dirty);
+            self.folded.remove(u);
         }
     }
 
@@ -117,14 +216,14 @@ impl Live {
     pub fn mark_dirty(&self, users: Vec<String>, at: i64) {
         let mut o = self.overlay.lock().unwrap();
         for u in users {
-            o.dirty.insert(u, at);
+            o.set_dirty(&u, at, self.limits.max_dirty);
         }
     }
 
     pub fn user_state(&self, snap: &ModelSnapshot, user: &str) -> UserState {
         let o = self.overlay.lock().unwrap();
-        let mark = o.dirty.get(user).copied();
-        if let Some(f) = o.folded.get(user) {
+        let mark = o.mark(user);
+        if let Some(f) = self.folded.get(user) {
             if f.version == snap.version && f.mark == mark.unwrap_or(0) {
                 return UserState::Cached(f.clone());
             }
@@ -138,15 +237,15 @@ impl Live {
     }
 
     /// Caches a fold-in unless the user changed while it was computed.
+    /// A user with nothing stored (no events, no attributes) is not cached:
+    /// made-up ids must not fill memory. Returns the cached count.
     pub fn cache(&self, user: &str, folded: Arc<Folded>) -> usize {
-        let mut o = self.overlay.lock().unwrap();
-        if o.dirty.get(user).copied().unwrap_or(0) == folded.mark {
-            if o.folded.len() >= MAX_CACHED {
-                o.folded.clear();
-            }
-            o.folded.insert(user.to_string(), folded);
+        let nothing = folded.history.is_empty() && folded.taken.is_empty() && folded.attrs.is_none();
+        let o = self.overlay.lock().unwrap();
+        if !nothing && o.mark(user).unwrap_or(0) == folded.mark {
+            self.folded.insert(user.to_string(), folded);
         }
-        o.folded.len()
+        self.folded.len()
     }
 
     /// Erases the user from live state; true if anything of them was live
@@ -158,7 +257,7 @@ impl Live {
             .as_ref()
             .is_some_and(|s| s.users.index.contains_key(user));
         let mut o = self.overlay.lock().unwrap();
-        let cached = o.folded.remove(user).is_some();
+        let cached = self.folded.remove(user).is_some();
         let dirty = o.dirty.remove(user).is_some();
         let known = in_model && !o.erased.contains_key(user);
         if in_model {
@@ -191,12 +290,16 @@ impl Live {
             return 0;
         }
         let Some(snap) = self.snapshot() else { return 0 };
+        let Some(key) = self.erasure_key() else {
+            tracing::error!("erasures seen before the erasure key was loaded");
+            return 0;
+        };
         let wanted: std::collections::HashSet<i64> = hashes.iter().copied().collect();
         let users: Vec<&String> = snap
             .users
             .ids
             .iter()
-            .filter(|u| wanted.contains(&user_hash(u)))
+            .filter(|u| wanted.contains(&key.hash(u)))
             .collect();
         for u in &users {
             self.forget_user(u);

@@ -2,6 +2,7 @@
 //! trained, and the list building on top of them.
 
 pub mod catalog;
+mod erase;
 pub mod experiments;
 pub mod foldin;
 pub mod live;

@@ -27,7 +27,10 @@ impl Store {
             ])?;
         }
         let data = buf.into_inner().map_err(|e| anyhow::anyhow!("csv buffer: {e}"))?;
-        let mut tx = pool.begin().await?;
+        // As in `guarded_tx`: a connection that failed mid-write is closed.
+        let mut conn = pool.acquire().await?;
+        let merged = async {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::query(
             "CREATE TEMP TABLE IF NOT EXISTS events_stage \
              (event_id TEXT, user_id TEXT, course_id TEXT, type TEXT, value DOUBLE PRECISION, ts_ms BIGINT, rec_id TEXT) \
@@ -54,6 +57,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(merged.rows_affected() as usize)
+        Ok::<_, sqlx::Error>(merged.rows_affected() as usize)
+        }
+        .await;
+        if merged.is_err() {
+            conn.close_on_drop();
+        }
+        Ok(merged?)
     }
 }

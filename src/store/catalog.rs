@@ -1,12 +1,7 @@
 //! Courses and user attributes.
 
-use super::{now_ms, on_pool, Store};
+use super::{guarded_tx, now_ms, on_pool, ErasureKey, Store};
 use crate::domain::{Course, Level, UserAttrs};
-
-/// The stored form of an erased user's id: XXH3, specified and stable.
-pub fn user_hash(id: &str) -> i64 {
-    xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as i64
-}
 
 type CourseRow = (String, String, String, String, String, i64, bool);
 
@@ -38,8 +33,7 @@ impl Store {
     /// whether it was new.
     pub async fn upsert_courses(&self, courses: &[Course]) -> sqlx::Result<Vec<bool>> {
         let now = now_ms();
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+        on_pool!(self, p => guarded_tx!(p, tx => {
             let mut created = Vec::with_capacity(courses.len());
             for c in courses {
                 let tags = serde_json::to_string(&c.tags).expect("strings serialize");
@@ -63,9 +57,8 @@ impl Store {
                 }
                 created.push(new);
             }
-            tx.commit().await?;
-            Ok(created)
-        })
+            created
+        }))
     }
 
     pub async fn get_course(&self, id: &str) -> sqlx::Result<Option<Course>> {
@@ -88,7 +81,7 @@ impl Store {
     /// number seen.
     pub async fn erasures_since(&self, seq: i64) -> sqlx::Result<(Vec<i64>, i64)> {
         let rows: Vec<(i64, i64)> = on_pool!(self, p => {
-            sqlx::query_as("SELECT seq, user_hash FROM erasures WHERE seq > $1").bind(seq).fetch_all(p).await
+            sqlx::query_as("SELECT seq, user_hash FROM erasures WHERE seq > $1 AND keyed").bind(seq).fetch_all(p).await
         })?;
         let high = rows.iter().map(|r| r.0).max().unwrap_or(seq);
         Ok((rows.into_iter().map(|r| r.1).collect(), high))
@@ -97,7 +90,7 @@ impl Store {
     /// Hashes of users erased at or after `ms`.
     pub async fn erasures_after_ms(&self, ms: i64) -> sqlx::Result<Vec<i64>> {
         on_pool!(self, p => {
-            sqlx::query_scalar("SELECT user_hash FROM erasures WHERE erased_ms >= $1").bind(ms).fetch_all(p).await
+            sqlx::query_scalar("SELECT user_hash FROM erasures WHERE erased_ms >= $1 AND keyed").bind(ms).fetch_all(p).await
         })
     }
 
@@ -111,10 +104,10 @@ impl Store {
 
     /// Removes a course from the catalog; its events stay in the log.
     pub async fn delete_course(&self, id: &str) -> sqlx::Result<bool> {
-        on_pool!(self, p => {
-            let r = sqlx::query("DELETE FROM courses WHERE id = $1").bind(id).execute(p).await?;
-            Ok(r.rows_affected() > 0)
-        })
+        on_pool!(self, p => guarded_tx!(p, tx => {
+            let r = sqlx::query("DELETE FROM courses WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            r.rows_affected() > 0
+        }))
     }
 
     pub async fn put_user(&self, id: &str, attrs: &UserAttrs) -> sqlx::Result<()> {
@@ -124,8 +117,7 @@ impl Store {
     /// Creates or replaces user attributes in one transaction.
     pub async fn put_users(&self, users: &[(String, UserAttrs)]) -> sqlx::Result<()> {
         let now = now_ms();
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+        on_pool!(self, p => guarded_tx!(p, tx => {
             for (id, attrs) in users {
                 sqlx::query(
                     "INSERT INTO users (id, interests, level, updated_ms) VALUES ($1, $2, $3, $4) \
@@ -139,9 +131,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            tx.commit().await?;
-            Ok(())
-        })
+        }))
     }
 
     pub async fn get_user(&self, id: &str) -> sqlx::Result<Option<UserAttrs>> {
@@ -158,21 +148,19 @@ impl Store {
         })
     }
 
-    /// Erases a user's events and attributes in one transaction. Returns whether
-    /// anything was there.
-    pub async fn delete_user(&self, id: &str) -> sqlx::Result<bool> {
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+    /// Erases a user's events and attributes in one transaction, recording
+    /// the keyed hash of the id. Returns whether anything was there.
+    pub async fn delete_user(&self, id: &str, key: &ErasureKey) -> sqlx::Result<bool> {
+        on_pool!(self, p => guarded_tx!(p, tx => {
             let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO erasures (user_hash, erased_ms) VALUES ($1, $2)")
-                .bind(user_hash(id))
+            sqlx::query("INSERT INTO erasures (user_hash, erased_ms, keyed) VALUES ($1, $2, TRUE)")
+                .bind(key.hash(id))
                 .bind(now_ms())
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
-            Ok(events.rows_affected() + attrs.rows_affected() > 0)
-        })
+            events.rows_affected() + attrs.rows_affected() > 0
+        }))
     }
 }

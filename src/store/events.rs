@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use futures::TryStreamExt;
 
-use super::{now_ms, on_pool, Store};
+use super::{guarded_tx, now_ms, on_pool, Store};
 use crate::domain::{Event, EventType, TypeAgg};
 
 /// What an insert stored.
@@ -54,7 +54,7 @@ impl Store {
             return Ok(out);
         }
         let rows: Vec<(Option<String>,)> = match self {
-            Store::Postgres(p) => {
+            Store::Postgres(p) => guarded_tx!(p, tx => {
                 let col = |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
                 sqlx::query_as(
                     "INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
@@ -70,11 +70,10 @@ impl Store {
                 .bind(events.iter().map(|e| e.ts_ms).collect::<Vec<_>>())
                 .bind(col(|e| e.rec_id.clone()))
                 .bind(received)
-                .fetch_all(p)
+                .fetch_all(&mut *tx)
                 .await?
-            }
-            Store::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+            })?,
+            Store::Sqlite(p) => guarded_tx!(p, tx => {
                 let mut rows = Vec::with_capacity(events.len());
                 for chunk in events.chunks(SQLITE_ROWS_PER_STATEMENT) {
                     let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -94,9 +93,8 @@ impl Store {
                     let mut got: Vec<(Option<String>,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
                     rows.append(&mut got);
                 }
-                tx.commit().await?;
                 rows
-            }
+            })?,
         };
         out.inserted = rows.len();
         out.inserted_ids = rows.into_iter().filter_map(|(id,)| id).collect();

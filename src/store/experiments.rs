@@ -1,6 +1,6 @@
 //! Experiments, the impressions served under them, and the report counts.
 
-use super::{now_ms, on_pool, Store};
+use super::{guarded_tx, now_ms, on_pool, Store};
 use crate::experiment::{ExperimentSpec, Status, VariantCounts};
 
 /// One stored experiment.
@@ -76,25 +76,34 @@ impl Store {
                 // Write first: on SQLite a read-then-write transaction can
                 // fail with SQLITE_BUSY_SNAPSHOT when the impression writer
                 // commits in between, and busy_timeout does not retry that.
-                let mut tx = p.begin().await?;
-                let created = sqlx::query(
-                    "INSERT INTO experiments (id, spec, status, created_ms, updated_ms) \
-                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id).bind(&json).bind(status).bind(now).execute(&mut *tx).await?
-                .rows_affected() == 1;
-                let sql = format!("SELECT {COLUMNS} FROM experiments WHERE id = $1");
-                if !created {
-                    let old: Row = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
-                    if !from_row(old)?.spec.same_design(spec) {
-                        return Err(PutError::Immutable);
+                // The connection is closed on error (see `guarded_tx`).
+                let mut conn = p.acquire().await?;
+                let done: Result<(StoredExperiment, bool), PutError> = async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    let created = sqlx::query(
+                        "INSERT INTO experiments (id, spec, status, created_ms, updated_ms) \
+                         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(id).bind(&json).bind(status).bind(now).execute(&mut *tx).await?
+                    .rows_affected() == 1;
+                    let sql = format!("SELECT {COLUMNS} FROM experiments WHERE id = $1");
+                    if !created {
+                        let old: Row = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+                        if !from_row(old)?.spec.same_design(spec) {
+                            return Err(PutError::Immutable);
+                        }
+                        sqlx::query("UPDATE experiments SET status = $2, updated_ms = $3 WHERE id = $1")
+                            .bind(id).bind(status).bind(now).execute(&mut *tx).await?;
                     }
-                    sqlx::query("UPDATE experiments SET status = $2, updated_ms = $3 WHERE id = $1")
-                        .bind(id).bind(status).bind(now).execute(&mut *tx).await?;
+                    let row: Row = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok((from_row(row)?, created))
                 }
-                let row: Row = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
-                tx.commit().await?;
-                Ok((from_row(row)?, created))
+                .await;
+                if matches!(done, Err(PutError::Store(_))) {
+                    conn.close_on_drop();
+                }
+                done
             })
         }
         .await;
@@ -127,8 +136,7 @@ impl Store {
 
     /// Records served lists in one transaction (one commit, one fsync).
     pub async fn insert_impressions(&self, rows: &[Impression]) -> sqlx::Result<()> {
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+        on_pool!(self, p => guarded_tx!(p, tx => {
             for chunk in rows.chunks(IMPRESSION_CHUNK) {
                 // QueryBuilder writes `?` on SQLite: sqlx looks up each `$N`
                 // by name there, which is quadratic in the parameter count.
@@ -145,8 +153,7 @@ impl Store {
                 });
                 qb.build().execute(&mut *tx).await?;
             }
-            tx.commit().await
-        })
+        }))
     }
 
     /// Per-variant counts and per-user sums. A click or purchase counts for

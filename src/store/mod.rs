@@ -4,8 +4,10 @@
 
 mod bulk;
 mod catalog;
+mod erasure;
 mod events;
 mod experiments;
+mod health;
 mod snapshots;
 
 use std::path::Path;
@@ -17,9 +19,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use catalog::user_hash;
+pub use erasure::{legacy_user_hash, ErasureKey};
 pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
+pub use health::{is_transient, run_probe, ProbeTiming, StoreHealth};
 
 use crate::config::DatabaseSettings;
 
@@ -42,6 +45,29 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs a write transaction on a connection of its own. On any error the
+/// connection is closed, never returned to the pool: a failed `COMMIT` (a
+/// full disk, say) can leave it believing it is still inside a transaction,
+/// and later "commits" on it would write nothing while holding the lock.
+/// The body sees `$tx` (a `Transaction`) and may use `?`.
+macro_rules! guarded_tx {
+    ($pool:expr, $tx:ident => $body:expr) => {{
+        let mut conn = $pool.acquire().await?;
+        let result = async {
+            let mut $tx = sqlx::Connection::begin(&mut *conn).await?;
+            let out = $body;
+            $tx.commit().await?;
+            Ok::<_, sqlx::Error>(out)
+        }
+        .await;
+        if result.is_err() {
+            conn.close_on_drop();
+        }
+        result
+    }};
+}
+pub(crate) use guarded_tx;
+
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -49,13 +75,24 @@ impl Store {
     /// Connects to `database.url`, or to the SQLite file at `database.sqlite_path`
     /// (created with its folder on first run) when the URL is empty.
     pub async fn connect(s: &DatabaseSettings) -> anyhow::Result<Store> {
+        let store = Store::open(s)?;
+        if let Store::Postgres(p) = &store {
+            p.acquire()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot connect to Postgres: {e}"))?;
+        }
+        Ok(store)
+    }
+
+    /// The pool without waiting for the database: Postgres connects on first
+    /// use, so a service can start (and answer `/healthz`) while it is down.
+    pub fn open(s: &DatabaseSettings) -> anyhow::Result<Store> {
         if s.url.starts_with("postgres") {
             let pool = PgPoolOptions::new()
                 .max_connections(s.max_connections)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect(&s.url)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot connect to Postgres: {e}"))?;
+                .acquire_timeout(Duration::from_millis(s.acquire_timeout_ms))
+                .connect_lazy(&s.url)
+                .map_err(|e| anyhow::anyhow!("invalid Postgres URL: {e}"))?;
             return Ok(Store::Postgres(pool));
         }
         let opts = if s.url.is_empty() {
@@ -69,17 +106,18 @@ impl Store {
         };
         // WAL lets readers run beside the single writer; FULL sync keeps an
         // acknowledged event durable across power loss, not just a crash.
-        let opts = opts
+        let mut opts = opts
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
+        if s.sqlite_max_page_count > 0 {
+            opts = opts.pragma("max_page_count", s.sqlite_max_page_count.to_string());
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(s.max_connections.min(8))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open SQLite database: {e}"))?;
+            .connect_lazy_with(opts);
         Ok(Store::Sqlite(pool))
     }
 

@@ -1,6 +1,6 @@
 //! Persisted model snapshots, so a restart serves the last model at once.
 
-use super::{now_ms, on_pool, Store};
+use super::{guarded_tx, now_ms, on_pool, Store};
 
 /// Older snapshots kept for inspection and rollback.
 const KEEP: i64 = 3;
@@ -8,8 +8,7 @@ const KEEP: i64 = 3;
 impl Store {
     /// Stores an encoded snapshot and prunes all but the newest few.
     pub async fn save_snapshot(&self, version: i64, data: &[u8]) -> sqlx::Result<()> {
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+        on_pool!(self, p => guarded_tx!(p, tx => {
             sqlx::query("INSERT INTO model_snapshots (version, created_ms, data) VALUES ($1, $2, $3)")
                 .bind(version)
                 .bind(now_ms())
@@ -20,9 +19,24 @@ impl Store {
                 .bind(version - KEEP)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        }))
+    }
+
+    /// Replaces every snapshot up to `version` by `data` as that version
+    /// (a copy without erased users), in one transaction.
+    pub async fn replace_snapshots(&self, version: i64, data: &[u8]) -> sqlx::Result<()> {
+        on_pool!(self, p => guarded_tx!(p, tx => {
+            sqlx::query("DELETE FROM model_snapshots WHERE version <= $1")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO model_snapshots (version, created_ms, data) VALUES ($1, $2, $3)")
+                .bind(version)
+                .bind(now_ms())
+                .bind(data)
+                .execute(&mut *tx)
+                .await?;
+        }))
     }
 
     /// The newest snapshot's version and bytes.

@@ -119,7 +119,8 @@ async fn the_poll_catches_what_a_lost_notification_carried() {
     // Straight to the store: no notification is sent.
     assert!(a.store.delete_course(&top).await.unwrap());
     eventually(&b, &path, |r| !course_ids(r).contains(&top)).await;
-    assert!(a.store.delete_user(&user).await.unwrap());
+    let key = a.state.live.erasure_key().unwrap().clone();
+    assert!(a.store.delete_user(&user, &key).await.unwrap());
     eventually(&b, &path, |r| r["strategy"] != "personalized").await;
     b.stop().await;
     a.stop().await;

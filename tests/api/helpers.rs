@@ -109,13 +109,9 @@ async fn spawn_on(
     let store = app.state().store.clone();
     let state = app.state().clone();
     let db_url = settings_url;
+    // From the URL, not a query: the database may be unreachable (outage tests).
     let pg_database = match &store {
-        Store::Postgres(pool) if owns_database => Some(
-            sqlx::query_scalar("SELECT current_database()")
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-        ),
+        Store::Postgres(_) if owns_database => db_url.rsplit('/').next().map(str::to_string),
         _ => None,
     };
     let addr = format!("http://127.0.0.1:{}", app.port());
@@ -135,6 +131,13 @@ async fn spawn_on(
         server: Some(server),
         _dir: dir,
     }
+}
+
+/// Starts the app on `url` (a database `fresh_database` made, reached some
+/// other way, e.g. through a proxy); the test owns and drops it.
+pub async fn spawn_app_on(url: String, dir: tempfile::TempDir, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    spawn_on(url, dir, true, tweak).await
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
