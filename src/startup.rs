@@ -78,6 +78,9 @@ impl Application {
                 "could not restore the persisted model; will retrain"
             ),
         }
+        if live.snapshot().is_none() && trainer.serving().await.is_some() {
+            tracing::info!("no persisted model: serving popularity until the first training");
+        }
         let experiments = Arc::new(Experiments::default());
         match store.running_experiment().await {
             Ok(running) => experiments.set(running.map(|e| Running {

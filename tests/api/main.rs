@@ -10,5 +10,6 @@ mod experiments;
 mod ingest;
 mod observability;
 mod openapi;
+mod ownership;
 mod recommend;
 mod segments;
