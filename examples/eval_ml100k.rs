@@ -68,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let r = evaluate(nu, ni, &s, &p, k)?;
+    let r = evaluate(nu, ni, &s, &p, k, 1.0)?;
     let ui = csr_of(&s.train, nu, ni);
     let mut times = vec![r.fit_seconds];
     for _ in 1..repeat {

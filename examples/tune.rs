@@ -57,8 +57,8 @@ fn main() {
                         confidence: conf,
                         ..AlsParams::default()
                     };
-                    let r = evaluate(nu, ni, &rand_val, &p, 10).unwrap().model.ndcg;
-                    let t = evaluate(nu, ni, &temp_val, &p, 10).unwrap().model.ndcg;
+                    let r = evaluate(nu, ni, &rand_val, &p, 10, 1.0).unwrap().model.ndcg;
+                    let t = evaluate(nu, ni, &temp_val, &p, 10, 1.0).unwrap().model.ndcg;
                     println!(
                         "f {factors:3} reg {reg:5} alpha {alpha:4} {conf:?}: random {r:.4} temporal {t:.4}"
                     );

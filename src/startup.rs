@@ -204,6 +204,9 @@ async fn bring_up(state: &AppState) -> anyhow::Result<()> {
             "could not restore the persisted model; will retrain"
         ),
     }
+    if state.live.snapshot().is_none() && trainer.serving().await.is_some() {
+        tracing::info!("no persisted model: serving popularity until the first training");
+    }
     match store.running_experiment().await {
         Ok(running) => experiments.set(running.map(|e| Running {
             id: e.id,

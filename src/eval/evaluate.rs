@@ -24,19 +24,22 @@ pub struct EvalReport {
     pub train_interactions: usize,
 }
 
-/// Trains on `s.train` and evaluates at `k` on `s.test`.
+/// Trains on `s.train` and evaluates at `k` on `s.test`. `full_weight` is
+/// the weight at which one learner counts fully in the popularity baseline
+/// (see [`popularity`]), the same as serving uses.
 pub fn evaluate(
     n_users: usize,
     n_items: usize,
     s: &Split,
     params: &AlsParams,
     k: usize,
+    full_weight: f32,
 ) -> Result<EvalReport, FitError> {
     let ui = csr_of(&s.train, n_users, n_items);
     let t0 = Instant::now();
     let m = fit(&ui, params, |_, _| {})?;
     let fit_seconds = t0.elapsed().as_secs_f64();
-    let pop = popularity(&s.train, n_items, 0, None);
+    let pop = popularity(&s.train, n_items, 0, None, full_weight);
     // Ranked in parallel, then accumulated in test order so results are stable.
     let recs: Vec<(Vec<u32>, Vec<u32>)> = s
         .test
@@ -100,7 +103,8 @@ pub fn run_offline(
 ) -> Result<OfflineReport, OfflineError> {
     let data = movielens::load(dir)?;
     let s = split(&data.entries, kind, &SplitParams::default(), seed);
-    let report = evaluate(data.users.len(), data.courses.len(), &s, params, k)?;
+    // Every MovieLens positive weighs 1: popularity counts raters.
+    let report = evaluate(data.users.len(), data.courses.len(), &s, params, k, 1.0)?;
     Ok(OfflineReport {
         dataset: dir.display().to_string(),
         users: data.users.len(),

@@ -1,5 +1,6 @@
-//! The per-variant report: counts from the store, rates with 95%
-//! intervals, and each treatment against the control.
+//! The per-variant report: counts from the store, rates with intervals,
+//! and each treatment against the control, every interval at the level
+//! the treatments are tested at (1 − alpha).
 //!
 //! The unit of randomization is the user, so every variance is per user.
 //! Conversion (users with an attributed purchase / users shown lists) is a
@@ -7,12 +8,14 @@
 //! Click-through (lists clicked / lists shown) is a ratio of per-user sums:
 //! delta-method variance, so a few users who see many lists do not pass
 //! for many independent observations. With several treatments each is
-//! tested at 0.05 divided by their number (Bonferroni).
+//! tested at 0.05 divided by their number (Bonferroni), and every interval
+//! is drawn at that level, so no interval excludes 0 beside a
+//! non-significant verdict.
 
 use serde::Serialize;
 
 use super::spec::{Arm, ExperimentSpec};
-use super::stats::{compare, compare_ratios, wilson, Comparison, RatioSums};
+use super::stats::{compare, compare_ratios, wilson_at, z_two_sided, Comparison, RatioSums};
 
 /// What the store counted for one variant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +65,8 @@ fn rate(value: Option<f64>, ci: Option<(f64, f64)>) -> Rate {
     }
 }
 
-/// The significance level each treatment is tested at.
+/// The significance level each treatment is tested at; every interval of
+/// the report is drawn at level 1 − alpha.
 pub fn alpha(spec: &ExperimentSpec) -> f64 {
     0.05 / (spec.variants.len().saturating_sub(1)).max(1) as f64
 }
@@ -103,6 +107,7 @@ pub fn build_report(spec: &ExperimentSpec, counts: &[VariantCounts]) -> Vec<Vari
     };
     let control = of(spec.control_name());
     let alpha = alpha(spec);
+    let z = z_two_sided(alpha);
     spec.variants
         .iter()
         .map(|v| {
@@ -118,10 +123,10 @@ pub fn build_report(spec: &ExperimentSpec, counts: &[VariantCounts]) -> Vec<Vari
                 clicks: c.clicks,
                 purchases: c.purchases,
                 buyers: c.buyers,
-                ctr: rate(c.ctr_sums().ratio(), c.ctr_sums().interval()),
+                ctr: rate(c.ctr_sums().ratio(), c.ctr_sums().interval_at(z)),
                 conversion: rate(
                     (c.users > 0).then(|| c.buyers as f64 / c.users as f64),
-                    wilson(c.buyers, c.users),
+                    wilson_at(c.buyers, c.users, z),
                 ),
                 vs_control: (!is_control).then(|| VsControl {
                     ctr: compare_ratios(&c.ctr_sums(), &control.ctr_sums(), alpha),
@@ -184,6 +189,12 @@ mod tests {
         // One list per user: the delta method is the binomial test with
         // n − 1 variances (z ≈ 1.43 either way).
         assert!((ctr.z - 1.43).abs() < 0.01, "{}", ctr.z);
+        // Intervals at 97.5%, the tested level: 2.2414 standard errors.
+        let conv = vs.conversion.as_ref().unwrap();
+        let z = (conv.ci_high - conv.difference) / (conv.difference / conv.z);
+        assert!((z - 2.2414).abs() < 1e-3, "{z}");
+        let want = super::super::stats::wilson_at(25, 1000, 2.2414027).unwrap();
+        assert!((r[0].conversion.ci_low.unwrap() - want.0).abs() < 1e-9);
         // The variant without traffic: zeros, no rates, no comparison.
         assert_eq!(r[2].impressions, 0);
         assert_eq!(r[2].ctr.value, None);

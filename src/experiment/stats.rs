@@ -1,22 +1,45 @@
-//! Proportions with 95% intervals and the two-proportion z-test.
+//! Proportions with intervals at a chosen level and the two-proportion
+//! z-test whose verdict always agrees with its interval.
 
 use serde::Serialize;
 
 /// The 97.5% quantile of the standard normal.
 pub const Z95: f64 = 1.959_963_984_540_054;
 
-/// Wilson score interval for `x` successes in `n` trials: unlike the Wald
-/// interval it stays inside [0, 1] and is honest for small `n` or rates
-/// near 0, which click-through rates are.
+/// The two-sided critical value of the standard normal at level `alpha`:
+/// z with P(|Z| > z) = alpha (1.96 for 0.05, 2.24 for 0.025). Solved by
+/// bisection on erfc, exact to ~1e-12; `alpha` outside (0, 1) is clamped.
+pub fn z_two_sided(alpha: f64) -> f64 {
+    let alpha = alpha.clamp(1e-15, 1.0 - 1e-15);
+    let (mut lo, mut hi) = (0.0f64, 40.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if libm::erfc(mid / std::f64::consts::SQRT_2) > alpha {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Wilson score interval for `x` successes in `n` trials at 95%: unlike
+/// the Wald interval it stays inside [0, 1] and is honest for small `n` or
+/// rates near 0, which click-through rates are.
 pub fn wilson(x: u64, n: u64) -> Option<(f64, f64)> {
+    wilson_at(x, n, Z95)
+}
+
+/// [`wilson`] with critical value `z` (see [`z_two_sided`]).
+pub fn wilson_at(x: u64, n: u64, z: f64) -> Option<(f64, f64)> {
     if n == 0 {
         return None;
     }
     let (n, p) = (n as f64, x as f64 / n as f64);
-    let z2 = Z95 * Z95;
+    let z2 = z * z;
     let denom = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denom;
-    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
     Some(((center - half).max(0.0), (center + half).min(1.0)))
 }
 
@@ -56,14 +79,20 @@ impl RatioSums {
 
     /// The ratio with a 95% normal interval, clamped to [0, 1].
     pub fn interval(&self) -> Option<(f64, f64)> {
+        self.interval_at(Z95)
+    }
+
+    /// [`RatioSums::interval`] with critical value `z`.
+    pub fn interval_at(&self, z: f64) -> Option<(f64, f64)> {
         let (r, v) = (self.ratio()?, self.ratio_variance()?);
-        let half = Z95 * v.sqrt();
+        let half = z * v.sqrt();
         Some(((r - half).max(0.0), (r + half).min(1.0)))
     }
 }
 
 /// Compares two ratio metrics (treatment `t`, control `c`) with the
-/// delta-method variances: difference, 95% interval, z and two-sided p.
+/// delta-method variances: difference, interval at level 1 − `alpha`, z
+/// and two-sided p.
 pub fn compare_ratios(t: &RatioSums, c: &RatioSums, alpha: f64) -> Option<Comparison> {
     let difference = t.ratio()? - c.ratio()?;
     let se = (t.ratio_variance()? + c.ratio_variance()?).sqrt();
@@ -75,30 +104,35 @@ pub fn compare_ratios(t: &RatioSums, c: &RatioSums, alpha: f64) -> Option<Compar
 pub struct Comparison {
     /// Treatment rate minus control rate.
     pub difference: f64,
-    /// 95% interval of the difference.
+    /// Interval of the difference at level 1 − alpha, the test's level.
     pub ci_low: f64,
     pub ci_high: f64,
     /// The z statistic and its two-sided p-value.
     pub z: f64,
     pub p_value: f64,
     /// `p_value` below the report's `alpha` (0.05, Bonferroni-divided by
-    /// the number of treatments).
+    /// the number of treatments): exactly when the interval excludes 0.
     pub significant: bool,
 }
 
 impl Comparison {
-    /// From the difference, the standard error for its interval and the
-    /// one under the null hypothesis for its test (0: no evidence at all).
+    /// From the difference, its standard error and the one under the null
+    /// hypothesis (used only when the first is 0, e.g. rates of 0 and 1).
+    /// Interval and test share one standard error and one level, so they
+    /// cannot contradict each other; both 0 means no evidence at all.
     fn new(difference: f64, se: f64, se_null: f64, alpha: f64) -> Comparison {
-        let z = if se_null > 0.0 { difference / se_null } else { 0.0 };
+        let se = if se > 0.0 { se } else { se_null };
+        let z = if se > 0.0 { difference / se } else { 0.0 };
         let p_value = libm::erfc(z.abs() / std::f64::consts::SQRT_2);
+        let half = z_two_sided(alpha) * se;
+        let (ci_low, ci_high) = (difference - half, difference + half);
         Comparison {
             difference,
-            ci_low: difference - Z95 * se,
-            ci_high: difference + Z95 * se,
+            ci_low,
+            ci_high,
             z,
             p_value,
-            significant: p_value < alpha,
+            significant: ci_low > 0.0 || ci_high < 0.0,
         }
     }
 }
@@ -113,8 +147,8 @@ pub fn compare(xt: u64, nt: u64, xc: u64, nc: u64, alpha: f64) -> Option<Compari
     let difference = pt - pc;
     let se = (pt * (1.0 - pt) / nt_f + pc * (1.0 - pc) / nc_f).sqrt();
     let pooled = (xt + xc) as f64 / (nt_f + nc_f);
-    // Unpooled for the interval, pooled under the null for the test; both
-    // rates 0 or both 1 make it 0.
+    // Unpooled (Wald) for interval and test alike; the pooled one only
+    // when that is 0. Both rates 0 or both 1 make both 0.
     let se0 = (pooled * (1.0 - pooled) * (1.0 / nt_f + 1.0 / nc_f)).sqrt();
     Some(Comparison::new(difference, se, se0, alpha))
 }
@@ -139,16 +173,26 @@ mod tests {
     }
 
     #[test]
+    fn critical_values_by_level() {
+        assert!((z_two_sided(0.05) - Z95).abs() < 1e-9);
+        // Two treatments: 0.025, z = 2.241403.
+        assert!((z_two_sided(0.025) - 2.241_402_727).abs() < 1e-8);
+        assert!((z_two_sided(0.01) - 2.575_829_304).abs() < 1e-8);
+    }
+
+    #[test]
     fn two_proportion_test_by_hand() {
-        // 12% vs 10% of 1,000 each: pooled p 0.11, se0 = √(0.11·0.89·0.002)
-        // = 0.013993, z = 1.4293, p = 0.1529; not significant.
+        // 12% vs 10% of 1,000 each: se = √(0.12·0.88/1000 + 0.1·0.9/1000)
+        // = 0.0139857, z = 1.43004, p = 0.15271; not significant.
         let c = compare(120, 1000, 100, 1000, 0.05).unwrap();
         assert!(close(c.difference, 0.02));
-        assert!(close(c.z, 1.42930), "{}", c.z);
-        assert!(close(c.p_value, 0.15292), "{}", c.p_value);
+        assert!(close(c.z, 1.43004), "{}", c.z);
+        assert!(close(c.p_value, 0.15271), "{}", c.p_value);
         assert!(!c.significant);
-        // se = √(0.12·0.88/1000 + 0.1·0.9/1000) = 0.013986.
         assert!(close(c.ci_low, 0.02 - 1.959964 * 0.0139857));
+        // Rates 1 and 0 (no variance on either side): the pooled se.
+        let all = compare(10, 10, 0, 10, 0.05).unwrap();
+        assert!(all.significant && all.ci_low > 0.0);
         // The same rates at 10× the traffic are significant.
         let big = compare(1200, 10_000, 1000, 10_000, 0.05).unwrap();
         assert!(big.significant && big.p_value < 0.001);
@@ -195,5 +239,22 @@ mod tests {
         assert_eq!(same.difference, 0.0);
         assert!(!same.significant);
         assert_eq!(RatioSums { n: 1, ..s }.ratio_variance(), None);
+    }
+
+    #[test]
+    fn interval_and_verdict_agree_at_the_tested_level() {
+        // z = 2.1 at 12.94% vs 10% of 1,000: significant at 0.05, not at
+        // 0.025 (Bonferroni for two treatments), where the interval must
+        // then include 0, as a 95% one would not.
+        for xt in 120..140 {
+            for alpha in [0.05, 0.025, 0.0125] {
+                let c = compare(xt, 1000, 100, 1000, alpha).unwrap();
+                assert_eq!(c.significant, c.ci_low > 0.0 || c.ci_high < 0.0);
+                assert_eq!(c.significant, c.p_value < alpha, "{xt} {alpha} {c:?}");
+            }
+        }
+        let c = compare(129, 1000, 100, 1000, 0.025).unwrap();
+        assert!(c.p_value < 0.05 && !c.significant && c.ci_low < 0.0);
+        assert!(c.difference - Z95 * (c.difference / c.z) > 0.0);
     }
 }

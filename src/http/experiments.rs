@@ -106,6 +106,8 @@ async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<J
         "status": e.spec.status,
         "control": e.spec.control_name(),
         "alpha": alpha(&e.spec),
+        // Every interval below is drawn at this level, the tested one.
+        "confidence_level": 1.0 - alpha(&e.spec),
         "generated_at": rfc3339(crate::store::now_ms()),
         "variants": variants,
     })))

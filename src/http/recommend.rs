@@ -1,9 +1,9 @@
 //! Recommendations, similar courses, popularity and the model endpoints.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -14,7 +14,7 @@ use crate::error::{ApiError, Json, Result};
 use crate::experiment::Arm;
 use crate::serve::live::{Folded, UserState};
 use crate::serve::recommend::{recommend, Pick, Who};
-use crate::serve::snapshot::ModelSnapshot;
+use crate::serve::snapshot::{Basis, ModelSnapshot};
 use crate::serve::{foldin, Query as RecQuery, Strategy};
 use crate::store::{now_ms, Impression};
 
@@ -77,18 +77,41 @@ fn parse_query(p: &HashMap<String, String>) -> Result<RecQuery> {
             .get("category")
             .filter(|c| !c.is_empty())
             .map(|c| c.to_lowercase()),
-        exclude: p
-            .get("exclude")
-            .map(|s| {
-                s.split(',')
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        // Filled from the raw query by `excluded_ids` (repeated keys).
+        exclude: Default::default(),
         diversity,
         explain: param_bool(p, "explain")?,
     })
+}
+
+/// The list-valued query parameters. `serde_html_form` collects a
+/// repeated key into a `Vec`, where axum's `Query` (serde_urlencoded)
+/// keeps one value, so no hand-written splitting decides what an id is.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListParams {
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+fn list_params(raw: Option<&str>) -> Result<ListParams> {
+    serde_html_form::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::bad_param(format!("invalid query string: {e}")))
+}
+
+/// The ids `exclude` names. Repeated, each value is one id and is never
+/// split, so every id the API accepts can be named (`exclude=x%2Cy`). A
+/// single value is one id when `known` says so (a course of the catalog),
+/// else the comma form: a comma-separated list of ids without commas.
+pub(crate) fn excluded_ids(values: Vec<String>, known: impl Fn(&str) -> bool) -> HashSet<String> {
+    let split = values.len() == 1 && !known(&values[0]);
+    values
+        .into_iter()
+        .flat_map(|v| match split {
+            true => v.split(',').map(str::to_string).collect::<Vec<_>>(),
+            false => vec![v],
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 fn items_json(snap: &ModelSnapshot, picks: &[Pick], explain: bool) -> Vec<Value> {
@@ -160,15 +183,18 @@ async fn get_recommend(
     State(app): State<AppState>,
     Path(user): Path<String>,
     Query(p): Params,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>> {
-    let q = parse_query(&p)?;
+    let mut q = parse_query(&p)?;
+    let lists = list_params(raw.as_deref())?;
     let rec_id = uuid::Uuid::now_v7().to_string();
-    let Some(snap) = app.live.snapshot() else {
+    let Some(snap) = app.trainer.serving().await else {
         app.metrics.recommendations.with_label_values(&["popular"]).inc();
         return Ok(Json(
             json!({"user_id": user, "items": [], "strategy": "popular", "model_version": null, "rec_id": rec_id}),
         ));
     };
+    q.exclude = excluded_ids(lists.exclude, |id| snap.courses.index.contains_key(id));
     let view = user_view(&app, &snap, &user).await?;
     let history: Vec<(u32, f32)>;
     let who = match &view {
@@ -219,7 +245,6 @@ async fn get_recommend(
     // and the diversity; the list is logged as an impression.
     let experiment = app.experiments.current();
     let variant = experiment.as_ref().map(|e| e.variant_for(&user));
-    let mut q = q;
     let who = match variant {
         Some(v) if v.arm == Arm::Popular => Who::Nobody { taken: who.taken() },
         _ => who,
@@ -262,7 +287,7 @@ async fn get_similar(
     Query(p): Params,
 ) -> Result<Json<Value>> {
     let n = param_n(&p, 10, 100)?;
-    let snap = app.live.snapshot();
+    let snap = app.trainer.serving().await;
     let Some(&i) = snap.as_ref().and_then(|s| s.courses.index.get(&id)) else {
         return match app.store.get_course(&id).await? {
             Some(_) => Ok(Json(
@@ -282,7 +307,13 @@ async fn get_similar(
             format!("no course {id:?}"),
         ));
     }
-    let hits = c.cosine().similar(i, n, |j| !c.meta[j as usize].servable());
+    // Without informative factors (a popularity snapshot, or a course
+    // nothing is known about) neighbours come from category and tags.
+    let servable = |j: u32| c.meta[j as usize].servable();
+    let hits = match snap.is_model() && c.cosine().informative(i) {
+        true => c.cosine().similar(i, n, |j| !servable(j)),
+        false => crate::serve::catalog::content_neighbours(c, i, n, |j| !servable(j)),
+    };
     let items: Vec<Value> = hits
         .iter()
         .map(|&(j, s)| json!({"course_id": c.ids[j as usize], "score": s}))
@@ -298,7 +329,7 @@ async fn get_popular(State(app): State<AppState>, Query(p): Params) -> Result<Js
         category: parse_query(&p)?.category,
         ..Default::default()
     };
-    let Some(snap) = app.live.snapshot() else {
+    let Some(snap) = app.trainer.serving().await else {
         return Ok(Json(json!({"items": [], "model_version": null})));
     };
     let (picks, _) = recommend(&snap, &Who::Nobody { taken: &[] }, &q);
@@ -318,9 +349,16 @@ async fn get_model(State(app): State<AppState>) -> Json<Value> {
     let Some(s) = app.live.snapshot() else {
         return Json(json!({"version": null, "status": "no_model", "training": training}));
     };
+    let (basis, code, reason) = match &s.basis {
+        Basis::Model => ("model", None, None),
+        Basis::Popularity { code, reason } => ("popularity", Some(code), Some(reason)),
+    };
     Json(json!({
         "version": s.version,
         "status": "serving",
+        "basis": basis,
+        "reason": code,
+        "reason_detail": reason,
         "training": training,
         "trained_at": rfc3339(s.trained_at_ms),
         "data_until": rfc3339(s.data_read_at_ms),
@@ -343,5 +381,30 @@ async fn post_retrain(State(app): State<AppState>) -> Result<(StatusCode, Json<V
             code: "training_in_progress",
             message: "a training is already running".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(raw: &str, known: &[&str]) -> Vec<String> {
+        let values = list_params(Some(raw)).unwrap().exclude;
+        let mut out: Vec<String> = excluded_ids(values, |id| known.contains(&id))
+            .into_iter()
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn exclude_names_every_id_and_keeps_the_comma_form() {
+        // Repeated: one id each, never split.
+        assert_eq!(ids("exclude=x%2Cy&exclude=a", &[]), ["a", "x,y"]);
+        // One value: a known id as it is, else comma-separated ids.
+        assert_eq!(ids("exclude=x%2Cy", &["x,y"]), ["x,y"]);
+        assert_eq!(ids("exclude=a,b", &["a", "b"]), ["a", "b"]);
+        assert_eq!(ids("n=3&exclude=&other=1", &[]), Vec::<String>::new());
+        assert!(ids("", &[]).is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! Profiles, segments, member exports and marketing audiences.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -15,7 +15,7 @@ use super::AppState;
 use crate::domain::TypeAgg;
 use crate::error::{ApiError, Json, Result};
 use crate::serve::segments;
-use crate::serve::snapshot::ModelSnapshot;
+use crate::serve::snapshot::{Basis, ModelSnapshot};
 use crate::store::now_ms;
 
 pub fn router() -> Router<AppState> {
@@ -50,7 +50,10 @@ async fn segment_of(
     user: &str,
     aggs: Option<&[TypeAgg]>,
 ) -> Result<Option<u32>> {
-    let segs = snap.segments.as_ref().ok_or_else(no_model)?;
+    // A popularity snapshot has no segments: the profile says so (null).
+    let Some(segs) = snap.segments.as_ref() else {
+        return Ok(None);
+    };
     let factor = match user_view(app, snap, user).await? {
         UserView::Known(i) => return Ok(segs.assignment.get(i as usize).copied()),
         UserView::Folded(f) => f.factor.clone(),
@@ -221,6 +224,12 @@ async fn get_audience(
             format!("no course {course:?}"),
         ));
     };
+    if let Basis::Popularity { reason, .. } = &snap.basis {
+        return Err(ApiError::Unavailable {
+            code: "model_not_ready",
+            message: format!("audiences need a model; serving popularity because {reason}"),
+        });
+    }
     let segs = snap.segments.as_deref();
     if let Some(id) = segment {
         if segs.and_then(|s| s.segment(id)).is_none() {
@@ -230,23 +239,25 @@ async fn get_audience(
             ));
         }
     }
-    // Purchases and ratings newer than the snapshot count as taken too.
-    let newly_taken: HashSet<String> = app
-        .store
-        .takers_after(&course, snap.trained_seq)
-        .await?
-        .into_iter()
-        .collect();
+    // Purchases, refunds and ratings newer than the snapshot decide instead of it.
+    let taken_now = app.store.taken_changes_after(&course, snap.trained_seq).await?;
     let users = &snap.users;
     let erased = app.live.erased_users();
     let exclude = |u: u32| {
         let id = &users.ids[u as usize];
-        users.taken_row(u).binary_search(&ci).is_ok()
+        taken_now
+            .get(id)
+            .copied()
+            .unwrap_or_else(|| users.taken_row(u).binary_search(&ci).is_ok())
             || segment.is_some_and(|s| segs.and_then(|g| g.assignment.get(u as usize)) != Some(&s))
-            || newly_taken.contains(id)
             || erased.contains(id)
     };
-    let hits = crate::model::top_n(c.factors.row(ci as usize), &users.factors, n, exclude);
+    // A course nothing is known about (no learner, nothing alike) has a
+    // zero factor: every score would be 0, so nobody is ranked.
+    let hits = match c.cosine().informative(ci) {
+        true => crate::model::top_n(c.factors.row(ci as usize), &users.factors, n, exclude),
+        false => vec![],
+    };
     let items: Vec<Value> = hits
         .iter()
         .map(|&(u, score)| {

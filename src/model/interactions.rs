@@ -2,6 +2,7 @@
 //! interaction per (user, course), the input of ALS and of the evaluation.
 
 use super::csr::Csr;
+use super::ownership::ownership_from_latest;
 use crate::domain::{Course, EventType, TypeAgg};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -21,7 +22,8 @@ pub struct Weights {
     /// rating`, so a 1-star rating still counts as a (weaker) positive.
     pub rating_base: f32,
     pub rating_per_star: f32,
-    /// Per net purchase (purchases − refunds, never below 0).
+    /// Once while the course is owned (see [`super::ownership`]): a
+    /// purchase repeated by a retrying client adds nothing.
     pub purchase: f32,
     /// Views and clicks count at most this many times: repeats say little more.
     pub max_repeats: u32,
@@ -54,7 +56,7 @@ pub struct Interaction {
     pub weight: f32,
     /// Latest event on this pair (ms since the epoch); orders temporal splits.
     pub ts_ms: i64,
-    /// Purchased (net > 0) or rated: never recommend it again.
+    /// Owned (see [`super::ownership`]) or rated: never recommend it again.
     pub taken: bool,
 }
 
@@ -84,8 +86,8 @@ fn intern(name: &str, names: &mut Vec<String>, index: &mut HashMap<String, u32>)
 struct Acc {
     light: f32,
     rating: f32,
-    bought: i64,
-    refunded: i64,
+    last_purchase: Option<i64>,
+    last_refund: Option<i64>,
     purchase_decay: f32,
     rated: bool,
     ts: i64,
@@ -104,7 +106,8 @@ fn decay(w: &Weights, now_ms: i64, ts_ms: i64) -> f32 {
 impl Interactions {
     /// Combines aggregates into interactions. `catalog` seeds the course list
     /// (so courses without events get an index); `now_ms` is the reference time
-    /// for age decay. Pairs with zero weight are kept only when taken.
+    /// for age decay. Pairs with zero weight are kept only when taken, and
+    /// users only with at least one pair.
     pub fn build(rows: &[TypeAgg], catalog: &[Course], w: &Weights, now_ms: i64) -> Interactions {
         let mut out = Interactions::default();
         for c in catalog {
@@ -133,23 +136,27 @@ impl Interactions {
                     e.rated = true;
                 }
                 EventType::Rating => {}
-                EventType::Purchase => {
-                    e.bought += i64::from(r.count);
+                EventType::Purchase if r.count > 0 => {
+                    e.last_purchase = Some(r.last_ts_ms);
                     e.purchase_decay = d;
                 }
-                EventType::Refund => e.refunded += i64::from(r.count),
+                EventType::Refund if r.count > 0 => e.last_refund = Some(r.last_ts_ms),
+                EventType::Purchase | EventType::Refund => {}
             }
         }
         for ((u, c), e) in acc {
-            let net = (e.bought - e.refunded).max(0);
+            let owned = ownership_from_latest(e.last_purchase, e.last_refund, 0).owned;
             // A refund undoes the purchase and the rating that came with taking
             // the course; only the lighter browsing signals survive.
-            let refunded_out = e.bought > 0 && net == 0;
-            let mut weight = e.light + w.purchase * net as f32 * e.purchase_decay;
+            let refunded_out = e.last_purchase.is_some() && !owned;
+            let mut weight = e.light;
+            if owned {
+                weight += w.purchase * e.purchase_decay;
+            }
             if !refunded_out {
                 weight += e.rating;
             }
-            let taken = net > 0 || e.rated;
+            let taken = owned || e.rated;
             if weight > 0.0 || taken {
                 out.entries.push(Interaction {
                     user: u,
@@ -161,7 +168,30 @@ impl Interactions {
             }
         }
         out.entries.sort_unstable_by_key(|e| (e.user, e.course));
+        out.drop_users_without_entries();
         out
+    }
+
+    /// Leaves out users none of whose pairs survived (e.g. only a refund of
+    /// nothing): a factor fitted on no interaction would pass for a trained
+    /// one. Renumbering in order keeps `entries` sorted.
+    fn drop_users_without_entries(&mut self) {
+        let mut new_index = vec![u32::MAX; self.users.len()];
+        let mut users = Vec::new();
+        for e in &mut self.entries {
+            let old = e.user as usize;
+            if new_index[old] == u32::MAX {
+                new_index[old] = users.len() as u32;
+                users.push(std::mem::take(&mut self.users[old]));
+            }
+            e.user = new_index[old];
+        }
+        self.user_index = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.clone(), i as u32))
+            .collect();
+        self.users = users;
     }
 
     /// Wraps ready-made interactions (e.g. a dataset); sorts and indexes them.

@@ -44,8 +44,8 @@ fn weights_add_up_per_pair() {
         agg("u", "c", Purchase, 1, 0.0, 0), // refunded: nothing left
         agg("u", "c", Refund, 1, 0.0, 0),
         agg("u", "d", Click, 1, 0.0, 0),    // 2
-        agg("u", "d", Purchase, 2, 0.0, 0), // 2 − 1 = 1 net → 10
-        agg("u", "d", Refund, 1, 0.0, 0),
+        agg("u", "d", Refund, 1, 0.0, 1),   // then bought again: owned → 10
+        agg("u", "d", Purchase, 2, 0.0, 2), // a retry counts once
     ];
     let it = Interactions::build(&rows, &[course("z")], &Weights::default(), 0);
     assert_eq!(it.courses, vec!["z", "a", "b", "c", "d"]);
@@ -80,4 +80,29 @@ fn weights_deserialize_with_defaults() {
     let w: Weights = serde_json::from_str(r#"{"purchase": 8.0, "half_life_days": 30}"#).unwrap();
     assert_eq!((w.purchase, w.view, w.half_life_days), (8.0, 1.0, Some(30.0)));
     assert!(serde_json::from_str::<Weights>(r#"{"purchse": 8.0}"#).is_err());
+}
+
+#[test]
+fn ownership_follows_time_order() {
+    use EventType::*;
+    let rows = [
+        // Refund on day 1, purchase on day 5: owned.
+        agg("u", "a", Refund, 1, 0.0, DAY),
+        agg("u", "a", Purchase, 1, 0.0, 5 * DAY),
+        // Purchase on day 1, refund on day 5: not owned, the rating goes too.
+        agg("u", "b", View, 1, 0.0, 0),
+        agg("u", "b", Purchase, 1, 0.0, DAY),
+        agg("u", "b", Refund, 1, 0.0, 5 * DAY),
+        // 25 retried purchases weigh as one.
+        agg("u", "c", Purchase, 25, 0.0, DAY),
+        // A refund of nothing leaves nothing: no user "v" to train.
+        agg("v", "a", Refund, 1, 0.0, DAY),
+    ];
+    let it = Interactions::build(&rows, &[], &Weights::default(), 10 * DAY);
+    let got: Vec<(u32, f32, bool)> = it.entries.iter().map(|e| (e.course, e.weight, e.taken)).collect();
+    assert_eq!(got, vec![(0, 10.0, true), (1, 1.0, false), (2, 10.0, true)]);
+    assert_eq!(
+        (it.users.clone(), it.user_index.get("v")),
+        (vec!["u".to_string()], None)
+    );
 }

@@ -12,6 +12,7 @@ pub mod foldin;
 pub mod interactions;
 #[cfg(test)]
 mod interactions_tests;
+pub mod ownership;
 pub mod popularity;
 pub mod similar;
 pub mod topindex;
@@ -28,6 +29,7 @@ pub use csr::Csr;
 pub use factors::Factors;
 pub use foldin::fold_in;
 pub use interactions::{Interaction, Interactions, Weights};
+pub use ownership::{ownership, ownership_from_latest, Ownership, Payment, PaymentEvent};
 pub use similar::CosineIndex;
 pub use topindex::TopIndex;
 pub use topn::top_n;

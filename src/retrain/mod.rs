@@ -17,7 +17,7 @@ use crate::cluster::{Change, Cluster};
 use crate::metrics::Metrics;
 use crate::model::{AlsParams, Weights};
 use crate::segment::SegmentParams;
-use crate::serve::snapshot::ModelSnapshot;
+use crate::serve::snapshot::{Basis, ModelSnapshot};
 use crate::serve::Live;
 use crate::store::{now_ms, Store};
 use pipeline::{TrainFailure, TrainInput};
@@ -113,6 +113,8 @@ struct Inner {
     /// Serializes snapshot persists with erasure rewrites.
     erase_lock: tokio::sync::Mutex<()>,
     rewrite_pending: AtomicBool,
+    /// Serialises building the popularity fallback; holds the last attempt.
+    fallback: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// What one run did.
@@ -143,6 +145,7 @@ impl Trainer {
             kick: Notify::new(),
             erase_lock: tokio::sync::Mutex::new(()),
             rewrite_pending: AtomicBool::new(false),
+            fallback: tokio::sync::Mutex::new(None),
         };
         Trainer {
             inner: Arc::new(inner),
@@ -227,6 +230,16 @@ impl Trainer {
         match result {
             Ok(snap) => {
                 let version = snap.version;
+                if let Basis::Popularity { code, reason } = &snap.basis {
+                    // No model published: counted and logged as before, but
+                    // fresh popularity serves instead of nothing.
+                    i.metrics.training_failures.with_label_values(&[code]).inc();
+                    tracing::warn!(
+                        reason = code.as_str(),
+                        why = reason.as_str(),
+                        "no model published; serving popularity"
+                    );
+                }
                 self.publish(Arc::new(snap));
                 tracing::info!(
                     version,
@@ -253,7 +266,7 @@ impl Trainer {
         let trained_seq = i.store.max_event_seq().await.map_err(store_err)?;
         let read_at_ms = now_ms();
         let aggs = i.store.load_aggregates().await.map_err(store_err)?;
-        let catalog = i.store.list_courses().await.map_err(store_err)?;
+        let catalog = i.store.list_courses_newest_first().await.map_err(store_err)?;
         let n_events = i.store.count_events().await.map_err(store_err)?;
         let stored = i.store.max_snapshot_version().await.map_err(store_err)?;
         let version = stored.max(i.live.version().unwrap_or(0)) + 1;
@@ -337,6 +350,65 @@ impl Trainer {
         self.inner.live.publish(snap);
     }
 
+    /// The serving snapshot; when there is none yet, a popularity snapshot
+    /// of the store's data built now and published (newest courses first
+    /// when nothing has events), so lists are never empty while the catalog
+    /// has courses. `None` when the catalog is empty or the store cannot be
+    /// read; then a retry waits a second, so a burst of requests does not
+    /// become a burst of catalog reads.
+    pub async fn serving(&self) -> Option<Arc<ModelSnapshot>> {
+        let i = &self.inner;
+        if let Some(s) = i.live.snapshot() {
+            return Some(s);
+        }
+        let mut last = i.fallback.lock().await;
+        if let Some(s) = i.live.snapshot() {
+            return Some(s);
+        }
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        match self.popularity_now().await {
+            Ok(Some(snap)) => {
+                let snap = Arc::new(snap);
+                self.publish(snap.clone());
+                tracing::info!("no model yet: serving popularity from the store");
+                Some(snap)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                i.metrics.db_errors.with_label_values(&["fallback_read"]).inc();
+                tracing::warn!(error = %e, "cannot read the store for the popularity fallback");
+                None
+            }
+        }
+    }
+
+    /// Version 0 and not persisted: any trained snapshot supersedes it.
+    async fn popularity_now(&self) -> Result<Option<ModelSnapshot>, anyhow::Error> {
+        let i = &self.inner;
+        let catalog = i.store.list_courses_newest_first().await?;
+        if catalog.is_empty() {
+            return Ok(None);
+        }
+        let input = TrainInput {
+            trained_seq: i.store.max_event_seq().await?,
+            read_at_ms: now_ms(),
+            aggs: i.store.load_aggregates().await?,
+            n_events: i.store.count_events().await?,
+            catalog,
+            version: 0,
+        };
+        let settings = i.settings.clone();
+        let snap = tokio::task::spawn_blocking(move || {
+            let why = "no model has been trained yet";
+            pipeline::popularity_only(input, &settings, "no_model_yet", why)
+        })
+        .await?;
+        Ok(Some(snap))
+    }
+
     /// Loads the newest persisted snapshot so a restart serves at once.
     pub async fn restore(&self) -> anyhow::Result<Option<i64>> {
         let i = &self.inner;
@@ -357,7 +429,8 @@ impl Trainer {
     }
 
     /// The background loop: trains on a timer or after enough new events.
-    /// Without a model yet it tries at once, then once a minute.
+    /// Without a model yet (nothing, or popularity serving) it tries at
+    /// once, then once a minute while new events arrive.
     pub async fn run_loop(self) {
         let i = self.inner.clone();
         let mut last: Option<Instant> = None;
@@ -365,7 +438,7 @@ impl Trainer {
             let trained = i.live.snapshot().map(|s| s.trained_seq).unwrap_or(0);
             if let Ok(seq) = i.store.max_event_seq().await {
                 let new = seq - trained;
-                let wait = if i.live.version().is_none() {
+                let wait = if !i.live.snapshot().is_some_and(|s| s.is_model()) {
                     60
                 } else {
                     i.settings.interval_secs

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use super::TrainSettings;
 use crate::domain::{Course, TypeAgg};
+use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, SplitKind, SplitParams};
-use crate::model::{fit, Csr, Interactions};
-use crate::serve::snapshot::{ModelSnapshot, UserSide};
+use crate::model::{fit, Csr, Factors, Interactions};
+use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot, UserSide};
 use crate::serve::{catalog, segments};
 
 /// What the store gave the training.
@@ -31,6 +32,8 @@ pub enum TrainFailure {
     Fit(#[from] crate::model::FitError),
     #[error("the model (NDCG@10 {model:.4}) does not beat popularity ({baseline:.4}) on the holdout")]
     NotBetter { model: f64, baseline: f64 },
+    #[error("no learner has enough interactions to hold some out, so the model cannot be evaluated")]
+    NotEvaluated,
     #[error("injected failure")]
     Injected,
     #[error("cannot start the training threads: {0}")]
@@ -44,6 +47,7 @@ impl TrainFailure {
             TrainFailure::NoData => "no_data",
             TrainFailure::Fit(_) => "fit",
             TrainFailure::NotBetter { .. } => "not_better_than_baseline",
+            TrainFailure::NotEvaluated => "not_evaluated",
             TrainFailure::Injected => "injected",
             TrainFailure::Pool(_) => "threads",
         }
@@ -52,6 +56,12 @@ impl TrainFailure {
 
 /// Trains, evaluates against popularity on a holdout of each sampled user's
 /// latest interactions, then refits on everything and builds the snapshot.
+///
+/// A model that loses to popularity, or that cannot be evaluated (no user
+/// has enough interactions for a holdout), is never published. Unless an
+/// evaluated model already serves (`previous`), which then keeps serving,
+/// a popularity snapshot is returned instead, saying why; so is one when
+/// there are no interactions at all (newest courses first).
 pub fn train(
     input: TrainInput,
     s: &TrainSettings,
@@ -59,8 +69,20 @@ pub fn train(
 ) -> Result<ModelSnapshot, TrainFailure> {
     let started = Instant::now();
     let inter = Interactions::build(&input.aggs, &input.catalog, &s.weights, input.read_at_ms);
+    let keeps_model = previous.is_some_and(ModelSnapshot::is_model);
+    let fallback = |why: TrainFailure, evaluated: Option<EvalReport>| {
+        if keeps_model {
+            Err(why)
+        } else {
+            let basis = Basis::Popularity {
+                code: why.reason().to_string(),
+                reason: why.to_string(),
+            };
+            Ok(popularity_snapshot(&input, &inter, s, basis, evaluated, started))
+        }
+    };
     if inter.entries.is_empty() {
-        return Err(TrainFailure::NoData);
+        return fallback(TrainFailure::NoData, None);
     }
     let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
 
@@ -70,36 +92,33 @@ pub fn train(
         max_test_users: Some(s.holdout_users),
     };
     let sp = split(&inter.entries, SplitKind::Temporal, &holdout, s.model.seed);
-    let (metrics, baseline) = if sp.test.is_empty() {
-        (None, None)
-    } else {
-        let report = crate::eval::evaluate::evaluate(n_users, n_courses, &sp, &s.model, 10)?;
-        if s.require_beat_baseline && report.model.ndcg <= report.popularity.ndcg {
-            return Err(TrainFailure::NotBetter {
-                model: report.model.ndcg,
-                baseline: report.popularity.ndcg,
-            });
-        }
-        (Some(report.model), Some(report.popularity))
-    };
+    if sp.test.is_empty() {
+        return fallback(TrainFailure::NotEvaluated, None);
+    }
+    let report = crate::eval::evaluate::evaluate(n_users, n_courses, &sp, &s.model, 10, s.weights.purchase)?;
+    if s.require_beat_baseline && report.model.ndcg <= report.popularity.ndcg {
+        let why = TrainFailure::NotBetter {
+            model: report.model.ndcg,
+            baseline: report.popularity.ndcg,
+        };
+        return fallback(why, Some(report));
+    }
 
     let ui = inter.to_csr();
     let model = fit(&ui, &s.model, |_, _| {})?;
-    let popularity = crate::model::popularity::popularity(
-        &inter.entries,
-        n_courses,
-        input.read_at_ms,
-        s.popularity_half_life_days,
+    // Evidence per course: learners with a positive interaction.
+    let mut learners = vec![0u32; n_courses];
+    for e in inter.entries.iter().filter(|e| e.weight > 0.0) {
+        learners[e.course as usize] += 1;
+    }
+    let courses = catalog::build_blended(
+        inter.courses.clone(),
+        model.items,
+        &learners,
+        popularity_of(&inter, s, input.read_at_ms),
+        &input.catalog,
     );
-    let taken: Vec<(u32, u32, f32)> = inter
-        .entries
-        .iter()
-        .filter(|e| e.taken)
-        .map(|e| (e.user, e.course, 1.0))
-        .collect();
-    let taken = Csr::from_triples(n_users, n_courses, &taken);
-    let courses = catalog::build(inter.courses.clone(), model.items, popularity, &input.catalog);
-    let users = UserSide::new(inter.users.clone(), model.users, ui, taken);
+    let users = user_side(&inter, model.users, ui);
     let seg_started = Instant::now();
     let segs = segments::build(
         &input.aggs,
@@ -111,8 +130,89 @@ pub fn train(
         s.model.seed,
     );
     let segmentation_seconds = seg_started.elapsed().as_secs_f64();
+    let mut snap = snapshot(&input, s, users, courses, Some(report), started);
+    snap.segments = Some(Arc::new(segs));
+    snap.segmentation_seconds = segmentation_seconds;
+    Ok(snap)
+}
 
-    Ok(ModelSnapshot {
+/// Popularity (learners, time-decayed) of every course of `inter`.
+fn popularity_of(inter: &Interactions, s: &TrainSettings, now_ms: i64) -> Vec<f32> {
+    crate::model::popularity::popularity(
+        &inter.entries,
+        inter.courses.len(),
+        now_ms,
+        s.popularity_half_life_days,
+        s.weights.purchase,
+    )
+}
+
+/// Users with their factors, history and taken courses.
+fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> UserSide {
+    let taken: Vec<(u32, u32, f32)> = inter
+        .entries
+        .iter()
+        .filter(|e| e.taken)
+        .map(|e| (e.user, e.course, 1.0))
+        .collect();
+    let taken = Csr::from_triples(inter.users.len(), inter.courses.len(), &taken);
+    UserSide::new(inter.users.clone(), factors, history, taken)
+}
+
+/// A snapshot that serves popularity only (zero factors), saying why.
+/// Segments need factors, so it has none.
+fn popularity_snapshot(
+    input: &TrainInput,
+    inter: &Interactions,
+    s: &TrainSettings,
+    basis: Basis,
+    evaluated: Option<EvalReport>,
+    started: Instant,
+) -> ModelSnapshot {
+    let k = s.model.factors;
+    let zeros = |n: usize| Factors {
+        n,
+        k,
+        data: vec![0.0; n * k],
+    };
+    let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
+    let popularity = popularity_of(inter, s, input.read_at_ms);
+    let courses = catalog::build(
+        inter.courses.clone(),
+        zeros(n_courses),
+        popularity,
+        &input.catalog,
+    );
+    let users = user_side(inter, zeros(n_users), inter.to_csr());
+    let mut snap = snapshot(input, s, users, courses, evaluated, started);
+    snap.basis = basis;
+    snap
+}
+
+/// A popularity snapshot of the store's data as it is, for a service that
+/// has no model yet (`code` and `reason` say so in `/model`).
+pub fn popularity_only(input: TrainInput, s: &TrainSettings, code: &str, reason: &str) -> ModelSnapshot {
+    let inter = Interactions::build(&input.aggs, &input.catalog, &s.weights, input.read_at_ms);
+    let basis = Basis::Popularity {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    popularity_snapshot(&input, &inter, s, basis, None, Instant::now())
+}
+
+fn snapshot(
+    input: &TrainInput,
+    s: &TrainSettings,
+    users: UserSide,
+    courses: CourseSide,
+    evaluated: Option<EvalReport>,
+    started: Instant,
+) -> ModelSnapshot {
+    let (metrics, baseline_metrics) = match evaluated {
+        Some(r) => (Some(r.model), Some(r.popularity)),
+        None => (None, None),
+    };
+    ModelSnapshot {
         version: input.version,
         trained_at_ms: crate::store::now_ms(),
         trained_seq: input.trained_seq,
@@ -122,10 +222,11 @@ pub fn train(
         params: s.model.clone(),
         weights: s.weights.clone(),
         metrics,
-        baseline_metrics: baseline,
+        baseline_metrics,
         users: Arc::new(users),
         courses: Arc::new(courses),
-        segments: Some(Arc::new(segs)),
-        segmentation_seconds,
-    })
+        segments: None,
+        segmentation_seconds: 0.0,
+        basis: Basis::Model,
+    }
 }

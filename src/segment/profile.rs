@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, EventType, TypeAgg};
+use crate::model::ownership::ownership_from_latest;
 
 const DAY_MS: f64 = 86_400_000.0;
 
@@ -51,7 +52,8 @@ pub struct Profile {
     pub counts: BTreeMap<EventType, u64>,
     /// Categories by weighted interest, largest share first.
     pub interests: Vec<CategoryShare>,
-    /// Net spend: (purchases − refunds) × price, never below zero.
+    /// Net spend: the price of every course owned now, by
+    /// [`crate::model::ownership`] (a refund cancels only an earlier purchase).
     pub spend_cents: i64,
     /// Days from the last event to `now_ms`; `None` for a user without events.
     pub recency_days: Option<f32>,
@@ -78,8 +80,8 @@ impl Profile {
 
 /// How much one event of a type says about interest in the course's category.
 ///
-/// Money and effort speak louder than browsing: a purchase is worth eight
-/// views, and a refund takes a purchase's weight back. Ratings count only
+/// Money and effort speak louder than browsing: an owned course is worth
+/// eight views (once, however many purchase events), a refunded one nothing. Ratings count only
 /// when they are good (see [`build_profile`]): a 1-star rating is not interest.
 pub fn interest_weight(kind: EventType) -> f64 {
     match kind {
@@ -106,6 +108,9 @@ pub fn build_profile(user_id: &str, rows: &[TypeAgg], courses: &CourseIndex, now
     };
     let mut interest: BTreeMap<&str, f64> = BTreeMap::new();
     let mut spend: i64 = 0;
+    // Course → (its metadata, [latest purchase, latest refund]).
+    type Latest = [Option<i64>; 2];
+    let mut payments: BTreeMap<&str, (&CourseMeta, Latest)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.user_id == user_id && r.count > 0) {
         *p.counts.entry(r.kind).or_insert(0) += u64::from(r.count);
         p.events_30d += r.count_30d;
@@ -115,18 +120,33 @@ pub fn build_profile(user_id: &str, rows: &[TypeAgg], courses: &CourseIndex, now
         let Some(meta) = courses.get(&r.course_id) else {
             continue;
         };
+        // Payments count once per course, by ownership in time order (below).
+        if let Some(slot) = match r.kind {
+            EventType::Purchase => Some(0),
+            EventType::Refund => Some(1),
+            _ => None,
+        } {
+            let latest = &mut payments
+                .entry(r.course_id.as_str())
+                .or_insert((meta, [None, None]))
+                .1[slot];
+            *latest = Some(latest.map_or(r.last_ts_ms, |t: i64| t.max(r.last_ts_ms)));
+            continue;
+        }
         let mut w = interest_weight(r.kind);
         if r.kind == EventType::Rating && r.value_sum / f64::from(r.count) < 3.0 {
             w = 0.0;
         }
         *interest.entry(meta.category.as_str()).or_insert(0.0) += w * f64::from(r.count);
-        match r.kind {
-            EventType::Purchase => spend += meta.price_cents * i64::from(r.count),
-            EventType::Refund => spend -= meta.price_cents * i64::from(r.count),
-            _ => {}
+    }
+    for (meta, [purchase, refund]) in payments.into_values() {
+        let own = ownership_from_latest(purchase, refund, meta.price_cents);
+        spend += own.net_spend_cents;
+        if own.owned {
+            *interest.entry(meta.category.as_str()).or_insert(0.0) += interest_weight(EventType::Purchase);
         }
     }
-    p.spend_cents = spend.max(0);
+    p.spend_cents = spend;
     p.recency_days = p
         .last_seen_ms
         .map(|t| ((now_ms - t).max(0) as f64 / DAY_MS) as f32);

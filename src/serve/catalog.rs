@@ -16,22 +16,20 @@ const TAG_WEIGHT: f32 = 2.0;
 /// factors weighted by category match plus tag overlap (Jaccard). Zero when
 /// nothing is alike.
 pub fn content_factor(side: &CourseSide, course: &Course) -> Vec<f32> {
+    content_of(side, &course.category, &course.tags, None)
+}
+
+/// [`content_factor`] from a category and tags, leaving out course `skip`.
+fn content_of(side: &CourseSide, category: &str, tags: &[String], skip: Option<usize>) -> Vec<f32> {
     let k = side.factors.k;
-    let tags: HashSet<&str> = course.tags.iter().map(String::as_str).collect();
+    let tags: HashSet<&str> = tags.iter().map(String::as_str).collect();
     let mut acc = vec![0f32; k];
     let mut total = 0f32;
     for (i, m) in side.meta.iter().enumerate() {
-        if !m.trained {
+        if !m.trained || skip == Some(i) {
             continue;
         }
-        let shared = m.tags.iter().filter(|t| tags.contains(t.as_str())).count() as f32;
-        let union = (tags.len() + m.tags.len()) as f32 - shared;
-        let jaccard = if union > 0.0 { shared / union } else { 0.0 };
-        let w = if m.category == course.category {
-            CATEGORY_WEIGHT
-        } else {
-            0.0
-        } + TAG_WEIGHT * jaccard;
+        let w = alike(category, &tags, m);
         if w > 0.0 {
             for (a, f) in acc.iter_mut().zip(side.factors.row(i)) {
                 *a += w * f;
@@ -43,6 +41,108 @@ pub fn content_factor(side: &CourseSide, course: &Course) -> Vec<f32> {
         acc.iter_mut().for_each(|a| *a /= total);
     }
     acc
+}
+
+/// How alike a course with `category` and `tags` is to `m`: category match
+/// plus tag overlap (Jaccard), 0 to 3.
+fn alike(category: &str, tags: &HashSet<&str>, m: &CourseMeta) -> f32 {
+    let shared = m.tags.iter().filter(|t| tags.contains(t.as_str())).count() as f32;
+    let union = (tags.len() + m.tags.len()) as f32 - shared;
+    let jaccard = if union > 0.0 { shared / union } else { 0.0 };
+    let category = if m.category == category {
+        CATEGORY_WEIGHT
+    } else {
+        0.0
+    };
+    category + TAG_WEIGHT * jaccard
+}
+
+/// Courses like course `i` by category and tags alone, scored 0..1 (the
+/// weights of [`content_factor`] over their maximum), the more popular
+/// first among equals: neighbours when factors say nothing. Never `i`
+/// itself, courses with nothing in common, nor `exclude`d ones.
+pub fn content_neighbours(
+    side: &CourseSide,
+    i: u32,
+    n: usize,
+    exclude: impl Fn(u32) -> bool,
+) -> Vec<(u32, f32)> {
+    let me = &side.meta[i as usize];
+    let tags: HashSet<&str> = me.tags.iter().map(String::as_str).collect();
+    let mut hits: Vec<(u32, f32)> = (0..side.meta.len() as u32)
+        .filter(|&j| j != i && !exclude(j))
+        .map(|j| {
+            (
+                j,
+                alike(&me.category, &tags, &side.meta[j as usize]) / (CATEGORY_WEIGHT + TAG_WEIGHT),
+            )
+        })
+        .filter(|h| h.1 > 0.0)
+        .collect();
+    let pop = |j: u32| side.popularity.get(j as usize).copied().unwrap_or(0.0);
+    hits.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(pop(b.0).total_cmp(&pop(a.0)))
+            .then(a.0.cmp(&b.0))
+    });
+    hits.truncate(n);
+    hits
+}
+
+/// Learners at which the content factor counts as much as the learned one.
+const PRIOR_LEARNERS: f32 = 5.0;
+/// From this many learners on, a course's factor is its learned one alone.
+const CONTENT_UNTIL: u32 = 50;
+
+/// Share of the content factor in a course's factor given its `learners`:
+/// 1 with none, then m/(n + m) (m = 5) tapered linearly to 0 at 50, so the
+/// factor moves from content to learned as evidence arrives, never in a jump.
+pub fn content_share(learners: u32) -> f32 {
+    let n = learners as f32;
+    let taper = (1.0 - n / CONTENT_UNTIL as f32).max(0.0);
+    PRIOR_LEARNERS / (n + PRIOR_LEARNERS) * taper
+}
+
+/// [`build`] for a fresh fit: `learners[i]` is course i's evidence (users
+/// with a positive interaction). A course without any is not trained: its
+/// factor is its content factor, refreshed from this fit (zero when no
+/// trained course is alike); one with a few blends content and learned
+/// factors by [`content_share`] (learned alone when nothing is alike).
+pub fn build_blended(
+    ids: Vec<String>,
+    learned: Factors,
+    learners: &[u32],
+    popularity: Vec<f32>,
+    catalog: &[Course],
+) -> CourseSide {
+    let side = build(ids, learned, popularity, catalog);
+    let mut meta = side.meta.clone();
+    for (m, &n) in meta.iter_mut().zip(learners) {
+        m.trained = n > 0;
+    }
+    let side = side.with_meta(meta);
+    let mut factors = side.factors.clone();
+    for (i, &n) in learners.iter().enumerate() {
+        let share = content_share(n);
+        if share <= 0.0 {
+            continue;
+        }
+        let m = &side.meta[i];
+        let content = content_of(&side, &m.category, &m.tags, Some(i));
+        if n > 0 && content.iter().all(|&c| c == 0.0) {
+            continue; // nothing alike: the learned factor is all there is
+        }
+        let k = factors.k;
+        for (f, c) in factors.data[i * k..(i + 1) * k].iter_mut().zip(content) {
+            *f = (1.0 - share) * *f + share * c;
+        }
+    }
+    CourseSide::new(
+        side.ids.clone(),
+        factors,
+        side.meta.clone(),
+        side.popularity.clone(),
+    )
 }
 
 /// Trained courses plus the catalog: metadata from the catalog, courses the
@@ -198,5 +298,66 @@ mod tests {
         // (3·[1, 0] + 1·[1, 1]) / 4 = [1, 0.25].
         assert_eq!(grown.factors.row(3), &[1.0, 0.25]);
         assert_eq!(grown.factors.n, 4);
+    }
+}
+
+#[cfg(test)]
+mod blend_tests {
+    use super::*;
+    use crate::domain::Level;
+
+    fn course(id: &str, category: &str) -> Course {
+        Course {
+            id: id.into(),
+            title: id.into(),
+            category: category.into(),
+            tags: vec![],
+            level: Level::Beginner,
+            price_cents: 1000,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn evidence_moves_a_factor_from_content_to_learned() {
+        assert_eq!(content_share(0), 1.0);
+        // 5 learners: m/(n+m) = 1/2, tapered by 1 − 5/50.
+        assert!((content_share(5) - 0.45).abs() < 1e-6);
+        assert_eq!(content_share(50), 0.0);
+        let shares: Vec<f32> = (0..=50).map(content_share).collect();
+        assert!(shares.windows(2).all(|w| w[0] > w[1] || w[1] == 0.0));
+        // a, b: rust, learned from 10 and 60 learners; c: rust, no learner,
+        // its fitted residue [9, 9] must go; d: go, one learner.
+        let learned = Factors {
+            n: 4,
+            k: 2,
+            data: vec![1.0, 0.0, 0.0, 1.0, 9.0, 9.0, 0.0, 2.0],
+        };
+        let ids = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let catalog = [
+            course("a", "rust"),
+            course("b", "rust"),
+            course("c", "rust"),
+            course("d", "go"),
+        ];
+        let side = build_blended(ids, learned, &[10, 60, 0, 1], vec![0.0; 4], &catalog);
+        assert_eq!(
+            side.meta.iter().map(|m| m.trained).collect::<Vec<_>>(),
+            [true, true, false, true]
+        );
+        // c is the mean of a and b (both rust), from the learned factors.
+        assert_eq!(side.factors.row(2), &[0.5, 0.5]);
+        // a leans towards b, its only trained neighbour; b is learned alone.
+        let s = content_share(10);
+        assert_eq!(side.factors.row(0), &[1.0 - s, s]);
+        assert_eq!(side.factors.row(1), &[0.0, 1.0]);
+        // d has nothing alike: its learned factor stays as it is.
+        assert_eq!(side.factors.row(3), &[0.0, 2.0]);
+        // By content, c's neighbours are a and b (rust) and never d.
+        assert_eq!(
+            content_neighbours(&side, 2, 5, |_| false),
+            vec![(0, 1.0 / 3.0), (1, 1.0 / 3.0)]
+        );
+        assert!(content_neighbours(&side, 3, 5, |_| false).is_empty());
     }
 }

@@ -31,7 +31,8 @@ pub fn fold(
     }
     taken.sort_unstable();
     history.sort_unstable_by_key(|h| h.0);
-    let factor = if history.is_empty() {
+    // Folding against zero factors (a popularity snapshot) says nothing.
+    let factor = if history.is_empty() || !snap.is_model() {
         None
     } else {
         fold_in(&courses.factors, &courses.gram, &history, &snap.params).ok()

@@ -228,8 +228,10 @@ impl Live {
                 return UserState::Cached(f.clone());
             }
         }
+        // A popularity snapshot's factors are zeros: its users are folded
+        // (taken courses, interests), never ranked on them.
         match (snap.users.index.get(user), mark, o.erased.contains_key(user)) {
-            (Some(&i), None, false) => UserState::Known(i),
+            (Some(&i), None, false) if snap.is_model() => UserState::Known(i),
             _ => UserState::NeedsFoldIn {
                 mark: mark.unwrap_or(0),
             },

@@ -12,7 +12,19 @@ use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
+
+/// What a snapshot's lists rest on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Basis {
+    /// Implicit-ALS factors that were evaluated on a holdout (and, unless
+    /// configured otherwise, beat popularity there).
+    Model,
+    /// Popularity only: its factors are zeros and never ranked on. `code`
+    /// (`no_model_yet`, `no_data`, `not_better_than_baseline`,
+    /// `not_evaluated`) and `reason` say why no model serves.
+    Popularity { code: String, reason: String },
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CourseMeta {
@@ -100,6 +112,7 @@ pub struct ModelSnapshot {
     pub courses: Arc<CourseSide>,
     pub segments: Option<Arc<Segmentation>>,
     pub segmentation_seconds: f64,
+    pub basis: Basis,
 }
 
 fn index_of(ids: &[String]) -> HashMap<String, u32> {
@@ -212,6 +225,11 @@ impl ModelSnapshot {
         Ok(s)
     }
 
+    /// True when lists may rank on the factors (see [`Basis`]).
+    pub fn is_model(&self) -> bool {
+        self.basis == Basis::Model
+    }
+
     /// This snapshot with another course side (catalog changes between trainings).
     pub fn with_courses(&self, courses: CourseSide) -> ModelSnapshot {
         ModelSnapshot {
@@ -229,6 +247,7 @@ impl ModelSnapshot {
             courses: Arc::new(courses),
             segments: self.segments.clone(),
             segmentation_seconds: self.segmentation_seconds,
+            basis: self.basis.clone(),
         }
     }
 }

@@ -102,6 +102,16 @@ impl Store {
         })
     }
 
+    /// The catalog, newest course first (ties by id): popularity ties,
+    /// such as courses nobody has touched yet, then favour new courses.
+    pub async fn list_courses_newest_first(&self) -> sqlx::Result<Vec<Course>> {
+        let sql = format!("SELECT {COURSE_COLUMNS} FROM courses ORDER BY created_ms DESC, id");
+        on_pool!(self, p => {
+            let rows: Vec<CourseRow> = sqlx::query_as(&sql).fetch_all(p).await?;
+            Ok(rows.into_iter().map(course_from_row).collect())
+        })
+    }
+
     /// Removes a course from the catalog; its events stay in the log.
     pub async fn delete_course(&self, id: &str) -> sqlx::Result<bool> {
         on_pool!(self, p => guarded_tx!(p, tx => {

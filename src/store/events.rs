@@ -1,12 +1,13 @@
 //! The append-only event log: batched idempotent inserts and the aggregates
 //! training and profiles read.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures::TryStreamExt;
 
 use super::{guarded_tx, now_ms, on_pool, Store};
 use crate::domain::{Event, EventType, TypeAgg};
+use crate::model::ownership::ownership_from_latest;
 
 /// What an insert stored.
 #[derive(Debug, Default)]
@@ -175,16 +176,32 @@ impl Store {
         Ok((users, high.unwrap_or(seq)))
     }
 
-    /// Users who purchased or rated `course` after sequence number `seq`.
-    pub async fn takers_after(&self, course: &str, seq: i64) -> sqlx::Result<Vec<String>> {
-        on_pool!(self, p => {
-            sqlx::query_scalar(
-                "SELECT DISTINCT user_id FROM events WHERE course_id = $1 AND seq > $2 AND type IN ('purchase', 'rating')",
+    /// Whether `course` counts as taken now (owned by
+    /// [`crate::model::ownership`], or rated) for every user with a
+    /// purchase, refund or rating of it after sequence number `seq`, from
+    /// their whole history of that course: a refund newer than a snapshot
+    /// un-takes what the snapshot says was taken.
+    pub async fn taken_changes_after(&self, course: &str, seq: i64) -> sqlx::Result<HashMap<String, bool>> {
+        type Row = (String, Option<i64>, Option<i64>, i64);
+        let rows: Vec<Row> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT user_id, MAX(CASE WHEN type = 'purchase' THEN ts_ms END), \
+                 MAX(CASE WHEN type = 'refund' THEN ts_ms END), \
+                 SUM(CASE WHEN type = 'rating' THEN 1 ELSE 0 END) \
+                 FROM events WHERE course_id = $1 AND user_id IN (SELECT user_id FROM events \
+                 WHERE course_id = $1 AND seq > $2 AND type IN ('purchase', 'refund', 'rating')) \
+                 GROUP BY user_id",
             )
             .bind(course)
             .bind(seq)
             .fetch_all(p)
             .await
-        })
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(u, bought, refunded, rated)| {
+                (u, rated > 0 || ownership_from_latest(bought, refunded, 0).owned)
+            })
+            .collect())
     }
 }

@@ -158,7 +158,9 @@ impl Store {
 
     /// Per-variant counts and per-user sums. A click or purchase counts for
     /// an impression when it carries the impression's `rec_id` and comes
-    /// from the same user.
+    /// from the same user; a purchase stops counting once a refund of the
+    /// same course by that user follows it (at the same time or later), the
+    /// rule of [`crate::model::ownership::ownership`] written in SQL.
     pub async fn experiment_counts(&self, id: &str) -> sqlx::Result<Vec<VariantCounts>> {
         // Postgres sums BIGINTs into NUMERIC; the casts keep both stores
         // returning 64-bit integers.
@@ -177,7 +179,10 @@ impl Store {
                         CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
                             AND e.user_id = i.user_id AND e.type = 'click') THEN 1 ELSE 0 END AS clicked,
                         CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.rec_id = i.rec_id
-                            AND e.user_id = i.user_id AND e.type = 'purchase') THEN 1 ELSE 0 END AS bought
+                            AND e.user_id = i.user_id AND e.type = 'purchase'
+                            AND NOT EXISTS (SELECT 1 FROM events r WHERE r.user_id = e.user_id
+                                AND r.course_id = e.course_id AND r.type = 'refund'
+                                AND r.ts_ms >= e.ts_ms)) THEN 1 ELSE 0 END AS bought
                     FROM impressions i WHERE i.experiment_id = $1
                 ) per_impression
                 GROUP BY variant, user_id

@@ -12,6 +12,7 @@ mod faults;
 mod ingest;
 mod observability;
 mod openapi;
+mod ownership;
 mod proxy;
 mod recommend;
 mod segments;

@@ -18,24 +18,29 @@ pub async fn trained(app: &TestApp) -> DemoData {
     data
 }
 
-/// Courses the user took, from the demo events: purchased (net of refunds)
-/// or rated.
-fn taken_by(data: &DemoData, user: &str) -> HashSet<String> {
+/// Courses the user took, from the demo events: owned (a refund cancels
+/// only an earlier purchase, the latest word wins) or rated.
+pub fn taken_by(data: &DemoData, user: &str) -> HashSet<String> {
     use courserec::domain::EventType::*;
-    let mut net: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    use courserec::model::ownership::{ownership, Payment, PaymentEvent};
+    let mut payments: std::collections::HashMap<&str, Vec<PaymentEvent>> = std::collections::HashMap::new();
     let mut rated = HashSet::new();
     for e in data.events.iter().filter(|e| e.user_id == user) {
-        match e.kind {
-            Purchase => *net.entry(&e.course_id).or_default() += 1,
-            Refund => *net.entry(&e.course_id).or_default() -= 1,
+        let kind = match e.kind {
+            Purchase => Payment::Purchase,
+            Refund => Payment::Refund,
             Rating => {
                 rated.insert(e.course_id.clone());
+                continue;
             }
-            _ => {}
-        }
+            _ => continue,
+        };
+        let ev = PaymentEvent { ts_ms: e.ts_ms, kind };
+        payments.entry(&e.course_id).or_default().push(ev);
     }
-    net.into_iter()
-        .filter(|(_, n)| *n > 0)
+    payments
+        .into_iter()
+        .filter(|(_, p)| ownership(p, 0).owned)
         .map(|(c, _)| c.to_string())
         .chain(rated)
         .collect()

@@ -90,3 +90,19 @@ fn counts_serialize_by_type_name() {
     let json = serde_json::to_string(&p).unwrap();
     assert!(json.contains("\"counts\":{\"add_to_cart\":2}"), "{json}");
 }
+
+#[test]
+fn spend_follows_ownership_in_time_order() {
+    // Refunded on day 90, bought on day 95: owned, spend once however many
+    // purchase events a retrying client sent.
+    let rows = vec![
+        row("r1", EventType::Refund, 1, 0.0, 90),
+        row("r1", EventType::Purchase, 25, 0.0, 95),
+        row("p1", EventType::Purchase, 1, 0.0, 90),
+        row("p1", EventType::Refund, 1, 0.0, 95),
+    ];
+    let p = build_profile("u1", &rows, &index(), NOW);
+    assert_eq!(p.spend_cents, 5000);
+    assert_eq!(p.share("rust"), 1.0);
+    assert_eq!(p.count(EventType::Purchase), 26);
+}
