@@ -63,7 +63,7 @@ impl Application {
         let live = Arc::new(Live::new());
         let cluster = Cluster::new(&settings.cluster, &store)?;
         let trainer = Trainer::new(
-            settings.train.clone(),
+            settings.training(),
             store.clone(),
             live.clone(),
             metrics.clone(),

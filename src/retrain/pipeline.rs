@@ -20,6 +20,8 @@ pub struct TrainInput {
     pub read_at_ms: i64,
     pub n_events: i64,
     pub version: i64,
+    /// Per-day event counts for the marketing predictions.
+    pub days: super::marketing::DayData,
 }
 
 /// Why a training did not produce a snapshot to publish.
@@ -111,6 +113,16 @@ pub fn train(
         s.model.seed,
     );
     let segmentation_seconds = seg_started.elapsed().as_secs_f64();
+    // T is the first day the training has not seen in full: tomorrow.
+    let today = (input.read_at_ms.div_euclid(86_400_000) + 1) as i32;
+    let marketing = super::marketing::build(
+        &input.days,
+        &users,
+        &courses,
+        &s.marketing,
+        today,
+        previous.and_then(|p| p.marketing.as_deref()),
+    );
 
     Ok(ModelSnapshot {
         version: input.version,
@@ -127,5 +139,6 @@ pub fn train(
         courses: Arc::new(courses),
         segments: Some(Arc::new(segs)),
         segmentation_seconds,
+        marketing: Some(Arc::new(marketing)),
     })
 }

@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Level};
 use crate::eval::metrics::Metrics;
+use crate::marketing::audience::MarketingModel;
 use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CourseMeta {
@@ -100,6 +101,8 @@ pub struct ModelSnapshot {
     pub courses: Arc<CourseSide>,
     pub segments: Option<Arc<Segmentation>>,
     pub segmentation_seconds: f64,
+    /// Purchase and churn predictions, RFM groups and offer shares per user.
+    pub marketing: Option<Arc<MarketingModel>>,
 }
 
 fn index_of(ids: &[String]) -> HashMap<String, u32> {
@@ -229,6 +232,7 @@ impl ModelSnapshot {
             courses: Arc::new(courses),
             segments: self.segments.clone(),
             segmentation_seconds: self.segmentation_seconds,
+            marketing: self.marketing.clone(),
         }
     }
 }

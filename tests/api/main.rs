@@ -8,6 +8,7 @@ mod catalog;
 mod cluster;
 mod experiments;
 mod ingest;
+mod marketing;
 mod observability;
 mod openapi;
 mod recommend;
