@@ -66,6 +66,7 @@ fn big_snapshot() -> ModelSnapshot {
         segments: None,
         segmentation_seconds: 0.0,
         basis: courserec::serve::snapshot::Basis::Model,
+        marketing: None,
     }
 }
 

@@ -133,7 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // replicas about the model it publishes.
             let cluster = crate::cluster::Cluster::new(&settings.cluster, &store)?;
             let trainer =
-                crate::retrain::Trainer::new(settings.train.clone(), store, live.clone(), metrics, cluster);
+                crate::retrain::Trainer::new(settings.training(), store, live.clone(), metrics, cluster);
             trainer.restore().await?;
             match trainer.run_now().await {
                 Some(crate::retrain::Outcome::Published(v)) => {

@@ -27,6 +27,8 @@ pub struct Settings {
     pub serve: ServeSettings,
     #[serde(default)]
     pub cluster: crate::cluster::ClusterSettings,
+    #[serde(default)]
+    pub marketing: crate::marketing::MarketingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -237,6 +239,7 @@ impl Settings {
             }
         }
         self.train.validate()?;
+        self.marketing.validate()?;
         if self.cluster.enabled && !url.starts_with("postgres") {
             anyhow::bail!("invalid configuration: cluster.enabled needs database.url = \"postgres://…\"");
         }
@@ -244,6 +247,14 @@ impl Settings {
             anyhow::bail!("invalid configuration: cluster.poll_ms must be greater than 0");
         }
         Ok(())
+    }
+
+    /// What a training needs: `[train]` with `[marketing]` beside it.
+    pub fn training(&self) -> crate::retrain::TrainSettings {
+        crate::retrain::TrainSettings {
+            marketing: self.marketing.clone(),
+            ..self.train.clone()
+        }
     }
 
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {

@@ -1,6 +1,6 @@
 //! courserec: course recommendations and user segments as an HTTP service.
 //!
-//! Pure math lives in `model`, `eval` and `segment` (no I/O); `store`, `http`,
+//! Pure math lives in `model`, `eval`, `segment` and `marketing` (no I/O); `store`, `http`,
 //! `ingest` and `retrain` do the I/O around it.
 
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod experiment;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod marketing;
 pub mod metrics;
 pub mod model;
 pub mod retrain;

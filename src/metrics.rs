@@ -41,6 +41,13 @@ pub struct MetricSet {
     pub segmentation_seconds: Histogram,
     pub experiment_impressions: IntCounterVec,
     pub impressions_dropped: IntCounter,
+    /// Backtest of the marketing predictions: prediction, model or baseline, metric.
+    pub marketing_metric: prometheus::GaugeVec,
+    pub campaigns_created: IntCounter,
+    pub campaign_members: IntCounterVec,
+    /// Latest report of each campaign: conversions per arm, uplift.
+    pub campaign_conversions: IntGaugeVec,
+    pub campaign_uplift: prometheus::GaugeVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -167,6 +174,31 @@ impl Metrics {
                 train_buckets,
             ))
             .unwrap(),
+            marketing_metric: prometheus::GaugeVec::new(
+                opts(
+                    "marketing_backtest",
+                    "Backtest of the purchase and churn predictions and their recency-frequency baselines.",
+                ),
+                &["prediction", "model", "metric"],
+            )
+            .unwrap(),
+            campaigns_created: IntCounter::with_opts(opts("campaigns_created_total", "Campaigns created."))
+                .unwrap(),
+            campaign_members: IntCounterVec::new(
+                opts("campaign_members_total", "Learners frozen into campaigns, by arm."),
+                &["arm"],
+            )
+            .unwrap(),
+            campaign_conversions: IntGaugeVec::new(
+                opts("campaign_conversions", "Conversions net of refunds at the latest report, by campaign and arm."),
+                &["campaign", "arm"],
+            )
+            .unwrap(),
+            campaign_uplift: prometheus::GaugeVec::new(
+                opts("campaign_uplift", "Treatment minus control conversion rate at the latest report."),
+                &["campaign"],
+            )
+            .unwrap(),
             registry,
         };
         register_all(&m);
@@ -204,6 +236,11 @@ fn register_all(m: &MetricSet) {
         Box::new(m.segmentation_seconds.clone()),
         Box::new(m.experiment_impressions.clone()),
         Box::new(m.impressions_dropped.clone()),
+        Box::new(m.marketing_metric.clone()),
+        Box::new(m.campaigns_created.clone()),
+        Box::new(m.campaign_members.clone()),
+        Box::new(m.campaign_conversions.clone()),
+        Box::new(m.campaign_uplift.clone()),
     ];
     for c in collectors {
         r.register(c).expect("metric names are unique");

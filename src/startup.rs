@@ -77,7 +77,7 @@ impl Application {
         }));
         let cluster = Cluster::new(&settings.cluster, &store)?;
         let trainer = Trainer::new(
-            settings.train.clone(),
+            settings.training(),
             store.clone(),
             live.clone(),
             metrics.clone(),

@@ -1,6 +1,8 @@
 //! The HTTP API: routes grouped by the scope they need, and the tower stack
 //! around them (request ids, tracing, metrics, timeout, load shedding).
 
+mod audiences;
+mod campaigns;
 mod courses;
 mod events;
 mod experiments;
@@ -83,7 +85,9 @@ pub fn app(state: AppState) -> Router {
             courses::read_router()
                 .merge(recommend::router())
                 .merge(segments::router())
-                .merge(users::read_router()),
+                .merge(users::read_router())
+                .merge(audiences::router())
+                .merge(campaigns::read_router()),
             &state,
             Scope::Read,
         ))
@@ -91,7 +95,8 @@ pub fn app(state: AppState) -> Router {
             courses::admin_router()
                 .merge(users::admin_router())
                 .merge(recommend::admin_router())
-                .merge(experiments::router()),
+                .merge(experiments::router())
+                .merge(campaigns::admin_router()),
             &state,
             Scope::Admin,
         ))

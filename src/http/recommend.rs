@@ -370,6 +370,7 @@ async fn get_model(State(app): State<AppState>) -> Json<Value> {
         "metrics": s.metrics,
         "baseline_metrics": s.baseline_metrics,
         "segments": s.segments.as_ref().map(|g| g.segments.len()),
+        "marketing": s.marketing.as_ref().map(|m| m.summary()),
     }))
 }
 

@@ -86,7 +86,34 @@ async fn get_profile(State(app): State<AppState>, Path(user): Path<String>) -> R
     let mut body = serde_json::to_value(&profile).map_err(anyhow::Error::from)?;
     body["attributes"] = json!(attrs);
     body["segment"] = segment_json(&snap, seg);
+    let (predictions, rfm) = marketing_json(&app, &snap, &user);
+    body["predictions"] = predictions;
+    body["rfm"] = rfm;
     Ok(Json(body))
+}
+
+/// The learner's `predictions` and `rfm` from the snapshot; null for a
+/// learner the model has not seen (or who was erased since).
+fn marketing_json(app: &AppState, snap: &ModelSnapshot, user: &str) -> (Value, Value) {
+    let known = snap.users.index.get(user).copied();
+    let (Some(mk), Some(u)) = (snap.marketing.as_deref(), known) else {
+        return (Value::Null, Value::Null);
+    };
+    if app.live.is_erased(user) {
+        return (Value::Null, Value::Null);
+    }
+    let p = &mk.predictions;
+    let u = u as usize;
+    let churn = Some(p.churn[u]).filter(|c| !c.is_nan());
+    (
+        json!({
+            "horizon_days": p.horizon_days,
+            "purchase_probability": p.purchase[u],
+            "churn_probability": churn,
+            "predicted_spend_cents": p.spend_cents[u],
+        }),
+        json!(p.rfm[u]),
+    )
 }
 
 fn segment_json(snap: &ModelSnapshot, seg: Option<u32>) -> Value {
@@ -195,7 +222,7 @@ async fn get_segment_users(
     )
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

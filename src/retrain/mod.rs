@@ -4,6 +4,7 @@
 //! model serving.
 
 mod erase;
+pub mod marketing;
 pub mod pipeline;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +43,9 @@ pub struct TrainSettings {
     pub model: AlsParams,
     pub weights: Weights,
     pub segment: SegmentParams,
+    /// Set from `[marketing]` by [`crate::config::Settings::training`].
+    #[serde(skip)]
+    pub marketing: crate::marketing::MarketingSettings,
 }
 
 impl Default for TrainSettings {
@@ -58,6 +62,7 @@ impl Default for TrainSettings {
             model: AlsParams::default(),
             weights: Weights::default(),
             segment: SegmentParams::default(),
+            marketing: crate::marketing::MarketingSettings::default(),
         }
     }
 }
@@ -268,6 +273,11 @@ impl Trainer {
         let aggs = i.store.load_aggregates().await.map_err(store_err)?;
         let catalog = i.store.list_courses_newest_first().await.map_err(store_err)?;
         let n_events = i.store.count_events().await.map_err(store_err)?;
+        let mut days = marketing::DayData::default();
+        i.store
+            .load_day_aggregates(|r| days.push(r))
+            .await
+            .map_err(store_err)?;
         let stored = i.store.max_snapshot_version().await.map_err(store_err)?;
         let version = stored.max(i.live.version().unwrap_or(0)) + 1;
         let input = TrainInput {
@@ -277,6 +287,7 @@ impl Trainer {
             read_at_ms,
             n_events,
             version,
+            days,
         };
         let settings = i.settings.clone();
         let previous = i.live.snapshot();
@@ -345,6 +356,18 @@ impl Trainer {
                 m.segment_users
                     .with_label_values(&[&s.id.to_string()])
                     .set(s.size as i64);
+            }
+        }
+        if let Some(mk) = &snap.marketing {
+            let p = &mk.predictions;
+            for (name, gate) in [("purchase", &p.purchase_gate), ("churn", &p.churn_gate)] {
+                for (model, q) in [("model", &gate.model), ("baseline", &gate.baseline)] {
+                    for (metric, v) in q.as_ref().map(|q| q.named()).into_iter().flatten() {
+                        m.marketing_metric
+                            .with_label_values(&[name, model, metric])
+                            .set(v);
+                    }
+                }
             }
         }
         self.inner.live.publish(snap);

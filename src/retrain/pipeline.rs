@@ -21,6 +21,8 @@ pub struct TrainInput {
     pub read_at_ms: i64,
     pub n_events: i64,
     pub version: i64,
+    /// Per-day event counts for the marketing predictions.
+    pub days: super::marketing::DayData,
 }
 
 /// Why a training did not produce a snapshot to publish.
@@ -130,9 +132,20 @@ pub fn train(
         s.model.seed,
     );
     let segmentation_seconds = seg_started.elapsed().as_secs_f64();
+    // T is the first day the training has not seen in full: tomorrow.
+    let today = (input.read_at_ms.div_euclid(86_400_000) + 1) as i32;
+    let marketing = super::marketing::build(
+        &input.days,
+        &users,
+        &courses,
+        &s.marketing,
+        today,
+        previous.and_then(|p| p.marketing.as_deref()),
+    );
     let mut snap = snapshot(&input, s, users, courses, Some(report), started);
     snap.segments = Some(Arc::new(segs));
     snap.segmentation_seconds = segmentation_seconds;
+    snap.marketing = Some(Arc::new(marketing));
     Ok(snap)
 }
 
@@ -228,5 +241,6 @@ fn snapshot(
         segments: None,
         segmentation_seconds: 0.0,
         basis: Basis::Model,
+        marketing: None,
     }
 }

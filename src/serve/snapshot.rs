@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Level};
 use crate::eval::metrics::Metrics;
+use crate::marketing::audience::MarketingModel;
 use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// What a snapshot's lists rest on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +114,8 @@ pub struct ModelSnapshot {
     pub segments: Option<Arc<Segmentation>>,
     pub segmentation_seconds: f64,
     pub basis: Basis,
+    /// Purchase and churn predictions, RFM groups and offer shares per user.
+    pub marketing: Option<Arc<MarketingModel>>,
 }
 
 fn index_of(ids: &[String]) -> HashMap<String, u32> {
@@ -248,6 +251,7 @@ impl ModelSnapshot {
             segments: self.segments.clone(),
             segmentation_seconds: self.segmentation_seconds,
             basis: self.basis.clone(),
+            marketing: self.marketing.clone(),
         }
     }
 }

@@ -165,6 +165,7 @@ impl Store {
             let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM campaign_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO erasures (user_hash, erased_ms, keyed) VALUES ($1, $2, TRUE)")
                 .bind(key.hash(id))
                 .bind(now_ms())

@@ -10,6 +10,7 @@ mod edge;
 mod experiments;
 mod faults;
 mod ingest;
+mod marketing;
 mod observability;
 mod openapi;
 mod ownership;

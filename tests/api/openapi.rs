@@ -38,6 +38,14 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("get", "/experiments/{id}", Some("admin")),
     ("put", "/experiments/{id}", Some("admin")),
     ("get", "/experiments/{id}/report", Some("admin")),
+    // audiences.rs
+    ("get", "/audiences", Some("read")),
+    // campaigns.rs
+    ("get", "/campaigns", Some("read")),
+    ("post", "/campaigns", Some("admin")),
+    ("get", "/campaigns/{id}", Some("read")),
+    ("get", "/campaigns/{id}/recipients", Some("read")),
+    ("get", "/campaigns/{id}/report", Some("read")),
     // ops.rs
     ("get", "/healthz", None),
     ("get", "/readyz", None),

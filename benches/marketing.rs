@@ -1,0 +1,92 @@
+//! Marketing at 100,000 learners: scoring every learner as of T (target
+//! ≤ 2 s), the whole pipeline with its backtest fits, and one audience query
+//! ranked by expected value (target ≤ 50 ms).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+use courserec::marketing::audience::{Filter, MarketingModel, Offer};
+use courserec::marketing::offer::OfferShares;
+use courserec::marketing::predict::{predict, score_all, LearnerData};
+use courserec::marketing::{synthetic, MarketingSettings};
+use courserec::model::Factors;
+use rand::SeedableRng;
+
+fn bench(c: &mut Criterion) {
+    let planted = synthetic::generate(100_000, 1, 20_000, 150, 28);
+    let seen = planted.seen();
+    let s = MarketingSettings::default();
+    let d = LearnerData {
+        histories: &seen,
+        courses: &planted.courses,
+        n_categories: planted.n_categories,
+        today: planted.today,
+    };
+    let p = predict(&d, &s, None);
+    let mut g = c.benchmark_group("marketing");
+    g.sample_size(10);
+    g.bench_function("score_100k_learners", |b| {
+        b.iter(|| {
+            let out = score_all(
+                black_box(&d),
+                &s,
+                p.purchase_model.clone(),
+                p.churn_model.clone(),
+                p.purchase_gate.clone(),
+                p.churn_gate.clone(),
+                p.spend_per_buyer_cents,
+            );
+            black_box(out.purchase.len())
+        })
+    });
+    g.bench_function("pipeline_100k_learners_with_backtest", |b| {
+        b.iter(|| black_box(predict(black_box(&d), &s, None).purchase.len()))
+    });
+
+    let k = 64;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let users = Factors::random(100_000, k, &mut rng);
+    let n_courses = planted.courses.len();
+    let courses = Factors::random(n_courses, k, &mut rng);
+    let taken = courserec::model::Csr::from_triples(100_000, n_courses, &[]);
+    let category: Vec<u32> = planted.courses.iter().map(|c| c.category).collect();
+    let offers = OfferShares::build(
+        &users,
+        &courses,
+        &taken,
+        &category,
+        &vec![true; n_courses],
+        8,
+        10.0,
+    );
+    let model = MarketingModel {
+        predictions: p,
+        offers,
+        categories: (0..8).map(|i| format!("cat{i}")).collect(),
+        course_category: category,
+        last_active_day: vec![planted.today - 3; 100_000],
+        today: planted.today,
+    };
+    let segments: Vec<u32> = (0..100_000).map(|u| u % 7).collect();
+    let offer = Offer::Course {
+        factor: courses.row(3),
+        price_cents: 4900,
+    };
+    let filter = Filter {
+        min_purchase_probability: Some(0.0001),
+        ..Filter::default()
+    };
+    g.bench_function("audience_course_100k_learners", |b| {
+        b.iter(|| {
+            black_box(
+                model
+                    .rank(&users, Some(&segments), &offer, &filter, |u| u % 50 == 0)
+                    .len(),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,143 @@
+//! Audiences: learners filtered by offer, taste segment, RFM group,
+//! propensity, churn risk and recent activity, ranked by expected value.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::offer::OfferShares;
+use super::predict::Predictions;
+use super::rfm::RfmGroup;
+use crate::model::Factors;
+
+/// What a training publishes for marketing, per snapshot user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MarketingModel {
+    pub predictions: Predictions,
+    pub offers: OfferShares,
+    /// Category names, indexed as in `offers` and `course_category`.
+    pub categories: Vec<String>,
+    /// Category index of each snapshot course.
+    pub course_category: Vec<u32>,
+    /// Last activity day of each learner (days since the epoch), `i32::MIN` if none.
+    pub last_active_day: Vec<i32>,
+    /// T: the first day the training did not see.
+    pub today: i32,
+}
+
+/// What is offered: anything, one course (its factor and price), or a category.
+pub enum Offer<'a> {
+    Any,
+    Course { factor: &'a [f32], price_cents: i64 },
+    Category { index: usize, mean_price_cents: f64 },
+}
+
+/// The `/audiences` filters other than the offer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    pub segment: Option<u32>,
+    pub rfm: Option<Vec<RfmGroup>>,
+    pub min_purchase_probability: Option<f64>,
+    pub min_churn_probability: Option<f64>,
+    /// Active within the last N days (before T).
+    pub active_days: Option<u32>,
+    /// Not active within the last N days (before T).
+    pub inactive_days: Option<u32>,
+}
+
+/// One ranked learner.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Member {
+    pub user: u32,
+    /// P(buying the offer within the horizon).
+    pub purchase: f64,
+    pub churn: Option<f64>,
+    /// purchase × price of the offer, cents.
+    pub value_cents: f64,
+}
+
+impl MarketingModel {
+    /// What `GET /model` shows: horizon, backtests and where each published
+    /// prediction came from.
+    pub fn summary(&self) -> serde_json::Value {
+        let p = &self.predictions;
+        serde_json::json!({
+            "horizon_days": p.horizon_days,
+            "purchase": p.purchase_gate,
+            "churn": p.churn_gate,
+            "spend_per_buyer_cents": p.spend_per_buyer_cents.round() as i64,
+        })
+    }
+
+    /// P(buying `offer` in the horizon) and its expected value for learner `u`.
+    fn value(&self, u: usize, x: &[f32], offer: &Offer) -> (f64, f64) {
+        let p = &self.predictions;
+        let any = f64::from(p.purchase[u]);
+        match offer {
+            Offer::Any => (any, any * p.spend_per_buyer_cents),
+            Offer::Course { factor, price_cents } => {
+                let q = any * f64::from(self.offers.course_share(u, x, factor));
+                (q, q * *price_cents as f64)
+            }
+            Offer::Category {
+                index,
+                mean_price_cents,
+            } => {
+                let q = any * f64::from(self.offers.category(u, *index));
+                (q, q * mean_price_cents)
+            }
+        }
+    }
+
+    /// Learners passing `filter` and not `excluded`, by expected value
+    /// (largest first; ties by user index). `segments[u]` is u's taste segment.
+    pub fn rank(
+        &self,
+        users: &Factors,
+        segments: Option<&[u32]>,
+        offer: &Offer,
+        filter: &Filter,
+        excluded: impl Fn(u32) -> bool + Sync,
+    ) -> Vec<Member> {
+        let p = &self.predictions;
+        let mut out: Vec<Member> = (0..p.purchase.len())
+            .into_par_iter()
+            .filter_map(|u| {
+                let last = self.last_active_day[u];
+                let days_since = i64::from(self.today) - i64::from(last);
+                if filter
+                    .active_days
+                    .is_some_and(|n| last == i32::MIN || days_since > i64::from(n))
+                    || filter
+                        .inactive_days
+                        .is_some_and(|n| last != i32::MIN && days_since <= i64::from(n))
+                    || filter
+                        .segment
+                        .is_some_and(|s| segments.and_then(|g| g.get(u)) != Some(&s))
+                    || filter.rfm.as_ref().is_some_and(|g| !g.contains(&p.rfm[u].group))
+                {
+                    return None;
+                }
+                let churn = Some(f64::from(p.churn[u])).filter(|c| !c.is_nan());
+                if filter
+                    .min_churn_probability
+                    .is_some_and(|m| churn.is_none_or(|c| c < m))
+                {
+                    return None;
+                }
+                let (purchase, value_cents) = self.value(u, users.row(u), offer);
+                if filter.min_purchase_probability.is_some_and(|m| purchase < m) || excluded(u as u32) {
+                    return None;
+                }
+                Some(Member {
+                    user: u as u32,
+                    purchase,
+                    churn,
+                    value_cents,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| b.value_cents.total_cmp(&a.value_cents).then(a.user.cmp(&b.user)));
+        out
+    }
+}

@@ -1,0 +1,212 @@
+//! Learner features as of a cutoff day, and the labels of the horizon after
+//! it, from per-day event counts. Pure: the store's day rows in, numbers out.
+
+use crate::domain::EventType;
+
+/// Events of one type by one learner on one course on one day (UTC days
+/// since the Unix epoch), summed in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayRow {
+    pub day: i32,
+    /// Index into the caller's course table (category and price).
+    pub course: u32,
+    pub kind: EventType,
+    pub count: u32,
+    /// Largest value that day (watch fraction 0..1, rating 1..5).
+    pub value_max: f32,
+}
+
+/// What features need to know about a course.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CourseInfo {
+    /// Index of the course's category (0..n_categories).
+    pub category: u32,
+    pub price_cents: i64,
+}
+
+/// The feature names, in the order of [`features`]' output.
+pub const NAMES: [&str; 16] = [
+    "ln_recency_days",
+    "ln_active_days_28",
+    "ln_active_days_90",
+    "ln_net_purchases",
+    "ln_monetary_dollars",
+    "ln_tenure_days",
+    "activity_trend",
+    "top_category_share",
+    "ln_categories",
+    "mean_watch_fraction",
+    "ln_refunds",
+    "mean_rating_fifths",
+    "cart_abandonment",
+    "ln_purchases_28",
+    "ln_days_since_purchase",
+    "ln_events_28",
+];
+
+/// Indices of the recency–frequency baseline's features in [`NAMES`].
+pub const BASELINE: [usize; 2] = [0, 2];
+
+/// Days counted when a learner has never done something (recency caps).
+const NEVER_DAYS: f64 = 365.0;
+
+/// One learner's rows sorted by day, plus the configuration of "activity".
+pub struct History<'a> {
+    pub rows: &'a [DayRow],
+    /// `active[t.index()]`: does this event type count as activity.
+    pub active: &'a [bool; 8],
+}
+
+impl History<'_> {
+    /// Rows strictly before day `cutoff`.
+    fn before(&self, cutoff: i32) -> &[DayRow] {
+        &self.rows[..self.rows.partition_point(|r| r.day < cutoff)]
+    }
+
+    /// Last activity day before `cutoff`.
+    pub fn last_active(&self, cutoff: i32) -> Option<i32> {
+        self.before(cutoff)
+            .iter()
+            .rev()
+            .find(|r| self.active[r.kind.index()])
+            .map(|r| r.day)
+    }
+
+    /// Any activity in days [from, to).
+    pub fn active_between(&self, from: i32, to: i32) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.day >= from && r.day < to && self.active[r.kind.index()])
+    }
+
+    /// Purchases (count, cents at list price) in days [from, to).
+    pub fn purchases_between(&self, from: i32, to: i32, courses: &[CourseInfo]) -> (u32, i64) {
+        self.rows
+            .iter()
+            .filter(|r| r.day >= from && r.day < to && r.kind == EventType::Purchase)
+            .fold((0, 0), |(n, c), r| {
+                (
+                    n + r.count,
+                    c + i64::from(r.count) * courses[r.course as usize].price_cents,
+                )
+            })
+    }
+}
+
+fn ln1p(x: f64) -> f64 {
+    x.max(0.0).ln_1p()
+}
+
+/// The [`NAMES`] features of one learner as of the start of day `cutoff`
+/// (rows on or after it are unseen). `None` when the learner had no event
+/// before the cutoff: nothing to predict from.
+pub fn features(h: &History, cutoff: i32, courses: &[CourseInfo], n_categories: usize) -> Option<[f64; 16]> {
+    let rows = h.before(cutoff);
+    let first = rows.first()?.day;
+    let since = |d: i32| f64::from(cutoff - d);
+    let mut active_days = (0u32, 0u32, None::<i32>); // 28, 90, last counted day
+    let (mut ev28, mut ev14, mut ev14_28) = (0u32, 0u32, 0u32);
+    let (mut purchases, mut refunds, mut p28, mut spend) = (0i64, 0i64, 0u32, 0i64);
+    let mut last_purchase = None;
+    let mut cat = vec![0u32; n_categories.max(1)];
+    let (mut watch_sum, mut watch_n, mut rate_sum, mut rate_n) = (0.0, 0u32, 0.0, 0u32);
+    let mut carts: Vec<u32> = Vec::new();
+    let mut bought: Vec<u32> = Vec::new();
+    let mut last_active = None;
+    for r in rows {
+        let age = cutoff - r.day;
+        let price = courses[r.course as usize].price_cents;
+        if h.active[r.kind.index()] {
+            last_active = Some(r.day);
+            if active_days.2 != Some(r.day) {
+                active_days.2 = Some(r.day);
+                active_days.0 += u32::from(age <= 28);
+                active_days.1 += u32::from(age <= 90);
+            }
+            ev28 += if age <= 28 { r.count } else { 0 };
+            ev14 += if age <= 14 { r.count } else { 0 };
+            ev14_28 += if age > 14 && age <= 28 { r.count } else { 0 };
+        }
+        cat[courses[r.course as usize].category as usize] += r.count;
+        match r.kind {
+            EventType::Purchase => {
+                purchases += i64::from(r.count);
+                spend += i64::from(r.count) * price;
+                p28 += if age <= 28 { r.count } else { 0 };
+                last_purchase = Some(r.day);
+                bought.push(r.course);
+            }
+            EventType::Refund => {
+                refunds += i64::from(r.count);
+                spend -= i64::from(r.count) * price;
+            }
+            EventType::Watch => {
+                watch_sum += f64::from(r.value_max);
+                watch_n += 1;
+            }
+            EventType::Rating => {
+                rate_sum += f64::from(r.value_max);
+                rate_n += 1;
+            }
+            EventType::AddToCart => carts.push(r.course),
+            _ => {}
+        }
+    }
+    carts.sort_unstable();
+    carts.dedup();
+    bought.sort_unstable();
+    let abandoned = carts.iter().filter(|c| bought.binary_search(c).is_err()).count();
+    let total: u32 = cat.iter().sum();
+    let top = cat.iter().copied().max().unwrap_or(0);
+    let touched = cat.iter().filter(|&&c| c > 0).count();
+    Some([
+        ln1p(last_active.map_or(NEVER_DAYS, since)),
+        ln1p(f64::from(active_days.0)),
+        ln1p(f64::from(active_days.1)),
+        ln1p((purchases - refunds) as f64),
+        ln1p(spend as f64 / 100.0),
+        ln1p(since(first)),
+        (f64::from(ev14) - f64::from(ev14_28)) / (f64::from(ev14 + ev14_28) + 1.0),
+        if total > 0 {
+            f64::from(top) / f64::from(total)
+        } else {
+            0.0
+        },
+        ln1p(touched as f64),
+        if watch_n > 0 {
+            watch_sum / f64::from(watch_n)
+        } else {
+            0.0
+        },
+        ln1p(refunds as f64),
+        if rate_n > 0 {
+            rate_sum / f64::from(rate_n) / 5.0
+        } else {
+            0.0
+        },
+        if carts.is_empty() {
+            0.0
+        } else {
+            abandoned as f64 / carts.len() as f64
+        },
+        ln1p(f64::from(p28)),
+        ln1p(last_purchase.map_or(NEVER_DAYS, since)),
+        ln1p(f64::from(ev28)),
+    ])
+}
+
+/// Labels of the horizon [cutoff, cutoff + horizon): bought anything, and
+/// churned (`None` unless active in the `window` days before the cutoff:
+/// churn is undefined for someone already gone).
+pub fn labels(
+    h: &History,
+    cutoff: i32,
+    horizon: i32,
+    window: i32,
+    courses: &[CourseInfo],
+) -> (bool, Option<bool>) {
+    let bought = h.purchases_between(cutoff, cutoff + horizon, courses).0 > 0;
+    let was_active = h.active_between(cutoff - window, cutoff);
+    let churned = was_active.then(|| !h.active_between(cutoff, cutoff + horizon));
+    (bought, churned)
+}

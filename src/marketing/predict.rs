@@ -1,0 +1,250 @@
+//! The prediction pipeline, pure: fit purchase and churn models on features
+//! as of T−H with labels from [T−H, T), backtest them against a
+//! recency–frequency baseline one horizon earlier, keep a model only if it
+//! beats the baseline, and score every learner as of T.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::classifier::{fit, LinearModel};
+use super::features::{features, labels, CourseInfo, DayRow, History, BASELINE, NAMES};
+use super::metrics::{quality, Quality};
+use super::rfm::{score, Rfm, RfmInput};
+use super::MarketingSettings;
+
+/// Every learner's history and the catalog, as of the training.
+pub struct LearnerData<'a> {
+    /// Per learner (snapshot user order), rows sorted by day.
+    pub histories: &'a [Vec<DayRow>],
+    pub courses: &'a [CourseInfo],
+    pub n_categories: usize,
+    /// T: the first day not yet seen (today + 1).
+    pub today: i32,
+}
+
+/// Where a published prediction's model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Fitted now and beat the baseline on the backtest.
+    Model,
+    /// This training's model did not beat the baseline: the previous one's.
+    Previous,
+    /// Neither: the recency–frequency baseline itself.
+    Baseline,
+}
+
+/// The backtest of one prediction: fitted on T−2H, scored on T−H against
+/// what happened in [T−H, T). `None` metrics: a class was missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    pub model: Option<Quality>,
+    pub baseline: Option<Quality>,
+    pub source: Source,
+}
+
+/// What a training publishes: one entry per snapshot user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Predictions {
+    pub horizon_days: u32,
+    /// P(any purchase in the next H days), 0..1.
+    pub purchase: Vec<f32>,
+    /// P(no activity in the next H days); NaN when not active in the last D days.
+    pub churn: Vec<f32>,
+    /// Expected spend over the next 90 days, cents.
+    pub spend_cents: Vec<i64>,
+    pub rfm: Vec<Rfm>,
+    pub purchase_model: LinearModel,
+    pub churn_model: LinearModel,
+    pub purchase_gate: Gate,
+    pub churn_gate: Gate,
+    /// Mean spend in the horizon of learners who bought in it, cents.
+    pub spend_per_buyer_cents: f64,
+}
+
+/// Features and labels of every learner with history before `cutoff`.
+struct Sample {
+    rows: Vec<[f64; 16]>,
+    bought: Vec<bool>,
+    /// (row index, churned) for learners active in the window before the cutoff.
+    churn: Vec<(usize, bool)>,
+    buyer_spend: (u64, i64),
+}
+
+fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Sample {
+    let active = s.activity_mask();
+    let h = s.horizon_days as i32;
+    let per: Vec<_> = d
+        .histories
+        .par_iter()
+        .filter_map(|rows| {
+            let hist = History {
+                rows,
+                active: &active,
+            };
+            let f = features(&hist, cutoff, d.courses, d.n_categories)?;
+            let (bought, churned) = labels(&hist, cutoff, h, s.churn_window_days as i32, d.courses);
+            let spend = hist.purchases_between(cutoff, cutoff + h, d.courses).1;
+            Some((f, bought, churned, spend))
+        })
+        .collect();
+    let mut out = Sample {
+        rows: Vec::with_capacity(per.len()),
+        bought: Vec::with_capacity(per.len()),
+        churn: Vec::new(),
+        buyer_spend: (0, 0),
+    };
+    for (i, (f, b, c, spend)) in per.into_iter().enumerate() {
+        out.rows.push(f);
+        out.bought.push(b);
+        if let Some(c) = c {
+            out.churn.push((i, c));
+        }
+        if b {
+            out.buyer_spend.0 += 1;
+            out.buyer_spend.1 += spend;
+        }
+    }
+    out
+}
+
+const ALL: [usize; 16] = {
+    let mut a = [0; 16];
+    let mut i = 0;
+    while i < 16 {
+        a[i] = i;
+        i += 1;
+    }
+    a
+};
+
+/// Fits model and baseline on `train`, compares them on `test`, and picks
+/// the model to publish refitted on `refit`.
+fn gate(
+    train: (&[[f64; 16]], &[bool]),
+    test: (&[[f64; 16]], &[bool]),
+    refit: (&[[f64; 16]], &[bool]),
+    previous: Option<&LinearModel>,
+    l2: f64,
+) -> (LinearModel, Gate) {
+    let eval = |m: &LinearModel| {
+        let p: Vec<f64> = test.0.iter().map(|r| m.predict(r)).collect();
+        quality(&p, test.1)
+    };
+    let model = eval(&fit(train.0, train.1, &ALL, l2));
+    let baseline = eval(&fit(train.0, train.1, &BASELINE, l2));
+    let beats = matches!((&model, &baseline), (Some(m), Some(b)) if m.auc > b.auc);
+    let (published, source) = if beats {
+        (fit(refit.0, refit.1, &ALL, l2), Source::Model)
+    } else if let Some(prev) = previous.filter(|p| p.columns.iter().all(|&c| c < NAMES.len())) {
+        (prev.clone(), Source::Previous)
+    } else {
+        (fit(refit.0, refit.1, &BASELINE, l2), Source::Baseline)
+    };
+    let g = Gate {
+        model,
+        baseline,
+        source,
+    };
+    (published, g)
+}
+
+fn churn_subset(s: &Sample) -> (Vec<[f64; 16]>, Vec<bool>) {
+    s.churn.iter().map(|&(i, c)| (s.rows[i], c)).unzip()
+}
+
+/// Runs the whole pipeline. `previous` are the models now serving.
+pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predictions>) -> Predictions {
+    let h = s.horizon_days as i32;
+    let (t0, t1) = (d.today - 2 * h, d.today - h);
+    let (old, recent) = (sample(d, s, t0), sample(d, s, t1));
+    let (purchase_model, purchase_gate) = gate(
+        (&old.rows, &old.bought),
+        (&recent.rows, &recent.bought),
+        (&recent.rows, &recent.bought),
+        previous.map(|p| &p.purchase_model),
+        s.l2,
+    );
+    let (old_c, recent_c) = (churn_subset(&old), churn_subset(&recent));
+    let (churn_model, churn_gate) = gate(
+        (&old_c.0, &old_c.1),
+        (&recent_c.0, &recent_c.1),
+        (&recent_c.0, &recent_c.1),
+        previous.map(|p| &p.churn_model),
+        s.l2,
+    );
+    let spend_per_buyer_cents = if recent.buyer_spend.0 > 0 {
+        recent.buyer_spend.1 as f64 / recent.buyer_spend.0 as f64
+    } else {
+        0.0
+    };
+    score_all(
+        d,
+        s,
+        purchase_model,
+        churn_model,
+        purchase_gate,
+        churn_gate,
+        spend_per_buyer_cents,
+    )
+}
+
+/// Scores every learner as of T with the chosen models (the timed part).
+pub fn score_all(
+    d: &LearnerData,
+    s: &MarketingSettings,
+    purchase_model: LinearModel,
+    churn_model: LinearModel,
+    purchase_gate: Gate,
+    churn_gate: Gate,
+    spend_per_buyer_cents: f64,
+) -> Predictions {
+    let active = s.activity_mask();
+    let window = s.churn_window_days as i32;
+    let scale = 90.0 / f64::from(s.horizon_days.max(1));
+    let scored: Vec<(f32, f32, i64, RfmInput)> = d
+        .histories
+        .par_iter()
+        .map(|rows| {
+            let hist = History {
+                rows,
+                active: &active,
+            };
+            let Some(f) = features(&hist, d.today, d.courses, d.n_categories) else {
+                let never = RfmInput {
+                    recency_days: f64::INFINITY,
+                    frequency: 0.0,
+                    monetary_cents: 0.0,
+                };
+                return (0.0, f32::NAN, 0, never);
+            };
+            let p = purchase_model.predict(&f);
+            let churn = if hist.active_between(d.today - window, d.today) {
+                churn_model.predict(&f) as f32
+            } else {
+                f32::NAN
+            };
+            // Features are ln(1+x): undo them for the RFM inputs.
+            let rfm = RfmInput {
+                recency_days: f[0].exp_m1(),
+                frequency: f[3].exp_m1(),
+                monetary_cents: f[4].exp_m1() * 100.0,
+            };
+            let spend = (p * spend_per_buyer_cents * scale).round() as i64;
+            (p as f32, churn, spend, rfm)
+        })
+        .collect();
+    let rfm = score(&scored.iter().map(|x| x.3).collect::<Vec<_>>());
+    Predictions {
+        horizon_days: s.horizon_days,
+        purchase: scored.iter().map(|x| x.0).collect(),
+        churn: scored.iter().map(|x| x.1).collect(),
+        spend_cents: scored.iter().map(|x| x.2).collect(),
+        rfm,
+        purchase_model,
+        churn_model,
+        purchase_gate,
+        churn_gate,
+        spend_per_buyer_cents,
+    }
+}

@@ -1,0 +1,142 @@
+//! The marketing half of a training: the store's per-day rows indexed by the
+//! snapshot's users and courses, then the pure `marketing` pipeline.
+
+use std::collections::HashMap;
+
+use crate::domain::EventType;
+use crate::marketing::audience::MarketingModel;
+use crate::marketing::features::{CourseInfo, DayRow};
+use crate::marketing::offer::OfferShares;
+use crate::marketing::predict::{predict, LearnerData};
+use crate::marketing::MarketingSettings;
+use crate::serve::snapshot::{CourseSide, UserSide};
+use crate::store::DayAggRow;
+
+/// Per-day rows with user and course ids interned while streaming.
+#[derive(Debug, Default)]
+pub struct DayData {
+    users: HashMap<String, u32>,
+    user_ids: Vec<String>,
+    courses: HashMap<String, u32>,
+    course_ids: Vec<String>,
+    /// (user, course, row) with interned indices.
+    rows: Vec<(u32, u32, EventType, i32, u32, f32)>,
+}
+
+fn intern(id: String, index: &mut HashMap<String, u32>, ids: &mut Vec<String>) -> u32 {
+    if let Some(&i) = index.get(&id) {
+        return i;
+    }
+    let i = ids.len() as u32;
+    ids.push(id.clone());
+    index.insert(id, i);
+    i
+}
+
+impl DayData {
+    /// Adds one store row; unknown event types are skipped.
+    pub fn push(&mut self, r: DayAggRow) {
+        let Some(kind) = EventType::parse(&r.2) else {
+            return;
+        };
+        let u = intern(r.0, &mut self.users, &mut self.user_ids);
+        let c = intern(r.1, &mut self.courses, &mut self.course_ids);
+        self.rows.push((u, c, kind, r.3 as i32, r.4 as u32, r.5 as f32));
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Predictions, RFM and offer shares for every snapshot user as of day
+/// `today` (the first day not seen).
+pub fn build(
+    days: &DayData,
+    users: &UserSide,
+    courses: &CourseSide,
+    s: &MarketingSettings,
+    today: i32,
+    previous: Option<&MarketingModel>,
+) -> MarketingModel {
+    let mut categories: Vec<String> = courses.meta.iter().map(|m| m.category.clone()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let course_category: Vec<u32> = courses
+        .meta
+        .iter()
+        .map(|m| categories.binary_search(&m.category).unwrap_or(0) as u32)
+        .collect();
+    let infos: Vec<CourseInfo> = courses
+        .meta
+        .iter()
+        .zip(&course_category)
+        .map(|(m, &category)| CourseInfo {
+            category,
+            price_cents: m.price_cents,
+        })
+        .collect();
+    // Day-store indices to snapshot indices (None: not in the snapshot).
+    let user_of: Vec<Option<u32>> = days
+        .user_ids
+        .iter()
+        .map(|u| users.index.get(u).copied())
+        .collect();
+    let course_of: Vec<Option<u32>> = days
+        .course_ids
+        .iter()
+        .map(|c| courses.index.get(c).copied())
+        .collect();
+    let mut histories: Vec<Vec<DayRow>> = vec![Vec::new(); users.ids.len()];
+    for &(u, c, kind, day, count, value_max) in &days.rows {
+        if let (Some(u), Some(course)) = (user_of[u as usize], course_of[c as usize]) {
+            histories[u as usize].push(DayRow {
+                day,
+                course,
+                kind,
+                count,
+                value_max,
+            });
+        }
+    }
+    histories.iter_mut().for_each(|h| h.sort_by_key(|r| r.day));
+    let data = LearnerData {
+        histories: &histories,
+        courses: &infos,
+        n_categories: categories.len(),
+        today,
+    };
+    let predictions = predict(&data, s, previous.map(|p| &p.predictions));
+    let active = s.activity_mask();
+    let last_active_day = histories
+        .iter()
+        .map(|h| {
+            h.iter()
+                .rev()
+                .find(|r| active[r.kind.index()])
+                .map_or(i32::MIN, |r| r.day)
+        })
+        .collect();
+    let offered: Vec<bool> = courses.meta.iter().map(|m| m.servable()).collect();
+    let offers = OfferShares::build(
+        &users.factors,
+        &courses.factors,
+        &users.taken,
+        &course_category,
+        &offered,
+        categories.len(),
+        s.course_softmax_beta,
+    );
+    MarketingModel {
+        predictions,
+        offers,
+        categories,
+        course_category,
+        last_active_day,
+        today,
+    }
+}

@@ -1,0 +1,149 @@
+//! What marketing reads and writes: per-day event counts for the propensity
+//! models, campaigns with their frozen members, and the payments a campaign
+//! report counts.
+
+use futures::TryStreamExt;
+
+use super::{on_pool, Store};
+
+/// Events of one type by one user on one course on one UTC day.
+pub type DayAggRow = (String, String, String, i64, i64, f64);
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredCampaign {
+    pub id: String,
+    pub name: String,
+    pub course_id: Option<String>,
+    pub category: Option<String>,
+    /// JSON of the audience filters.
+    pub audience: String,
+    pub discount_pct: Option<f64>,
+    pub control_share: f64,
+    pub seed: i64,
+    pub model_version: i64,
+    pub created_ms: i64,
+    pub ends_ms: i64,
+}
+
+/// A purchase or refund of the offer by a member: (user, in control,
+/// course, type, ts_ms, course price in cents).
+pub type PaymentRow = (String, bool, String, String, i64, i64);
+
+const CAMPAIGN_COLUMNS: &str = "id, name, course_id, category, audience, discount_pct, control_share, \
+     seed, model_version, created_ms, ends_ms";
+
+/// Rows per member insert statement (3 parameters each).
+const MEMBERS_PER_STATEMENT: usize = 5_000;
+
+impl Store {
+    /// Per (user, course, type, day) counts and largest value over the whole
+    /// log, for features as of any cutoff day. Calls `each` per row so the
+    /// caller can index as it goes.
+    pub async fn load_day_aggregates(&self, mut each: impl FnMut(DayAggRow)) -> sqlx::Result<()> {
+        const SQL: &str = "SELECT user_id, course_id, type, ts_ms / 86400000 AS day, COUNT(*), \
+             COALESCE(MAX(value), 0.0) FROM events GROUP BY user_id, course_id, type, ts_ms / 86400000";
+        on_pool!(self, p => {
+            let mut rows = sqlx::query_as::<_, DayAggRow>(SQL).fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                each(r);
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores a campaign and its members (user, in control) in one transaction.
+    pub async fn create_campaign(&self, c: &StoredCampaign, members: &[(String, bool)]) -> sqlx::Result<()> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO campaigns (id, name, course_id, category, audience, discount_pct, control_share, \
+                 seed, model_version, created_ms, ends_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.course_id)
+            .bind(&c.category)
+            .bind(&c.audience)
+            .bind(c.discount_pct)
+            .bind(c.control_share)
+            .bind(c.seed)
+            .bind(c.model_version)
+            .bind(c.created_ms)
+            .bind(c.ends_ms)
+            .execute(&mut *tx)
+            .await?;
+            for chunk in members.chunks(MEMBERS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO campaign_members (campaign_id, user_id, control) ");
+                qb.push_values(chunk, |mut b, (u, control)| {
+                    b.push_bind(&c.id).push_bind(u).push_bind(*control);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    pub async fn list_campaigns(&self) -> sqlx::Result<Vec<StoredCampaign>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY created_ms DESC, id");
+        on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await)
+    }
+
+    pub async fn get_campaign(&self, id: &str) -> sqlx::Result<Option<StoredCampaign>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+        on_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)
+    }
+
+    /// Members now in (treatment, control); erased learners are gone.
+    pub async fn campaign_sizes(&self, id: &str) -> sqlx::Result<(i64, i64)> {
+        let rows: Vec<(bool, i64)> = on_pool!(self, p => {
+            sqlx::query_as("SELECT control, COUNT(*) FROM campaign_members WHERE campaign_id = $1 GROUP BY control")
+                .bind(id)
+                .fetch_all(p)
+                .await?
+        });
+        let of = |arm: bool| rows.iter().find(|r| r.0 == arm).map_or(0, |r| r.1);
+        Ok((of(false), of(true)))
+    }
+
+    /// Treatment members after `after` in user-id order, at most `limit`
+    /// (`None`: all of them). Control members are never returned.
+    pub async fn campaign_recipients(
+        &self,
+        id: &str,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> sqlx::Result<Vec<String>> {
+        on_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT user_id FROM campaign_members WHERE campaign_id = $1 AND NOT control \
+                 AND user_id > $2 ORDER BY user_id LIMIT $3",
+            )
+            .bind(id)
+            .bind(after.unwrap_or(""))
+            .bind(limit.unwrap_or(i64::MAX))
+            .fetch_all(p)
+            .await
+        })
+    }
+
+    /// Purchases and refunds of the campaign's offer by its members at or
+    /// after `from_ms`, with the course's price.
+    pub async fn campaign_payments(&self, c: &StoredCampaign) -> sqlx::Result<Vec<PaymentRow>> {
+        let (offer_sql, offer) = match (&c.course_id, &c.category) {
+            (Some(course), _) => ("e.course_id = $3", course.clone()),
+            (None, Some(cat)) => ("k.category = $3", cat.clone()),
+            (None, None) => ("$3 = $3", String::new()),
+        };
+        let sql = format!(
+            "SELECT m.user_id, m.control, e.course_id, e.type, e.ts_ms, k.price_cents \
+             FROM campaign_members m JOIN events e ON e.user_id = m.user_id \
+             JOIN courses k ON k.id = e.course_id \
+             WHERE m.campaign_id = $1 AND e.ts_ms >= $2 AND e.type IN ('purchase', 'refund') AND {offer_sql}"
+        );
+        on_pool!(self, p => {
+            sqlx::query_as(&sql).bind(&c.id).bind(c.created_ms).bind(&offer).fetch_all(p).await
+        })
+    }
+}
