@@ -1,6 +1,7 @@
 //! The HTTP API: routes grouped by the scope they need, and the tower stack
 //! around them (request ids, tracing, metrics, timeout, load shedding).
 
+mod console;
 mod courses;
 mod events;
 mod experiments;
@@ -48,6 +49,7 @@ pub struct AppState {
     pub cluster: Cluster,
 }
 
+pub use console::ASSETS as CONSOLE_ASSETS;
 pub use courses::CourseBody;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -68,7 +70,8 @@ pub fn app(state: AppState) -> Router {
             courses::read_router()
                 .merge(recommend::router())
                 .merge(segments::router())
-                .merge(users::read_router()),
+                .merge(users::read_router())
+                .merge(console::read_router()),
             &state,
             Scope::Read,
         ))
@@ -81,6 +84,7 @@ pub fn app(state: AppState) -> Router {
             Scope::Admin,
         ))
         .merge(ops::router())
+        .merge(console::assets_router())
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
 

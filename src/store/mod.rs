@@ -6,6 +6,7 @@ mod bulk;
 mod catalog;
 mod events;
 mod experiments;
+mod history;
 mod snapshots;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 pub use catalog::user_hash;
 pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
+pub use history::TrainingRun;
 
 use crate::config::DatabaseSettings;
 

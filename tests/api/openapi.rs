@@ -15,6 +15,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("post", "/events", Some("ingest")),
     // courses.rs
     ("get", "/courses/{id}", Some("read")),
+    ("get", "/courses", Some("read")),
     ("put", "/courses/{id}", Some("admin")),
     ("delete", "/courses/{id}", Some("admin")),
     ("post", "/courses", Some("admin")),
@@ -38,6 +39,9 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("get", "/experiments/{id}", Some("admin")),
     ("put", "/experiments/{id}", Some("admin")),
     ("get", "/experiments/{id}/report", Some("admin")),
+    // console.rs
+    ("get", "/model/history", Some("read")),
+    ("get", "/events/stats", Some("read")),
     // ops.rs
     ("get", "/healthz", None),
     ("get", "/readyz", None),
