@@ -1,6 +1,8 @@
 //! The catalog: `PUT/GET/DELETE /courses/<id>`, `POST /courses`.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,7 +15,9 @@ use crate::domain::{valid_id, valid_text, Course, Level};
 use crate::error::{ApiError, FieldError, Json, Result};
 
 pub fn read_router() -> Router<AppState> {
-    Router::new().route("/courses/{id}", get(get_course))
+    Router::new()
+        .route("/courses/{id}", get(get_course))
+        .route("/courses", get(search_courses))
 }
 
 pub fn admin_router() -> Router<AppState> {
@@ -179,4 +183,41 @@ async fn delete_course(State(app): State<AppState>, Path(id): Path<String>) -> R
     app.live.remove_course(&id);
     app.cluster.notify(Change::Course { id }).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /courses?q=&category=&ids=&limit=`: catalog search, by id order.
+/// `q` matches the id, title or a tag, case-insensitively; `ids` (comma
+/// separated, at most 500) keeps only those courses.
+async fn search_courses(
+    State(app): State<AppState>,
+    Query(p): Query<HashMap<String, String>>,
+) -> Result<Json<Value>> {
+    let limit = super::recommend::param_count(&p, "limit", 50, 500)?;
+    let q = p.get("q").map(|q| q.trim().to_lowercase()).unwrap_or_default();
+    let category = p
+        .get("category")
+        .map(|c| c.trim().to_lowercase())
+        .unwrap_or_default();
+    // `ids=a,b,c`: a batch read (a front end's titles for a list in one call).
+    let ids: Option<std::collections::HashSet<&str>> = p
+        .get("ids")
+        .map(|s| s.split(',').filter(|x| !x.is_empty()).collect());
+    if ids.as_ref().is_some_and(|i| i.len() > 500) {
+        return Err(ApiError::bad_param("ids must name at most 500 courses"));
+    }
+    let all = app.store.list_courses().await?;
+    let hits: Vec<&Course> = all
+        .iter()
+        .filter(|c| ids.as_ref().is_none_or(|i| i.contains(c.id.as_str())))
+        .filter(|c| category.is_empty() || c.category == category)
+        .filter(|c| {
+            q.is_empty()
+                || c.id.to_lowercase().contains(&q)
+                || c.title.to_lowercase().contains(&q)
+                || c.tags.iter().any(|t| t.contains(&q))
+        })
+        .collect();
+    let total = hits.len();
+    let items: Vec<&Course> = hits.into_iter().take(limit).collect();
+    Ok(Json(json!({"total": total, "items": items})))
 }

@@ -3,6 +3,7 @@
 
 mod audiences;
 mod campaigns;
+mod console;
 mod courses;
 mod events;
 mod experiments;
@@ -54,6 +55,7 @@ pub struct AppState {
     pub health: Arc<StoreHealth>,
 }
 
+pub use console::ASSETS as CONSOLE_ASSETS;
 pub use courses::CourseBody;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -87,7 +89,8 @@ pub fn app(state: AppState) -> Router {
                 .merge(segments::router())
                 .merge(users::read_router())
                 .merge(audiences::router())
-                .merge(campaigns::read_router()),
+                .merge(campaigns::read_router())
+                .merge(console::read_router()),
             &state,
             Scope::Read,
         ))
@@ -101,6 +104,7 @@ pub fn app(state: AppState) -> Router {
             Scope::Admin,
         ))
         .merge(ops::router())
+        .merge(console::assets_router())
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
 

@@ -20,7 +20,7 @@ use crate::model::{AlsParams, Weights};
 use crate::segment::SegmentParams;
 use crate::serve::snapshot::{Basis, ModelSnapshot};
 use crate::serve::Live;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, TrainingRun};
 use pipeline::{TrainFailure, TrainInput};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +98,37 @@ fn named(m: &crate::eval::metrics::Metrics) -> [(&'static str, f64); 7] {
         ("hit_rate", m.hit_rate),
         ("coverage", m.coverage),
     ]
+}
+
+/// The history row of one run (`GET /model/history`).
+fn run_record(result: &Result<ModelSnapshot, (&'static str, String)>, seconds: f64) -> TrainingRun {
+    let finished_ms = now_ms();
+    match result {
+        Ok(s) => TrainingRun {
+            version: Some(s.version),
+            status: "published".into(),
+            reason: None,
+            finished_ms,
+            training_seconds: seconds,
+            n_users: Some(s.users.ids.len() as i64),
+            n_courses: Some(s.courses.ids.len() as i64),
+            n_events: Some(s.n_events),
+            metrics: s.metrics.clone(),
+            baseline_metrics: s.baseline_metrics.clone(),
+        },
+        Err((reason, _)) => TrainingRun {
+            version: None,
+            status: "failed".into(),
+            reason: Some((*reason).into()),
+            finished_ms,
+            training_seconds: seconds,
+            n_users: None,
+            n_courses: None,
+            n_events: None,
+            metrics: None,
+            baseline_metrics: None,
+        },
+    }
 }
 
 /// Handle to the trainer, cloned into the HTTP state.
@@ -232,6 +263,11 @@ impl Trainer {
         i.metrics
             .training_seconds
             .observe(started.elapsed().as_secs_f64());
+        let run = run_record(&result, started.elapsed().as_secs_f64());
+        if let Err(e) = i.store.record_training_run(&run).await {
+            i.metrics.db_errors.with_label_values(&["training_history"]).inc();
+            tracing::warn!(error = %e, "training run not added to the history");
+        }
         match result {
             Ok(snap) => {
                 let version = snap.version;

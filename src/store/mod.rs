@@ -8,6 +8,7 @@ mod erasure;
 mod events;
 mod experiments;
 mod health;
+mod history;
 mod marketing;
 mod snapshots;
 
@@ -24,6 +25,7 @@ pub use erasure::{legacy_user_hash, ErasureKey};
 pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
 pub use health::{is_transient, run_probe, ProbeTiming, StoreHealth};
+pub use history::TrainingRun;
 pub use marketing::{DayAggRow, PaymentRow, StoredCampaign};
 
 use crate::config::DatabaseSettings;

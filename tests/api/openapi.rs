@@ -15,6 +15,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("post", "/events", Some("ingest")),
     // courses.rs
     ("get", "/courses/{id}", Some("read")),
+    ("get", "/courses", Some("read")),
     ("put", "/courses/{id}", Some("admin")),
     ("delete", "/courses/{id}", Some("admin")),
     ("post", "/courses", Some("admin")),
@@ -46,6 +47,9 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("get", "/campaigns/{id}", Some("read")),
     ("get", "/campaigns/{id}/recipients", Some("read")),
     ("get", "/campaigns/{id}/report", Some("read")),
+    // console.rs
+    ("get", "/model/history", Some("read")),
+    ("get", "/events/stats", Some("read")),
     // ops.rs
     ("get", "/healthz", None),
     ("get", "/readyz", None),

@@ -1,0 +1,449 @@
+// The courserec console: a small single-page app over the public API.
+// Pages are hash routes; every figure comes from an API response.
+'use strict';
+(function () {
+  const KEY = 'courserec.key';
+  const RFM_GROUPS = ['champions', 'loyal', 'potential_loyalists', 'new', 'promising', 'need_attention', 'about_to_sleep', 'at_risk', 'cannot_lose', 'hibernating', 'lost'];
+  const main = document.getElementById('main');
+  const C = window.Charts;
+  // Routes the server documents in /openapi.json: parts of the console that
+  // need routes this server lacks say so instead of calling them.
+  const paths = fetch('/openapi.json').then((r) => r.json()).then((d) => new Set(Object.keys(d.paths || {})));
+  const courseCache = new Map();
+
+  // ---------- helpers ----------
+  function h(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else if (k === 'class') e.className = v;
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const k of kids.flat()) if (k != null) e.append(k instanceof Node ? k : String(k));
+    return e;
+  }
+  const money = (c) => (c == null ? '–' : '$' + (c / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+  const pct = (v, d = 1) => (v == null ? '–' : (v * 100).toFixed(d) + '%');
+  const num = (v, d = 3) => (v == null ? '–' : (+v).toFixed(d));
+  const int = (v) => (v == null ? '–' : Number(v).toLocaleString('en-US'));
+  const when = (t) => (t ? new Date(t).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '–');
+  const stat = (k, v, id) => h('div', { class: 'card stat' }, h('span', { class: 'v', id }, v), h('span', { class: 'k' }, k));
+  const note = (text, id) => h('p', { class: 'note', 'data-testid': id }, text);
+  const card = (title, ...kids) => h('section', { class: 'card' }, h('h2', {}, title), ...kids);
+  const scroll = (t) => h('div', { class: 'scroll', tabindex: '0' }, t);
+  function table(head, rows, numeric) {
+    return scroll(h('table', {}, h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { class: numeric && numeric[i] ? 'n' : null }, x)))),
+      h('tbody', {}, rows.map((r) => (r instanceof Node ? r : h('tr', {}, r.map((x, i) => h('td', { class: numeric && numeric[i] ? 'n' : null }, x))))))));
+  }
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  // Every call goes through here: the key (if any) as a bearer token, JSON
+  // errors turned into ApiError, a 401 opens the key prompt.
+  async function api(path, opts = {}) {
+    const headers = Object.assign({}, opts.headers);
+    const key = sessionStorage.getItem(KEY);
+    if (key) headers.Authorization = 'Bearer ' + key;
+    let body;
+    if (opts.body !== undefined) { headers['Content-Type'] = 'application/json'; body = JSON.stringify(opts.body); }
+    const r = await fetch(path, { method: opts.method || 'GET', headers, body });
+    if (r.status === 401) { askForKey(key ? 'That key was refused.' : ''); throw new ApiError(401, 'unauthorized', 'an API key is needed'); }
+    if (opts.raw && r.ok) return r;
+    const data = r.status === 204 ? null : await r.json().catch(() => null);
+    if (!r.ok) throw new ApiError(r.status, data && data.error && data.error.code, (data && data.error && data.error.message) || r.statusText);
+    return data;
+  }
+  const has = async (p) => (await paths).has(p);
+  function failure(e) {
+    if (e.status === 403) return note('This key may not read this (' + e.message + ').', 'forbidden');
+    return h('p', { class: 'error', role: 'alert' }, `Could not load: ${e.message}${e.code ? ' (' + e.code + ')' : ''}`);
+  }
+  // Titles for many course ids in one request (GET /courses?ids=).
+  async function coursesById(ids) {
+    const missing = [...new Set(ids)].filter((id) => !courseCache.has(id));
+    if (missing.length) {
+      const found = await api('/courses?limit=500&ids=' + missing.map(encodeURIComponent).join(',')).then((r) => r.items).catch(() => []);
+      for (const c of found) courseCache.set(c.id, c);
+      for (const id of missing) if (!courseCache.has(id)) courseCache.set(id, { id, title: id });
+    }
+    return new Map(ids.map((id) => [id, courseCache.get(id)]));
+  }
+
+  // ---------- key prompt ----------
+  const prompt = document.getElementById('key-prompt');
+  const forget = document.getElementById('forget-key');
+  function askForKey(msg) {
+    prompt.hidden = false;
+    main.hidden = true;
+    document.getElementById('key-error').textContent = msg || '';
+    document.getElementById('key-input').focus();
+  }
+  document.getElementById('key-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const v = document.getElementById('key-input').value.trim();
+    if (!v) return;
+    sessionStorage.setItem(KEY, v);
+    document.getElementById('key-input').value = '';
+    prompt.hidden = true;
+    main.hidden = false;
+    forget.hidden = false;
+    route();
+  });
+  forget.hidden = !sessionStorage.getItem(KEY);
+  forget.addEventListener('click', () => { sessionStorage.removeItem(KEY); forget.hidden = true; askForKey(''); });
+
+  // ---------- pages ----------
+  async function overview() {
+    const [model, hist, stats, ready] = await Promise.allSettled([
+      api('/model'),
+      has('/model/history').then((ok) => (ok ? api('/model/history?limit=20') : Promise.reject(new ApiError(404, 'not_available', 'no history on this server')))),
+      has('/events/stats').then((ok) => (ok ? api('/events/stats?hours=24') : Promise.reject(new ApiError(404, 'not_available', 'no event statistics on this server')))),
+      fetch('/readyz').then((r) => r.json()),
+    ]);
+    const out = [h('h1', {}, 'Overview')];
+    if (model.status === 'rejected') throw model.reason;
+    const m = model.value;
+    const rd = ready.status === 'fulfilled' ? ready.value : { status: 'unknown' };
+    out.push(h('div', { class: 'cards' },
+      stat('model version', m.version == null ? 'none yet' : String(m.version), 'model-version'),
+      stat('trained at', when(m.trained_at), 'trained-at'),
+      stat('training time', m.training_seconds == null ? '–' : m.training_seconds.toFixed(1) + ' s'),
+      stat('users · courses', `${int(m.n_users)} · ${int(m.n_courses)}`),
+      stat('events trained on', int(m.n_events)),
+      stat('store', `${rd.store || rd.status} (${rd.backend || '?'})`, 'store-health')));
+    if (m.metrics && m.baseline_metrics) {
+      const keys = ['precision', 'recall', 'ndcg', 'map', 'hit_rate', 'coverage'];
+      out.push(card('Holdout metrics at K=10 (this version)', table(['metric', 'model', 'popularity', 'ratio'],
+        keys.map((k) => [k, num(m.metrics[k]), num(m.baseline_metrics[k]), m.baseline_metrics[k] > 0 ? (m.metrics[k] / m.baseline_metrics[k]).toFixed(2) + '×' : '–']), [0, 1, 1, 1])));
+    }
+    if (hist.status === 'fulfilled') {
+      const runs = hist.value.items;
+      const pub = runs.filter((r) => r.status === 'published' && r.metrics).reverse();
+      const failed = runs.filter((r) => r.status === 'failed');
+      out.push(h('div', { class: 'grid' },
+        card('NDCG@10 by version: model vs popularity',
+          pub.length ? C.line('NDCG at 10 of each published version, model and popularity baseline', pub.map((r) => 'v' + r.version),
+            [{ name: 'model', values: pub.map((r) => r.metrics.ndcg) }, { name: 'popularity', values: pub.map((r) => r.baseline_metrics && r.baseline_metrics.ndcg) }], (v) => v.toFixed(4))
+            : note('No published version with holdout metrics yet.')),
+        card('Training runs',
+          h('p', {}, `${runs.length} recent runs, `, h('strong', { id: 'failure-count' }, String(failed.length)), ' failed.'),
+          table(['finished', 'status', 'version', 'seconds', 'reason'], runs.slice(0, 10).map((r) => [when(r.finished_at), r.status, r.version == null ? '–' : String(r.version), r.training_seconds.toFixed(1), r.reason || '']), [0, 0, 1, 1, 0]))));
+    } else out.push(card('Model history', note('Model history is not available on this server.', 'history-unavailable')));
+    if (stats.status === 'fulfilled') {
+      const st = stats.value;
+      const keys = Object.keys(st.totals);
+      out.push(card(`Events ingested by type, last ${st.hours} hours (${int(st.total)} in all)`,
+        C.stacked('Events ingested per hour, stacked by type', st.buckets.map((b) => ({ label: b.hour.slice(11, 13) + 'h', counts: b.counts })), keys)));
+    } else out.push(card('Events ingested', failure(stats.reason)));
+    return out;
+  }
+
+  async function segments() {
+    const data = await api('/segments');
+    const segs = data.segments;
+    const out = [h('h1', {}, 'Segments')];
+    out.push(h('div', { class: 'cards' },
+      stat('taste segments', String(segs.length), 'segment-count'),
+      stat('silhouette', data.silhouette == null ? '–' : data.silhouette.toFixed(3)),
+      stat('model version', data.model_version == null ? '–' : String(data.model_version)),
+      stat('users segmented', int(segs.reduce((a, x) => a + x.size, 0)))));
+    if (!segs.length) return out.concat(note('No segments yet: the first training makes them.'));
+    const rows = segs.map((x) => h('tr', { 'data-segment-id': String(x.id) },
+      h('td', {}, String(x.id)), h('td', {}, x.label), h('td', { class: 'n', 'data-size': String(x.size) }, int(x.size)), h('td', { class: 'n' }, pct(x.share)),
+      h('td', {}, x.top_categories.map((c) => h('span', { class: 'chip' }, `${c.category} ${pct(c.share, 0)}`))),
+      h('td', { class: 'n' }, num(x.activity.mean_events_30d, 1)), h('td', { class: 'n' }, num(x.activity.mean_recency_days, 0)),
+      h('td', { class: 'n' }, pct(x.activity.buyer_share)), h('td', { class: 'n' }, money(x.activity.mean_spend_cents))));
+    out.push(card('Taste segments', table(['id', 'label', 'size', 'share', 'top categories', 'events / 30 d', 'days since seen', 'buyers', 'mean spend'], rows, [0, 0, 1, 1, 0, 1, 1, 1, 1])));
+    out.push(h('div', { class: 'grid' },
+      card('Sizes', C.bars('Segment sizes', segs.map((x) => ({ label: `${x.id} ${x.label}`, value: x.size })), int, ['segment', 'users'])),
+      card('Taste map: category mix, first two principal axes (bubble area = size)', tasteMap(segs)),
+      card('Value map: activity against spend (bubble area = size)', C.scatter('Segments by mean events in 30 days and mean spend',
+        segs.map((x) => ({ label: String(x.id), x: x.activity.mean_events_30d, y: x.activity.mean_spend_cents / 100, size: x.size })),
+        'events / 30 d', 'mean spend ($)', (v) => v.toFixed(1), (v) => '$' + v.toFixed(2)))));
+    out.push(await rfmCard());
+    out.push(membersCard(segs));
+    return out;
+  }
+
+  // Segments placed by their category mix (top categories' shares), so
+  // segments with similar tastes sit close together.
+  function tasteMap(segs) {
+    const cats = [...new Set(segs.flatMap((x) => x.top_categories.map((c) => c.category)))];
+    const rows = segs.map((x) => cats.map((c) => (x.top_categories.find((t) => t.category === c) || { share: 0 }).share));
+    const xy = C.pca2(rows);
+    return C.scatter('Segments by category mix', segs.map((x, i) => ({ label: String(x.id), x: xy[i][0], y: xy[i][1], size: x.size })),
+      'taste axis 1', 'taste axis 2', (v) => v.toFixed(3), (v) => v.toFixed(3));
+  }
+
+  // RFM group sizes come from /audiences (the marketing API) when the server has it.
+  async function rfmCard() {
+    if (!(await has('/audiences'))) return card('RFM groups', note('RFM groups are not available on this server (it has no GET /audiences).', 'rfm-unavailable'));
+    try {
+      const sizes = await Promise.all(RFM_GROUPS.map((g) => api('/audiences?limit=1&rfm=' + g).then((a) => ({ label: g, value: a.size }))));
+      return card('RFM groups', C.bars('Learners per RFM group', sizes, int, ['group', 'learners']));
+    } catch (e) { return card('RFM groups', failure(e)); }
+  }
+
+  function membersCard(segs) {
+    const list = h('div', { id: 'members' });
+    const sel = h('select', { id: 'member-segment' }, segs.map((x) => h('option', { value: String(x.id) }, `${x.id} · ${x.label}`)));
+    let after = null;
+    async function load(reset) {
+      if (reset) { after = null; list.replaceChildren(); }
+      try {
+        const p = await api(`/segments/${sel.value}/users?limit=50${after ? '&after=' + encodeURIComponent(after) : ''}`);
+        after = p.next_after;
+        list.append(h('p', { class: 'muted' }, `${int(p.total)} members`),
+          h('ul', {}, p.users.map((u) => h('li', {}, h('a', { href: '#/learners/' + encodeURIComponent(u) }, u)))));
+        more.disabled = !after;
+      } catch (e) { list.append(failure(e)); }
+    }
+    async function csv() {
+      try {
+        const r = await api(`/segments/${sel.value}/users`, { headers: { Accept: 'text/csv' }, raw: true });
+        const url = URL.createObjectURL(await r.blob());
+        const a = h('a', { href: url, download: `segment-${sel.value}.csv` });
+        document.body.append(a); a.click(); a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 1000);
+      } catch (e) { list.prepend(failure(e)); }
+    }
+    const more = h('button', { type: 'button', class: 'secondary', onclick: () => load(false) }, 'More');
+    sel.addEventListener('change', () => load(true));
+    load(true);
+    return card('Members', h('form', { class: 'row', onsubmit: (e) => e.preventDefault() },
+      h('label', {}, 'segment', sel), h('button', { type: 'button', id: 'export-csv', onclick: csv }, 'Export CSV')), list, more);
+  }
+
+  async function learners(id) {
+    const input = h('input', { id: 'learner-id', required: true, value: id || '', placeholder: 'user id', 'aria-label': 'learner id' });
+    const form = h('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); location.hash = '#/learners/' + encodeURIComponent(input.value.trim()); } },
+      h('label', {}, 'learner id', input), h('button', { type: 'submit' }, 'Look up'));
+    const out = [h('h1', {}, 'Learners'), form];
+    if (!id) {
+      try {
+        const segs = (await api('/segments')).segments;
+        if (segs.length) {
+          const p = await api(`/segments/${segs[0].id}/users?limit=5`);
+          out.push(h('p', {}, 'For example: ', p.users.map((u) => [h('a', { href: '#/learners/' + encodeURIComponent(u) }, u), ' '])));
+        }
+      } catch (e) { if (e.status !== 503) out.push(failure(e)); }
+      return out;
+    }
+    const q = encodeURIComponent(id);
+    const [prof, recs] = await Promise.allSettled([api(`/users/${q}/profile`), api(`/recommend/${q}?n=10&explain=true`)]);
+    const grid = h('div', { class: 'grid' });
+    out.push(grid);
+    if (prof.status === 'fulfilled') {
+      const p = prof.value;
+      const counts = Object.entries(p.counts || {});
+      grid.append(card('Profile',
+        table(['', ''], [
+          ['segment', p.segment ? `${p.segment.segment_id} · ${p.segment.label || ''}` : '–'],
+          ['net spend', money(p.spend_cents)],
+          ['days since last event', p.recency_days == null ? '–' : p.recency_days.toFixed(1)],
+          ['events in 30 / 90 days', `${p.events_30d} / ${p.events_90d}`],
+          ['events by type', counts.map(([k, v]) => `${k} ${v}`).join(', ') || '–'],
+          ['interests', (p.interests || []).slice(0, 5).map((c) => `${c.category} ${pct(c.share, 0)}`).join(', ') || '–'],
+        ])));
+      const pr = p.predictions, rfm = p.rfm;
+      grid.append(card('Predictions and RFM',
+        pr ? table(['', ''], [
+          [`purchase in ${pr.horizon_days} days`, pct(pr.purchase_probability)],
+          ['churn', pr.churn_probability == null ? 'not active recently' : pct(pr.churn_probability)],
+          ['predicted spend', money(pr.predicted_spend_cents)]]) : note('Predictions are not available on this server.', 'predictions-unavailable'),
+        rfm ? h('p', { id: 'rfm-group' }, `RFM ${rfm.r}-${rfm.f}-${rfm.m}: `, h('strong', {}, rfm.group.replace(/_/g, ' '))) : note('RFM groups are not available on this server.', 'learner-rfm-unavailable')));
+    } else grid.append(card('Profile', prof.reason.status === 404 ? note(`No learner "${id}".`, 'learner-not-found') : failure(prof.reason)));
+    if (recs.status === 'fulfilled') {
+      const r = recs.value;
+      const titles = await coursesById(r.items.flatMap((it) => [it.course_id, ...(it.reasons || [])]));
+      const items = r.items.map((it) => ({ it, c: titles.get(it.course_id), why: (it.reasons || []).map((id) => titles.get(id)) }));
+      grid.append(card(`Recommendations (${r.strategy}, model ${r.model_version == null ? '–' : r.model_version})`,
+        items.length ? h('ol', { class: 'recs', id: 'recommendations' }, items.map(({ it, c, why }) => h('li', { 'data-course-id': it.course_id },
+          h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, c.title), ` (${it.course_id}, ${c.category || '?'}) score ${num(it.score)}`,
+          why.length ? h('div', { class: 'muted' }, 'because of: ' + why.map((w) => w.title).join('; ')) : null)))
+          : note('No recommendations.')));
+    } else grid.append(card('Recommendations', failure(recs.reason)));
+    return out;
+  }
+
+  async function courses(id) {
+    const params = new URLSearchParams(location.hash.split('?')[1] || '');
+    const qi = h('input', { id: 'course-q', value: params.get('q') || '', placeholder: 'title, id or tag' });
+    const ci = h('input', { id: 'course-category', value: params.get('category') || '', placeholder: 'e.g. rust' });
+    const form = h('form', { class: 'row', onsubmit: (e) => { e.preventDefault(); location.hash = `#/courses?q=${encodeURIComponent(qi.value)}&category=${encodeURIComponent(ci.value)}`; } },
+      h('label', {}, 'search', qi), h('label', {}, 'category', ci), h('button', { type: 'submit' }, 'Search'));
+    const out = [h('h1', {}, 'Courses'), form];
+    if (!id) {
+      if (!(await has('/courses'))) return out.concat(note('Catalog search is not available on this server.'));
+      const r = await api(`/courses?limit=50&q=${encodeURIComponent(qi.value)}&category=${encodeURIComponent(ci.value)}`);
+      out.push(card(`${int(r.total)} courses`, table(['course', 'category', 'level', 'price', 'active'], r.items.map((c) => h('tr', {},
+        h('td', {}, h('a', { href: '#/courses/' + encodeURIComponent(c.id) }, c.title), h('span', { class: 'muted' }, ' ' + c.id)),
+        h('td', {}, c.category), h('td', {}, c.level), h('td', { class: 'n' }, money(c.price_cents)), h('td', {}, c.active ? 'yes' : 'no'))), [0, 0, 0, 1, 0])));
+      return out;
+    }
+    const c = await api('/courses/' + encodeURIComponent(id));
+    courseCache.set(id, c);
+    out.push(h('h2', { id: 'course-title' }, c.title), h('p', {}, `${c.id} · ${c.category} · ${c.level} · ${money(c.price_cents)} · `, c.tags.map((t) => h('span', { class: 'chip' }, t))));
+    const grid = h('div', { class: 'grid' });
+    out.push(grid);
+    try {
+      const sim = await api(`/courses/${encodeURIComponent(id)}/similar?n=10`);
+      const titles = await coursesById(sim.items.map((it) => it.course_id));
+      const rows = sim.items.map((it) => [h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, titles.get(it.course_id).title), num(it.score)]);
+      grid.append(card('Similar courses', rows.length ? table(['course', 'similarity'], rows, [0, 1]) : note('None yet.')));
+    } catch (e) { grid.append(card('Similar courses', failure(e))); }
+    grid.append(await audienceCard(c));
+    return out;
+  }
+
+  // With the marketing API: filtered /audiences and "create a campaign";
+  // without it: the ranked /courses/<id>/audience and a note.
+  async function audienceCard(c) {
+    let segs = [];
+    try { segs = (await api('/segments')).segments; } catch (_) { /* shown elsewhere */ }
+    const segSel = h('select', { id: 'aud-segment' }, h('option', { value: '' }, 'any'), segs.map((x) => h('option', { value: String(x.id) }, `${x.id} · ${x.label}`)));
+    const box = h('div', { id: 'audience' });
+    const [market, campaigns] = await Promise.all([has('/audiences'), has('/campaigns')]);
+    const fields = market ? {
+      rfm: h('select', { id: 'aud-rfm' }, h('option', { value: '' }, 'any'), RFM_GROUPS.map((g) => h('option', { value: g }, g.replace(/_/g, ' ')))),
+      min_purchase_probability: h('input', { id: 'aud-minp', type: 'number', min: '0', max: '1', step: '0.01', size: '5' }),
+      min_churn_probability: h('input', { id: 'aud-minc', type: 'number', min: '0', max: '1', step: '0.01', size: '5' }),
+      active_days: h('input', { id: 'aud-active', type: 'number', min: '1', size: '5' }),
+      inactive_days: h('input', { id: 'aud-inactive', type: 'number', min: '1', size: '5' }),
+    } : {};
+    const filters = () => {
+      const f = { course_id: c.id };
+      if (segSel.value) f.segment = segSel.value;
+      for (const [k, el] of Object.entries(fields)) if (el.value) f[k] = el.value;
+      return f;
+    };
+    async function load() {
+      box.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+      try {
+        if (market) {
+          const a = await api('/audiences?limit=50&' + new URLSearchParams(filters()));
+          box.replaceChildren(h('p', { id: 'audience-size' }, `${int(a.size)} learners · expected conversions ${num(a.expected_conversions, 1)} · expected revenue ${money(a.expected_revenue_cents)}`),
+            table(['learner', 'purchase', 'churn', 'expected value', 'segment', 'RFM'], a.users.map((u) => [h('a', { href: '#/learners/' + encodeURIComponent(u.user_id) }, u.user_id),
+              pct(u.purchase_probability), pct(u.churn_probability), money(u.expected_value_cents), u.segment_id == null ? '–' : String(u.segment_id), u.rfm_group || '–']), [0, 1, 1, 1, 1, 0]),
+            campaignForm(c, filters(), campaigns));
+        } else {
+          const a = await api(`/courses/${encodeURIComponent(c.id)}/audience?n=50${segSel.value ? '&segment=' + segSel.value : ''}`);
+          box.replaceChildren(h('p', { id: 'audience-size' }, `${a.users.length} learners most likely to buy (by model score)`),
+            table(['learner', 'score', 'segment'], a.users.map((u) => [h('a', { href: '#/learners/' + encodeURIComponent(u.user_id) }, u.user_id), num(u.score), u.segment_id == null ? '–' : String(u.segment_id)]), [0, 1, 1]),
+            note('Campaigns are not available on this server (it has no POST /campaigns); this audience can be exported but not sent.', 'campaigns-unavailable'));
+        }
+      } catch (e) { box.replaceChildren(failure(e)); }
+    }
+    const form = h('form', { class: 'row', id: 'audience-form', onsubmit: (e) => { e.preventDefault(); load(); } },
+      h('label', {}, 'segment', segSel), Object.entries(fields).map(([k, el]) => h('label', {}, k.replace(/_/g, ' '), el)), h('button', { type: 'submit' }, 'Apply filters'));
+    await load();
+    return card('Audience', form, box);
+  }
+
+  function campaignForm(c, audience, available) {
+    if (!available) return note('Campaigns are not available on this server.', 'campaigns-unavailable');
+    const name = h('input', { id: 'camp-name', required: true, value: `${c.title} offer` });
+    const size = h('input', { id: 'camp-size', type: 'number', min: '1', size: '6' });
+    const control = h('input', { id: 'camp-control', type: 'number', min: '0.01', max: '0.5', step: '0.01', value: '0.1', size: '5' });
+    const discount = h('input', { id: 'camp-discount', type: 'number', min: '0', max: '100', size: '4' });
+    const msg = h('p', { role: 'status' });
+    const offer = Object.assign({}, audience);
+    delete offer.course_id;
+    return h('form', { class: 'row', id: 'campaign-form', onsubmit: async (e) => {
+      e.preventDefault();
+      const body = { name: name.value, course_id: c.id, audience: offer, control_share: Number(control.value) };
+      if (size.value) body.size = Number(size.value);
+      if (discount.value) body.discount_pct = Number(discount.value);
+      try {
+        const r = await api('/campaigns', { method: 'POST', body });
+        location.hash = '#/marketing/campaign/' + encodeURIComponent(r.campaign_id);
+      } catch (err) { msg.replaceChildren(failure(err)); }
+    } }, h('label', {}, 'campaign name', name), h('label', {}, 'size', size), h('label', {}, 'control share', control), h('label', {}, 'discount %', discount),
+    h('button', { type: 'submit', id: 'create-campaign' }, 'Create campaign'), msg);
+  }
+
+  async function marketing(args) {
+    if (args[0] === 'campaign' && args[1]) return campaign(args[1]);
+    if (args[0] === 'experiment' && args[1]) return experiment(args[1]);
+    const out = [h('h1', {}, 'Campaigns and experiments')];
+    if (await has('/campaigns')) {
+      try {
+        const r = await api('/campaigns');
+        const list = r.items || r.campaigns || (Array.isArray(r) ? r : []);
+        out.push(card('Campaigns', list.length ? table(['campaign', 'offer', 'treatment', 'control', 'created', 'ends'], list.map((x) => [
+          h('a', { href: '#/marketing/campaign/' + encodeURIComponent(x.campaign_id || x.id) }, x.name || x.campaign_id || x.id), x.course_id || x.category || '–',
+          int(x.treatment_size), int(x.control_size), when(x.created_at), when(x.ends_at)]), [0, 0, 1, 1, 0, 0]) : note('No campaigns yet: create one from a course audience.')));
+      } catch (e) { out.push(card('Campaigns', failure(e))); }
+    } else out.push(card('Campaigns', note('Campaigns are not available on this server (it has no GET /campaigns).', 'campaigns-unavailable')));
+    try {
+      const r = await api('/experiments');
+      out.push(card('Experiments', r.items.length ? table(['experiment', 'status', 'control', 'variants', 'created'], r.items.map((x) => [
+        h('a', { href: '#/marketing/experiment/' + encodeURIComponent(x.id) }, x.id), x.status, x.control, x.variants.map((v) => `${v.name} (${v.weight})`).join(', '), when(x.created_at)]))
+        : note('No experiments yet.', 'no-experiments')));
+    } catch (e) { out.push(card('Experiments', failure(e))); }
+    return out;
+  }
+
+  async function campaign(id) {
+    const q = encodeURIComponent(id);
+    const [c, r] = await Promise.all([api('/campaigns/' + q), api(`/campaigns/${q}/report`)]);
+    const rows = ['treatment', 'control'].map((g) => [g, int(r[g].users), int(r[g].conversions), pct(r[g].rate, 2), money(r[g].revenue_cents)]);
+    return [h('h1', { id: 'campaign-title' }, `Campaign: ${c.name || id}`),
+      h('p', {}, `${c.course_id || c.category || ''} · window ${when(r.window.from)} to ${when(r.window.to)}`),
+      h('div', { class: 'cards' }, stat('uplift', r.uplift == null ? '–' : pct(r.uplift, 2), 'campaign-uplift'), stat('p-value', num(r.p_value)),
+        stat('incremental conversions', num(r.incremental_conversions, 1)), stat('incremental revenue', money(r.incremental_revenue_cents)),
+        stat('discount cost', money(r.discount_cost_cents)), stat('ROI', r.roi == null ? '–' : num(r.roi, 2))),
+      h('div', { class: 'grid' }, card('Treatment and control', table(['group', 'learners', 'conversions', 'rate', 'revenue'], rows, [0, 1, 1, 1, 1])),
+        card('Uplift (conversion rate difference) with its 95% interval', C.intervals('Campaign uplift and interval',
+          [{ label: 'uplift', value: r.uplift, low: r.uplift_ci && r.uplift_ci[0], high: r.uplift_ci && r.uplift_ci[1] }], (v) => pct(v, 2))))];
+  }
+
+  async function experiment(id) {
+    const r = await api(`/experiments/${encodeURIComponent(id)}/report`);
+    const v = r.variants;
+    const rate = (k) => v.map((x) => ({ label: x.name, value: x[k].value, low: x[k].ci_low, high: x[k].ci_high }));
+    const diffs = (k) => v.filter((x) => x.vs_control && x.vs_control[k]).map((x) => ({ label: x.name, value: x.vs_control[k].difference, low: x.vs_control[k].ci_low, high: x.vs_control[k].ci_high }));
+    const out = [h('h1', {}, `Experiment ${r.experiment_id} (${r.status})`), h('p', {}, `control: ${r.control} · each treatment tested at α = ${r.alpha}`),
+      card('Variants', table(['variant', 'users', 'lists', 'clicked', 'bought', 'buyers', 'CTR', 'conversion', 'vs control (conversion)'], v.map((x) => [
+        x.name + (x.is_control ? ' (control)' : ''), int(x.users), int(x.impressions), int(x.clicks), int(x.purchases), int(x.buyers), pct(x.ctr.value, 2), pct(x.conversion.value, 2),
+        x.vs_control && x.vs_control.conversion ? `${pct(x.vs_control.conversion.difference, 2)}, p = ${num(x.vs_control.conversion.p_value)}${x.vs_control.conversion.significant ? ' (significant)' : ''}` : '–']), [0, 1, 1, 1, 1, 1, 1, 1, 0]))];
+    out.push(h('div', { class: 'grid' },
+      card('Conversion with 95% intervals', C.intervals('Conversion by variant', rate('conversion'), (x) => pct(x, 2))),
+      card('CTR with 95% intervals', C.intervals('Click-through rate by variant', rate('ctr'), (x) => pct(x, 2))),
+      card('Uplift vs control: conversion', diffs('conversion').length ? C.intervals('Conversion difference to control', diffs('conversion'), (x) => pct(x, 2)) : note('No traffic to compare yet.')),
+      card('Uplift vs control: CTR', diffs('ctr').length ? C.intervals('CTR difference to control', diffs('ctr'), (x) => pct(x, 2)) : note('No traffic to compare yet.'))));
+    return out;
+  }
+
+  // ---------- router ----------
+  const PAGES = { overview, segments, learners: (a) => learners(a[0]), courses: (a) => courses(a[0]), marketing };
+  let generation = 0;
+  async function route() {
+    const [path] = location.hash.replace(/^#\/?/, '').split('?');
+    const [page, ...args] = path.split('/').map(decodeURIComponent);
+    const name = PAGES[page] ? page : 'overview';
+    const mine = ++generation;
+    document.querySelectorAll('nav a').forEach((a) => (a.dataset.page === name ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current')));
+    delete document.body.dataset.ready;
+    main.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    let content;
+    try {
+      content = await PAGES[name](args.filter(Boolean));
+    } catch (e) {
+      content = e.status === 401 ? [h('p', { class: 'muted' }, 'Waiting for an API key.')]
+        : e.code === 'model_not_ready' ? [note('No model has been trained yet; this page fills in after the first training.', 'no-model')] : [failure(e)];
+    }
+    if (mine !== generation) return;
+    main.replaceChildren(...[].concat(content));
+    document.title = `${name[0].toUpperCase() + name.slice(1)} · courserec`;
+    // For tests and the curious: when the page finished, since navigation start.
+    window.renderedAt = performance.now();
+    document.body.dataset.route = location.hash;
+    document.body.dataset.ready = name;
+  }
+  window.addEventListener('hashchange', route);
+  route();
+})();
