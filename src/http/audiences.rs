@@ -1,7 +1,7 @@
 //! `GET /audiences`: learners ranked by expected value for an offer, with
 //! the owners of the offer left out; JSON pages or a streamed CSV.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -143,23 +143,18 @@ pub(crate) async fn rank(app: &AppState, spec: &AudienceSpec) -> Result<(Arc<Mod
             ));
         }
     }
-    // Owners: taken in the snapshot, or bought or rated since.
-    let newly: HashSet<String> = match &spec.course_id {
-        Some(id) => app
-            .store
-            .takers_after(id, snap.trained_seq)
-            .await?
-            .into_iter()
-            .collect(),
-        None => HashSet::new(),
+    // Owners: taken in the snapshot, unless purchases, refunds or ratings
+    // since then say otherwise (ownership in time order).
+    let taken_now: HashMap<String, bool> = match &spec.course_id {
+        Some(id) => app.store.taken_changes_after(id, snap.trained_seq).await?,
+        None => HashMap::new(),
     };
     let erased = app.live.erased_users();
     let users = &snap.users;
     let excluded = |u: u32| {
         let id = &users.ids[u as usize];
-        course_ix.is_some_and(|ci| users.taken_row(u).binary_search(&ci).is_ok())
-            || newly.contains(id)
-            || erased.contains(id)
+        let taken_then = || course_ix.is_some_and(|ci| users.taken_row(u).binary_search(&ci).is_ok());
+        taken_now.get(id).copied().unwrap_or_else(taken_then) || erased.contains(id)
     };
     let members = mk.rank(
         &users.factors,

@@ -457,6 +457,7 @@ impl Trainer {
             aggs: i.store.load_aggregates().await?,
             n_events: i.store.count_events().await?,
             catalog,
+            days: Default::default(),
             version: 0,
         };
         let settings = i.settings.clone();

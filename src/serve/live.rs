@@ -321,11 +321,6 @@ impl Live {
     }
 
     /// Users erased since the snapshot was trained (still in its factors).
-    /// True when `user` was erased after the serving model was trained.
-    pub fn is_erased(&self, user: &str) -> bool {
-        self.overlay.lock().unwrap().erased.contains_key(user)
-    }
-
     pub fn erased_users(&self) -> std::collections::HashSet<String> {
         self.overlay.lock().unwrap().erased.keys().cloned().collect()
     }
