@@ -4,9 +4,11 @@
 mod helpers;
 
 mod auth;
+mod bounds;
 mod catalog;
 mod cluster;
 mod edge;
+mod erasure;
 mod experiments;
 mod faults;
 mod ingest;
