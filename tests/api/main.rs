@@ -4,10 +4,12 @@
 mod helpers;
 
 mod auth;
+mod bounds;
 mod catalog;
 mod cluster;
 mod console;
 mod edge;
+mod erasure;
 mod experiments;
 mod faults;
 mod ingest;
