@@ -13,5 +13,6 @@ mod observability;
 mod openapi;
 mod ownership;
 mod recommend;
+mod report_level;
 mod segments;
 mod young_platform;
