@@ -307,10 +307,11 @@ async fn get_similar(
             format!("no course {id:?}"),
         ));
     }
-    // Without informative factors (a popularity snapshot, or a course
-    // nothing is known about) neighbours come from category and tags.
+    // A course without learners (or any course of a popularity snapshot)
+    // has no learned factor: its neighbours come from category and tags.
     let servable = |j: u32| c.meta[j as usize].servable();
-    let hits = match snap.is_model() && c.cosine().informative(i) {
+    let learned = snap.is_model() && c.meta[i as usize].trained && c.cosine().informative(i);
+    let hits = match learned {
         true => c.cosine().similar(i, n, |j| !servable(j)),
         false => crate::serve::catalog::content_neighbours(c, i, n, |j| !servable(j)),
     };

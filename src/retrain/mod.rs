@@ -412,9 +412,9 @@ impl Trainer {
     /// The serving snapshot; when there is none yet, a popularity snapshot
     /// of the store's data built now and published (newest courses first
     /// when nothing has events), so lists are never empty while the catalog
-    /// has courses. `None` when the catalog is empty or the store cannot be
-    /// read; then a retry waits a second, so a burst of requests does not
-    /// become a burst of catalog reads.
+    /// has courses. `None` when the catalog is empty (one cheap read per
+    /// request until it is not) or the store cannot be read; after a store
+    /// error a retry waits a second, so a failing store is not hammered.
     pub async fn serving(&self) -> Option<Arc<ModelSnapshot>> {
         let i = &self.inner;
         if let Some(s) = i.live.snapshot() {
@@ -427,7 +427,6 @@ impl Trainer {
         if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
             return None;
         }
-        *last = Some(Instant::now());
         match self.popularity_now().await {
             Ok(Some(snap)) => {
                 let snap = Arc::new(snap);
@@ -437,6 +436,7 @@ impl Trainer {
             }
             Ok(None) => None,
             Err(e) => {
+                *last = Some(Instant::now());
                 i.metrics.db_errors.with_label_values(&["fallback_read"]).inc();
                 tracing::warn!(error = %e, "cannot read the store for the popularity fallback");
                 None
