@@ -61,4 +61,92 @@ fn main() {
         }))
         .unwrap()
     );
+    scale();
+}
+
+/// Scoring and one audience query at 100,000 synthetic learners, medians
+/// of five runs (`cargo bench --bench marketing` measures the same).
+fn scale() {
+    use courserec::marketing::audience::{Filter, MarketingModel, Offer};
+    use courserec::marketing::offer::OfferShares;
+    use courserec::marketing::predict::{predict, score_all, LearnerData};
+    use courserec::marketing::{synthetic, MarketingSettings};
+    use rand::SeedableRng;
+    let n = 100_000;
+    let planted = synthetic::generate(n, 1, 20_000, 150, 28);
+    let seen = planted.seen();
+    let s = MarketingSettings::default();
+    let d = LearnerData {
+        histories: &seen,
+        courses: &planted.courses,
+        n_categories: planted.n_categories,
+        today: planted.today,
+    };
+    let t = std::time::Instant::now();
+    let p = predict(&d, &s, None);
+    let pipeline = t.elapsed().as_secs_f64();
+    let score = median_secs(5, || {
+        let out = score_all(
+            &d,
+            &s,
+            p.purchase_model.clone(),
+            p.churn_model.clone(),
+            p.purchase_gate.clone(),
+            p.churn_gate.clone(),
+            p.spend_per_buyer_cents,
+        );
+        assert_eq!(out.purchase.len(), n);
+    });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let users = courserec::model::Factors::random(n, 64, &mut rng);
+    let courses = courserec::model::Factors::random(planted.courses.len(), 64, &mut rng);
+    let taken = courserec::model::Csr::from_triples(n, planted.courses.len(), &[]);
+    let category: Vec<u32> = planted.courses.iter().map(|c| c.category).collect();
+    let offered = vec![true; planted.courses.len()];
+    let offers = OfferShares::build(&users, &courses, &taken, &category, &offered, 8, 10.0);
+    let model = MarketingModel {
+        predictions: p,
+        offers,
+        categories: (0..8).map(|i| format!("cat{i}")).collect(),
+        course_category: category,
+        last_active_day: vec![planted.today - 3; n],
+        today: planted.today,
+    };
+    let segments: Vec<u32> = (0..n as u32).map(|u| u % 7).collect();
+    let offer = Offer::Course {
+        factor: courses.row(3),
+        price_cents: 4900,
+    };
+    let audience = median_secs(5, || {
+        let m = model.rank(
+            &users,
+            Some(segments.as_slice()),
+            &offer,
+            &Filter::default(),
+            |u| u % 50 == 0,
+        );
+        assert!(m.len() > n / 2);
+    });
+    println!(
+        "{}",
+        serde_json::json!({
+            "learners": n,
+            "pipeline_with_backtest_seconds": pipeline,
+            "score_median_seconds": score,
+            "audience_course_median_seconds": audience,
+        })
+    );
+}
+
+/// Median of `runs` timings of `f`, seconds.
+pub fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = std::time::Instant::now();
+            f();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[runs / 2]
 }
