@@ -7,6 +7,7 @@ mod auth;
 mod catalog;
 mod cluster;
 mod console;
+mod console_api;
 mod experiments;
 mod ingest;
 mod observability;
