@@ -128,7 +128,7 @@
     // From 0 when every value is positive, else the data's range padded.
     const range = (vals) => {
       const lo = Math.min(...vals), hi = Math.max(...vals);
-      if (lo >= 0) return [0, niceMax(hi)];
+      if (lo >= 0) return [0, niceMax(hi * 1.15)];
       const pad = (hi - lo) * 0.18 || 1;
       return [lo - pad, hi + pad];
     };
@@ -156,7 +156,7 @@
     const g = svg(W, H, title);
     const vals = rows.flatMap((r) => [r.low, r.high, r.value]).filter((v) => v != null && isFinite(v));
     let lo = Math.min(0, ...vals), hi = Math.max(0, ...vals);
-    if (hi === lo) hi = lo + 1;
+    if (hi - lo < 1e-9) { lo -= 0.01; hi += 0.01; }
     const pad = (hi - lo) * 0.08;
     lo -= pad; hi += pad;
     const x = (v) => L + ((W - L - R) * (v - lo)) / (hi - lo);

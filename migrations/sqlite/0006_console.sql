@@ -1,6 +1,7 @@
 -- For the console: a small history of training runs (published models with
 -- their holdout metrics, and failures with their reason), and an index so
--- "events ingested by type over the last hours" reads a time range.
+-- "events ingested by type over the last hours" reads a time range from the
+-- index alone (it covers the type).
 CREATE TABLE training_runs (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     version          INTEGER,
@@ -14,4 +15,4 @@ CREATE TABLE training_runs (
     metrics          TEXT,
     baseline_metrics TEXT
 );
-CREATE INDEX events_received ON events (received_ms);
+CREATE INDEX events_received ON events (received_ms, type);

@@ -9,6 +9,7 @@ mod catalog;
 mod cluster;
 mod cold_courses;
 mod console;
+mod console_api;
 mod edge;
 mod erasure;
 mod experiments;
