@@ -17,8 +17,8 @@ use super::recommend::{param_count, rfc3339};
 use super::AppState;
 use crate::error::{ApiError, FieldError, Json, Result};
 use crate::marketing::audience::Filter;
-use crate::marketing::campaign::{discounted, effect, in_control, Arm};
-use crate::marketing::campaign::{owned_since, Payment};
+use crate::marketing::campaign::{converted_at, discounted, effect, in_control, Arm};
+use crate::model::ownership::{Payment, PaymentEvent};
 use crate::store::{now_ms, StoredCampaign};
 
 pub fn read_router() -> Router<AppState> {
@@ -48,7 +48,7 @@ struct CampaignBody {
 }
 
 /// Per (member, course): in control, the course's price, its payments.
-type PairPayments = (bool, i64, Vec<(i64, Payment)>);
+type PairPayments = (bool, i64, Vec<PaymentEvent>);
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("campaign_not_found", format!("no campaign {id:?}"))
@@ -223,25 +223,24 @@ async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<J
     let c = load(&app, &id).await?;
     let (n_t, n_c) = app.store.campaign_sizes(&c.id).await?;
     let rows = app.store.campaign_payments(&c).await?;
-    // Per (member, course): purchases in the window, refunds any time after
-    // the start; a conversion is a course owned at the end by a purchase
-    // made in the window.
+    // Per (member, course): the payments since the start; `converted_at`
+    // decides by the shared ownership rule.
     let mut pairs: HashMap<(&str, &str), PairPayments> = HashMap::new();
     for (user, control, course, kind, ts, price) in &rows {
         let kind = match kind.as_str() {
-            "purchase" if *ts < c.ends_ms => Payment::Purchase,
+            "purchase" => Payment::Purchase,
             "refund" => Payment::Refund,
             _ => continue,
         };
         let e = pairs
             .entry((user, course))
             .or_insert((*control, *price, Vec::new()));
-        e.2.push((*ts, kind));
+        e.2.push(PaymentEvent { ts_ms: *ts, kind });
     }
     let discount = c.discount_pct.unwrap_or(0.0);
     let (mut conv, mut revenue, mut cost) = ([HashSet::new(), HashSet::new()], [0i64, 0i64], 0i64);
     for ((user, _), (control, price, events)) in &pairs {
-        if owned_since(events).is_none_or(|t| t >= c.ends_ms) {
+        if converted_at(events, c.created_ms, c.ends_ms).is_none() {
             continue;
         }
         let arm = usize::from(*control);

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::experiment::stats::compare;
+use crate::model::ownership::{ownership, Payment, PaymentEvent};
 
 /// True when `user` falls in the control group of a campaign drawn with
 /// `seed`: xxh3(seed, user) read as a fraction of 2⁶⁴ below `control_share`.
@@ -47,8 +48,8 @@ impl Arm {
 }
 
 /// The measured effect of a campaign. `uplift` = treatment rate − control
-/// rate with an unpooled 95 % Wald interval and a pooled two-sided z-test
-/// (`None` when an arm is empty). Incremental figures scale the per-member
+/// rate with an unpooled 95 % Wald interval and the two-sided z-test on the
+/// same standard error (`None` when an arm is empty). Incremental figures scale the per-member
 /// differences to the treatment group's size; treatment revenue is already
 /// net of the discount. `roi` = incremental revenue / discount cost (`None`
 /// without a discount).
@@ -83,28 +84,24 @@ pub fn effect(t: &Arm, c: &Arm, discount_cost_cents: i64) -> Effect {
     }
 }
 
-/// A purchase or a refund.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Payment {
-    Purchase,
-    Refund,
-}
-
-/// When the course became owned, if it is owned after `events` (ts_ms,
-/// kind): in time order (a purchase before a refund at equal times), a
-/// refund cancels only an earlier purchase and the latest word wins.
-// The project-wide rule lives in the `correct` branch's model::ownership;
-// this is the same rule until that lands.
-pub fn owned_since(events: &[(i64, Payment)]) -> Option<i64> {
-    let mut ordered = events.to_vec();
-    ordered.sort_unstable();
-    ordered
+/// When a (member, course) pair converted in the window [`from_ms`, `to_ms`):
+/// the time of the purchase that makes the course owned, by the shared rule
+/// [`ownership`], counting purchases made in the window and refunds made at
+/// any time after its start (a refund after the window still cancels).
+/// `None`: not owned at the end through a purchase made in the window.
+pub fn converted_at(events: &[PaymentEvent], from_ms: i64, to_ms: i64) -> Option<i64> {
+    let counted: Vec<PaymentEvent> = events
         .iter()
-        .fold(None, |since, &(ts, kind)| match (kind, since) {
-            (Payment::Purchase, None) => Some(ts),
-            (Payment::Purchase, s) => s,
-            (Payment::Refund, _) => None,
+        .filter(|e| {
+            e.ts_ms >= from_ms
+                && match e.kind {
+                    Payment::Purchase => e.ts_ms < to_ms,
+                    Payment::Refund => true,
+                }
         })
+        .copied()
+        .collect();
+    ownership(&counted, 0).since_ms.filter(|&t| t < to_ms)
 }
 
 /// Price paid after a discount of `discount_pct` (0–100), in cents.

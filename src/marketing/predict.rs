@@ -1,11 +1,13 @@
 //! The prediction pipeline, pure: fit purchase and churn models on features
-//! as of T−H with labels from [T−H, T), backtest them against a
-//! recency–frequency baseline one horizon earlier, keep a model only if it
-//! beats the baseline, and score every learner as of T.
+//! as of T−2H with labels from [T−2H, T−H), backtest them on T−H against
+//! [T−H, T) beside a recency–frequency baseline, keep a model only if it
+//! beats the baseline, recalibrate it on that latest window (Platt) and
+//! score every learner as of T.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::calibration::{cross_fitted, fit_platt};
 use super::classifier::{fit, LinearModel};
 use super::features::{features, labels, CourseInfo, DayRow, History, BASELINE, NAMES};
 use super::metrics::{quality, Quality};
@@ -38,10 +40,19 @@ pub enum Source {
 /// what happened in [T−H, T). `None` metrics: a class was missing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
+    /// As fitted: the base rate may have moved between the two windows.
     pub model: Option<Quality>,
     pub baseline: Option<Quality>,
+    /// The published model (model or baseline) after Platt recalibration
+    /// on [T−H, T), out of fold over 5 folds of learners; `None` when the
+    /// previous model is kept.
+    #[serde(default)]
+    pub calibrated: Option<Quality>,
     pub source: Source,
 }
+
+/// Folds of the out-of-fold recalibration estimate.
+const FOLDS: usize = 5;
 
 /// What a training publishes: one entry per snapshot user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,32 +129,46 @@ const ALL: [usize; 16] = {
     a
 };
 
-/// Fits model and baseline on `train`, compares them on `test`, and picks
-/// the model to publish refitted on `refit`.
+/// Fits model and baseline on `train` and compares them on `test` (the
+/// latest labelled window). The winner is recalibrated on `test`'s
+/// out-of-sample forecasts and published as one linear model, so the
+/// published probabilities carry the latest base rate; AUC and lift are
+/// those measured (the map is monotone).
 fn gate(
     train: (&[[f64; 16]], &[bool]),
     test: (&[[f64; 16]], &[bool]),
-    refit: (&[[f64; 16]], &[bool]),
     previous: Option<&LinearModel>,
     l2: f64,
 ) -> (LinearModel, Gate) {
-    let eval = |m: &LinearModel| {
-        let p: Vec<f64> = test.0.iter().map(|r| m.predict(r)).collect();
-        quality(&p, test.1)
-    };
-    let model = eval(&fit(train.0, train.1, &ALL, l2));
-    let baseline = eval(&fit(train.0, train.1, &BASELINE, l2));
+    let scores = |m: &LinearModel| -> Vec<f64> { test.0.iter().map(|r| m.predict(r)).collect() };
+    let (model_fit, baseline_fit) = (
+        fit(train.0, train.1, &ALL, l2),
+        fit(train.0, train.1, &BASELINE, l2),
+    );
+    let (model_p, baseline_p) = (scores(&model_fit), scores(&baseline_fit));
+    let (model, baseline) = (quality(&model_p, test.1), quality(&baseline_p, test.1));
     let beats = matches!((&model, &baseline), (Some(m), Some(b)) if m.auc > b.auc);
-    let (published, source) = if beats {
-        (fit(refit.0, refit.1, &ALL, l2), Source::Model)
+    let recalibrated = |m: &LinearModel, p: &[f64]| {
+        let calibrated = quality(&cross_fitted(p, test.1, FOLDS), test.1);
+        (fit_platt(p, test.1).compose(m), calibrated)
+    };
+    let (published, calibrated, source) = if beats {
+        let (m, q) = recalibrated(&model_fit, &model_p);
+        (m, q, Source::Model)
     } else if let Some(prev) = previous.filter(|p| p.columns.iter().all(|&c| c < NAMES.len())) {
-        (prev.clone(), Source::Previous)
+        (prev.clone(), None, Source::Previous)
+    } else if baseline.is_some() && baseline_fit.columns == BASELINE {
+        let (m, q) = recalibrated(&baseline_fit, &baseline_p);
+        (m, q, Source::Baseline)
     } else {
-        (fit(refit.0, refit.1, &BASELINE, l2), Source::Baseline)
+        // Nothing to fit on before the latest window (one class or none):
+        // the baseline fitted on that window itself.
+        (fit(test.0, test.1, &BASELINE, l2), None, Source::Baseline)
     };
     let g = Gate {
         model,
         baseline,
+        calibrated,
         source,
     };
     (published, g)
@@ -161,14 +186,12 @@ pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predict
     let (purchase_model, purchase_gate) = gate(
         (&old.rows, &old.bought),
         (&recent.rows, &recent.bought),
-        (&recent.rows, &recent.bought),
         previous.map(|p| &p.purchase_model),
         s.l2,
     );
     let (old_c, recent_c) = (churn_subset(&old), churn_subset(&recent));
     let (churn_model, churn_gate) = gate(
         (&old_c.0, &old_c.1),
-        (&recent_c.0, &recent_c.1),
         (&recent_c.0, &recent_c.1),
         previous.map(|p| &p.churn_model),
         s.l2,

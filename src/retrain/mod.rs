@@ -397,7 +397,11 @@ impl Trainer {
         if let Some(mk) = &snap.marketing {
             let p = &mk.predictions;
             for (name, gate) in [("purchase", &p.purchase_gate), ("churn", &p.churn_gate)] {
-                for (model, q) in [("model", &gate.model), ("baseline", &gate.baseline)] {
+                for (model, q) in [
+                    ("model", &gate.model),
+                    ("baseline", &gate.baseline),
+                    ("calibrated", &gate.calibrated),
+                ] {
                     for (metric, v) in q.as_ref().map(|q| q.named()).into_iter().flatten() {
                         m.marketing_metric
                             .with_label_values(&[name, model, metric])
