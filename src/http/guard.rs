@@ -66,7 +66,7 @@ pub async fn check_ids(
         Err(e) => return ApiError::bad_param(e.body_text()).into_response(),
     }
     if let Some(q) = req.uri().query() {
-        let pairs: Vec<(String, String)> = match serde_urlencoded::from_str(q) {
+        let pairs: Vec<(String, String)> = match serde_html_form::from_str(q) {
             Ok(p) => p,
             Err(_) => return ApiError::bad_param("the query string is not valid").into_response(),
         };
