@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use courserec::marketing::audience::{Filter, MarketingModel, Offer};
 use courserec::marketing::offer::OfferShares;
-use courserec::marketing::predict::{predict, score_all, LearnerData};
+use courserec::marketing::predict::{predict, score_all};
 use courserec::marketing::{synthetic, MarketingSettings};
 use courserec::model::Factors;
 use rand::SeedableRng;
@@ -16,12 +16,7 @@ fn bench(c: &mut Criterion) {
     let planted = synthetic::generate(100_000, 1, 20_000, 150, 28);
     let seen = planted.seen();
     let s = MarketingSettings::default();
-    let d = LearnerData {
-        histories: &seen,
-        courses: &planted.courses,
-        n_categories: planted.n_categories,
-        today: planted.today,
-    };
+    let d = planted.data(&seen);
     let p = predict(&d, &s, None);
     let mut g = c.benchmark_group("marketing");
     g.sample_size(10);

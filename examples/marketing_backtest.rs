@@ -69,19 +69,14 @@ fn main() {
 fn scale() {
     use courserec::marketing::audience::{Filter, MarketingModel, Offer};
     use courserec::marketing::offer::OfferShares;
-    use courserec::marketing::predict::{predict, score_all, LearnerData};
+    use courserec::marketing::predict::{predict, score_all};
     use courserec::marketing::{synthetic, MarketingSettings};
     use rand::SeedableRng;
     let n = 100_000;
     let planted = synthetic::generate(n, 1, 20_000, 150, 28);
     let seen = planted.seen();
     let s = MarketingSettings::default();
-    let d = LearnerData {
-        histories: &seen,
-        courses: &planted.courses,
-        n_categories: planted.n_categories,
-        today: planted.today,
-    };
+    let d = planted.data(&seen);
     let t = std::time::Instant::now();
     let p = predict(&d, &s, None);
     let pipeline = t.elapsed().as_secs_f64();

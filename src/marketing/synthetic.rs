@@ -76,6 +76,16 @@ impl Planted {
             .map(|h| h.iter().filter(|r| r.day < self.today).cloned().collect())
             .collect()
     }
+
+    /// The pipeline's input over `histories` (usually [`Planted::seen`]).
+    pub fn data<'a>(&'a self, histories: &'a [Vec<DayRow>]) -> super::predict::LearnerData<'a> {
+        super::predict::LearnerData {
+            histories,
+            courses: &self.courses,
+            n_categories: self.n_categories,
+            today: self.today,
+        }
+    }
 }
 
 /// `n` learners over the `history` days before `today` and `future` after.

@@ -301,16 +301,11 @@ fn decile_gaps(p: &[f64], y: &[bool]) -> Vec<(f64, f64)> {
 
 #[test]
 fn predictions_rank_and_calibrate_as_planted() {
-    use super::predict::{predict, LearnerData, Source};
+    use super::predict::{predict, Source};
     let planted = super::synthetic::generate(8000, 11, 20_000, 150, 28);
     let seen = planted.seen();
     let s = MarketingSettings::default();
-    let d = LearnerData {
-        histories: &seen,
-        courses: &planted.courses,
-        n_categories: planted.n_categories,
-        today: planted.today,
-    };
+    let d = planted.data(&seen);
     let p = predict(&d, &s, None);
     let (pp, yp, pc, yc) = against_the_future(&planted, &p, &s);
     let purchase = quality(&pp, &yp).unwrap();
@@ -353,12 +348,7 @@ fn a_model_that_loses_to_the_baseline_keeps_the_previous_one() {
     let planted = super::synthetic::generate(3000, 3, 20_000, 150, 28);
     let seen = planted.seen();
     let s = MarketingSettings::default();
-    let d = LearnerData {
-        histories: &seen,
-        courses: &planted.courses,
-        n_categories: planted.n_categories,
-        today: planted.today,
-    };
+    let d = planted.data(&seen);
     let first = predict(&d, &s, None);
     // With no history before T − 2H there is nothing to backtest: the
     // previous model keeps serving.
