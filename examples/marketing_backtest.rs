@@ -57,7 +57,11 @@ fn main() {
             "users": users,
             "events": data.events.len(),
             "training_seconds": started.elapsed().as_secs_f64(),
-            "marketing": mk.summary(),
+            "marketing": {
+                "horizon_days": mk.predictions.horizon_days,
+                "purchase": mk.predictions.purchase_gate,
+                "churn": mk.predictions.churn_gate,
+            },
         }))
         .unwrap()
     );

@@ -46,6 +46,8 @@ pub enum Command {
     Train,
     /// Offline evaluation on a MovieLens-layout directory: model vs popularity.
     Evaluate(EvaluateArgs),
+    /// Print the OpenAPI document (the one `GET /openapi.json` serves).
+    Openapi,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +103,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.common.config.as_deref(), &overrides)?;
     crate::telemetry::init(&settings.log);
     match cli.command {
+        Some(Command::Openapi) => {
+            println!("{}", crate::http::openapi::document());
+            Ok(())
+        }
         Some(Command::Migrate) => {
             let store = Store::connect(&settings.database).await?;
             store.migrate().await?;

@@ -70,6 +70,10 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Longest request target (path and query) answered; longer is 414.
     pub max_uri_bytes: usize,
+    /// Origins browsers may call the API from (`https://shop.example`);
+    /// empty: no CORS headers, same-origin only.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +184,15 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
+        for o in &self.server.cors_origins {
+            let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.ends_with('/')
+                && axum::http::HeaderValue::from_str(o).is_ok();
+            anyhow::ensure!(
+                ok,
+                "server.cors_origins: {o:?} is not an origin (scheme://host[:port], no path)"
+            );
+        }
         let positive = [
             ("server.body_limit_bytes", self.server.body_limit_bytes),
             ("server.max_in_flight", self.server.max_in_flight),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_ID_LEN: usize = 128;
 
 /// What a user did to a course.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     View,
@@ -70,7 +70,7 @@ pub struct Event {
 }
 
 /// Course difficulty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Beginner,
@@ -95,7 +95,7 @@ impl Level {
 }
 
 /// A catalog entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Course {
     pub id: String,
     pub title: String,
@@ -107,7 +107,7 @@ pub struct Course {
 }
 
 /// Optional user attributes used for cold start.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserAttrs {
     pub interests: Vec<String>,
     pub level: Option<Level>,

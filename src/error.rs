@@ -6,13 +6,14 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::auth::Scope;
 
 /// Why one field of one item was rejected.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct FieldError {
+    /// The item's position in a batch (0-based); absent for a single item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
     pub field: String,
@@ -121,11 +122,19 @@ impl IntoResponse for ApiError {
             ApiError::Internal(e) => tracing::error!(error = format!("{e:#}"), "internal error"),
             _ => {}
         }
-        let mut body = json!({"code": code, "message": self.to_string()});
-        if let ApiError::Invalid { details, .. } = &self {
-            body["details"] = json!(details);
-        }
-        let mut resp = (status, axum::Json(json!({ "error": body }))).into_response();
+        let message = self.to_string();
+        let details = match self {
+            ApiError::Invalid { details, .. } => Some(details),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message,
+                details,
+            },
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));
@@ -152,6 +161,24 @@ impl From<JsonRejection> for ApiError {
             other => ApiError::MalformedJson(other.body_text()),
         }
     }
+}
+
+/// Every 4xx and 5xx body: `{"error": {"code", "message", "details"?}}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_parameter`, `invalid_id`,
+    /// `course_not_found`, `stale_cursor`, `store_unavailable`, ...
+    pub code: String,
+    /// For people; may change between versions.
+    pub message: String,
+    /// Every rejected field (422 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<FieldError>>,
 }
 
 /// Marks a response that failed because the store was unreachable.

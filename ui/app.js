@@ -9,7 +9,6 @@
   // Routes the server documents in /openapi.json: parts of the console that
   // need routes this server lacks say so instead of calling them.
   const paths = fetch('/openapi.json').then((r) => r.json()).then((d) => new Set(Object.keys(d.paths || {})));
-  const courseCache = new Map();
 
   // ---------- helpers ----------
   function h(tag, attrs, ...kids) {
@@ -61,17 +60,6 @@
     if (e.status === 403) return note('This key may not read this (' + e.message + ').', 'forbidden');
     return h('p', { class: 'error', role: 'alert' }, `Could not load: ${e.message}${e.code ? ' (' + e.code + ')' : ''}`);
   }
-  // Titles for many course ids in one request (GET /courses?ids=).
-  async function coursesById(ids) {
-    const missing = [...new Set(ids)].filter((id) => !courseCache.has(id));
-    if (missing.length) {
-      const found = await api('/courses?limit=500&ids=' + missing.map(encodeURIComponent).join(',')).then((r) => r.items).catch(() => []);
-      for (const c of found) courseCache.set(c.id, c);
-      for (const id of missing) if (!courseCache.has(id)) courseCache.set(id, { id, title: id });
-    }
-    return new Map(ids.map((id) => [id, courseCache.get(id)]));
-  }
-
   // ---------- key prompt ----------
   const prompt = document.getElementById('key-prompt');
   const forget = document.getElementById('forget-key');
@@ -195,7 +183,7 @@
       if (reset) { after = null; list.replaceChildren(); }
       try {
         const p = await api(`/segments/${sel.value}/users?limit=50${after ? '&after=' + encodeURIComponent(after) : ''}`);
-        after = p.next_after;
+        after = p.next;
         list.append(h('p', { class: 'muted' }, `${int(p.total)} members`),
           h('ul', {}, p.users.map((u) => h('li', {}, h('a', { href: '#/learners/' + encodeURIComponent(u) }, u)))));
         more.disabled = !after;
@@ -258,8 +246,8 @@
     } else grid.append(card('Profile', prof.reason.status === 404 ? note(`No learner "${id}".`, 'learner-not-found') : failure(prof.reason)));
     if (recs.status === 'fulfilled') {
       const r = recs.value;
-      const titles = await coursesById(r.items.flatMap((it) => [it.course_id, ...(it.reasons || [])]));
-      const items = r.items.map((it) => ({ it, c: titles.get(it.course_id), why: (it.reasons || []).map((id) => titles.get(id)) }));
+      // Items carry their titles; reasons name the learner's own courses.
+      const items = r.items.map((it) => ({ it, c: it, why: it.reasons || [] }));
       grid.append(card(`Recommendations (${r.strategy}, model ${r.model_version == null ? '–' : r.model_version})`,
         items.length ? h('ol', { class: 'recs', id: 'recommendations' }, items.map(({ it, c, why }) => h('li', { 'data-course-id': it.course_id },
           h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, c.title), ` (${it.course_id}, ${c.category || '?'}) score ${num(it.score)}`,
@@ -280,19 +268,17 @@
       if (!(await has('/courses'))) return out.concat(note('Catalog search is not available on this server.'));
       const r = await api(`/courses?limit=50&q=${encodeURIComponent(qi.value)}&category=${encodeURIComponent(ci.value)}`);
       out.push(card(`${int(r.total)} courses`, table(['course', 'category', 'level', 'price', 'active'], r.items.map((c) => h('tr', {},
-        h('td', {}, h('a', { href: '#/courses/' + encodeURIComponent(c.id) }, c.title), h('span', { class: 'muted' }, ' ' + c.id)),
+        h('td', {}, h('a', { href: '#/courses/' + encodeURIComponent(c.course_id) }, c.title), h('span', { class: 'muted' }, ' ' + c.course_id)),
         h('td', {}, c.category), h('td', {}, c.level), h('td', { class: 'n' }, money(c.price_cents)), h('td', {}, c.active ? 'yes' : 'no'))), [0, 0, 0, 1, 0])));
       return out;
     }
     const c = await api('/courses/' + encodeURIComponent(id));
-    courseCache.set(id, c);
-    out.push(h('h2', { id: 'course-title' }, c.title), h('p', {}, `${c.id} · ${c.category} · ${c.level} · ${money(c.price_cents)} · `, c.tags.map((t) => h('span', { class: 'chip' }, t))));
+    out.push(h('h2', { id: 'course-title' }, c.title), h('p', {}, `${c.course_id} · ${c.category} · ${c.level} · ${money(c.price_cents)} · `, c.tags.map((t) => h('span', { class: 'chip' }, t))));
     const grid = h('div', { class: 'grid' });
     out.push(grid);
     try {
       const sim = await api(`/courses/${encodeURIComponent(id)}/similar?n=10`);
-      const titles = await coursesById(sim.items.map((it) => it.course_id));
-      const rows = sim.items.map((it) => [h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, titles.get(it.course_id).title), num(it.score)]);
+      const rows = sim.items.map((it) => [h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, it.title), num(it.score)]);
       grid.append(card('Similar courses', rows.length ? table(['course', 'similarity'], rows, [0, 1]) : note('None yet.')));
     } catch (e) { grid.append(card('Similar courses', failure(e))); }
     grid.append(await audienceCard(c));
@@ -315,7 +301,7 @@
       inactive_days: h('input', { id: 'aud-inactive', type: 'number', min: '1', size: '5' }),
     } : {};
     const filters = () => {
-      const f = { course_id: c.id };
+      const f = { course_id: c.course_id };
       if (segSel.value) f.segment = segSel.value;
       for (const [k, el] of Object.entries(fields)) if (el.value) f[k] = el.value;
       return f;
@@ -330,7 +316,7 @@
               pct(u.purchase_probability), pct(u.churn_probability), money(u.expected_value_cents), u.segment_id == null ? '–' : String(u.segment_id), u.rfm_group || '–']), [0, 1, 1, 1, 1, 0]),
             campaignForm(c, filters(), campaigns));
         } else {
-          const a = await api(`/courses/${encodeURIComponent(c.id)}/audience?n=50${segSel.value ? '&segment=' + segSel.value : ''}`);
+          const a = await api(`/courses/${encodeURIComponent(c.course_id)}/audience?n=50${segSel.value ? '&segment=' + segSel.value : ''}`);
           box.replaceChildren(h('p', { id: 'audience-size' }, `${a.users.length} learners most likely to buy (by model score)`),
             table(['learner', 'score', 'segment'], a.users.map((u) => [h('a', { href: '#/learners/' + encodeURIComponent(u.user_id) }, u.user_id), num(u.score), u.segment_id == null ? '–' : String(u.segment_id)]), [0, 1, 1]),
             note('Campaigns are not available on this server (it has no POST /campaigns); this audience can be exported but not sent.', 'campaigns-unavailable'));
@@ -354,7 +340,7 @@
     delete offer.course_id;
     return h('form', { class: 'row', id: 'campaign-form', onsubmit: async (e) => {
       e.preventDefault();
-      const body = { name: name.value, course_id: c.id, audience: offer, control_share: Number(control.value) };
+      const body = { name: name.value, course_id: c.course_id, audience: offer, control_share: Number(control.value) };
       if (size.value) body.size = Number(size.value);
       if (discount.value) body.discount_pct = Number(discount.value);
       try {
@@ -381,7 +367,7 @@
     try {
       const r = await api('/experiments');
       out.push(card('Experiments', r.items.length ? table(['experiment', 'status', 'control', 'variants', 'created'], r.items.map((x) => [
-        h('a', { href: '#/marketing/experiment/' + encodeURIComponent(x.id) }, x.id), x.status, x.control, x.variants.map((v) => `${v.name} (${v.weight})`).join(', '), when(x.created_at)]))
+        h('a', { href: '#/marketing/experiment/' + encodeURIComponent(x.experiment_id) }, x.experiment_id), x.status, x.control, x.variants.map((v) => `${v.name} (${v.weight})`).join(', '), when(x.created_at)]))
         : note('No experiments yet.', 'no-experiments')));
     } catch (e) { out.push(card('Experiments', failure(e))); }
     return out;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::valid_id;
 
 /// How a variant builds its lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
     /// The normal chain: personalized, fold-in, interests, popular.
@@ -15,7 +15,7 @@ pub enum Arm {
     Popular,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     #[default]
@@ -32,7 +32,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantSpec {
     pub name: String,
@@ -50,7 +50,7 @@ fn default_arm() -> Arm {
     Arm::Model
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentSpec {
     pub variants: Vec<VariantSpec>,

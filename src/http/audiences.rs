@@ -1,84 +1,115 @@
 //! `GET /audiences`: learners ranked by expected value for an offer, with
 //! the owners of the offer left out; JSON pages or a streamed CSV.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::recommend::param_count;
+use super::extract::{csv_field, wants_csv, Cursor, Query};
+use super::recommend::count;
+use super::wire::share;
 use super::AppState;
-use crate::error::{ApiError, Json, Result};
-use crate::marketing::audience::{Filter, MarketingModel, Member, Offer};
+use crate::error::{ApiError, ErrorBody, Json, Result};
+use crate::marketing::audience::{Filter, Member};
 use crate::marketing::rfm::RfmGroup;
+use crate::serve::audience::{rank, AudienceError, AudienceSpec};
 use crate::serve::snapshot::ModelSnapshot;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audiences", get(get_audiences))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_audiences))
 }
 
-/// An audience: what is offered and who may receive it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct AudienceSpec {
-    pub course_id: Option<String>,
-    pub category: Option<String>,
-    pub filter: Filter,
-}
-
-pub(crate) fn not_ready() -> ApiError {
-    ApiError::Unavailable {
-        code: "model_not_ready",
-        message: "no model with predictions has been trained yet".into(),
+impl From<AudienceError> for ApiError {
+    fn from(e: AudienceError) -> ApiError {
+        let message = e.to_string();
+        match e {
+            AudienceError::NotReady => ApiError::Unavailable {
+                code: "model_not_ready",
+                message,
+            },
+            AudienceError::CourseNotFound(_) => ApiError::not_found("course_not_found", message),
+            AudienceError::CategoryNotFound(_) => ApiError::not_found("category_not_found", message),
+            AudienceError::SegmentNotFound(_) => ApiError::not_found("segment_not_found", message),
+            AudienceError::Store(e) => ApiError::Store(e),
+        }
     }
 }
 
-fn number<T: std::str::FromStr>(
-    p: &HashMap<String, String>,
-    key: &str,
-    ok: impl Fn(&T) -> bool,
-) -> Result<Option<T>> {
-    match p.get(key) {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<T>()
-            .ok()
-            .filter(ok)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_param(format!("{key} is out of range or not a number"))),
-    }
+/// The `/audiences` query; the same filters as a campaign's `audience`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AudienceParams {
+    /// Offer one course: probabilities are of buying it; its owners are left out.
+    course_id: Option<String>,
+    /// Offer any course of a category (not with `course_id`).
+    category: Option<String>,
+    /// Only this taste segment.
+    segment: Option<u32>,
+    /// Only these RFM groups (repeat the key, or comma-separate).
+    #[serde(default)]
+    #[param(value_type = Vec<RfmGroup>)]
+    rfm: Vec<String>,
+    /// 0..1.
+    #[param(minimum = 0.0, maximum = 1.0)]
+    min_purchase_probability: Option<f64>,
+    /// 0..1.
+    #[param(minimum = 0.0, maximum = 1.0)]
+    min_churn_probability: Option<f64>,
+    /// Active within the last N days, 1 to 3650.
+    #[param(minimum = 1, maximum = 3650)]
+    active_days: Option<u32>,
+    /// Not active within the last N days, 1 to 3650.
+    #[param(minimum = 1, maximum = 3650)]
+    inactive_days: Option<u32>,
+    /// Page size, 1 to 10,000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<usize>,
+    /// The `next` of the previous page. A cursor from an earlier model is
+    /// refused with 409 `stale_cursor`.
+    after: Option<String>,
 }
 
-impl AudienceSpec {
-    /// From the query string; 400 `invalid_parameter` on a bad value.
-    fn parse(p: &HashMap<String, String>) -> Result<AudienceSpec> {
-        let prob = |x: &f64| (0.0..=1.0).contains(x);
-        let rfm = match p.get("rfm") {
-            None => None,
-            Some(s) => Some(
-                s.split(',')
-                    .map(|g| {
-                        RfmGroup::parse(g.trim())
-                            .ok_or_else(|| ApiError::bad_param(format!("unknown rfm group {g:?}")))
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            ),
+impl AudienceParams {
+    /// The audience it describes; 400 `invalid_parameter` on a bad value.
+    fn spec(&self) -> Result<AudienceSpec> {
+        let prob = |x: Option<f64>, name: &str| match x {
+            Some(p) if !(0.0..=1.0).contains(&p) => {
+                Err(ApiError::bad_param(format!("{name} must be from 0 to 1")))
+            }
+            _ => Ok(x),
         };
+        let days = |x: Option<u32>, name: &str| match x {
+            Some(d) if !(1..=3650).contains(&d) => {
+                Err(ApiError::bad_param(format!("{name} must be from 1 to 3650")))
+            }
+            _ => Ok(x),
+        };
+        let groups: Vec<RfmGroup> = self
+            .rfm
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter(|g| !g.trim().is_empty())
+            .map(|g| {
+                RfmGroup::parse(g.trim())
+                    .ok_or_else(|| ApiError::bad_param(format!("unknown rfm group {g:?}")))
+            })
+            .collect::<Result<_>>()?;
+        let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
         let spec = AudienceSpec {
-            course_id: p.get("course_id").cloned(),
-            category: p.get("category").cloned(),
+            course_id: nonempty(&self.course_id),
+            category: nonempty(&self.category),
             filter: Filter {
-                segment: number(p, "segment", |_: &u32| true)?,
-                rfm,
-                min_purchase_probability: number(p, "min_purchase_probability", prob)?,
-                min_churn_probability: number(p, "min_churn_probability", prob)?,
-                active_days: number(p, "active_days", |d: &u32| (1..=3650).contains(d))?,
-                inactive_days: number(p, "inactive_days", |d: &u32| (1..=3650).contains(d))?,
+                segment: self.segment,
+                rfm: (!groups.is_empty()).then_some(groups),
+                min_purchase_probability: prob(self.min_purchase_probability, "min_purchase_probability")?,
+                min_churn_probability: prob(self.min_churn_probability, "min_churn_probability")?,
+                active_days: days(self.active_days, "active_days")?,
+                inactive_days: days(self.inactive_days, "inactive_days")?,
             },
         };
         if spec.course_id.is_some() && spec.category.is_some() {
@@ -88,163 +119,131 @@ impl AudienceSpec {
     }
 }
 
-/// The ranked audience against the serving snapshot.
-pub(crate) async fn rank(app: &AppState, spec: &AudienceSpec) -> Result<(Arc<ModelSnapshot>, Vec<Member>)> {
-    let snap = app.live.snapshot().ok_or_else(not_ready)?;
-    let mk: &MarketingModel = snap.marketing.as_deref().ok_or_else(not_ready)?;
-    let courses = &snap.courses;
-    let mut course_ix = None;
-    let offer = match (&spec.course_id, &spec.category) {
-        (Some(id), _) => {
-            let Some(&ci) = courses
-                .index
-                .get(id)
-                .filter(|&&i| courses.meta[i as usize].listed)
-            else {
-                return Err(ApiError::not_found(
-                    "course_not_found",
-                    format!("no course {id:?}"),
-                ));
-            };
-            course_ix = Some(ci);
-            Offer::Course {
-                factor: courses.factors.row(ci as usize),
-                price_cents: courses.meta[ci as usize].price_cents,
-            }
-        }
-        (None, Some(cat)) => {
-            let index = mk.categories.binary_search(cat).ok().filter(|_| !cat.is_empty());
-            let prices: Vec<i64> = courses
-                .meta
-                .iter()
-                .filter(|m| &m.category == cat && m.servable())
-                .map(|m| m.price_cents)
-                .collect();
-            let (Some(index), false) = (index, prices.is_empty()) else {
-                return Err(ApiError::not_found(
-                    "category_not_found",
-                    format!("no course on sale in category {cat:?}"),
-                ));
-            };
-            let mean_price_cents = prices.iter().sum::<i64>() as f64 / prices.len() as f64;
-            Offer::Category {
-                index,
-                mean_price_cents,
-            }
-        }
-        (None, None) => Offer::Any,
-    };
-    let segs = snap.segments.as_deref();
-    if let Some(id) = spec.filter.segment {
-        if segs.and_then(|s| s.segment(id)).is_none() {
-            return Err(ApiError::not_found(
-                "segment_not_found",
-                format!("no segment {id}"),
-            ));
-        }
-    }
-    // Owners: taken in the snapshot, unless purchases, refunds or ratings
-    // since then say otherwise (ownership in time order).
-    let taken_now: HashMap<String, bool> = match &spec.course_id {
-        Some(id) => app.store.taken_changes_after(id, snap.trained_seq).await?,
-        None => HashMap::new(),
-    };
-    let erased = app.live.erased_users();
-    let users = &snap.users;
-    let excluded = |u: u32| {
-        let id = &users.ids[u as usize];
-        let taken_then = || course_ix.is_some_and(|ci| users.taken_row(u).binary_search(&ci).is_ok());
-        taken_now.get(id).copied().unwrap_or_else(taken_then) || erased.contains(id)
-    };
-    let members = mk.rank(
-        &users.factors,
-        segs.map(|s| s.assignment.as_slice()),
-        &offer,
-        &spec.filter,
-        excluded,
-    );
-    Ok((snap.clone(), members))
+/// One learner of an audience.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AudienceMember {
+    pub user_id: String,
+    /// P(buying the offer within the horizon), 0..1, 4 decimals.
+    pub purchase_probability: f64,
+    /// P(no activity within the horizon); null when not recently active.
+    pub churn_probability: Option<f64>,
+    /// purchase_probability × the offer's price, cents.
+    pub expected_value_cents: i64,
+    pub segment_id: Option<u32>,
+    pub rfm_group: RfmGroup,
 }
 
-fn member_json(snap: &ModelSnapshot, m: &Member) -> Value {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Audience {
+    /// Learners in the whole audience.
+    pub size: usize,
+    /// Sum of purchase probabilities over the whole audience, 2 decimals.
+    pub expected_conversions: f64,
+    pub expected_revenue_cents: i64,
+    /// This page, best expected value first.
+    pub users: Vec<AudienceMember>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next: Option<String>,
+    pub model_version: i64,
+}
+
+fn member(snap: &ModelSnapshot, m: &Member) -> AudienceMember {
     let mk = snap.marketing.as_deref().expect("ranked with predictions");
     let u = m.user as usize;
-    json!({
-        "user_id": snap.users.ids[u],
-        "purchase_probability": m.purchase,
-        "churn_probability": m.churn,
-        "expected_value_cents": m.value_cents.round() as i64,
-        "segment_id": snap.segments.as_ref().and_then(|s| s.assignment.get(u)),
-        "rfm_group": mk.predictions.rfm[u].group,
-    })
+    AudienceMember {
+        user_id: snap.users.ids[u].clone(),
+        purchase_probability: share(m.purchase),
+        churn_probability: m.churn.map(share),
+        expected_value_cents: m.value_cents.round() as i64,
+        segment_id: snap.segments.as_ref().and_then(|s| s.assignment.get(u).copied()),
+        rfm_group: mk.predictions.rfm[u].group,
+    }
 }
 
-fn csv_line(snap: &ModelSnapshot, m: &Member) -> String {
-    let v = member_json(snap, m);
-    let opt = |x: &Value| if x.is_null() { String::new() } else { x.to_string() };
+const CSV_HEADER: &str =
+    "user_id,purchase_probability,churn_probability,expected_value_cents,segment_id,rfm_group\n";
+
+fn csv_line(m: &AudienceMember) -> String {
+    let opt = |x: Option<String>| x.unwrap_or_default();
     format!(
         "{},{},{},{},{},{}\n",
-        super::segments::csv_field(&snap.users.ids[m.user as usize]),
-        v["purchase_probability"],
-        opt(&v["churn_probability"]),
-        v["expected_value_cents"],
-        opt(&v["segment_id"]),
-        v["rfm_group"].as_str().unwrap_or_default(),
+        csv_field(&m.user_id),
+        m.purchase_probability,
+        opt(m.churn_probability.map(|c| c.to_string())),
+        m.expected_value_cents,
+        opt(m.segment_id.map(|s| s.to_string())),
+        m.rfm_group.as_str(),
     )
 }
 
-pub(crate) fn wants_csv(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/csv"))
+/// A response that streams rows a thousand at a time as the client reads.
+pub fn csv_stream(header_line: &'static str, rows: impl Iterator<Item = String> + Send + 'static) -> Response {
+    let mut rows = rows.peekable();
+    let chunks = std::iter::once(header_line.to_string()).chain(std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(1000).collect::<String>())
+    }));
+    let body = Body::from_stream(futures::stream::iter(chunks.map(Ok::<_, std::io::Error>)));
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
+/// Learners ranked by expected value for an offer.
+///
+/// With `course_id`, `purchase_probability` is the probability of buying
+/// that course in the horizon; with `category`, any course of it; with
+/// neither, anything. Owners of the offered course are left out.
+/// `Accept: text/csv` streams the whole audience.
+#[utoipa::path(
+    get,
+    path = "/audiences",
+    tag = "marketing",
+    params(AudienceParams),
+    responses(
+        (status = 200, description = "One page (JSON) or the whole audience (CSV)",
+            content((Audience = "application/json"), (String = "text/csv"))),
+        (status = 404, description = "No such course, category or segment (`course_not_found`, `category_not_found`, `segment_not_found`)", body = ErrorBody),
+        (status = 409, description = "The cursor belongs to an earlier model (`stale_cursor`)", body = ErrorBody),
+    )
+)]
 async fn get_audiences(
     State(app): State<AppState>,
-    Query(p): Query<HashMap<String, String>>,
+    Query(p): Query<AudienceParams>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let spec = AudienceSpec::parse(&p)?;
-    let limit = param_count(&p, "limit", 100, 10_000)?;
-    let (snap, members) = rank(&app, &spec).await?;
+    let spec = p.spec()?;
+    let limit = count(p.limit, "limit", 100, 10_000)?;
+    let (snap, members) = rank(&app.live, &app.store, &spec).await?;
     if wants_csv(&headers) {
-        // Rendered a thousand rows at a time as the client reads.
-        let header =
-            "user_id,purchase_probability,churn_probability,expected_value_cents,segment_id,rfm_group\n";
-        let chunks = (0..members.len().div_ceil(1000)).map(move |i| {
-            let part = &members[i * 1000..((i + 1) * 1000).min(members.len())];
-            Ok::<_, std::io::Error>(part.iter().map(|m| csv_line(&snap, m)).collect::<String>())
-        });
-        let body = Body::from_stream(futures::stream::iter(
-            std::iter::once(Ok(header.to_string())).chain(chunks),
-        ));
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+        let rows = (0..members.len()).map(move |i| csv_line(&member(&snap, &members[i])));
+        return Ok(csv_stream(CSV_HEADER, rows));
     }
-    let start = match p.get("after") {
+    let start = match &p.after {
         None => 0,
         Some(after) => {
+            let cursor = Cursor::parse(after, snap.version)?;
             let ids = &snap.users.ids;
             members
                 .iter()
-                .position(|m| &ids[m.user as usize] == after)
+                .position(|m| ids[m.user as usize] == cursor.key)
                 .map(|i| i + 1)
-                .ok_or_else(|| {
-                    ApiError::bad_param("after is not in this audience (has the model changed?)")
+                .ok_or_else(|| ApiError::BadRequest {
+                    code: "invalid_cursor",
+                    message: "after is not in this audience: start again without after".into(),
                 })?
         }
     };
     let page = &members[start..(start + limit).min(members.len())];
     let next = (start + page.len() < members.len())
-        .then(|| page.last().map(|m| snap.users.ids[m.user as usize].clone()))
-        .flatten();
-    Ok(Json(json!({
-        "size": members.len(),
-        "expected_conversions": members.iter().map(|m| m.purchase).sum::<f64>(),
-        "expected_revenue_cents": members.iter().map(|m| m.value_cents).sum::<f64>().round() as i64,
-        "users": page.iter().map(|m| member_json(&snap, m)).collect::<Vec<_>>(),
-        "next": next,
-        "model_version": snap.version,
-    }))
+        .then(|| page.last())
+        .flatten()
+        .map(|m| Cursor::encode(snap.version, &snap.users.ids[m.user as usize]));
+    Ok(Json(Audience {
+        size: members.len(),
+        expected_conversions: (members.iter().map(|m| m.purchase).sum::<f64>() * 100.0).round() / 100.0,
+        expected_revenue_cents: members.iter().map(|m| m.value_cents).sum::<f64>().round() as i64,
+        users: page.iter().map(|m| member(&snap, m)).collect(),
+        next,
+        model_version: snap.version,
+    })
     .into_response())
 }

@@ -3,48 +3,95 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::audiences::{rank, wants_csv, AudienceSpec};
-use super::recommend::{param_count, rfc3339};
+use super::audiences::csv_stream;
+use super::extract::{csv_field, wants_csv, Query};
+use super::recommend::count;
+use super::wire::{share, stat, time};
 use super::AppState;
-use crate::error::{ApiError, FieldError, Json, Result};
+use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
 use crate::marketing::audience::Filter;
 use crate::marketing::campaign::{converted_at, discounted, effect, in_control, Arm};
 use crate::model::ownership::{Payment, PaymentEvent};
+use crate::serve::audience::{rank, AudienceSpec};
 use crate::store::{now_ms, StoredCampaign};
 
-pub fn read_router() -> Router<AppState> {
-    Router::new()
-        .route("/campaigns", get(list))
-        .route("/campaigns/{id}", get(get_one))
-        .route("/campaigns/{id}/recipients", get(recipients))
-        .route("/campaigns/{id}/report", get(report))
+pub fn read_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one))
+        .routes(routes!(recipients))
+        .routes(routes!(report))
 }
 
-pub fn admin_router() -> Router<AppState> {
-    Router::new().route("/campaigns", axum::routing::post(create))
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
-#[derive(Debug, Deserialize)]
+/// A campaign: an offer to a frozen audience with a held-out control group.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CampaignBody {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    /// The offered course (exactly one of `course_id` and `category`).
+    course_id: Option<String>,
+    /// Or any course of this category.
+    category: Option<String>,
+    /// The `/audiences` filters.
+    #[serde(default)]
+    audience: Filter,
+    /// Keep the best `size` learners by expected value (default all).
+    #[schema(minimum = 1)]
+    size: Option<usize>,
+    /// Share held out as control, above 0 and below 1 (default 0.1).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
+    control_share: Option<f64>,
+    /// Discount offered, percent 0 to 100.
+    #[schema(minimum = 0.0, maximum = 100.0)]
+    discount_pct: Option<f64>,
+    /// RFC 3339, in the future (default created + the prediction horizon).
+    #[schema(format = DateTime)]
+    ends_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct CampaignCreated {
+    campaign_id: String,
+    treatment_size: usize,
+    control_size: usize,
+    created_at: String,
+    ends_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct CampaignInfo {
+    campaign_id: String,
     name: String,
     course_id: Option<String>,
     category: Option<String>,
-    #[serde(default)]
-    audience: Filter,
-    size: Option<usize>,
-    control_share: Option<f64>,
+    audience: Option<Filter>,
     discount_pct: Option<f64>,
-    ends_at: Option<String>,
+    control_share: f64,
+    /// The model whose ranking froze the list.
+    model_version: i64,
+    created_at: String,
+    ends_at: String,
+    treatment_size: i64,
+    control_size: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct CampaignList {
+    campaigns: Vec<CampaignInfo>,
 }
 
 /// Per (member, course): in control, the course's price, its payments.
@@ -54,21 +101,41 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found("campaign_not_found", format!("no campaign {id:?}"))
 }
 
-async fn campaign_json(app: &AppState, c: &StoredCampaign) -> Result<Value> {
+async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInfo> {
     let (treatment, control) = app.store.campaign_sizes(&c.id).await?;
-    Ok(json!({
-        "campaign_id": c.id, "name": c.name, "course_id": c.course_id, "category": c.category,
-        "audience": serde_json::from_str::<Value>(&c.audience).unwrap_or(Value::Null),
-        "discount_pct": c.discount_pct, "control_share": c.control_share, "model_version": c.model_version,
-        "created_at": rfc3339(c.created_ms), "ends_at": rfc3339(c.ends_ms),
-        "treatment_size": treatment, "control_size": control,
-    }))
+    Ok(CampaignInfo {
+        campaign_id: c.id.clone(),
+        name: c.name.clone(),
+        course_id: c.course_id.clone(),
+        category: c.category.clone(),
+        audience: serde_json::from_str(&c.audience).ok(),
+        discount_pct: c.discount_pct,
+        control_share: c.control_share,
+        model_version: c.model_version,
+        created_at: time(c.created_ms),
+        ends_at: time(c.ends_ms),
+        treatment_size: treatment,
+        control_size: control,
+    })
 }
 
+/// Create a campaign: the audience is ranked and frozen now, and a control
+/// group drawn by a seeded hash is held out (never exported).
+#[utoipa::path(
+    post,
+    path = "/campaigns",
+    tag = "marketing",
+    request_body = CampaignBody,
+    responses(
+        (status = 201, description = "Created", body = CampaignCreated),
+        (status = 404, description = "No such course, category or segment", body = ErrorBody),
+        (status = 422, description = "Invalid campaign (`invalid_campaign`) or nobody matches (`empty_audience`)", body = ErrorBody),
+    )
+)]
 async fn create(
     State(app): State<AppState>,
     Json(b): Json<CampaignBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<CampaignCreated>)> {
     let now = now_ms();
     let mut errs = Vec::new();
     let name = b.name.trim().to_string();
@@ -120,7 +187,7 @@ async fn create(
         category: b.category.clone(),
         filter: b.audience.clone(),
     };
-    let (snap, mut members) = rank(&app, &spec).await?;
+    let (snap, mut members) = rank(&app.live, &app.store, &spec).await?;
     members.truncate(b.size.unwrap_or(usize::MAX));
     if members.is_empty() {
         return Err(ApiError::invalid(
@@ -165,61 +232,179 @@ async fn create(
         .inc_by(control as u64);
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "campaign_id": c.id, "treatment_size": list.len() - control, "control_size": control,
-            "created_at": rfc3339(c.created_ms), "ends_at": rfc3339(c.ends_ms),
-        })),
+        Json(CampaignCreated {
+            treatment_size: list.len() - control,
+            control_size: control,
+            created_at: time(c.created_ms),
+            ends_at: time(c.ends_ms),
+            campaign_id: c.id,
+        }),
     ))
 }
 
-async fn list(State(app): State<AppState>) -> Result<Json<Value>> {
-    let mut out = Vec::new();
+/// Every campaign, newest first.
+#[utoipa::path(
+    get,
+    path = "/campaigns",
+    tag = "marketing",
+    responses((status = 200, description = "All campaigns", body = CampaignList))
+)]
+async fn list(State(app): State<AppState>) -> Result<Json<CampaignList>> {
+    let mut campaigns = Vec::new();
     for c in app.store.list_campaigns().await? {
-        out.push(campaign_json(&app, &c).await?);
+        campaigns.push(campaign_info(&app, &c).await?);
     }
-    Ok(Json(json!({ "campaigns": out })))
+    Ok(Json(CampaignList { campaigns }))
 }
 
 async fn load(app: &AppState, id: &str) -> Result<StoredCampaign> {
     app.store.get_campaign(id).await?.ok_or_else(|| not_found(id))
 }
 
-async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
+const CAMPAIGN_ID: &str = "The campaign id (`cmp_…`)";
+
+/// One campaign.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}",
+    tag = "marketing",
+    params(("id" = String, Path, description = CAMPAIGN_ID)),
+    responses(
+        (status = 200, description = "The campaign", body = CampaignInfo),
+        (status = 404, description = "No such campaign (`campaign_not_found`)", body = ErrorBody),
+    )
+)]
+async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<CampaignInfo>> {
     let c = load(&app, &id).await?;
-    Ok(Json(campaign_json(&app, &c).await?))
+    Ok(Json(campaign_info(&app, &c).await?))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RecipientParams {
+    /// Page size, 1 to 10,000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<usize>,
+    /// The `next` of the previous page (the list is frozen: a user id).
+    after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Recipient {
+    user_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Recipients {
+    campaign_id: String,
+    /// By user id.
+    users: Vec<Recipient>,
+    /// Pass as `after` for the next page; null on the last.
+    next: Option<String>,
+}
+
+/// The treatment group (never the control), by user id: JSON pages, or
+/// the whole list with `Accept: text/csv`.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}/recipients",
+    tag = "marketing",
+    params(("id" = String, Path, description = CAMPAIGN_ID), RecipientParams),
+    responses(
+        (status = 200, description = "One page (JSON) or all (CSV)",
+            content((Recipients = "application/json"), (String = "text/csv"))),
+        (status = 404, description = "No such campaign (`campaign_not_found`)", body = ErrorBody),
+    )
+)]
 async fn recipients(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
+    Query(p): Query<RecipientParams>,
     headers: HeaderMap,
 ) -> Result<Response> {
+    let limit = count(p.limit, "limit", 100, 10_000)?;
     let c = load(&app, &id).await?;
     if wants_csv(&headers) {
         let all = app.store.campaign_recipients(&c.id, None, None).await?;
-        let chunks: Vec<Result<String, std::io::Error>> = std::iter::once(Ok("user_id\n".to_string()))
-            .chain(
-                all.chunks(1000)
-                    .map(|c| Ok(c.iter().map(|u| super::segments::csv_field(u) + "\n").collect())),
-            )
-            .collect();
-        let body = Body::from_stream(futures::stream::iter(chunks));
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+        return Ok(csv_stream("user_id\n", all.into_iter().map(|u| csv_field(&u) + "\n")));
     }
-    let limit = param_count(&p, "limit", 100, 10_000)?;
+    let after = p.after.as_deref().filter(|a| !a.is_empty());
     let mut page = app
         .store
-        .campaign_recipients(&c.id, p.get("after").map(String::as_str), Some(limit as i64 + 1))
+        .campaign_recipients(&c.id, after, Some(limit as i64 + 1))
         .await?;
     let more = page.len() > limit;
     page.truncate(limit);
     let next = more.then(|| page.last().cloned()).flatten();
-    let users: Vec<Value> = page.iter().map(|u| json!({ "user_id": u })).collect();
-    Ok(Json(json!({ "campaign_id": c.id, "users": users, "next": next })).into_response())
+    Ok(Json(Recipients {
+        campaign_id: c.id,
+        users: page.into_iter().map(|user_id| Recipient { user_id }).collect(),
+        next,
+    })
+    .into_response())
 }
 
-async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
+#[derive(Debug, Serialize, ToSchema)]
+struct ArmReport {
+    /// Members, converted or not.
+    users: u64,
+    conversions: u64,
+    /// conversions / users, 4 decimals.
+    rate: f64,
+    /// Net of the discount for the treatment, cents.
+    revenue_cents: i64,
+}
+
+impl From<&Arm> for ArmReport {
+    fn from(a: &Arm) -> ArmReport {
+        ArmReport {
+            users: a.users,
+            conversions: a.conversions,
+            rate: share(a.rate),
+            revenue_cents: a.revenue_cents,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Window {
+    from: String,
+    to: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct CampaignReport {
+    campaign_id: String,
+    window: Window,
+    treatment: ArmReport,
+    control: ArmReport,
+    /// Treatment rate − control rate; null while an arm is empty.
+    uplift: Option<f64>,
+    /// 95 % Wald interval of the uplift.
+    uplift_ci: Option<[f64; 2]>,
+    p_value: Option<f64>,
+    /// Uplift × treatment size, 2 decimals.
+    incremental_conversions: f64,
+    incremental_revenue_cents: i64,
+    discount_cost_cents: i64,
+    /// Incremental revenue / discount cost; null without a discount.
+    roi: Option<f64>,
+}
+
+/// Conversions (purchases of the offer in the window, net of refunds) in
+/// treatment against control: uplift with its interval and p-value,
+/// incremental conversions and revenue, discount cost and return.
+#[utoipa::path(
+    get,
+    path = "/campaigns/{id}/report",
+    tag = "marketing",
+    params(("id" = String, Path, description = CAMPAIGN_ID)),
+    responses(
+        (status = 200, description = "The report", body = CampaignReport),
+        (status = 404, description = "No such campaign (`campaign_not_found`)", body = ErrorBody),
+    )
+)]
+async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<CampaignReport>> {
     let c = load(&app, &id).await?;
     let (n_t, n_c) = app.store.campaign_sizes(&c.id).await?;
     let rows = app.store.campaign_payments(&c).await?;
@@ -266,13 +451,20 @@ async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<J
     m.campaign_uplift
         .with_label_values(&[&c.id])
         .set(e.uplift.unwrap_or(0.0));
-    Ok(Json(json!({
-        "campaign_id": c.id,
-        "window": { "from": rfc3339(c.created_ms), "to": rfc3339(c.ends_ms) },
-        "treatment": t, "control": k,
-        "uplift": e.uplift, "uplift_ci": e.uplift_ci, "p_value": e.p_value,
-        "incremental_conversions": e.incremental_conversions,
-        "incremental_revenue_cents": e.incremental_revenue_cents,
-        "discount_cost_cents": e.discount_cost_cents, "roi": e.roi,
-    })))
+    Ok(Json(CampaignReport {
+        campaign_id: c.id.clone(),
+        window: Window {
+            from: time(c.created_ms),
+            to: time(c.ends_ms),
+        },
+        treatment: (&t).into(),
+        control: (&k).into(),
+        uplift: e.uplift.map(share),
+        uplift_ci: e.uplift_ci.map(|[lo, hi]| [share(lo), share(hi)]),
+        p_value: e.p_value.map(stat),
+        incremental_conversions: (e.incremental_conversions * 100.0).round() / 100.0,
+        incremental_revenue_cents: e.incremental_revenue_cents,
+        discount_cost_cents: e.discount_cost_cents,
+        roi: e.roi.map(stat),
+    }))
 }

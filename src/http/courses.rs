@@ -1,45 +1,57 @@
-//! The catalog: `PUT/GET/DELETE /courses/<id>`, `POST /courses`.
+//! The catalog: `PUT/GET/DELETE /courses/{id}`, `POST /courses` (bulk
+//! upsert) and `GET /courses` (paginated listing, search, batch read).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::extract::Query;
+use super::recommend::{category, count};
 use super::AppState;
 use crate::cluster::Change;
 use crate::domain::{valid_id, valid_text, Course, Level};
-use crate::error::{ApiError, FieldError, Json, Result};
+use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
 
-pub fn read_router() -> Router<AppState> {
-    Router::new()
-        .route("/courses/{id}", get(get_course))
-        .route("/courses", get(search_courses))
+pub fn read_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_course))
+        .routes(routes!(list_courses))
 }
 
-pub fn admin_router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/courses/{id}",
-            axum::routing::put(put_course).delete(delete_course),
-        )
-        .route("/courses", post(post_courses))
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_course, delete_course))
+        .routes(routes!(post_courses))
 }
 
-/// A course as clients send it; `id` comes from the path for PUT.
-#[derive(Debug, Deserialize)]
+/// A course as clients send it; for PUT the id comes from the path.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CourseBody {
+    /// Required in `POST /courses`; if given to PUT, must match the path.
+    #[serde(alias = "course_id")]
+    #[schema(min_length = 1, max_length = 128)]
     pub id: Option<String>,
+    #[schema(min_length = 1, max_length = 512)]
     pub title: String,
+    /// Stored lowercased.
+    #[schema(min_length = 1, max_length = 128)]
     pub category: String,
+    /// At most 64, stored lowercased.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// `beginner`, `intermediate` or `advanced`.
+    #[schema(value_type = Level)]
     pub level: String,
+    /// List price in cents, not negative.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub price_cents: i64,
+    /// Inactive courses are never recommended (default true).
     #[serde(default = "yes")]
     pub active: bool,
 }
@@ -93,15 +105,59 @@ impl CourseBody {
     }
 }
 
+/// A catalog entry as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CourseInfo {
+    pub course_id: String,
+    pub title: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub level: Level,
+    /// List price in cents.
+    pub price_cents: i64,
+    pub active: bool,
+}
+
+impl From<Course> for CourseInfo {
+    fn from(c: Course) -> CourseInfo {
+        CourseInfo {
+            course_id: c.id,
+            title: c.title,
+            category: c.category,
+            tags: c.tags,
+            level: c.level,
+            price_cents: c.price_cents,
+            active: c.active,
+        }
+    }
+}
+
 fn invalid(errs: Vec<FieldError>) -> ApiError {
     ApiError::invalid("invalid_course", "the course is invalid", errs)
 }
 
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("course_not_found", format!("no course {id:?}"))
+}
+
+/// Create or replace a course.
+#[utoipa::path(
+    put,
+    path = "/courses/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "The course id")),
+    request_body = CourseBody,
+    responses(
+        (status = 201, description = "Created", body = CourseInfo),
+        (status = 200, description = "Replaced", body = CourseInfo),
+        (status = 422, description = "Invalid course (`invalid_course`); `details` lists each field", body = ErrorBody),
+    )
+)]
 async fn put_course(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<CourseBody>,
-) -> Result<(StatusCode, Json<Course>)> {
+) -> Result<(StatusCode, Json<CourseInfo>)> {
     if body.id.as_ref().is_some_and(|b| *b != id) {
         return Err(invalid(vec![FieldError::new(
             "id",
@@ -121,13 +177,30 @@ async fn put_course(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(course)))
+    Ok((status, Json(course.into())))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Upserted {
+    pub created: usize,
+    pub updated: usize,
+}
+
+/// Create or replace many courses at once (1 to 10,000), all or none.
+#[utoipa::path(
+    post,
+    path = "/courses",
+    tag = "catalog",
+    request_body(content = Vec<CourseBody>, description = "Each with its `id`"),
+    responses(
+        (status = 200, description = "Stored", body = Upserted),
+        (status = 422, description = "Invalid courses (`invalid_course`); `details` lists each index and field; nothing stored", body = ErrorBody),
+    )
+)]
 async fn post_courses(
     State(app): State<AppState>,
     Json(body): Json<Vec<CourseBody>>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Upserted>)> {
     if body.is_empty() || body.len() > 10_000 {
         return Err(ApiError::invalid(
             "invalid_course",
@@ -159,57 +232,108 @@ async fn post_courses(
     let n_created = created.iter().filter(|c| **c).count();
     Ok((
         StatusCode::OK,
-        Json(json!({"created": n_created, "updated": courses.len() - n_created})),
+        Json(Upserted {
+            created: n_created,
+            updated: courses.len() - n_created,
+        }),
     ))
 }
 
-async fn get_course(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Course>> {
+/// One course of the catalog.
+#[utoipa::path(
+    get,
+    path = "/courses/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "The course id")),
+    responses(
+        (status = 200, description = "The course", body = CourseInfo),
+        (status = 404, description = "No such course (`course_not_found`)", body = ErrorBody),
+    )
+)]
+async fn get_course(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<CourseInfo>> {
     match app.store.get_course(&id).await? {
-        Some(c) => Ok(Json(c)),
-        None => Err(ApiError::not_found(
-            "course_not_found",
-            format!("no course {id:?}"),
-        )),
+        Some(c) => Ok(Json(c.into())),
+        None => Err(not_found(&id)),
     }
 }
 
+/// Remove a course from the catalog (its events stay).
+#[utoipa::path(
+    delete,
+    path = "/courses/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "The course id")),
+    responses(
+        (status = 204, description = "Deleted; never recommended again"),
+        (status = 404, description = "No such course (`course_not_found`)", body = ErrorBody),
+    )
+)]
 async fn delete_course(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
     if !app.store.delete_course(&id).await? {
-        return Err(ApiError::not_found(
-            "course_not_found",
-            format!("no course {id:?}"),
-        ));
+        return Err(not_found(&id));
     }
     app.live.remove_course(&id);
     app.cluster.notify(Change::Course { id }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /courses?q=&category=&ids=&limit=`: catalog search, by id order.
-/// `q` matches the id, title or a tag, case-insensitively; `ids` (comma
-/// separated, at most 500) keeps only those courses.
-async fn search_courses(
+/// Most ids one batch read may name.
+const MAX_IDS: usize = 500;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogParams {
+    /// Matches the id, title or a tag, case-insensitively.
+    q: Option<String>,
+    /// Only this category.
+    category: Option<String>,
+    /// Batch read: only these courses (comma-separated, at most 500), e.g.
+    /// the titles for a list in one call.
+    ids: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+    /// The `next` of the previous page: courses after this id.
+    after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CoursePage {
+    /// Courses matching the filters, over all pages.
+    pub total: usize,
+    /// By id.
+    pub items: Vec<CourseInfo>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next: Option<String>,
+}
+
+/// The catalog by id, paginated; search, category filter and batch read.
+#[utoipa::path(
+    get,
+    path = "/courses",
+    tag = "catalog",
+    params(CatalogParams),
+    responses((status = 200, description = "One page, by id", body = CoursePage))
+)]
+async fn list_courses(
     State(app): State<AppState>,
-    Query(p): Query<HashMap<String, String>>,
-) -> Result<Json<Value>> {
-    let limit = super::recommend::param_count(&p, "limit", 50, 500)?;
-    let q = p.get("q").map(|q| q.trim().to_lowercase()).unwrap_or_default();
-    let category = p
-        .get("category")
-        .map(|c| c.trim().to_lowercase())
-        .unwrap_or_default();
-    // `ids=a,b,c`: a batch read (a front end's titles for a list in one call).
-    let ids: Option<std::collections::HashSet<&str>> = p
-        .get("ids")
+    Query(p): Query<CatalogParams>,
+) -> Result<Json<CoursePage>> {
+    let limit = count(p.limit, "limit", 50, 500)?;
+    let q = p.q.map(|q| q.trim().to_lowercase()).unwrap_or_default();
+    let category = category(p.category);
+    let ids: Option<HashSet<&str>> = p
+        .ids
+        .as_deref()
         .map(|s| s.split(',').filter(|x| !x.is_empty()).collect());
-    if ids.as_ref().is_some_and(|i| i.len() > 500) {
-        return Err(ApiError::bad_param("ids must name at most 500 courses"));
+    if ids.as_ref().is_some_and(|i| i.len() > MAX_IDS) {
+        return Err(ApiError::bad_param(format!("ids must name at most {MAX_IDS} courses")));
     }
     let all = app.store.list_courses().await?;
-    let hits: Vec<&Course> = all
-        .iter()
+    let mut hits: Vec<Course> = all
+        .into_iter()
         .filter(|c| ids.as_ref().is_none_or(|i| i.contains(c.id.as_str())))
-        .filter(|c| category.is_empty() || c.category == category)
+        .filter(|c| category.as_ref().is_none_or(|cat| &c.category == cat))
         .filter(|c| {
             q.is_empty()
                 || c.id.to_lowercase().contains(&q)
@@ -218,6 +342,15 @@ async fn search_courses(
         })
         .collect();
     let total = hits.len();
-    let items: Vec<&Course> = hits.into_iter().take(limit).collect();
-    Ok(Json(json!({"total": total, "items": items})))
+    // By id in byte order (not the database's collation): the keyset for pages.
+    hits.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let start = match &p.after {
+        Some(after) => hits.partition_point(|c| c.id.as_str() <= after.as_str()),
+        None => 0,
+    };
+    let page: Vec<Course> = hits.into_iter().skip(start).take(limit + 1).collect();
+    let more = page.len() > limit;
+    let items: Vec<CourseInfo> = page.into_iter().take(limit).map(Into::into).collect();
+    let next = more.then(|| items.last().map(|c| c.course_id.clone())).flatten();
+    Ok(Json(CoursePage { total, items, next }))
 }

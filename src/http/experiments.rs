@@ -1,46 +1,83 @@
-//! A/B experiments: create, stop, list and report (admin scope).
+//! A/B experiments of recommendation strategies: create or stop, list, and
+//! report (admin scope).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::recommend::rfc3339;
+use super::wire::{share, stat, time};
 use super::AppState;
 use crate::cluster::Change;
 use crate::domain::valid_id;
-use crate::error::{ApiError, FieldError, Json, Result};
-use crate::experiment::{alpha, build_report, ExperimentSpec};
-use crate::store::{PutError, StoredExperiment};
+use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
+use crate::experiment::report::{Rate, VariantReport};
+use crate::experiment::stats::Comparison;
+use crate::experiment::{alpha, build_report, Arm, ExperimentSpec, Status, VariantSpec};
+use crate::store::{now_ms, PutError, StoredExperiment};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/experiments", get(list))
-        .route("/experiments/{id}", get(get_one).put(put))
-        .route("/experiments/{id}/report", get(report))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one, put))
+        .routes(routes!(report))
 }
 
-fn experiment_json(e: &StoredExperiment) -> Value {
-    json!({
-        "id": e.id,
-        "status": e.spec.status,
-        "control": e.spec.control_name(),
-        "variants": e.spec.variants,
-        "created_at": rfc3339(e.created_ms),
-        "updated_at": rfc3339(e.updated_ms),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperimentInfo {
+    pub experiment_id: String,
+    pub status: Status,
+    /// The variant the others are compared with.
+    pub control: String,
+    pub variants: Vec<VariantSpec>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&StoredExperiment> for ExperimentInfo {
+    fn from(e: &StoredExperiment) -> ExperimentInfo {
+        ExperimentInfo {
+            experiment_id: e.id.clone(),
+            status: e.spec.status,
+            control: e.spec.control_name().to_string(),
+            variants: e.spec.variants.clone(),
+            created_at: time(e.created_ms),
+            updated_at: time(e.updated_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperimentList {
+    pub items: Vec<ExperimentInfo>,
 }
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("experiment_not_found", format!("no experiment {id:?}"))
 }
 
+/// Create an experiment, or change its status (variants are fixed once
+/// created). One experiment runs at a time.
+#[utoipa::path(
+    put,
+    path = "/experiments/{id}",
+    tag = "experiments",
+    params(("id" = String, Path, description = "The experiment id")),
+    request_body = ExperimentSpec,
+    responses(
+        (status = 201, description = "Created", body = ExperimentInfo),
+        (status = 200, description = "Status changed", body = ExperimentInfo),
+        (status = 409, description = "Another experiment runs (`experiment_running`), or the variants changed (`experiment_immutable`)", body = ErrorBody),
+        (status = 422, description = "Invalid experiment (`invalid_experiment`)", body = ErrorBody),
+    )
+)]
 async fn put(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Json(spec): Json<ExperimentSpec>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<ExperimentInfo>)> {
     let mut problems = spec.problems();
     if !valid_id(&id) {
         problems.insert(0, ("id".into(), "must be 1 to 128 characters".into()));
@@ -77,7 +114,7 @@ async fn put(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(experiment_json(&stored))))
+    Ok((status, Json((&stored).into())))
 }
 
 /// The stored experiment, or 404.
@@ -85,30 +122,169 @@ async fn find(app: &AppState, id: &str) -> Result<StoredExperiment> {
     app.store.get_experiment(id).await?.ok_or_else(|| not_found(id))
 }
 
-async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
-    Ok(Json(experiment_json(&find(&app, &id).await?)))
+/// One experiment.
+#[utoipa::path(
+    get,
+    path = "/experiments/{id}",
+    tag = "experiments",
+    params(("id" = String, Path, description = "The experiment id")),
+    responses(
+        (status = 200, description = "The experiment", body = ExperimentInfo),
+        (status = 404, description = "No such experiment (`experiment_not_found`)", body = ErrorBody),
+    )
+)]
+async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<ExperimentInfo>> {
+    Ok(Json((&find(&app, &id).await?).into()))
 }
 
-async fn list(State(app): State<AppState>) -> Result<Json<Value>> {
+/// Every experiment.
+#[utoipa::path(
+    get,
+    path = "/experiments",
+    tag = "experiments",
+    responses((status = 200, description = "All experiments", body = ExperimentList))
+)]
+async fn list(State(app): State<AppState>) -> Result<Json<ExperimentList>> {
     let all = app.store.list_experiments().await?;
-    let items: Vec<Value> = all.iter().map(experiment_json).collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(ExperimentList {
+        items: all.iter().map(Into::into).collect(),
+    }))
 }
 
-async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
+/// A rate with its interval at the report's confidence level; null before
+/// any traffic. 4 decimals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateInfo {
+    pub value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+impl From<&Rate> for RateInfo {
+    fn from(r: &Rate) -> RateInfo {
+        RateInfo {
+            value: r.value.map(share),
+            ci_low: r.ci_low.map(share),
+            ci_high: r.ci_high.map(share),
+        }
+    }
+}
+
+/// A treatment's rate against the control's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComparisonInfo {
+    /// Treatment rate minus control rate.
+    pub difference: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// z statistic and its two-sided p-value.
+    pub z: f64,
+    pub p_value: f64,
+    /// `p_value` < `alpha`: exactly when the interval excludes 0.
+    pub significant: bool,
+}
+
+impl From<&Comparison> for ComparisonInfo {
+    fn from(c: &Comparison) -> ComparisonInfo {
+        ComparisonInfo {
+            difference: share(c.difference),
+            ci_low: share(c.ci_low),
+            ci_high: share(c.ci_high),
+            z: stat(c.z),
+            p_value: stat(c.p_value),
+            significant: c.significant,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VsControlInfo {
+    pub ctr: Option<ComparisonInfo>,
+    pub conversion: Option<ComparisonInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantInfo {
+    pub name: String,
+    pub arm: Arm,
+    pub weight: u32,
+    pub is_control: bool,
+    pub users: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub purchases: u64,
+    pub buyers: u64,
+    /// Clicks per impression.
+    pub ctr: RateInfo,
+    /// Buyers per user.
+    pub conversion: RateInfo,
+    /// Absent for the control itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_control: Option<VsControlInfo>,
+}
+
+impl From<&VariantReport> for VariantInfo {
+    fn from(v: &VariantReport) -> VariantInfo {
+        VariantInfo {
+            name: v.name.clone(),
+            arm: v.arm,
+            weight: v.weight,
+            is_control: v.is_control,
+            users: v.users,
+            impressions: v.impressions,
+            clicks: v.clicks,
+            purchases: v.purchases,
+            buyers: v.buyers,
+            ctr: (&v.ctr).into(),
+            conversion: (&v.conversion).into(),
+            vs_control: v.vs_control.as_ref().map(|c| VsControlInfo {
+                ctr: c.ctr.as_ref().map(Into::into),
+                conversion: c.conversion.as_ref().map(Into::into),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperimentReport {
+    pub experiment_id: String,
+    pub status: Status,
+    pub control: String,
+    /// Each treatment is tested at this level (0.05, Bonferroni-divided by
+    /// the number of treatments).
+    pub alpha: f64,
+    /// 1 − alpha: the level of every interval in the report.
+    pub confidence_level: f64,
+    pub generated_at: String,
+    pub variants: Vec<VariantInfo>,
+}
+
+/// Per variant: users, impressions, clicks, purchases, CTR and conversion
+/// with intervals, and the difference to the control with its significance.
+#[utoipa::path(
+    get,
+    path = "/experiments/{id}/report",
+    tag = "experiments",
+    params(("id" = String, Path, description = "The experiment id")),
+    responses(
+        (status = 200, description = "The report", body = ExperimentReport),
+        (status = 404, description = "No such experiment (`experiment_not_found`)", body = ErrorBody),
+    )
+)]
+async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<ExperimentReport>> {
     let e = find(&app, &id).await?;
     // Lists this process served count even if the log has not caught up.
     app.impressions.flush().await;
     let counts = app.store.experiment_counts(&id).await?;
     let variants = build_report(&e.spec, &counts);
-    Ok(Json(json!({
-        "experiment_id": e.id,
-        "status": e.spec.status,
-        "control": e.spec.control_name(),
-        "alpha": alpha(&e.spec),
-        // Every interval below is drawn at this level, the tested one.
-        "confidence_level": 1.0 - alpha(&e.spec),
-        "generated_at": rfc3339(crate::store::now_ms()),
-        "variants": variants,
-    })))
+    let alpha = alpha(&e.spec);
+    Ok(Json(ExperimentReport {
+        experiment_id: e.id.clone(),
+        status: e.spec.status,
+        control: e.spec.control_name().to_string(),
+        alpha: share(alpha),
+        confidence_level: share(1.0 - alpha),
+        generated_at: time(now_ms()),
+        variants: variants.iter().map(Into::into).collect(),
+    }))
 }

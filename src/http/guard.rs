@@ -11,15 +11,15 @@ use axum::extract::{RawPathParams, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::AppState;
 use crate::domain::{valid_id, MAX_ID_LEN};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
 
-/// Query parameters whose values are ids (course, user or cursor ids);
-/// `exclude` is a comma-separated list and may repeat.
-const ID_PARAMS: [&str; 4] = ["exclude", "after", "course_id", "user_id"];
+/// Query parameters whose values are ids (course or user ids); `exclude`
+/// and `ids` are comma-separated lists and may repeat. Cursors (`after`)
+/// are checked by the handlers that issue them.
+const ID_PARAMS: [&str; 4] = ["exclude", "ids", "course_id", "user_id"];
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "1";
@@ -85,7 +85,13 @@ pub async fn check_ids(
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     let mut resp = (
         status,
-        axum::Json(json!({"error": {"code": code, "message": message}})),
+        axum::Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message: message.to_string(),
+                details: None,
+            },
+        }),
     )
         .into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -7,13 +7,19 @@ mod console;
 mod courses;
 mod events;
 mod experiments;
+pub mod extract;
 mod guard;
+mod lists;
 mod middleware;
+mod model;
+pub mod openapi;
 mod ops;
+mod profile;
 mod recommend;
 mod segments;
 pub mod server;
 mod users;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,14 +63,60 @@ pub struct AppState {
 
 pub use console::ASSETS as CONSOLE_ASSETS;
 pub use courses::CourseBody;
+use openapi::Group;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-fn scoped(router: Router<AppState>, state: &AppState, scope: Scope) -> Router<AppState> {
-    router.route_layer(axum::middleware::from_fn_with_state(
-        (state.keys.clone(), scope),
-        auth::require,
-    ))
+/// Every documented route, grouped by the scope its key needs.
+pub fn groups() -> Vec<Group> {
+    vec![
+        Group {
+            scope: Some(Scope::Ingest),
+            routes: events::routes(),
+        },
+        Group {
+            scope: Some(Scope::Read),
+            routes: courses::read_routes()
+                .merge(recommend::routes())
+                .merge(lists::routes())
+                .merge(model::read_routes())
+                .merge(events::read_routes())
+                .merge(profile::routes())
+                .merge(segments::routes())
+                .merge(audiences::routes())
+                .merge(campaigns::read_routes()),
+        },
+        Group {
+            scope: Some(Scope::Admin),
+            routes: courses::admin_routes()
+                .merge(users::routes())
+                .merge(model::admin_routes())
+                .merge(experiments::routes())
+                .merge(campaigns::admin_routes()),
+        },
+        Group {
+            scope: None,
+            routes: ops::routes(),
+        },
+    ]
+}
+
+/// Browser clients from `server.cors_origins` (none by default: no CORS
+/// headers, so browsers keep the same-origin rule).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([header::RETRY_AFTER, REQUEST_ID])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// What every route gets, whoever answers: a panic becomes a JSON 500 (the
@@ -81,29 +133,18 @@ pub fn error_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Rout
 /// The whole application as a router, ready to serve.
 pub fn app(state: AppState) -> Router {
     let s = &state.settings.server;
-    let api = Router::new()
-        .merge(scoped(events::router(), &state, Scope::Ingest))
-        .merge(scoped(
-            courses::read_router()
-                .merge(recommend::router())
-                .merge(segments::router())
-                .merge(users::read_router())
-                .merge(audiences::router())
-                .merge(campaigns::read_router())
-                .merge(console::read_router()),
-            &state,
-            Scope::Read,
-        ))
-        .merge(scoped(
-            courses::admin_router()
-                .merge(users::admin_router())
-                .merge(recommend::admin_router())
-                .merge(experiments::router())
-                .merge(campaigns::admin_router()),
-            &state,
-            Scope::Admin,
-        ))
-        .merge(ops::router())
+    let (routers, _) = openapi::assemble(groups());
+    let mut api = Router::new();
+    for (scope, router) in routers {
+        api = api.merge(match scope {
+            Some(scope) => router.route_layer(axum::middleware::from_fn_with_state(
+                (state.keys.clone(), scope),
+                auth::require,
+            )),
+            None => router,
+        });
+    }
+    let api = api
         .merge(console::assets_router())
         .fallback(|| async { ApiError::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
@@ -133,7 +174,7 @@ pub fn app(state: AppState) -> Router {
         state.clone(),
         guard::check_ids,
     ));
-    error_layers(api)
+    let app = error_layers(api)
         .layer(DefaultBodyLimit::max(s.body_limit_bytes))
         .layer(overload)
         .layer(axum::middleware::from_fn_with_state(
@@ -141,6 +182,11 @@ pub fn app(state: AppState) -> Router {
             middleware::observe,
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    // Outermost, so preflights and error responses carry the headers too.
+    let app = match cors(&s.cors_origins) {
+        Some(layer) => app.layer(layer),
+        None => app,
+    };
+    app.with_state(state)
 }

@@ -1,101 +1,82 @@
-//! Recommendations, similar courses, popularity and the model endpoints.
+//! `GET /recommend/{user}`: a learner's top-N list with what a front end
+//! renders (title, category, level, price) and, on request, the reasons.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
 
-use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
-use serde_json::{json, Value};
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::extract::Query;
+use super::wire::{score, CourseCard};
 use super::AppState;
 use crate::error::{ApiError, Json, Result};
 use crate::experiment::Arm;
-use crate::serve::live::{Folded, UserState};
 use crate::serve::recommend::{recommend, Pick, Who};
-use crate::serve::snapshot::{Basis, ModelSnapshot};
-use crate::serve::{foldin, Query as RecQuery, Strategy};
+use crate::serve::snapshot::ModelSnapshot;
+use crate::serve::user_view::{history, user_view, who, Sources};
+use crate::serve::{Query as RecQuery, Strategy};
 use crate::store::{now_ms, Impression};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/recommend/{user}", get(get_recommend))
-        .route("/courses/{id}/similar", get(get_similar))
-        .route("/popular", get(get_popular))
-        .route("/model", get(get_model))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_recommend))
 }
 
-pub fn admin_router() -> Router<AppState> {
-    Router::new().route("/model/retrain", post(post_retrain))
-}
+/// Longest list one request may ask for.
+pub const MAX_N: usize = 100;
 
-type Params = Query<HashMap<String, String>>;
-
-/// `n` from the query string: 1 to `max`, `default` when absent.
-pub(crate) fn param_n(p: &HashMap<String, String>, default: usize, max: usize) -> Result<usize> {
-    param_count(p, "n", default, max)
-}
-
-/// A count parameter from the query string: 1 to `max`, `default` when absent.
-pub(crate) fn param_count(
-    p: &HashMap<String, String>,
-    key: &str,
-    default: usize,
-    max: usize,
-) -> Result<usize> {
-    match p.get(key) {
-        None => Ok(default),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::bad_param(format!("{key} must be an integer from 1 to {max}"))),
-    }
-}
-
-fn param_bool(p: &HashMap<String, String>, key: &str) -> Result<bool> {
-    match p.get(key).map(String::as_str) {
-        None | Some("false" | "0") => Ok(false),
-        Some("true" | "1" | "") => Ok(true),
-        Some(_) => Err(ApiError::bad_param(format!("{key} must be true or false"))),
-    }
-}
-
-fn parse_query(p: &HashMap<String, String>) -> Result<RecQuery> {
-    let diversity = match p.get("diversity") {
-        None => 0.0,
-        Some(s) => s
-            .parse::<f32>()
-            .ok()
-            .filter(|d| (0.0..=1.0).contains(d))
-            .ok_or_else(|| ApiError::bad_param("diversity must be a number from 0 to 1"))?,
-    };
-    Ok(RecQuery {
-        n: param_n(p, 10, 100)?,
-        category: p
-            .get("category")
-            .filter(|c| !c.is_empty())
-            .map(|c| c.to_lowercase()),
-        // Filled from the raw query by `excluded_ids` (repeated keys).
-        exclude: Default::default(),
-        diversity,
-        explain: param_bool(p, "explain")?,
-    })
-}
-
-/// The list-valued query parameters. `serde_html_form` collects a
-/// repeated key into a `Vec`, where axum's `Query` (serde_urlencoded)
-/// keeps one value, so no hand-written splitting decides what an id is.
-#[derive(Debug, Default, serde::Deserialize)]
-struct ListParams {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecommendParams {
+    /// How many courses, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    n: Option<usize>,
+    /// Only courses of this category.
+    category: Option<String>,
+    /// Courses to leave out: repeat the key (`exclude=a&exclude=b`), or one
+    /// comma-separated value of ids without commas.
     #[serde(default)]
     exclude: Vec<String>,
+    /// 0 (pure relevance) to 1 (most diverse, MMR re-ranking).
+    #[param(minimum = 0.0, maximum = 1.0)]
+    diversity: Option<f32>,
+    /// Add `reasons` to each item.
+    #[serde(default)]
+    explain: bool,
 }
 
-fn list_params(raw: Option<&str>) -> Result<ListParams> {
-    serde_html_form::from_str(raw.unwrap_or(""))
-        .map_err(|e| ApiError::bad_param(format!("invalid query string: {e}")))
+/// A count parameter: 1 to `max`, `default` when absent.
+pub fn count(v: Option<usize>, name: &str, default: usize, max: usize) -> Result<usize> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_param(format!(
+            "{name} must be an integer from 1 to {max}"
+        ))),
+    }
+}
+
+/// A category filter as the catalog stores it; empty means none.
+pub fn category(c: Option<String>) -> Option<String> {
+    c.map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty())
+}
+
+impl RecommendParams {
+    fn query(self, known: impl Fn(&str) -> bool) -> Result<RecQuery> {
+        let diversity = self.diversity.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&diversity) {
+            return Err(ApiError::bad_param("diversity must be a number from 0 to 1"));
+        }
+        Ok(RecQuery {
+            n: count(self.n, "n", 10, MAX_N)?,
+            category: category(self.category),
+            exclude: excluded_ids(self.exclude, known),
+            diversity,
+            explain: self.explain,
+        })
+    }
 }
 
 /// The ids `exclude` names. Repeated, each value is one id and is never
@@ -114,133 +95,110 @@ pub(crate) fn excluded_ids(values: Vec<String>, known: impl Fn(&str) -> bool) ->
         .collect()
 }
 
-fn items_json(snap: &ModelSnapshot, picks: &[Pick], explain: bool) -> Vec<Value> {
-    let ids = &snap.courses.ids;
+/// One recommended course.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecommendedItem {
+    #[serde(flatten)]
+    pub course: CourseCard,
+    /// Ranking score (factor dot product, or popularity), 4 significant digits.
+    pub score: f64,
+    /// With `explain=true`: the learner's own courses closest to this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<Reason>>,
+}
+
+/// "Because you took …": a course of the learner's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reason {
+    pub course_id: String,
+    pub title: String,
+    /// Ready to show: `because you took <title>`.
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recommendations {
+    pub user_id: String,
+    pub items: Vec<RecommendedItem>,
+    pub strategy: Strategy,
+    /// The snapshot that ranked the list; null before the first training.
+    pub model_version: Option<i64>,
+    /// Send back as `rec_id` on events the list led to.
+    pub rec_id: String,
+    /// The running experiment, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// This learner's variant of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// The picks as list items, with titles from the snapshot's catalog.
+pub fn items(snap: &ModelSnapshot, picks: &[Pick], explain: bool) -> Vec<RecommendedItem> {
+    let c = &snap.courses;
     picks
         .iter()
-        .map(|p| {
-            let mut item = json!({"course_id": ids[p.course as usize], "score": p.score});
-            if explain {
-                let reasons: Vec<&String> = p.reasons.iter().map(|&r| &ids[r as usize]).collect();
-                item["reasons"] = json!(reasons);
-            }
-            item
+        .map(|p| RecommendedItem {
+            course: CourseCard::new(&c.ids[p.course as usize], &c.meta[p.course as usize]),
+            score: score(p.score),
+            reasons: explain.then(|| {
+                p.reasons
+                    .iter()
+                    .map(|&r| {
+                        let title = c.meta[r as usize].title.clone();
+                        Reason {
+                            course_id: c.ids[r as usize].clone(),
+                            text: format!("because you took {title}"),
+                            title,
+                        }
+                    })
+                    .collect()
+            }),
         })
         .collect()
 }
 
-/// The user's serving state: the snapshot's factor, a cached fold-in, or a
-/// fresh fold-in from the store. A store failure degrades to what the
-/// snapshot knows rather than failing the request.
-pub(crate) async fn user_view(app: &AppState, snap: &ModelSnapshot, user: &str) -> Result<UserView> {
-    match app.live.user_state(snap, user) {
-        UserState::Known(i) => Ok(UserView::Known(i)),
-        UserState::Cached(f) => Ok(UserView::Folded(f)),
-        // While the store is down, requests do not wait on it.
-        UserState::NeedsFoldIn { .. } if !app.health.is_up() => Ok(from_snapshot(app, snap, user)),
-        UserState::NeedsFoldIn { mark } => {
-            let loaded = async {
-                Ok::<_, sqlx::Error>((
-                    app.store.user_aggregates(user).await?,
-                    app.store.get_user(user).await?,
-                ))
-            };
-            match loaded.await {
-                Ok((aggs, attrs)) => {
-                    let f = Arc::new(foldin::fold(snap, &aggs, attrs, mark, now_ms()));
-                    let cached = app.live.cache(user, f.clone());
-                    app.metrics.fold_in_cache.set(cached as i64);
-                    Ok(UserView::Folded(f))
-                }
-                Err(e) => {
-                    app.metrics.db_errors.with_label_values(&["fold_in"]).inc();
-                    if crate::store::is_transient(&e) {
-                        app.health.record_failure();
-                    }
-                    tracing::warn!(error = %e, "fold-in read failed; serving from the snapshot");
-                    Ok(from_snapshot(app, snap, user))
-                }
-            }
-        }
-    }
-}
-
-/// What the snapshot alone knows of a user; never an erased user's factor.
-fn from_snapshot(app: &AppState, snap: &ModelSnapshot, user: &str) -> UserView {
-    match snap.users.index.get(user) {
-        Some(&i) if !app.live.is_erased(user) => UserView::Known(i),
-        _ => UserView::Unknown,
-    }
-}
-
-pub(crate) enum UserView {
-    Known(u32),
-    Folded(Arc<Folded>),
-    Unknown,
-}
-
+/// Top-N courses for a learner.
+///
+/// Active courses the learner has not taken (purchased or rated), ranked by
+/// the model; a learner unknown to the snapshot is folded in from their
+/// events, or gets their interests' or overall popularity.
+#[utoipa::path(
+    get,
+    path = "/recommend/{user}",
+    tag = "recommendations",
+    params(("user" = String, Path, description = "The learner's id"), RecommendParams),
+    responses((status = 200, description = "The list, best first", body = Recommendations))
+)]
 async fn get_recommend(
     State(app): State<AppState>,
     Path(user): Path<String>,
-    Query(p): Params,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>> {
-    let mut q = parse_query(&p)?;
-    let lists = list_params(raw.as_deref())?;
+    Query(p): Query<RecommendParams>,
+) -> Result<Json<Recommendations>> {
     let rec_id = uuid::Uuid::now_v7().to_string();
     let Some(snap) = app.trainer.serving().await else {
+        p.query(|_| false)?;
         app.metrics.recommendations.with_label_values(&["popular"]).inc();
-        return Ok(Json(
-            json!({"user_id": user, "items": [], "strategy": "popular", "model_version": null, "rec_id": rec_id}),
-        ));
+        return Ok(Json(Recommendations {
+            user_id: user,
+            items: vec![],
+            strategy: Strategy::Popular,
+            model_version: None,
+            rec_id,
+            experiment: None,
+            variant: None,
+        }));
     };
-    q.exclude = excluded_ids(lists.exclude, |id| snap.courses.index.contains_key(id));
-    let view = user_view(&app, &snap, &user).await?;
-    let history: Vec<(u32, f32)>;
-    let who = match &view {
-        UserView::Known(i) => {
-            let (cols, vals) = snap.users.history.row(*i as usize);
-            history = cols.iter().copied().zip(vals.iter().copied()).collect();
-            Who::Factor {
-                factor: snap.users.factors.row(*i as usize),
-                taken: snap.users.taken_row(*i),
-                history: &history,
-                strategy: Strategy::Personalized,
-            }
-        }
-        UserView::Folded(f) => match (&f.factor, &f.attrs) {
-            (Some(factor), _) => Who::Factor {
-                factor,
-                taken: &f.taken,
-                history: &f.history,
-                strategy: Strategy::FoldIn,
-            },
-            (None, Some(a)) if !a.interests.is_empty() => Who::Interests {
-                interests: &a.interests,
-                taken: &f.taken,
-            },
-            _ => Who::Nobody { taken: &f.taken },
-        },
-        UserView::Unknown => Who::Nobody { taken: &[] },
+    let mut q = p.query(|id| snap.courses.index.contains_key(id))?;
+    let src = Sources {
+        live: &app.live,
+        store: &app.store,
+        health: &app.health,
+        metrics: &app.metrics,
     };
-    let who = match who {
-        Who::Factor {
-            factor,
-            history,
-            strategy,
-            ..
-        } if !app.settings.serve.exclude_taken => Who::Factor {
-            factor,
-            taken: &[],
-            history,
-            strategy,
-        },
-        Who::Interests { interests, .. } if !app.settings.serve.exclude_taken => Who::Interests {
-            interests,
-            taken: &[],
-        },
-        other => other,
-    };
+    let view = user_view(&src, &snap, &user).await;
+    let history = history(&snap, &view);
+    let who = who(&snap, &view, &history, app.settings.serve.exclude_taken);
     // Under a running experiment the user's variant may change the arm
     // and the diversity; the list is logged as an impression.
     let experiment = app.experiments.current();
@@ -257,133 +215,27 @@ async fn get_recommend(
         .recommendations
         .with_label_values(&[strategy.as_str()])
         .inc();
-    let mut body = json!({
-        "user_id": user,
-        "items": items_json(&snap, &picks, q.explain),
-        "strategy": strategy,
-        "model_version": snap.version,
-        "rec_id": rec_id,
-    });
     if let (Some(e), Some(v)) = (&experiment, variant) {
-        body["experiment"] = json!(e.id);
-        body["variant"] = json!(v.name);
         // Empty lists too: dropping them would make the arms' user counts
         // depend on how often each arm comes back empty.
         app.impressions.record(Impression {
-            rec_id,
+            rec_id: rec_id.clone(),
             experiment_id: e.id.clone(),
             variant: v.name.clone(),
-            user_id: user,
+            user_id: user.clone(),
             n_items: picks.len() as i32,
             ts_ms: now_ms(),
         });
     }
-    Ok(Json(body))
-}
-
-async fn get_similar(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    Query(p): Params,
-) -> Result<Json<Value>> {
-    let n = param_n(&p, 10, 100)?;
-    let snap = app.trainer.serving().await;
-    let Some(&i) = snap.as_ref().and_then(|s| s.courses.index.get(&id)) else {
-        return match app.store.get_course(&id).await? {
-            Some(_) => Ok(Json(
-                json!({"course_id": id, "items": [], "model_version": snap.map(|s| s.version)}),
-            )),
-            None => Err(ApiError::not_found(
-                "course_not_found",
-                format!("no course {id:?}"),
-            )),
-        };
-    };
-    let snap = snap.expect("index came from it");
-    let c = &snap.courses;
-    if !c.meta[i as usize].listed {
-        return Err(ApiError::not_found(
-            "course_not_found",
-            format!("no course {id:?}"),
-        ));
-    }
-    // A course without learners (or any course of a popularity snapshot)
-    // has no learned factor: its neighbours come from category and tags.
-    let servable = |j: u32| c.meta[j as usize].servable();
-    let learned = snap.is_model() && c.meta[i as usize].trained && c.cosine().informative(i);
-    let hits = match learned {
-        true => c.cosine().similar(i, n, |j| !servable(j)),
-        false => crate::serve::catalog::content_neighbours(c, i, n, |j| !servable(j)),
-    };
-    let items: Vec<Value> = hits
-        .iter()
-        .map(|&(j, s)| json!({"course_id": c.ids[j as usize], "score": s}))
-        .collect();
-    Ok(Json(
-        json!({"course_id": id, "items": items, "model_version": snap.version}),
-    ))
-}
-
-async fn get_popular(State(app): State<AppState>, Query(p): Params) -> Result<Json<Value>> {
-    let q = RecQuery {
-        n: param_n(&p, 10, 100)?,
-        category: parse_query(&p)?.category,
-        ..Default::default()
-    };
-    let Some(snap) = app.trainer.serving().await else {
-        return Ok(Json(json!({"items": [], "model_version": null})));
-    };
-    let (picks, _) = recommend(&snap, &Who::Nobody { taken: &[] }, &q);
-    Ok(Json(
-        json!({"items": items_json(&snap, &picks, false), "model_version": snap.version}),
-    ))
-}
-
-pub(crate) fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339())
-        .unwrap_or_default()
-}
-
-async fn get_model(State(app): State<AppState>) -> Json<Value> {
-    let training = app.trainer.is_running();
-    let Some(s) = app.live.snapshot() else {
-        return Json(json!({"version": null, "status": "no_model", "training": training}));
-    };
-    let (basis, code, reason) = match &s.basis {
-        Basis::Model => ("model", None, None),
-        Basis::Popularity { code, reason } => ("popularity", Some(code), Some(reason)),
-    };
-    Json(json!({
-        "version": s.version,
-        "status": "serving",
-        "basis": basis,
-        "reason": code,
-        "reason_detail": reason,
-        "training": training,
-        "trained_at": rfc3339(s.trained_at_ms),
-        "data_until": rfc3339(s.data_read_at_ms),
-        "n_users": s.users.ids.len(),
-        "n_courses": s.courses.ids.len(),
-        "n_events": s.n_events,
-        "factors": s.params.factors,
-        "training_seconds": s.training_seconds,
-        "metrics": s.metrics,
-        "baseline_metrics": s.baseline_metrics,
-        "segments": s.segments.as_ref().map(|g| g.segments.len()),
-        "marketing": s.marketing.as_ref().map(|m| m.summary()),
+    Ok(Json(Recommendations {
+        items: items(&snap, &picks, q.explain),
+        user_id: user,
+        strategy,
+        model_version: Some(snap.version),
+        rec_id,
+        experiment: experiment.as_ref().map(|e| e.id.clone()),
+        variant: variant.map(|v| v.name.clone()),
     }))
-}
-
-async fn post_retrain(State(app): State<AppState>) -> Result<(StatusCode, Json<Value>)> {
-    if app.trainer.trigger() {
-        Ok((StatusCode::ACCEPTED, Json(json!({"status": "started"}))))
-    } else {
-        Err(ApiError::Conflict {
-            code: "training_in_progress",
-            message: "a training is already running".into(),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -391,8 +243,8 @@ mod tests {
     use super::*;
 
     fn ids(raw: &str, known: &[&str]) -> Vec<String> {
-        let values = list_params(Some(raw)).unwrap().exclude;
-        let mut out: Vec<String> = excluded_ids(values, |id| known.contains(&id))
+        let p: RecommendParams = serde_html_form::from_str(raw).unwrap();
+        let mut out: Vec<String> = excluded_ids(p.exclude, |id| known.contains(&id))
             .into_iter()
             .collect();
         out.sort();
@@ -406,7 +258,20 @@ mod tests {
         // One value: a known id as it is, else comma-separated ids.
         assert_eq!(ids("exclude=x%2Cy", &["x,y"]), ["x,y"]);
         assert_eq!(ids("exclude=a,b", &["a", "b"]), ["a", "b"]);
-        assert_eq!(ids("n=3&exclude=&other=1", &[]), Vec::<String>::new());
+        assert_eq!(ids("n=3&exclude=", &[]), Vec::<String>::new());
         assert!(ids("", &[]).is_empty());
+    }
+
+    #[test]
+    fn parameters_are_checked_at_the_edge() {
+        let parse = |raw: &str| {
+            serde_html_form::from_str::<RecommendParams>(raw)
+                .map_err(|_| ())
+                .and_then(|p| p.query(|_| false).map_err(|_| ()))
+        };
+        assert!(parse("n=100&diversity=0.5&explain=true").is_ok());
+        for bad in ["n=0", "n=101", "n=x", "diversity=2", "explain=maybe"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

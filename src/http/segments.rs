@@ -1,172 +1,135 @@
-//! Profiles, segments, member exports and marketing audiences.
+//! Taste segments: the list, member exports, and a course's likeliest
+//! buyers by recommender score.
 
-use std::collections::HashMap;
-
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::recommend::{param_count, param_n, user_view, UserView};
+use super::audiences::csv_stream;
+use super::extract::{csv_field, wants_csv, Cursor, Query};
+use super::profile::no_model;
+use super::recommend::count;
+use super::wire::{score, share};
 use super::AppState;
-use crate::domain::TypeAgg;
-use crate::error::{ApiError, Json, Result};
-use crate::serve::segments;
+use crate::error::{ApiError, ErrorBody, Json, Result};
 use crate::serve::snapshot::{Basis, ModelSnapshot};
-use crate::store::now_ms;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/{id}/profile", get(get_profile))
-        .route("/users/{id}/segment", get(get_user_segment))
-        .route("/segments", get(get_segments))
-        .route("/segments/{id}/users", get(get_segment_users))
-        .route("/courses/{id}/audience", get(get_audience))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_segments))
+        .routes(routes!(get_segment_users))
+        .routes(routes!(get_audience))
 }
 
-fn no_model() -> ApiError {
-    ApiError::Unavailable {
-        code: "model_not_ready",
-        message: "no model has been trained yet".into(),
-    }
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryShareInfo {
+    pub category: String,
+    /// Mean share of the segment's interest, 0..1, 4 decimals.
+    pub share: f64,
 }
 
-fn user_not_found(id: &str) -> ApiError {
-    ApiError::not_found(
-        "user_not_found",
-        format!("no events or attributes for user {id:?}"),
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityInfo {
+    pub mean_spend_cents: i64,
+    /// Share of members with a positive net spend, 4 decimals.
+    pub buyer_share: f64,
+    /// 2 decimals.
+    pub mean_events_30d: f64,
+    /// Mean days since the last event, 2 decimals.
+    pub mean_recency_days: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentInfo {
+    /// Stable across retrains while the segment still exists.
+    pub id: u32,
+    pub label: String,
+    pub size: u32,
+    /// Share of all learners, 4 decimals.
+    pub share: f64,
+    pub top_categories: Vec<CategoryShareInfo>,
+    pub activity: ActivityInfo,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Segments {
+    pub model_version: Option<i64>,
+    /// Number of segments.
+    pub k: usize,
+    /// Mean silhouette of the clustering, -1..1, 4 decimals.
+    pub silhouette: Option<f64>,
+    pub segments: Vec<SegmentInfo>,
+}
+
+fn two(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Every taste segment with its size, top categories and activity.
+#[utoipa::path(
+    get,
+    path = "/segments",
+    tag = "learners",
+    responses(
+        (status = 200, description = "The segments (none under a popularity snapshot)", body = Segments),
+        (status = 503, description = "No model yet (`model_not_ready`)", body = ErrorBody),
     )
-}
-
-/// The user's segment: from the snapshot when their data is what it was
-/// trained on, else the nearest centroid to their fold-in factor and profile.
-/// `aggs` are the user's aggregates when the caller already read them.
-async fn segment_of(
-    app: &AppState,
-    snap: &ModelSnapshot,
-    user: &str,
-    aggs: Option<&[TypeAgg]>,
-) -> Result<Option<u32>> {
-    // A popularity snapshot has no segments: the profile says so (null).
-    let Some(segs) = snap.segments.as_ref() else {
-        return Ok(None);
-    };
-    let factor = match user_view(app, snap, user).await? {
-        UserView::Known(i) => return Ok(segs.assignment.get(i as usize).copied()),
-        UserView::Folded(f) => f.factor.clone(),
-        UserView::Unknown => None,
-    };
-    let loaded;
-    let aggs = match aggs {
-        Some(a) => a,
-        None => {
-            loaded = app.store.user_aggregates(user).await?;
-            &loaded
-        }
-    };
-    if aggs.is_empty() {
-        return Ok(None);
-    }
-    let profile = segments::profile(snap, user, aggs, now_ms());
-    Ok(Some(segs.assign(factor.as_deref(), &profile)))
-}
-
-async fn get_profile(State(app): State<AppState>, Path(user): Path<String>) -> Result<Json<Value>> {
-    let snap = app.live.snapshot().ok_or_else(no_model)?;
-    let aggs = app.store.user_aggregates(&user).await?;
-    let attrs = app.store.get_user(&user).await?;
-    if aggs.is_empty() && attrs.is_none() {
-        return Err(user_not_found(&user));
-    }
-    let profile = segments::profile(&snap, &user, &aggs, now_ms());
-    let seg = segment_of(&app, &snap, &user, Some(&aggs)).await?;
-    let mut body = serde_json::to_value(&profile).map_err(anyhow::Error::from)?;
-    body["attributes"] = json!(attrs);
-    body["segment"] = segment_json(&snap, seg);
-    let (predictions, rfm) = marketing_json(&app, &snap, &user);
-    body["predictions"] = predictions;
-    body["rfm"] = rfm;
-    Ok(Json(body))
-}
-
-/// The learner's `predictions` and `rfm` from the snapshot; null for a
-/// learner the model has not seen (or who was erased since).
-fn marketing_json(app: &AppState, snap: &ModelSnapshot, user: &str) -> (Value, Value) {
-    let known = snap.users.index.get(user).copied();
-    let (Some(mk), Some(u)) = (snap.marketing.as_deref(), known) else {
-        return (Value::Null, Value::Null);
-    };
-    if app.live.is_erased(user) {
-        return (Value::Null, Value::Null);
-    }
-    let p = &mk.predictions;
-    let u = u as usize;
-    let churn = Some(p.churn[u]).filter(|c| !c.is_nan());
-    (
-        json!({
-            "horizon_days": p.horizon_days,
-            "purchase_probability": p.purchase[u],
-            "churn_probability": churn,
-            "predicted_spend_cents": p.spend_cents[u],
-        }),
-        json!(p.rfm[u]),
-    )
-}
-
-fn segment_json(snap: &ModelSnapshot, seg: Option<u32>) -> Value {
-    let label = seg
-        .and_then(|id| snap.segments.as_ref()?.segment(id))
-        .map(|s| s.label.clone());
-    match seg {
-        Some(id) => json!({"segment_id": id, "label": label}),
-        None => Value::Null,
-    }
-}
-
-async fn get_user_segment(State(app): State<AppState>, Path(user): Path<String>) -> Result<Json<Value>> {
-    let snap = app.live.snapshot().ok_or_else(no_model)?;
-    let seg = segment_of(&app, &snap, &user, None)
-        .await?
-        .ok_or_else(|| user_not_found(&user))?;
-    let label = snap
-        .segments
-        .as_ref()
-        .and_then(|s| s.segment(seg))
-        .map(|s| s.label.clone());
-    Ok(Json(json!({"user_id": user, "segment_id": seg, "label": label})))
-}
-
-async fn get_segments(State(app): State<AppState>) -> Result<Json<Value>> {
+)]
+async fn get_segments(State(app): State<AppState>) -> Result<Json<Segments>> {
     let snap = app.live.snapshot().ok_or_else(no_model)?;
     let Some(segs) = &snap.segments else {
-        return Ok(Json(json!({"segments": []})));
+        return Ok(Json(Segments {
+            model_version: Some(snap.version),
+            k: 0,
+            silhouette: None,
+            segments: vec![],
+        }));
     };
-    let list: Vec<Value> = segs
+    let list: Vec<SegmentInfo> = segs
         .segments
         .iter()
-        .map(|s| {
-            json!({
-                "id": s.id, "label": s.label, "size": s.size, "share": s.share,
-                "top_categories": s.top_categories, "activity": s.activity,
-            })
+        .map(|s| SegmentInfo {
+            id: s.id,
+            label: s.label.clone(),
+            size: s.size,
+            share: share(f64::from(s.share)),
+            top_categories: s
+                .top_categories
+                .iter()
+                .map(|c| CategoryShareInfo {
+                    category: c.category.clone(),
+                    share: share(f64::from(c.share)),
+                })
+                .collect(),
+            activity: ActivityInfo {
+                mean_spend_cents: s.activity.mean_spend_cents.round() as i64,
+                buyer_share: share(f64::from(s.activity.buyer_share)),
+                mean_events_30d: two(f64::from(s.activity.mean_events_30d)),
+                mean_recency_days: two(f64::from(s.activity.mean_recency_days)),
+            },
         })
         .collect();
-    Ok(Json(
-        json!({"model_version": snap.version, "k": list.len(), "silhouette": segs.silhouette, "segments": list}),
-    ))
+    Ok(Json(Segments {
+        model_version: Some(snap.version),
+        k: list.len(),
+        silhouette: Some(share(f64::from(segs.silhouette))),
+        segments: list,
+    }))
+}
+
+fn segment_not_found(id: impl std::fmt::Debug) -> ApiError {
+    ApiError::not_found("segment_not_found", format!("no segment {id:?}"))
 }
 
 /// Members of a segment, sorted by user id (the keyset for pagination).
 fn members(app: &AppState, snap: &ModelSnapshot, id: u32) -> Result<Vec<String>> {
     let segs = snap.segments.as_ref().ok_or_else(no_model)?;
     if segs.segment(id).is_none() {
-        return Err(ApiError::not_found(
-            "segment_not_found",
-            format!("no segment {id}"),
-        ));
+        return Err(segment_not_found(id));
     }
     let users = &snap.users.ids;
     let erased = app.live.erased_users();
@@ -181,69 +144,128 @@ fn members(app: &AppState, snap: &ModelSnapshot, id: u32) -> Result<Vec<String>>
     Ok(out)
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 10,000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<usize>,
+    /// The `next` of the previous page. A cursor from an earlier
+    /// segmentation is refused with 409 `stale_cursor`.
+    after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentMembers {
+    pub segment_id: u32,
+    pub model_version: i64,
+    /// Members over all pages.
+    pub total: usize,
+    /// User ids, sorted.
+    pub users: Vec<String>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next: Option<String>,
+}
+
+/// A segment's members by user id: JSON pages, or all of them with
+/// `Accept: text/csv`.
+#[utoipa::path(
+    get,
+    path = "/segments/{id}/users",
+    tag = "learners",
+    params(("id" = u32, Path, description = "The segment id"), PageParams),
+    responses(
+        (status = 200, description = "One page (JSON) or all members (CSV)",
+            content((SegmentMembers = "application/json"), (String = "text/csv"))),
+        (status = 404, description = "No such segment (`segment_not_found`)", body = ErrorBody),
+        (status = 409, description = "The cursor belongs to an earlier segmentation (`stale_cursor`)", body = ErrorBody),
+        (status = 503, description = "No model yet (`model_not_ready`)", body = ErrorBody),
+    )
+)]
 async fn get_segment_users(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
+    Query(p): Query<PageParams>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let id: u32 = id
-        .parse()
-        .map_err(|_| ApiError::not_found("segment_not_found", format!("no segment {id:?}")))?;
+    let id: u32 = id.parse().map_err(|_| segment_not_found(&id))?;
+    let limit = count(p.limit, "limit", 100, 10_000)?;
     let snap = app.live.snapshot().ok_or_else(no_model)?;
     let all = members(&app, &snap, id)?;
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/csv"));
-    if wants_csv {
-        // Streamed in chunks so a large segment never sits in one buffer.
-        let chunks: Vec<Result<String, std::io::Error>> = std::iter::once(Ok("user_id\n".to_string()))
-            .chain(
-                all.chunks(1000)
-                    .map(|c| Ok(c.iter().map(|u| csv_field(u) + "\n").collect())),
-            )
-            .collect();
-        let body = Body::from_stream(futures::stream::iter(chunks));
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    if wants_csv(&headers) {
+        return Ok(csv_stream("user_id\n", all.into_iter().map(|u| csv_field(&u) + "\n")));
     }
-    let limit = param_count(&p, "limit", 100, 10_000)?;
-    let start = match p.get("after") {
-        Some(after) => all.partition_point(|u| u.as_str() <= after.as_str()),
+    let start = match p.after.as_deref().filter(|a| !a.is_empty()) {
+        Some(after) => {
+            let cursor = Cursor::parse(after, snap.version)?;
+            all.partition_point(|u| u.as_str() <= cursor.key.as_str())
+        }
         None => 0,
     };
-    let page = &all[start..(start + limit).min(all.len())];
+    let page = all[start..(start + limit).min(all.len())].to_vec();
     let next = (start + page.len() < all.len())
-        .then(|| page.last().cloned())
-        .flatten();
-    Ok(
-        Json(json!({"segment_id": id, "total": all.len(), "users": page, "next_after": next}))
-            .into_response(),
+        .then(|| page.last())
+        .flatten()
+        .map(|u| Cursor::encode(snap.version, u));
+    Ok(Json(SegmentMembers {
+        segment_id: id,
+        model_version: snap.version,
+        total: all.len(),
+        users: page,
+        next,
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CourseAudienceParams {
+    /// How many learners, 1 to 10,000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
+    n: Option<usize>,
+    /// Only learners of this taste segment.
+    segment: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoredLearner {
+    pub user_id: String,
+    /// Recommender score for the course (factor dot product), 4 significant digits.
+    pub score: f64,
+    pub segment_id: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CourseAudience {
+    pub course_id: String,
+    /// The segment filter, if any.
+    pub segment_id: Option<u32>,
+    pub users: Vec<ScoredLearner>,
+    pub model_version: i64,
+}
+
+/// The learners most likely to take a course by the recommender's score,
+/// who do not own it; optionally within one segment. (`GET /audiences`
+/// ranks by calibrated purchase probability and expected value instead.)
+#[utoipa::path(
+    get,
+    path = "/courses/{id}/audience",
+    tag = "marketing",
+    params(("id" = String, Path, description = "The course id"), CourseAudienceParams),
+    responses(
+        (status = 200, description = "Best score first", body = CourseAudience),
+        (status = 404, description = "No such course or segment (`course_not_found`, `segment_not_found`)", body = ErrorBody),
+        (status = 503, description = "No model yet (`model_not_ready`)", body = ErrorBody),
     )
-}
-
-pub(crate) fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
+)]
 async fn get_audience(
     State(app): State<AppState>,
     Path(course): Path<String>,
-    Query(p): Query<HashMap<String, String>>,
-) -> Result<Json<Value>> {
-    let n = param_n(&p, 100, 10_000)?;
+    Query(p): Query<CourseAudienceParams>,
+) -> Result<Json<CourseAudience>> {
+    let n = count(p.n, "n", 100, 10_000)?;
+    let segment = p.segment;
     let snap = app.live.snapshot().ok_or_else(no_model)?;
-    let segment = match p.get("segment") {
-        None => None,
-        Some(s) => Some(
-            s.parse::<u32>()
-                .map_err(|_| ApiError::bad_param("segment must be a segment id"))?,
-        ),
-    };
     let c = &snap.courses;
     let Some(&ci) = c.index.get(&course).filter(|&&i| c.meta[i as usize].listed) else {
         return Err(ApiError::not_found(
@@ -260,10 +282,7 @@ async fn get_audience(
     let segs = snap.segments.as_deref();
     if let Some(id) = segment {
         if segs.and_then(|s| s.segment(id)).is_none() {
-            return Err(ApiError::not_found(
-                "segment_not_found",
-                format!("no segment {id}"),
-            ));
+            return Err(segment_not_found(id));
         }
     }
     // Purchases, refunds and ratings newer than the snapshot decide instead of it.
@@ -285,14 +304,18 @@ async fn get_audience(
         true => crate::model::top_n(c.factors.row(ci as usize), &users.factors, n, exclude),
         false => vec![],
     };
-    let items: Vec<Value> = hits
+    let list = hits
         .iter()
-        .map(|&(u, score)| {
-            let seg = segs.and_then(|g| g.assignment.get(u as usize));
-            json!({"user_id": users.ids[u as usize], "score": score, "segment_id": seg})
+        .map(|&(u, s)| ScoredLearner {
+            user_id: users.ids[u as usize].clone(),
+            score: score(s),
+            segment_id: segs.and_then(|g| g.assignment.get(u as usize)).copied(),
         })
         .collect();
-    Ok(Json(
-        json!({"course_id": course, "segment": segment, "users": items, "model_version": snap.version}),
-    ))
+    Ok(Json(CourseAudience {
+        course_id: course,
+        segment_id: segment,
+        users: list,
+        model_version: snap.version,
+    }))
 }

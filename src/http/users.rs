@@ -2,29 +2,37 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::put;
-use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::cluster::Change;
 use crate::domain::{valid_id, Level, UserAttrs};
-use crate::error::{ApiError, FieldError, Json, Result};
+use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
 
-pub fn read_router() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(put_user, delete_user))
 }
 
-pub fn admin_router() -> Router<AppState> {
-    Router::new().route("/users/{id}", put(put_user).delete(delete_user))
-}
-
-#[derive(Debug, Deserialize)]
+/// A learner's optional attributes, used before they have events.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserBody {
+    /// Categories or tags (at most 64), stored lowercased.
     #[serde(default)]
     interests: Vec<String>,
+    /// `beginner`, `intermediate` or `advanced`.
+    #[schema(value_type = Option<Level>)]
     level: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct UserInfo {
+    user_id: String,
+    interests: Vec<String>,
+    level: Option<Level>,
 }
 
 fn check_id(id: &str) -> Result<()> {
@@ -39,11 +47,23 @@ fn check_id(id: &str) -> Result<()> {
     }
 }
 
+/// Set a learner's attributes (cold start: interests pick the first lists).
+#[utoipa::path(
+    put,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The learner's id")),
+    request_body = UserBody,
+    responses(
+        (status = 200, description = "Stored", body = UserInfo),
+        (status = 422, description = "Invalid attributes (`invalid_user`)", body = ErrorBody),
+    )
+)]
 async fn put_user(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Json(body): Json<UserBody>,
-) -> Result<Json<UserAttrs>> {
+) -> Result<Json<UserInfo>> {
     check_id(&id)?;
     let mut errs = Vec::new();
     let interests: Vec<String> = body.interests.iter().map(|s| s.trim().to_lowercase()).collect();
@@ -76,10 +96,26 @@ async fn put_user(
     let attrs = UserAttrs { interests, level };
     app.store.put_user(&id, &attrs).await?;
     app.live.note_new_events(std::slice::from_ref(&id));
-    app.cluster.notify(Change::User { id }).await;
-    Ok(Json(attrs))
+    app.cluster.notify(Change::User { id: id.clone() }).await;
+    Ok(Json(UserInfo {
+        user_id: id,
+        interests: attrs.interests,
+        level: attrs.level,
+    }))
 }
 
+/// Erase a learner: events, attributes, fold-in state, campaign
+/// memberships; the live model stops using their factor at once.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The learner's id")),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 404, description = "No such learner (`user_not_found`)", body = ErrorBody),
+    )
+)]
 async fn delete_user(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
     check_id(&id)?;
     let key = app.live.erasure_key().cloned().ok_or(ApiError::Unavailable {

@@ -32,16 +32,24 @@ pub enum Offer<'a> {
 }
 
 /// The `/audiences` filters other than the offer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
+    /// Only this taste segment.
     pub segment: Option<u32>,
+    /// Only these RFM groups.
     pub rfm: Option<Vec<RfmGroup>>,
+    /// 0..1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_purchase_probability: Option<f64>,
+    /// 0..1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_churn_probability: Option<f64>,
     /// Active within the last N days (before T).
+    #[schema(minimum = 1, maximum = 3650)]
     pub active_days: Option<u32>,
     /// Not active within the last N days (before T).
+    #[schema(minimum = 1, maximum = 3650)]
     pub inactive_days: Option<u32>,
 }
 
@@ -57,18 +65,6 @@ pub struct Member {
 }
 
 impl MarketingModel {
-    /// What `GET /model` shows: horizon, backtests and where each published
-    /// prediction came from.
-    pub fn summary(&self) -> serde_json::Value {
-        let p = &self.predictions;
-        serde_json::json!({
-            "horizon_days": p.horizon_days,
-            "purchase": p.purchase_gate,
-            "churn": p.churn_gate,
-            "spend_per_buyer_cents": p.spend_per_buyer_cents.round() as i64,
-        })
-    }
-
     /// P(buying `offer` in the horizon) and its expected value for learner `u`.
     fn value(&self, u: usize, x: &[f32], offer: &Offer) -> (f64, f64) {
         let p = &self.predictions;

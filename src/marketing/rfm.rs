@@ -27,7 +27,7 @@ pub struct RfmInput {
 }
 
 /// Scores 1–5 and the group name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rfm {
     pub r: u8,
     pub f: u8,
@@ -36,7 +36,7 @@ pub struct Rfm {
 }
 
 /// The named groups, serialized in snake_case as the API spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RfmGroup {
     Champions,

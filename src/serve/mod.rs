@@ -1,6 +1,7 @@
 //! Serving from memory: the published snapshot, what changed since it was
 //! trained, and the list building on top of them.
 
+pub mod audience;
 pub mod catalog;
 mod erase;
 pub mod experiments;
@@ -9,6 +10,7 @@ pub mod live;
 pub mod recommend;
 pub mod segments;
 pub mod snapshot;
+pub mod user_view;
 
 pub use live::Live;
 pub use recommend::{Query, Strategy};

@@ -9,7 +9,9 @@ use serde::Serialize;
 use super::snapshot::ModelSnapshot;
 use crate::model::topn::top_n_scores;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a list was made: the trained factor, a factor folded in since, the
+/// learner's declared interests, or popularity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     Personalized,

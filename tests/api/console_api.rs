@@ -106,7 +106,7 @@ async fn history_and_event_counts_follow_the_store(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["id"].as_str().unwrap())
+        .map(|c| c["course_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["c001", "c003"]);
     let many = vec!["x"; 501]

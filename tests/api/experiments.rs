@@ -190,7 +190,7 @@ async fn one_runs_at_a_time_and_a_design_is_frozen(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["id"].as_str().unwrap())
+        .map(|e| e["experiment_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["first", "second"]);
     let one = app.get_ok("/experiments/second").await;

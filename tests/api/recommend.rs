@@ -98,7 +98,28 @@ async fn a_trained_model_gives_personalized_lists_without_taken_courses(app: Tes
         .get_ok(&format!("/recommend/{user}?n=10&diversity=0.7&explain=true"))
         .await;
     assert_eq!(course_ids(&body).len(), 10);
-    assert!(body["items"][0]["reasons"].is_array());
+    // Each item is renderable as it is: title, category, level and price
+    // from the catalog; reasons name the learner's course and its title.
+    for item in body["items"].as_array().unwrap() {
+        let c = data
+            .courses
+            .iter()
+            .find(|c| c.id == item["course_id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(item["title"], c.title.as_str());
+        assert_eq!(item["category"], c.category.as_str());
+        assert_eq!(item["level"], c.level.as_str());
+        assert_eq!(item["price_cents"], c.price_cents);
+        // Scores carry 4 significant digits, not f32 noise.
+        let score = item["score"].as_f64().unwrap();
+        assert!(score.to_string().trim_start_matches(['-', '0', '.']).len() <= 5, "{score}");
+        for r in item["reasons"].as_array().unwrap() {
+            let title = r["title"].as_str().unwrap();
+            assert!(data.courses.iter().any(|c| c.id == r["course_id"].as_str().unwrap() && c.title == title));
+            assert_eq!(r["text"], format!("because you took {title}"));
+        }
+    }
+    assert!(body["items"][0]["reasons"].as_array().is_some_and(|r| !r.is_empty()));
     for bad in ["n=0", "n=101", "n=ten", "diversity=2", "explain=maybe"] {
         let r = app.get(&format!("/recommend/{user}?{bad}")).await;
         assert_eq!(r.status(), 400, "{bad}");

@@ -28,7 +28,7 @@ async fn all_members(app: &TestApp, limit: usize) -> HashMap<String, u32> {
                 assert!(prev.is_none(), "{u} listed twice");
                 count += 1;
             }
-            match page["next_after"].as_str() {
+            match page["next"].as_str() {
                 Some(a) => after = Some(a.to_string()),
                 None => break,
             }
