@@ -5,19 +5,19 @@
 
 use std::collections::BTreeMap;
 
+use courserec::config::TrainSettings;
 use courserec::demo::{aggregate, generate, DemoSize};
 use courserec::retrain::marketing::DayData;
 use courserec::retrain::pipeline::{train, TrainInput};
-use courserec::retrain::TrainSettings;
 
 fn main() {
     let users: usize = std::env::args()
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
-    let now = courserec::store::now_ms();
+    let now = courserec::domain::now_ms();
     let data = generate(
-        courserec::demo_load::DEMO_SEED,
+        courserec::demo::load::DEMO_SEED,
         &DemoSize { users, activity: 1.0 },
         now,
     );

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+pub use crate::domain::sample::weighted;
 use crate::domain::{Course, EventType, Level, UserAttrs};
 
 use super::GROUPS;
@@ -58,19 +59,6 @@ pub const ACTIVITIES: [(f64, Activity); 3] = [
 
 /// One event before ids are attached: (course index, type, value, ts).
 pub type RawEvent = (usize, EventType, Option<f64>, i64);
-
-/// Index drawn with probability proportional to `weights`.
-pub fn weighted(rng: &mut ChaCha8Rng, weights: &[f64]) -> usize {
-    let total: f64 = weights.iter().sum();
-    let mut t = rng.random::<f64>() * total;
-    for (i, w) in weights.iter().enumerate() {
-        t -= w;
-        if t < 0.0 {
-            return i;
-        }
-    }
-    weights.len() - 1
-}
 
 /// Standard normal via Box–Muller (keeps rand_distr out of the build).
 fn normal(rng: &mut ChaCha8Rng) -> f64 {

@@ -4,6 +4,9 @@
 
 pub mod catalog;
 pub mod events;
+pub mod load;
+#[cfg(test)]
+mod segment_tests;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;

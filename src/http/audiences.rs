@@ -177,7 +177,10 @@ fn csv_line(m: &AudienceMember) -> String {
 }
 
 /// A response that streams rows a thousand at a time as the client reads.
-pub fn csv_stream(header_line: &'static str, rows: impl Iterator<Item = String> + Send + 'static) -> Response {
+pub fn csv_stream(
+    header_line: &'static str,
+    rows: impl Iterator<Item = String> + Send + 'static,
+) -> Response {
     let mut rows = rows.peekable();
     let chunks = std::iter::once(header_line.to_string()).chain(std::iter::from_fn(move || {
         rows.peek()?;

@@ -16,12 +16,13 @@ use super::extract::{csv_field, wants_csv, Query};
 use super::recommend::count;
 use super::wire::{share, stat, time};
 use super::AppState;
+use crate::domain::now_ms;
 use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
 use crate::marketing::audience::Filter;
 use crate::marketing::campaign::{converted_at, discounted, effect, in_control, Arm};
 use crate::model::ownership::{Payment, PaymentEvent};
 use crate::serve::audience::{rank, AudienceSpec};
-use crate::store::{now_ms, StoredCampaign};
+use crate::store::StoredCampaign;
 
 pub fn read_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -326,7 +327,10 @@ async fn recipients(
     let c = load(&app, &id).await?;
     if wants_csv(&headers) {
         let all = app.store.campaign_recipients(&c.id, None, None).await?;
-        return Ok(csv_stream("user_id\n", all.into_iter().map(|u| csv_field(&u) + "\n")));
+        return Ok(csv_stream(
+            "user_id\n",
+            all.into_iter().map(|u| csv_field(&u) + "\n"),
+        ));
     }
     let after = p.after.as_deref().filter(|a| !a.is_empty());
     let mut page = app

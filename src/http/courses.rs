@@ -14,7 +14,7 @@ use super::extract::Query;
 use super::recommend::{category, count};
 use super::AppState;
 use crate::cluster::Change;
-use crate::domain::{valid_id, valid_text, Course, Level};
+use crate::domain::{Course, CourseBody, Level};
 use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
 
 pub fn read_routes() -> OpenApiRouter<AppState> {
@@ -27,82 +27,6 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(put_course, delete_course))
         .routes(routes!(post_courses))
-}
-
-/// A course as clients send it; for PUT the id comes from the path.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CourseBody {
-    /// Required in `POST /courses`; if given to PUT, must match the path.
-    #[serde(alias = "course_id")]
-    #[schema(min_length = 1, max_length = 128)]
-    pub id: Option<String>,
-    #[schema(min_length = 1, max_length = 512)]
-    pub title: String,
-    /// Stored lowercased.
-    #[schema(min_length = 1, max_length = 128)]
-    pub category: String,
-    /// At most 64, stored lowercased.
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// `beginner`, `intermediate` or `advanced`.
-    #[schema(value_type = Level)]
-    pub level: String,
-    /// List price in cents, not negative.
-    #[serde(default)]
-    #[schema(minimum = 0)]
-    pub price_cents: i64,
-    /// Inactive courses are never recommended (default true).
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl CourseBody {
-    /// Checks every field, reporting all problems at once.
-    pub fn into_course(self, id: String) -> std::result::Result<Course, Vec<FieldError>> {
-        let mut errs = Vec::new();
-        if !valid_id(&id) {
-            errs.push(FieldError::new("id", "must be a string of 1 to 128 characters"));
-        }
-        if self.title.trim().is_empty() || self.title.len() > 512 {
-            errs.push(FieldError::new("title", "must be 1 to 512 characters"));
-        } else if !valid_text(&self.title) {
-            errs.push(FieldError::new("title", "must not contain control characters"));
-        }
-        let category = self.category.trim().to_lowercase();
-        if !valid_id(&category) {
-            errs.push(FieldError::new("category", "must be 1 to 128 characters"));
-        }
-        let tags: Vec<String> = self.tags.iter().map(|t| t.trim().to_lowercase()).collect();
-        if tags.len() > 64 || tags.iter().any(|t| !valid_id(t)) {
-            errs.push(FieldError::new("tags", "at most 64 tags of 1 to 128 characters"));
-        }
-        let level = Level::parse(&self.level);
-        if level.is_none() {
-            errs.push(FieldError::new(
-                "level",
-                "must be beginner, intermediate or advanced",
-            ));
-        }
-        if self.price_cents < 0 {
-            errs.push(FieldError::new("price_cents", "must not be negative"));
-        }
-        match level {
-            Some(level) if errs.is_empty() => Ok(Course {
-                id,
-                title: self.title.trim().to_string(),
-                category,
-                tags,
-                level,
-                price_cents: self.price_cents,
-                active: self.active,
-            }),
-            _ => Err(errs),
-        }
-    }
 }
 
 /// A catalog entry as the API shows it.
@@ -327,7 +251,9 @@ async fn list_courses(
         .as_deref()
         .map(|s| s.split(',').filter(|x| !x.is_empty()).collect());
     if ids.as_ref().is_some_and(|i| i.len() > MAX_IDS) {
-        return Err(ApiError::bad_param(format!("ids must name at most {MAX_IDS} courses")));
+        return Err(ApiError::bad_param(format!(
+            "ids must name at most {MAX_IDS} courses"
+        )));
     }
     let all = app.store.list_courses().await?;
     let mut hits: Vec<Course> = all

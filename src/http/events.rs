@@ -16,11 +16,11 @@ use super::extract::Query;
 use super::recommend::count;
 use super::wire::time;
 use super::AppState;
+use crate::domain::now_ms;
 use crate::domain::EventType;
 use crate::error::{ApiError, Json, Result};
 use crate::ingest::writer::WriteError;
 use crate::ingest::{parse_body, BodyError, Limits};
-use crate::store::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ingest))
@@ -238,7 +238,11 @@ async fn get_event_stats(
     for (hour, kind, n) in &rows {
         // Types are validated on ingest; anything else is not counted.
         let Some(t) = EventType::parse(kind) else { continue };
-        *per_hour.entry(*hour).or_default().entry(t.as_str().into()).or_default() += n;
+        *per_hour
+            .entry(*hour)
+            .or_default()
+            .entry(t.as_str().into())
+            .or_default() += n;
         *totals.entry(t.as_str().into()).or_default() += n;
     }
     let buckets = per_hour

@@ -11,12 +11,13 @@ use utoipa_axum::routes;
 use super::wire::{share, stat, time};
 use super::AppState;
 use crate::cluster::Change;
+use crate::domain::now_ms;
 use crate::domain::valid_id;
 use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
 use crate::experiment::report::{Rate, VariantReport};
 use crate::experiment::stats::Comparison;
 use crate::experiment::{alpha, build_report, Arm, ExperimentSpec, Status, VariantSpec};
-use crate::store::{now_ms, PutError, StoredExperiment};
+use crate::store::{PutError, StoredExperiment};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

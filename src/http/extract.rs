@@ -96,7 +96,10 @@ mod tests {
         let stale = Cursor::parse(&c, 8).unwrap_err();
         assert_eq!(stale.status_and_code().1, "stale_cursor");
         for bad in ["u1", "x.u1", "7."] {
-            assert_eq!(Cursor::parse(bad, 7).unwrap_err().status_and_code().1, "invalid_cursor");
+            assert_eq!(
+                Cursor::parse(bad, 7).unwrap_err().status_and_code().1,
+                "invalid_cursor"
+            );
         }
     }
 

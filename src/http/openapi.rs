@@ -51,18 +51,42 @@ pub fn annotate(scope: Option<Scope>, doc: &mut OpenApi) {
                 add(op, "403", "the key lacks this operation's scope (`forbidden`)");
             }
             if has_params {
-                add(op, "400", "a parameter or id is invalid (`invalid_parameter`, `invalid_id`)");
+                add(
+                    op,
+                    "400",
+                    "a parameter or id is invalid (`invalid_parameter`, `invalid_id`)",
+                );
             } else {
                 add(op, "400", "the query string is not valid (`invalid_parameter`)");
             }
             if takes_body {
-                add(op, "413", "the body is larger than `server.body_limit_bytes` (`payload_too_large`)");
-                add(op, "415", "the body is not `application/json` (`unsupported_media_type`)");
-                add(op, "422", "the body is well-formed JSON but invalid; `details` lists every field");
+                add(
+                    op,
+                    "413",
+                    "the body is larger than `server.body_limit_bytes` (`payload_too_large`)",
+                );
+                add(
+                    op,
+                    "415",
+                    "the body is not `application/json` (`unsupported_media_type`)",
+                );
+                add(
+                    op,
+                    "422",
+                    "the body is well-formed JSON but invalid; `details` lists every field",
+                );
                 add(op, "400", "the body is not valid JSON (`malformed_json`)");
             }
-            add(op, "414", "the request target is longer than `server.max_uri_bytes` (`uri_too_long`)");
-            add(op, "500", "an internal error (`internal`); the cause is logged, never sent");
+            add(
+                op,
+                "414",
+                "the request target is longer than `server.max_uri_bytes` (`uri_too_long`)",
+            );
+            add(
+                op,
+                "500",
+                "an internal error (`internal`); the cause is logged, never sent",
+            );
             add(
                 op,
                 "503",
@@ -86,18 +110,21 @@ fn operations(item: &mut utoipa::openapi::path::PathItem) -> impl Iterator<Item 
 
 /// An error response with the error body, unless the handler declared one.
 fn add(op: &mut Operation, status: &str, description: &str) {
-    op.responses.responses.entry(status.to_string()).or_insert_with(|| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-            .into()
-    });
+    op.responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+                .into()
+        });
 }
 
 /// A group's router with the scope its auth layer must enforce.

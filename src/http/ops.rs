@@ -34,9 +34,7 @@ pub struct Health {
     responses((status = 200, description = "Alive", body = Health))
 )]
 async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-    })
+    Json(Health { status: "ok".into() })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

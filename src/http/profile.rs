@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::wire::{share, time};
 use super::AppState;
+use crate::domain::now_ms;
 use crate::domain::{Level, TypeAgg};
 use crate::error::{ApiError, ErrorBody, Json, Result};
 use crate::marketing::rfm::Rfm;
@@ -18,7 +19,6 @@ use crate::segment::profile::Profile;
 use crate::serve::segments;
 use crate::serve::snapshot::ModelSnapshot;
 use crate::serve::user_view::{user_view, Sources, UserView};
-use crate::store::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -138,7 +138,11 @@ pub struct ProfileInfo {
 fn profile_info(p: Profile) -> ProfileInfo {
     ProfileInfo {
         user_id: p.user_id,
-        counts: p.counts.into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect(),
+        counts: p
+            .counts
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_string(), v))
+            .collect(),
         interests: p
             .interests
             .into_iter()
@@ -245,7 +249,10 @@ pub struct UserSegment {
         (status = 503, description = "No model yet (`model_not_ready`), or the store is unavailable", body = ErrorBody),
     )
 )]
-async fn get_user_segment(State(app): State<AppState>, Path(user): Path<String>) -> Result<Json<UserSegment>> {
+async fn get_user_segment(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<UserSegment>> {
     let snap = app.live.snapshot().ok_or_else(no_model)?;
     let seg = segment_of(&app, &snap, &user, None)
         .await?

@@ -12,13 +12,14 @@ use utoipa_axum::routes;
 use super::extract::Query;
 use super::wire::{score, CourseCard};
 use super::AppState;
+use crate::domain::now_ms;
 use crate::error::{ApiError, Json, Result};
 use crate::experiment::Arm;
 use crate::serve::recommend::{recommend, Pick, Who};
 use crate::serve::snapshot::ModelSnapshot;
 use crate::serve::user_view::{history, user_view, who, Sources};
 use crate::serve::{Query as RecQuery, Strategy};
-use crate::store::{now_ms, Impression};
+use crate::store::Impression;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_recommend))

@@ -193,7 +193,10 @@ async fn get_segment_users(
     let snap = app.live.snapshot().ok_or_else(no_model)?;
     let all = members(&app, &snap, id)?;
     if wants_csv(&headers) {
-        return Ok(csv_stream("user_id\n", all.into_iter().map(|u| csv_field(&u) + "\n")));
+        return Ok(csv_stream(
+            "user_id\n",
+            all.into_iter().map(|u| csv_field(&u) + "\n"),
+        ));
     }
     let start = match p.after.as_deref().filter(|a| !a.is_empty()) {
         Some(after) => {

@@ -102,7 +102,7 @@ pub fn generate(n: usize, seed: u64, today: i32, history: i32, future: i32) -> P
     let mut histories = Vec::with_capacity(n);
     let mut kinds = Vec::with_capacity(n);
     for _ in 0..n {
-        let k = crate::demo::events::weighted(&mut rng, &shares);
+        let k = crate::domain::sample::weighted(&mut rng, &shares);
         let kind = KINDS[k];
         let start = today - rng.random_range(20..=history);
         // Churners fade out linearly over 30 days to a churn day around T.

@@ -9,8 +9,9 @@ use super::live::{Folded, UserState};
 use super::recommend::{Strategy, Who};
 use super::snapshot::ModelSnapshot;
 use super::{foldin, Live};
+use crate::domain::now_ms;
 use crate::metrics::Metrics;
-use crate::store::{now_ms, Store, StoreHealth};
+use crate::store::{Store, StoreHealth};
 
 /// What serving reads a learner from.
 pub struct Sources<'a> {

@@ -80,7 +80,10 @@ async fn the_document_is_complete_and_consistent() {
             }
         }
         // Every error body is the one error shape.
-        for (code, resp) in responses.iter().filter(|(c, _)| c.starts_with('4') || c.starts_with('5')) {
+        for (code, resp) in responses
+            .iter()
+            .filter(|(c, _)| c.starts_with('4') || c.starts_with('5'))
+        {
             if path == "/readyz" && code == "503" {
                 continue; // Readiness reports itself, not an error.
             }
@@ -204,5 +207,8 @@ async fn the_readme_route_table_matches_the_document() {
     let mut documented = operations(&doc);
     listed.sort();
     documented.sort();
-    assert_eq!(listed, documented, "run scripts/api-table.py and paste its output into README.md");
+    assert_eq!(
+        listed, documented,
+        "run scripts/api-table.py and paste its output into README.md"
+    );
 }

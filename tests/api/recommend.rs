@@ -9,7 +9,7 @@ use crate::helpers::{course_ids, spawn_app_with, Backend, TestApp};
 
 /// Loads the small demo platform and trains once.
 pub async fn trained(app: &TestApp) -> DemoData {
-    let data = generate(7, &DemoSize::small(), courserec::store::now_ms());
+    let data = generate(7, &DemoSize::small(), courserec::domain::now_ms());
     app.load(&data).await;
     match app.state.trainer.run_now().await {
         Some(Outcome::Published(v)) => assert!(v >= 1),
@@ -112,14 +112,22 @@ async fn a_trained_model_gives_personalized_lists_without_taken_courses(app: Tes
         assert_eq!(item["price_cents"], c.price_cents);
         // Scores carry 4 significant digits, not f32 noise.
         let score = item["score"].as_f64().unwrap();
-        assert!(score.to_string().trim_start_matches(['-', '0', '.']).len() <= 5, "{score}");
+        assert!(
+            score.to_string().trim_start_matches(['-', '0', '.']).len() <= 5,
+            "{score}"
+        );
         for r in item["reasons"].as_array().unwrap() {
             let title = r["title"].as_str().unwrap();
-            assert!(data.courses.iter().any(|c| c.id == r["course_id"].as_str().unwrap() && c.title == title));
+            assert!(data
+                .courses
+                .iter()
+                .any(|c| c.id == r["course_id"].as_str().unwrap() && c.title == title));
             assert_eq!(r["text"], format!("because you took {title}"));
         }
     }
-    assert!(body["items"][0]["reasons"].as_array().is_some_and(|r| !r.is_empty()));
+    assert!(body["items"][0]["reasons"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty()));
     for bad in ["n=0", "n=101", "n=ten", "diversity=2", "explain=maybe"] {
         let r = app.get(&format!("/recommend/{user}?{bad}")).await;
         assert_eq!(r.status(), 400, "{bad}");
@@ -420,7 +428,7 @@ async fn the_background_loop_trains_once_enough_events_arrived() {
     .await
     .unwrap();
     assert_eq!(app.get_ok("/model").await["status"], "no_model");
-    app.load(&generate(7, &DemoSize::small(), courserec::store::now_ms()))
+    app.load(&generate(7, &DemoSize::small(), courserec::domain::now_ms()))
         .await;
     for _ in 0..600 {
         if app.get_ok("/model").await["status"] == "serving" {

@@ -28,8 +28,17 @@ fn schema_for(doc: &Value, method: &str, path: &str, status: u16) -> Value {
 }
 
 /// Sends one request and checks its answer against the document.
-async fn check(app: &TestApp, doc: &Value, method: &str, template: &str, path: &str, body: Option<Value>) -> Value {
-    let mut rb = app.client.request(method.to_uppercase().parse().unwrap(), app.url(path));
+async fn check(
+    app: &TestApp,
+    doc: &Value,
+    method: &str,
+    template: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut rb = app
+        .client
+        .request(method.to_uppercase().parse().unwrap(), app.url(path));
     if let Some(b) = &body {
         rb = rb.json(b);
     }
@@ -40,13 +49,20 @@ async fn check(app: &TestApp, doc: &Value, method: &str, template: &str, path: &
     if status == 204 {
         return Value::Null;
     }
-    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+    let value: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .build(&schema)
         .unwrap_or_else(|e| panic!("{method} {template}: bad schema: {e}"));
-    let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{method} {path} -> {status} violates its schema: {errors:?}\n{value}");
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} -> {status} violates its schema: {errors:?}\n{value}"
+    );
     value
 }
 
@@ -78,7 +94,10 @@ async fn responses_match_the_schema(app: TestApp) {
         ("/segments/{id}/users", "/segments/0/users?limit=2".into()),
         ("/segments/{id}/users", "/segments/0/users?after=0.x".into()),
         ("/segments/{id}/users", "/segments/999/users".into()),
-        ("/courses/{id}/audience", format!("/courses/{course}/audience?n=3")),
+        (
+            "/courses/{id}/audience",
+            format!("/courses/{course}/audience?n=3"),
+        ),
         ("/audiences", format!("/audiences?course_id={course}&limit=3")),
         ("/audiences", "/audiences?rfm=champions&rfm=lost&limit=2".into()),
         ("/audiences", "/audiences?min_purchase_probability=2".into()),
@@ -96,25 +115,98 @@ async fn responses_match_the_schema(app: TestApp) {
     // Writes, then reads of what they made.
     let ev = json!({"user_id": "schema-u", "course_id": course, "type": "view"});
     check(&app, &doc, "post", "/events", "/events", Some(ev)).await;
-    check(&app, &doc, "post", "/events", "/events", Some(json!({"events": [{"user_id": ""}]}))).await;
+    check(
+        &app,
+        &doc,
+        "post",
+        "/events",
+        "/events",
+        Some(json!({"events": [{"user_id": ""}]})),
+    )
+    .await;
     let c = json!({"title": "Schema 101", "category": "testing", "level": "beginner", "price_cents": 1000});
-    check(&app, &doc, "put", "/courses/{id}", "/courses/schema-101", Some(c.clone())).await;
-    check(&app, &doc, "put", "/courses/{id}", "/courses/schema-101", Some(json!({"title": ""}))).await;
+    check(
+        &app,
+        &doc,
+        "put",
+        "/courses/{id}",
+        "/courses/schema-101",
+        Some(c.clone()),
+    )
+    .await;
+    check(
+        &app,
+        &doc,
+        "put",
+        "/courses/{id}",
+        "/courses/schema-101",
+        Some(json!({"title": ""})),
+    )
+    .await;
     let mut many = c.clone();
     many["id"] = json!("schema-102");
     check(&app, &doc, "post", "/courses", "/courses", Some(json!([many]))).await;
     check(&app, &doc, "delete", "/courses/{id}", "/courses/schema-102", None).await;
-    check(&app, &doc, "put", "/users/{id}", "/users/schema-u", Some(json!({"interests": ["rust"]}))).await;
-    let spec = json!({"variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1, "arm": "popular"}]});
-    check(&app, &doc, "put", "/experiments/{id}", "/experiments/ab", Some(spec)).await;
+    check(
+        &app,
+        &doc,
+        "put",
+        "/users/{id}",
+        "/users/schema-u",
+        Some(json!({"interests": ["rust"]})),
+    )
+    .await;
+    let spec =
+        json!({"variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1, "arm": "popular"}]});
+    check(
+        &app,
+        &doc,
+        "put",
+        "/experiments/{id}",
+        "/experiments/ab",
+        Some(spec),
+    )
+    .await;
     check(&app, &doc, "get", "/experiments/{id}", "/experiments/ab", None).await;
-    check(&app, &doc, "get", "/experiments/{id}/report", "/experiments/ab/report", None).await;
+    check(
+        &app,
+        &doc,
+        "get",
+        "/experiments/{id}/report",
+        "/experiments/ab/report",
+        None,
+    )
+    .await;
     let campaign = json!({"name": "schema", "course_id": course, "size": 50});
     let created = check(&app, &doc, "post", "/campaigns", "/campaigns", Some(campaign)).await;
     let id = created["campaign_id"].as_str().unwrap();
-    check(&app, &doc, "get", "/campaigns/{id}", &format!("/campaigns/{id}"), None).await;
-    check(&app, &doc, "get", "/campaigns/{id}/recipients", &format!("/campaigns/{id}/recipients?limit=5"), None).await;
-    check(&app, &doc, "get", "/campaigns/{id}/report", &format!("/campaigns/{id}/report"), None).await;
+    check(
+        &app,
+        &doc,
+        "get",
+        "/campaigns/{id}",
+        &format!("/campaigns/{id}"),
+        None,
+    )
+    .await;
+    check(
+        &app,
+        &doc,
+        "get",
+        "/campaigns/{id}/recipients",
+        &format!("/campaigns/{id}/recipients?limit=5"),
+        None,
+    )
+    .await;
+    check(
+        &app,
+        &doc,
+        "get",
+        "/campaigns/{id}/report",
+        &format!("/campaigns/{id}/report"),
+        None,
+    )
+    .await;
     check(&app, &doc, "get", "/campaigns", "/campaigns", None).await;
     check(&app, &doc, "post", "/model/retrain", "/model/retrain", None).await;
     app.wait_for_training().await;
@@ -123,4 +215,7 @@ async fn responses_match_the_schema(app: TestApp) {
     app.stop().await;
 }
 
-both_backends!(real_responses_match_the_generated_schema, responses_match_the_schema);
+both_backends!(
+    real_responses_match_the_generated_schema,
+    responses_match_the_schema
+);
