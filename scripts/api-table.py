@@ -16,5 +16,5 @@ for path, item in doc["paths"].items():
             continue
         sec = op.get("security") or []
         scope = sec[0].get("bearer", ["none"])[0] if sec else "none"
-        what = op.get("summary", "").replace("|", "\\|")
+        what = " ".join(op.get("summary", "").split()).replace("|", "\\|")
         print(f"| `{method.upper()} {path}` | {scope} | {what} |")
