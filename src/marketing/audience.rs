@@ -66,6 +66,7 @@ impl MarketingModel {
             "purchase": p.purchase_gate,
             "churn": p.churn_gate,
             "spend_per_buyer_cents": p.spend_per_buyer_cents.round() as i64,
+            "spend": p.spend_backtest,
         })
     }
 

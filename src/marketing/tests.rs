@@ -248,42 +248,6 @@ fn the_control_draw_is_stable_and_near_its_share() {
     assert!((800..1200).contains(&same), "{same}");
 }
 
-/// The future the pipeline did not see: labels of every learner with
-/// history before T, beside its predictions.
-fn against_the_future(
-    planted: &super::synthetic::Planted,
-    p: &super::predict::Predictions,
-    s: &MarketingSettings,
-) -> (Vec<f64>, Vec<bool>, Vec<f64>, Vec<bool>) {
-    let active = s.activity_mask();
-    let h = s.horizon_days as i32;
-    let (mut pp, mut yp, mut pc, mut yc) = (vec![], vec![], vec![], vec![]);
-    for (u, rows) in planted.histories.iter().enumerate() {
-        let full = History {
-            rows,
-            active: &active,
-        };
-        if full.last_active(planted.today).is_none() {
-            continue;
-        }
-        let (bought, churned) = labels(
-            &full,
-            planted.today,
-            h,
-            s.churn_window_days as i32,
-            &planted.courses,
-        );
-        pp.push(f64::from(p.purchase[u]));
-        yp.push(bought);
-        if let Some(c) = churned {
-            assert!(!p.churn[u].is_nan(), "churn is defined for learner {u}");
-            pc.push(f64::from(p.churn[u]));
-            yc.push(c);
-        }
-    }
-    (pp, yp, pc, yc)
-}
-
 /// Predicted vs observed rate in each decile of the forecast.
 fn decile_gaps(p: &[f64], y: &[bool]) -> Vec<(f64, f64)> {
     let mut order: Vec<usize> = (0..p.len()).collect();
@@ -307,7 +271,12 @@ fn predictions_rank_and_calibrate_as_planted() {
     let s = MarketingSettings::default();
     let d = planted.data(&seen);
     let p = predict(&d, &s, None);
-    let (pp, yp, pc, yc) = against_the_future(&planted, &p, &s);
+    let o = super::synthetic::outcomes(&planted, &p, &s, Some);
+    let ((pp, yp), (pc, yc)) = (o.purchase, o.churn);
+    assert!(
+        pc.iter().all(|p| !p.is_nan()),
+        "churn is defined for every active learner"
+    );
     let purchase = quality(&pp, &yp).unwrap();
     let churn = quality(&pc, &yc).unwrap();
     eprintln!("purchase {purchase:?}\nchurn {churn:?}");
@@ -394,4 +363,118 @@ fn a_conversion_follows_the_shared_ownership_rule_in_the_window() {
     assert_eq!(conv(&[ev(5, Purchase)]), None);
     // A refund before the window cannot cancel a purchase in it.
     assert_eq!(conv(&[ev(3, Refund), ev(12, Purchase)]), Some(12));
+    // Owned when the campaign started: a retried purchase in the window is
+    // no conversion, with or without a duplicate before the start.
+    assert_eq!(conv(&[ev(5, Purchase), ev(12, Purchase)]), None);
+    assert_eq!(
+        conv(&[
+            ev(4, Purchase),
+            ev(5, Purchase),
+            ev(12, Purchase),
+            ev(13, Purchase)
+        ]),
+        None
+    );
+    // Given back before the start, or in the window, then bought again in it: converted.
+    assert_eq!(
+        conv(&[ev(3, Purchase), ev(5, Refund), ev(12, Purchase)]),
+        Some(12)
+    );
+    assert_eq!(
+        conv(&[ev(3, Purchase), ev(11, Refund), ev(13, Purchase)]),
+        Some(13)
+    );
+}
+
+#[test]
+fn demo_learners_are_predicted_from_their_behaviour() {
+    use super::metrics::spend_quality;
+    use super::predict::{predict, Source};
+    use super::synthetic::{baseline_outcomes, outcomes, Planted};
+    use crate::demo::{generate, learners::kind_index, DemoSize};
+    const NOW: i64 = 1_767_225_600_000; // 2026-01-01, midnight
+    let data = generate(
+        42,
+        &DemoSize {
+            future_days: 90,
+            ..DemoSize::default()
+        },
+        NOW,
+    );
+    let planted = Planted::from_demo(&data, NOW - 1);
+    let seen = planted.seen();
+    let s = MarketingSettings::default();
+    let p = predict(&planted.data(&seen), &s, None);
+    // The backtest on [T−H, T): both beat the baseline, and recalibrated
+    // they are calibrated.
+    for g in [&p.purchase_gate, &p.churn_gate] {
+        let (m, b) = (g.model.unwrap(), g.baseline.unwrap());
+        assert!(m.auc > b.auc + 0.01, "{g:?}");
+        assert_eq!(g.source, Source::Model);
+        assert!(g.calibrated.unwrap().ece <= 0.05, "{g:?}");
+    }
+    assert!(p.purchase_gate.model.unwrap().auc >= 0.8);
+    let spend = p.spend_backtest.as_ref().unwrap();
+    assert!(spend.model.spearman > spend.baseline.spearman, "{spend:?}");
+    assert!(spend.model.rmse_cents < spend.baseline.rmse_cents, "{spend:?}");
+
+    // Against the simulated future, beside baselines fitted on the latest window.
+    let (o, b) = (outcomes(&planted, &p, &s, Some), baseline_outcomes(&planted, &s));
+    let (qp, bp) = (
+        quality(&o.purchase.0, &o.purchase.1).unwrap(),
+        quality(&b.purchase.0, &b.purchase.1).unwrap(),
+    );
+    let (qc, bc) = (
+        quality(&o.churn.0, &o.churn.1).unwrap(),
+        quality(&b.churn.0, &b.churn.1).unwrap(),
+    );
+    eprintln!("purchase {qp:?}\n  baseline {bp:?}\nchurn {qc:?}\n  baseline {bc:?}");
+    assert!(
+        qp.auc >= 0.8 && qp.auc > bp.auc + 0.01 && qp.ece <= 0.05,
+        "{qp:?} {bp:?}"
+    );
+    assert!(
+        qc.auc >= 0.8 && qc.auc > bc.auc && qc.ece <= 0.05,
+        "{qc:?} {bc:?}"
+    );
+    let (sm, sb) = (
+        spend_quality(&o.spend.0, &o.spend.1),
+        spend_quality(&b.spend.0, &b.spend.1),
+    );
+    assert!(sm.spearman > sb.spearman, "{sm:?} {sb:?}");
+    assert!((0.8..1.25).contains(&sm.total_ratio), "{sm:?}");
+
+    // The kinds rank as planted.
+    let mean = |k: &str, v: &dyn Fn(usize) -> f32| {
+        let k = kind_index(k).unwrap();
+        let x: Vec<f32> = (0..data.users.len())
+            .filter(|&u| planted.kind[u] == k)
+            .map(v)
+            .filter(|x| !x.is_nan())
+            .collect();
+        x.iter().sum::<f32>() / x.len() as f32
+    };
+    let buy = |u: usize| p.purchase[u];
+    let churn = |u: usize| p.churn[u];
+    assert!(mean("loyal_buyer", &buy) > 2.0 * mean("casual", &buy));
+    assert!(mean("bargain_hunter", &buy) > mean("casual", &buy));
+    assert!(mean("churning", &churn) > 3.0 * mean("loyal_buyer", &churn));
+}
+
+#[test]
+fn spend_metrics_by_hand() {
+    use super::metrics::{spearman, spend_quality};
+    // Ranks 1,2,3 against 3,2,1: ρ = −1; a tie takes the mean rank.
+    assert!(close(spearman(&[1.0, 2.0, 3.0], &[30.0, 20.0, 10.0]), -1.0));
+    assert!(close(spearman(&[1.0, 2.0, 3.0], &[0.0, 5.0, 9.0]), 1.0));
+    // Ranks (1.5, 1.5, 3) against (1, 2, 3): ρ = 1.5 / √(1.5·2) = √3/2.
+    assert!(close(
+        spearman(&[0.0, 0.0, 7.0], &[1.0, 2.0, 3.0]),
+        3f64.sqrt() / 2.0
+    ));
+    assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
+    let q = spend_quality(&[100.0, 0.0, 50.0, 50.0], &[0.0, 0.0, 100.0, 100.0]);
+    // Errors 100, 0, 50, 50: MAE 50, RMSE √(15000/4); totals 200 / 200.
+    assert!(close(q.mae_cents, 50.0) && close(q.rmse_cents, (15_000.0f64 / 4.0).sqrt()));
+    assert!(close(q.total_ratio, 1.0) && q.n == 4);
 }

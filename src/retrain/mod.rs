@@ -409,6 +409,17 @@ impl Trainer {
                     }
                 }
             }
+            for (model, q) in p
+                .spend_backtest
+                .iter()
+                .flat_map(|b| [("model", &b.model), ("baseline", &b.baseline)])
+            {
+                for (metric, v) in q.named() {
+                    m.marketing_metric
+                        .with_label_values(&["spend", model, metric])
+                        .set(v);
+                }
+            }
         }
         self.inner.live.publish(snap);
     }
