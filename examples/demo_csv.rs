@@ -12,12 +12,12 @@ fn main() -> anyhow::Result<()> {
     let users: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| ".".into()));
     let data = generate(
-        courserec::demo_load::DEMO_SEED,
+        courserec::demo::load::DEMO_SEED,
         &DemoSize {
             users,
             ..DemoSize::default()
         },
-        courserec::store::now_ms(),
+        courserec::domain::now_ms(),
     );
     let mut w = csv::Writer::from_path(dir.join("courses.csv"))?;
     w.write_record([

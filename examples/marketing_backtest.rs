@@ -11,12 +11,12 @@
 
 use std::collections::BTreeMap;
 
+use courserec::config::TrainSettings;
 use courserec::demo::{aggregate, generate, DemoSize};
 use courserec::marketing::metrics::{quality, spend_quality};
-use courserec::marketing::synthetic::{baseline_outcomes, outcomes, Outcomes, Planted};
+use courserec::marketing::synthetic::{baseline_outcomes, outcomes, Outcomes};
 use courserec::retrain::marketing::DayData;
 use courserec::retrain::pipeline::{train, TrainInput};
-use courserec::retrain::TrainSettings;
 use serde_json::{json, Value};
 
 fn main() {
@@ -28,9 +28,9 @@ fn main() {
     };
     let (users, seeds) = (arg(1, 5000), arg(2, 1));
     // Midnight, so the day T starts exactly at `now`.
-    let now = courserec::store::now_ms().div_euclid(86_400_000) * 86_400_000;
+    let now = courserec::domain::now_ms().div_euclid(86_400_000) * 86_400_000;
     let runs: Vec<Value> = (0..seeds as u64)
-        .map(|k| backtest(courserec::demo_load::DEMO_SEED + k, users, now))
+        .map(|k| backtest(courserec::demo::load::DEMO_SEED + k, users, now))
         .collect();
     println!("{}", serde_json::to_string_pretty(&json!(runs)).unwrap());
     scale();
@@ -100,7 +100,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
     let training_seconds = started.elapsed().as_secs_f64();
     let mk = snap.marketing.as_ref().expect("marketing predictions");
 
-    let planted = Planted::from_demo(&data, now - 1);
+    let planted = courserec::demo::truth::planted(&data, now - 1);
     let seen = planted.seen();
     let s = &settings.marketing;
     let p = courserec::marketing::predict::predict(&planted.data(&seen), s, None);

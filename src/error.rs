@@ -8,26 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::Scope;
-
-/// Why one field of one item was rejected.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FieldError {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<usize>,
-    pub field: String,
-    pub reason: String,
-}
-
-impl FieldError {
-    pub fn new(field: &str, reason: impl Into<String>) -> FieldError {
-        FieldError {
-            index: None,
-            field: field.to_string(),
-            reason: reason.into(),
-        }
-    }
-}
+pub use crate::domain::FieldError;
+use crate::domain::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -103,9 +85,7 @@ impl ApiError {
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             // Only failures that may pass are "retry later"; a data or
             // constraint error would fail the same way forever.
-            ApiError::Store(e) if crate::store::is_transient(e) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
-            }
+            ApiError::Store(e) if is_transient(e) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -174,4 +154,50 @@ impl<T: Serialize> IntoResponse for Json<T> {
 pub async fn json_body<T: serde::de::DeserializeOwned>(req: Request) -> Result<T> {
     let axum::Json(v) = axum::Json::<T>::from_request(req, &()).await?;
     Ok(v)
+}
+
+/// True for failures that say nothing about the data and may pass by
+/// themselves (connection lost, pool exhausted, disk full, lock contention,
+/// a database shutting down): these answer 503 with `Retry-After`. Data and
+/// constraint errors are permanent for that input and must not.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                // SQLite primary codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN,
+                // READONLY (extended codes keep the primary in the low byte).
+                c if c.parse::<i64>().is_ok() => {
+                    let primary = c.parse::<i64>().unwrap_or(0) & 0xff;
+                    matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
+                }
+                // Postgres SQLSTATE classes: connection exception, insufficient
+                // resources, operator intervention; serialization failure and
+                // deadlock.
+                c => {
+                    c.starts_with("08")
+                        || c.starts_with("53")
+                        || c.starts_with("57")
+                        || c == "40001"
+                        || c == "40P01"
+                }
+            }
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_are_transient_and_bad_data_is_not() {
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(is_transient(&sqlx::Error::Io(std::io::Error::other("reset"))));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+        assert!(!is_transient(&sqlx::Error::ColumnNotFound("x".into())));
+    }
 }

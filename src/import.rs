@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::domain::Event;
+use crate::domain::{now_ms, CourseBody, Event};
 use crate::ingest::parse::{parse_event, Limits};
-use crate::store::{now_ms, Store};
+use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -75,7 +75,7 @@ pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<()> {
         let mut courses = Vec::new();
         for (i, row) in rdr.deserialize::<CourseRow>().enumerate() {
             let row = row.map_err(|e| anyhow::anyhow!("{}: row {}: {e}", path.display(), i + 1))?;
-            let body = crate::http::CourseBody {
+            let body = CourseBody {
                 id: None,
                 title: row.title,
                 category: row.category,

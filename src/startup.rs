@@ -158,7 +158,7 @@ impl Application {
             .enabled
             .then(|| tokio::spawn(state.trainer.clone().run_loop()));
         let sync = state.cluster.enabled().then(|| {
-            tokio::spawn(crate::cluster::run_sync(crate::cluster::Replica {
+            tokio::spawn(crate::replica::run_sync(crate::replica::Replica {
                 cluster: state.cluster.clone(),
                 store: store.clone(),
                 live: state.live.clone(),

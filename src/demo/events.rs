@@ -1,7 +1,7 @@
 //! Simulated users and their event funnels.
 //!
 //! Each user belongs to a taste group and a kind of learner
-//! ([`super::learners::KINDS`]), and lives day by day from sign-up: active
+//! ([`crate::marketing::learners::KINDS`]), and lives day by day from sign-up: active
 //! on a day with the kind's chance (fading before a churner's churn day),
 //! and buying on an active day with the kind's chance. A "touch" is one
 //! look at a course: views, maybe a click and a cart; on a buying day the
@@ -15,29 +15,17 @@ use std::collections::HashSet;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+pub use crate::domain::sample::weighted;
 use crate::domain::{Course, EventType, Level, UserAttrs};
 
-use super::learners::Kind;
 use super::GROUPS;
+use crate::marketing::learners::Kind;
 
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 86_400_000;
 
 /// One event before ids are attached: (course index, type, value, ts).
 pub type RawEvent = (usize, EventType, Option<f64>, i64);
-
-/// Index drawn with probability proportional to `weights`.
-pub fn weighted(rng: &mut ChaCha8Rng, weights: &[f64]) -> usize {
-    let total: f64 = weights.iter().sum();
-    let mut t = rng.random::<f64>() * total;
-    for (i, w) in weights.iter().enumerate() {
-        t -= w;
-        if t < 0.0 {
-            return i;
-        }
-    }
-    weights.len() - 1
-}
 
 /// Standard normal via Box–Muller (keeps rand_distr out of the build).
 fn normal(rng: &mut ChaCha8Rng) -> f64 {

@@ -6,10 +6,13 @@
 
 pub mod catalog;
 pub mod events;
-pub mod learners;
+pub mod load;
+#[cfg(test)]
+mod segment_tests;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;
+pub mod truth;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Event, TypeAgg, UserAttrs};
+use crate::marketing::learners::KINDS;
 
 /// Taste groups: name and (category, weight) of the categories it favours.
 /// Groups share no category, so they stay separable whatever the activity.
@@ -90,7 +94,7 @@ pub struct DemoData {
     /// (user id, group index into `group_names`), in user order.
     pub taste_groups: Vec<(String, usize)>,
     pub group_names: Vec<String>,
-    /// (user id, index into [`learners::KINDS`]), in user order: ground
+    /// (user id, index into [`KINDS`]), in user order: ground
     /// truth for tests, never stored or served.
     pub kinds: Vec<(String, usize)>,
     /// What the users do in the `future_days` after `now_ms`, sorted by
@@ -104,7 +108,7 @@ pub fn generate(seed: u64, size: &DemoSize, now_ms: i64) -> DemoData {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let courses = catalog::courses(&mut rng);
     let shelves = events::Shelves::new(&courses, &mut rng);
-    let kind_shares: Vec<f64> = learners::KINDS.iter().map(|k| k.share).collect();
+    let kind_shares: Vec<f64> = KINDS.iter().map(|k| k.share).collect();
     let mut users = Vec::with_capacity(size.users);
     let mut taste_groups = Vec::with_capacity(size.users);
     let mut kinds = Vec::with_capacity(size.users);
@@ -118,7 +122,7 @@ pub fn generate(seed: u64, size: &DemoSize, now_ms: i64) -> DemoData {
         let sim = events::simulate_user(
             &mut urng,
             group,
-            &learners::KINDS[kind],
+            &KINDS[kind],
             size.activity,
             &shelves,
             now_ms,

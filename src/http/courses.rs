@@ -6,12 +6,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::AppState;
 use crate::cluster::Change;
-use crate::domain::{valid_id, valid_text, Course, Level};
+use crate::domain::{Course, CourseBody};
 use crate::error::{ApiError, FieldError, Json, Result};
 
 pub fn read_router() -> Router<AppState> {
@@ -27,70 +26,6 @@ pub fn admin_router() -> Router<AppState> {
             axum::routing::put(put_course).delete(delete_course),
         )
         .route("/courses", post(post_courses))
-}
-
-/// A course as clients send it; `id` comes from the path for PUT.
-#[derive(Debug, Deserialize)]
-pub struct CourseBody {
-    pub id: Option<String>,
-    pub title: String,
-    pub category: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    pub level: String,
-    #[serde(default)]
-    pub price_cents: i64,
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl CourseBody {
-    /// Checks every field, reporting all problems at once.
-    pub fn into_course(self, id: String) -> std::result::Result<Course, Vec<FieldError>> {
-        let mut errs = Vec::new();
-        if !valid_id(&id) {
-            errs.push(FieldError::new("id", "must be a string of 1 to 128 characters"));
-        }
-        if self.title.trim().is_empty() || self.title.len() > 512 {
-            errs.push(FieldError::new("title", "must be 1 to 512 characters"));
-        } else if !valid_text(&self.title) {
-            errs.push(FieldError::new("title", "must not contain control characters"));
-        }
-        let category = self.category.trim().to_lowercase();
-        if !valid_id(&category) {
-            errs.push(FieldError::new("category", "must be 1 to 128 characters"));
-        }
-        let tags: Vec<String> = self.tags.iter().map(|t| t.trim().to_lowercase()).collect();
-        if tags.len() > 64 || tags.iter().any(|t| !valid_id(t)) {
-            errs.push(FieldError::new("tags", "at most 64 tags of 1 to 128 characters"));
-        }
-        let level = Level::parse(&self.level);
-        if level.is_none() {
-            errs.push(FieldError::new(
-                "level",
-                "must be beginner, intermediate or advanced",
-            ));
-        }
-        if self.price_cents < 0 {
-            errs.push(FieldError::new("price_cents", "must not be negative"));
-        }
-        match level {
-            Some(level) if errs.is_empty() => Ok(Course {
-                id,
-                title: self.title.trim().to_string(),
-                category,
-                tags,
-                level,
-                price_cents: self.price_cents,
-                active: self.active,
-            }),
-            _ => Err(errs),
-        }
-    }
 }
 
 fn invalid(errs: Vec<FieldError>) -> ApiError {

@@ -55,8 +55,8 @@ pub struct AppState {
     pub health: Arc<StoreHealth>,
 }
 
+pub use crate::domain::CourseBody;
 pub use console::ASSETS as CONSOLE_ASSETS;
-pub use courses::CourseBody;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

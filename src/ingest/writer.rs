@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::domain::Event;
+use crate::error::is_transient;
 use crate::metrics::Metrics;
-use crate::store::{is_transient, Store, StoreHealth};
+use crate::store::{Store, StoreHealth};
 
 /// Accepted and duplicate counts for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

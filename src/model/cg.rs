@@ -5,8 +5,7 @@
 use super::als::AlsParams;
 use super::csr::Csr;
 use super::factors::Factors;
-use super::vecops::{axpy, axpy4, dot, dot4, symv};
-use super::vecops_simd::dispatch;
+use super::vecops::{axpy, axpy4, dispatch, dot, dot4, symv};
 use rayon::prelude::*;
 
 /// Per-thread scratch vectors so the row update never allocates.

@@ -1,7 +1,6 @@
 //! Dense row-major factor matrices and their Gram matrix.
 
-use super::vecops::{axpy, axpy4};
-use super::vecops_simd::dispatch;
+use super::vecops::{axpy, axpy4, dispatch};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;

@@ -16,13 +16,13 @@ pub mod ownership;
 pub mod popularity;
 pub mod similar;
 pub mod topindex;
+#[cfg(target_arch = "x86_64")]
+mod topindex_avx2;
+mod topindex_scores;
 #[cfg(test)]
 mod topindex_tests;
-#[cfg(target_arch = "x86_64")]
-mod topindex_v3;
 pub mod topn;
 pub(crate) mod vecops;
-mod vecops_simd;
 
 pub use als::{fit, AlsModel, AlsParams, Confidence, FitError};
 pub use csr::Csr;

@@ -10,9 +10,9 @@
 //! a full scan exactly.
 
 use super::factors::Factors;
+use super::topindex_scores::{approx_scores, Rows, ScoreParams};
 use super::topn::{top_n, Hit, TopK};
 use super::vecops::dot;
-use super::vecops_simd::{approx_scores, Rows, ScoreParams};
 
 /// Relative slack covering f32 rounding in the exact `dot` (≤ 64·2⁻²⁴ of
 /// `‖q‖‖y‖` for k = 64, scaled by `k` below) and in the bound arithmetic.

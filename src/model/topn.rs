@@ -6,10 +6,10 @@
 //! the lower index, which makes results independent of the chunking.
 
 use super::als::Factors;
+use super::vecops::dispatch;
 /// The auto-vectorised dot product used for scoring, for callers that
 /// rescore a few rows themselves.
 pub use super::vecops::dot;
-use super::vecops_simd::dispatch;
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;

@@ -4,6 +4,18 @@
 //! chain; fixed-size array chunks remove bounds checks. Summation order is
 //! fixed, so results are bit-for-bit reproducible on any thread count.
 
+/// Runs `f` compiled with AVX2 + FMA when the CPU has them: the body is
+/// compiled once for baseline x86-64 and once under the features (via
+/// `pulp`, which owns the `unsafe` feature check), picked per call.
+#[inline(always)]
+pub(super) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = pulp::x86::V3::try_new() {
+        return simd.vectorize(f);
+    }
+    f()
+}
+
 /// Dot product of two equal-length slices.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

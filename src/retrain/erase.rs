@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use super::Trainer;
-use crate::store::{legacy_user_hash, ErasureKey};
+use crate::domain::id_hash::{legacy_user_hash, ErasureKey};
 
 impl Trainer {
     /// Schedules a rewrite of the persisted snapshot without every user

@@ -6,6 +6,7 @@ mod erase;
 pub mod experiments;
 pub mod foldin;
 pub mod live;
+mod overlay;
 pub mod recommend;
 pub mod segments;
 pub mod snapshot;

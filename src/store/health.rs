@@ -75,39 +75,6 @@ pub async fn run_probe(store: Store, health: Arc<StoreHealth>, t: ProbeTiming) {
     }
 }
 
-/// True for failures that say nothing about the data and may pass by
-/// themselves (connection lost, pool exhausted, disk full, lock contention,
-/// a database shutting down): these answer 503 with `Retry-After`. Data and
-/// constraint errors are permanent for that input and must not.
-pub fn is_transient(e: &sqlx::Error) -> bool {
-    use sqlx::Error as E;
-    match e {
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
-        E::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            match code.as_ref() {
-                // SQLite primary codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN,
-                // READONLY (extended codes keep the primary in the low byte).
-                c if c.parse::<i64>().is_ok() => {
-                    let primary = c.parse::<i64>().unwrap_or(0) & 0xff;
-                    matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
-                }
-                // Postgres SQLSTATE classes: connection exception, insufficient
-                // resources, operator intervention; serialization failure and
-                // deadlock.
-                c => {
-                    c.starts_with("08")
-                        || c.starts_with("53")
-                        || c.starts_with("57")
-                        || c == "40001"
-                        || c == "40P01"
-                }
-            }
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,13 +99,5 @@ mod tests {
         h.record_success();
         assert!(h.is_up());
         assert_eq!(h.next_probe(every, min, max), every);
-    }
-
-    #[test]
-    fn lost_connections_are_transient_and_bad_data_is_not() {
-        assert!(is_transient(&sqlx::Error::PoolTimedOut));
-        assert!(is_transient(&sqlx::Error::Io(std::io::Error::other("reset"))));
-        assert!(!is_transient(&sqlx::Error::RowNotFound));
-        assert!(!is_transient(&sqlx::Error::ColumnNotFound("x".into())));
     }
 }

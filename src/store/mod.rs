@@ -21,12 +21,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use erasure::{legacy_user_hash, ErasureKey};
 pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
-pub use health::{is_transient, run_probe, ProbeTiming, StoreHealth};
+pub use health::{run_probe, ProbeTiming, StoreHealth};
 pub use history::TrainingRun;
 pub use marketing::{DayAggRow, PaymentRow, StoredCampaign};
+
+// Moved to `domain` and `error`; re-exported for callers not yet updated.
+pub use crate::domain::id_hash::{legacy_user_hash, ErasureKey};
+pub use crate::domain::now_ms;
+pub use crate::error::is_transient;
 
 use crate::config::DatabaseSettings;
 
@@ -148,9 +152,4 @@ impl Store {
     pub async fn close(&self) {
         on_pool!(self, p => p.close().await)
     }
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }

@@ -131,7 +131,11 @@ async fn only_the_lock_holder_trains() {
     let Some(a) = spawn_app_with(Backend::Postgres, cluster_on).await else {
         return;
     };
-    let data = courserec::demo::generate(7, &courserec::demo::DemoSize::small(), courserec::store::now_ms());
+    let data = courserec::demo::generate(
+        7,
+        &courserec::demo::DemoSize::small(),
+        courserec::domain::now_ms(),
+    );
     a.load(&data).await;
     // Another replica (this connection) is training.
     let mut other = sqlx::PgConnection::connect(&a.db_url).await.unwrap();

@@ -39,7 +39,7 @@ async fn an_erased_user_is_gone_from_persisted_snapshots_and_stays_gone_after_re
     // The erasures table holds neither the id nor its plain hash.
     let hashes = app.store.erasures_after_ms(0).await.unwrap();
     assert_eq!(hashes.len(), 1);
-    assert_ne!(hashes[0], courserec::store::legacy_user_hash(&user));
+    assert_ne!(hashes[0], courserec::domain::id_hash::legacy_user_hash(&user));
     let key = app.state.live.erasure_key().unwrap().clone();
     assert_eq!(hashes[0], key.hash(&user));
     // Another process on the same database (a restart) never serves them.

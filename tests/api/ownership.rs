@@ -53,7 +53,7 @@ async fn ownership_is_decided_in_time_order(app: TestApp) {
     let spent = (spend(&app, late_buyer).await, spend(&app, refunder).await);
     assert_eq!(offered(&app, late_buyer, id, cat).await, (true, true));
 
-    let now = courserec::store::now_ms();
+    let now = courserec::domain::now_ms();
     let (nov1, nov5) = (at(now - 10 * DAY_MS), at(now - 6 * DAY_MS));
     let ev =
         |user: &str, kind: &str, ts: &str| json!({"user_id": user, "course_id": id, "type": kind, "ts": ts});
@@ -91,7 +91,7 @@ async fn ownership_is_decided_in_time_order(app: TestApp) {
     );
     let bought = &course_ids(&list)[0];
     let buy = json!({"user_id": buyer, "course_id": bought, "type": "purchase", "rec_id": rec_id,
-        "ts": at(courserec::store::now_ms() - 2000)});
+        "ts": at(courserec::domain::now_ms() - 2000)});
     post_events(&app, vec![buy]).await;
     let buyers = |r: &Value| {
         r["variants"]
@@ -104,7 +104,7 @@ async fn ownership_is_decided_in_time_order(app: TestApp) {
     };
     assert_eq!(buyers(&app.get_ok("/experiments/refunds/report").await), Some(1));
     let refund = json!({"user_id": buyer, "course_id": bought, "type": "refund",
-        "ts": at(courserec::store::now_ms() - 1000)});
+        "ts": at(courserec::domain::now_ms() - 1000)});
     post_events(&app, vec![refund]).await;
     assert_eq!(buyers(&app.get_ok("/experiments/refunds/report").await), Some(0));
     app.stop().await;

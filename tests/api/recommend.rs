@@ -9,7 +9,7 @@ use crate::helpers::{course_ids, spawn_app_with, Backend, TestApp};
 
 /// Loads the small demo platform and trains once.
 pub async fn trained(app: &TestApp) -> DemoData {
-    let data = generate(7, &DemoSize::small(), courserec::store::now_ms());
+    let data = generate(7, &DemoSize::small(), courserec::domain::now_ms());
     app.load(&data).await;
     match app.state.trainer.run_now().await {
         Some(Outcome::Published(v)) => assert!(v >= 1),
@@ -399,7 +399,7 @@ async fn the_background_loop_trains_once_enough_events_arrived() {
     .await
     .unwrap();
     assert_eq!(app.get_ok("/model").await["status"], "no_model");
-    app.load(&generate(7, &DemoSize::small(), courserec::store::now_ms()))
+    app.load(&generate(7, &DemoSize::small(), courserec::domain::now_ms()))
         .await;
     for _ in 0..600 {
         if app.get_ok("/model").await["status"] == "serving" {

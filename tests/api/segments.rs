@@ -44,9 +44,9 @@ async fn segments_recover_the_demo_taste_groups() {
         .await
         .unwrap();
     let data = generate(
-        courserec::demo_load::DEMO_SEED,
+        courserec::demo::load::DEMO_SEED,
         &DemoSize::default(),
-        courserec::store::now_ms(),
+        courserec::domain::now_ms(),
     );
     app.load(&data).await;
     assert!(matches!(

@@ -133,7 +133,7 @@ async fn a_model_that_loses_to_popularity_is_replaced_by_popularity(app: TestApp
     // popularity's first pick: NDCG@10 of 1, which no model can beat.
     let courses: Vec<Course> = (0..30).map(|i| course(&format!("c{i:02}"), "go", true)).collect();
     app.store.upsert_courses(&courses).await.unwrap();
-    let now = courserec::store::now_ms();
+    let now = courserec::domain::now_ms();
     let mut events = Vec::new();
     for u in 0..40usize {
         let early = u < 20;

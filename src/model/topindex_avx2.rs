@@ -4,7 +4,7 @@
 //! Safe code: the intrinsics come through `pulp`'s `V3` token, which proves
 //! the CPU has AVX2.
 
-use super::vecops_simd::{Rows, ScoreParams};
+use super::topindex_scores::{Rows, ScoreParams};
 use core::arch::x86_64::{__m128i, __m256, __m256i};
 use pulp::{cast, x86::V3};
 

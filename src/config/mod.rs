@@ -2,6 +2,9 @@
 //! `COURSEREC_<SECTION>__<KEY>` environment variables. Invalid values fail at start
 //! with a message naming the key.
 
+mod cluster;
+mod train;
+
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -9,9 +12,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Scope;
+pub use cluster::ClusterSettings;
+pub use train::TrainSettings;
 
-const DEFAULTS: &str = include_str!("../config/default.toml");
+use crate::domain::Scope;
+
+const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,11 +28,11 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     #[serde(default)]
-    pub train: crate::retrain::TrainSettings,
+    pub train: TrainSettings,
     #[serde(default)]
     pub serve: ServeSettings,
     #[serde(default)]
-    pub cluster: crate::cluster::ClusterSettings,
+    pub cluster: ClusterSettings,
     #[serde(default)]
     pub marketing: crate::marketing::MarketingSettings,
 }
@@ -250,8 +256,8 @@ impl Settings {
     }
 
     /// What a training needs: `[train]` with `[marketing]` beside it.
-    pub fn training(&self) -> crate::retrain::TrainSettings {
-        crate::retrain::TrainSettings {
+    pub fn training(&self) -> TrainSettings {
+        TrainSettings {
             marketing: self.marketing.clone(),
             ..self.train.clone()
         }

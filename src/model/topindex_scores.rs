@@ -1,7 +1,8 @@
-//! Kernels run under runtime CPU dispatch: compiled once for baseline
-//! x86-64 and once with AVX2 + FMA (via `pulp`, which owns the `unsafe`
-//! feature check), picked per call. The bodies are plain Rust that LLVM
-//! vectorises for whichever feature set it is compiled under.
+//! Score intervals of `TopIndex` rows from their `i8` codes: the AVX2
+//! kernel for k = 64 where the CPU has it, plain Rust (vectorised under
+//! [`dispatch`]) otherwise.
+
+use super::vecops::dispatch;
 
 /// Query-side constants of [`approx_scores`].
 pub(super) struct ScoreParams {
@@ -37,16 +38,6 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// Runs `f` compiled with AVX2 + FMA when the CPU has them.
-#[inline(always)]
-pub(super) fn dispatch<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = pulp::x86::V3::try_new() {
-        return simd.vectorize(f);
-    }
-    f()
-}
-
 /// Score intervals of every row: `lo[i] ≤ exact f32 score ≤ hi[i]`, from
 /// the integer dot of the row codes with the `i16` query codes `qq`.
 pub(super) fn approx_scores(rows: Rows, qq: &[i16], p: &ScoreParams, lo: &mut [f32], hi: &mut [f32]) {
@@ -55,7 +46,7 @@ pub(super) fn approx_scores(rows: Rows, qq: &[i16], p: &ScoreParams, lo: &mut [f
         if let Some(simd) = pulp::x86::V3::try_new() {
             let done = simd.vectorize(
                 #[inline(always)]
-                || super::topindex_v3::approx_64(simd, rows, qq, p, lo, hi),
+                || super::topindex_avx2::approx_64(simd, rows, qq, p, lo, hi),
             );
             // The kernel handles whole blocks of 8 rows; the rest go below.
             let rest = rows.skip(done, 64);

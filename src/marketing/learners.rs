@@ -1,8 +1,8 @@
 //! Kinds of learner, the behaviours that make marketing measurable: loyal
 //! buyers, bargain hunters, casual learners, churning and dormant ones.
-//! One table drives both the demo platform ([`super::events`]) and the
-//! compact day-row simulation of the marketing tests
-//! ([`crate::marketing::synthetic`]), so both plant the same hazards.
+//! One table drives both the demo platform (`crate::demo::events`) and the
+//! compact day-row simulation of the marketing tests ([`super::synthetic`]),
+//! so both plant the same hazards.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

@@ -1,7 +1,19 @@
-//! Domain types shared by storage, training and HTTP: events, courses, users.
-//! Values of these types are valid by construction; parsing happens at the edge.
+//! Domain types shared by storage, training and HTTP: events, courses, users,
+//! key scopes; and the small helpers every layer uses (clock, id hashes,
+//! weighted draws). Values of these types are valid by construction; parsing
+//! happens at the edge.
+
+mod catalog;
+mod clock;
+pub mod id_hash;
+pub mod sample;
+mod scope;
 
 use serde::{Deserialize, Serialize};
+
+pub use catalog::CourseBody;
+pub use clock::now_ms;
+pub use scope::Scope;
 
 /// Longest id accepted for users, courses, events and recommendations.
 pub const MAX_ID_LEN: usize = 128;
@@ -142,6 +154,25 @@ pub fn valid_id(s: &str) -> bool {
 /// other than tab and newline; NUL in particular is refused by Postgres.
 pub fn valid_text(s: &str) -> bool {
     !s.chars().any(|c| c.is_control() && c != '\t' && c != '\n')
+}
+
+/// Why one field of one item was rejected.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, reason: impl Into<String>) -> FieldError {
+        FieldError {
+            index: None,
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
 }
 
 #[cfg(test)]

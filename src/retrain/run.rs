@@ -1,0 +1,199 @@
+//! One training run: take the cluster's training lock, read the store,
+//! fit on a blocking thread, persist the snapshot (without users erased
+//! meanwhile), record the run in the history.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::pipeline::{self, TrainFailure, TrainInput};
+use super::{marketing, Outcome, Trainer};
+use crate::cluster::Change;
+use crate::domain::now_ms;
+use crate::serve::snapshot::{Basis, ModelSnapshot};
+use crate::store::TrainingRun;
+
+/// The history row of one run (`GET /model/history`).
+fn run_record(result: &Result<ModelSnapshot, (&'static str, String)>, seconds: f64) -> TrainingRun {
+    let finished_ms = now_ms();
+    match result {
+        Ok(s) => TrainingRun {
+            version: Some(s.version),
+            status: "published".into(),
+            reason: None,
+            finished_ms,
+            training_seconds: seconds,
+            n_users: Some(s.users.ids.len() as i64),
+            n_courses: Some(s.courses.ids.len() as i64),
+            n_events: Some(s.n_events),
+            metrics: s.metrics.clone(),
+            baseline_metrics: s.baseline_metrics.clone(),
+        },
+        Err((reason, _)) => TrainingRun {
+            version: None,
+            status: "failed".into(),
+            reason: Some((*reason).into()),
+            finished_ms,
+            training_seconds: seconds,
+            n_users: None,
+            n_courses: None,
+            n_events: None,
+            metrics: None,
+            baseline_metrics: None,
+        },
+    }
+}
+
+impl Trainer {
+    pub(super) async fn run_once(&self) -> Outcome {
+        let i = &self.inner;
+        let lock = match i.cluster.try_train_lock().await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                tracing::info!("another replica is training; this one waits for its model");
+                return Outcome::Skipped("another replica is training".into());
+            }
+            Err(e) => {
+                i.metrics.db_errors.with_label_values(&["training_lock"]).inc();
+                i.metrics.training_failures.with_label_values(&["store"]).inc();
+                tracing::warn!(error = %e, "cannot take the training lock; the previous model keeps serving");
+                return Outcome::Failed(e.to_string());
+            }
+        };
+        // The replica that held the lock may have just published: load its
+        // model rather than train again on the same data.
+        let out = match self.newer_model_stored().await {
+            Ok(Some(v)) => Outcome::Skipped(format!("loaded version {v}, just trained by another replica")),
+            _ => self.run_locked().await,
+        };
+        lock.release().await;
+        out
+    }
+
+    /// In a cluster, loads a stored model newer than the serving one.
+    async fn newer_model_stored(&self) -> anyhow::Result<Option<i64>> {
+        let i = &self.inner;
+        if !i.cluster.enabled() || i.store.max_snapshot_version().await? <= i.live.version().unwrap_or(0) {
+            return Ok(None);
+        }
+        self.restore().await
+    }
+
+    async fn run_locked(&self) -> Outcome {
+        let i = &self.inner;
+        let started = Instant::now();
+        let result = self.train().await;
+        i.metrics
+            .training_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let run = run_record(&result, started.elapsed().as_secs_f64());
+        if let Err(e) = i.store.record_training_run(&run).await {
+            i.metrics.db_errors.with_label_values(&["training_history"]).inc();
+            tracing::warn!(error = %e, "training run not added to the history");
+        }
+        match result {
+            Ok(snap) => {
+                let version = snap.version;
+                if let Basis::Popularity { code, reason } = &snap.basis {
+                    // No model published: counted and logged as before, but
+                    // fresh popularity serves instead of nothing.
+                    i.metrics.training_failures.with_label_values(&[code]).inc();
+                    tracing::warn!(
+                        reason = code.as_str(),
+                        why = reason.as_str(),
+                        "no model published; serving popularity"
+                    );
+                }
+                self.publish(Arc::new(snap));
+                tracing::info!(
+                    version,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "model published"
+                );
+                Outcome::Published(version)
+            }
+            Err((reason, why)) => {
+                i.metrics.training_failures.with_label_values(&[reason]).inc();
+                tracing::warn!(reason, why, "training failed; the previous model keeps serving");
+                Outcome::Failed(why)
+            }
+        }
+    }
+
+    async fn train(&self) -> Result<ModelSnapshot, (&'static str, String)> {
+        let i = &self.inner;
+        let store_err = |e: sqlx::Error| {
+            i.metrics.db_errors.with_label_values(&["training_read"]).inc();
+            ("store", e.to_string())
+        };
+        // The sequence is read first: anything after it is caught by fold-in.
+        let trained_seq = i.store.max_event_seq().await.map_err(store_err)?;
+        let read_at_ms = now_ms();
+        let aggs = i.store.load_aggregates().await.map_err(store_err)?;
+        let catalog = i.store.list_courses_newest_first().await.map_err(store_err)?;
+        let n_events = i.store.count_events().await.map_err(store_err)?;
+        let mut days = marketing::DayData::default();
+        i.store
+            .load_day_aggregates(|r| days.push(r))
+            .await
+            .map_err(store_err)?;
+        let stored = i.store.max_snapshot_version().await.map_err(store_err)?;
+        let version = stored.max(i.live.version().unwrap_or(0)) + 1;
+        let input = TrainInput {
+            aggs,
+            catalog,
+            trained_seq,
+            read_at_ms,
+            n_events,
+            version,
+            days,
+        };
+        let settings = i.settings.clone();
+        let previous = i.live.snapshot();
+        let inject = i.fail_next.swap(false, Ordering::SeqCst);
+        let snap = tokio::task::spawn_blocking(move || {
+            if inject {
+                return Err(TrainFailure::Injected);
+            }
+            // A pool of its own: request-path work on the global pool never
+            // queues behind a training.
+            let pool = rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("train-{i}"))
+                .build()
+                .map_err(|e| TrainFailure::Pool(e.to_string()))?;
+            pool.install(|| pipeline::train(input, &settings, previous.as_deref()))
+        })
+        .await
+        .map_err(|e| ("panic", e.to_string()))?
+        .map_err(|f| (f.reason(), f.to_string()))?;
+        // Users erased while this training ran are in its data; they never
+        // reach the persisted copy.
+        let _one = i.erase_lock.lock().await;
+        let erased = match (i.store.erasures_after_ms(read_at_ms).await, i.live.erasure_key()) {
+            (Ok(h), Some(key)) if !h.is_empty() => {
+                let h: std::collections::HashSet<i64> = h.into_iter().collect();
+                snap.users
+                    .ids
+                    .iter()
+                    .filter(|u| h.contains(&key.hash(u)))
+                    .cloned()
+                    .collect()
+            }
+            _ => std::collections::HashSet::new(),
+        };
+        let bytes = match snap.without_users(&erased) {
+            Some(clean) => clean.encode(),
+            None => snap.encode(),
+        }
+        .map_err(|e| ("encode", e.to_string()))?;
+        if let Err(e) = i.store.save_snapshot(version, &bytes).await {
+            // Serving the new model still beats serving the old one; a restart
+            // falls back to the last persisted snapshot.
+            i.metrics.db_errors.with_label_values(&["save_snapshot"]).inc();
+            tracing::warn!(error = %e, version, "snapshot not persisted");
+        } else {
+            i.cluster.notify(Change::Model { version }).await;
+        }
+        Ok(snap)
+    }
+}
