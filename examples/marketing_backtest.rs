@@ -17,7 +17,7 @@ fn main() {
         .unwrap_or(5000);
     let now = courserec::domain::now_ms();
     let data = generate(
-        courserec::demo::load::DEMO_SEED,
+        courserec::demo::DEMO_SEED,
         &DemoSize { users, activity: 1.0 },
         now,
     );

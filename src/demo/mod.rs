@@ -4,7 +4,6 @@
 
 pub mod catalog;
 pub mod events;
-pub mod load;
 #[cfg(test)]
 mod segment_tests;
 pub mod synthetic;
@@ -18,6 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Event, TypeAgg, UserAttrs};
+
+/// Seed of the demo data, so every demo shows the same platform.
+pub const DEMO_SEED: u64 = 42;
 
 /// Taste groups: name and (category, weight) of the categories it favours.
 /// Groups share no category, so they stay separable whatever the activity.
