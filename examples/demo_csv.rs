@@ -12,7 +12,7 @@ fn main() -> anyhow::Result<()> {
     let users: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| ".".into()));
     let data = generate(
-        courserec::demo::load::DEMO_SEED,
+        courserec::demo::DEMO_SEED,
         &DemoSize {
             users,
             ..DemoSize::default()

@@ -30,7 +30,7 @@ fn main() {
     // Midnight, so the day T starts exactly at `now`.
     let now = courserec::domain::now_ms().div_euclid(86_400_000) * 86_400_000;
     let runs: Vec<Value> = (0..seeds as u64)
-        .map(|k| backtest(courserec::demo::load::DEMO_SEED + k, users, now))
+        .map(|k| backtest(courserec::demo::DEMO_SEED + k, users, now))
         .collect();
     println!("{}", serde_json::to_string_pretty(&json!(runs)).unwrap());
     scale();

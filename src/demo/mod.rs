@@ -6,7 +6,6 @@
 
 pub mod catalog;
 pub mod events;
-pub mod load;
 #[cfg(test)]
 mod segment_tests;
 pub mod synthetic;
@@ -22,6 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Event, TypeAgg, UserAttrs};
 use crate::marketing::learners::KINDS;
+
+/// Seed of the demo data, so every demo shows the same platform.
+pub const DEMO_SEED: u64 = 42;
 
 /// Taste groups: name and (category, weight) of the categories it favours.
 /// Groups share no category, so they stay separable whatever the activity.
