@@ -1,24 +1,69 @@
-//! The marketing backtest on the demo data, through the training pipeline
-//! the service runs (no store): prints each prediction's backtest against
-//! its recency–frequency baseline as JSON.
-//! cargo run --release --example marketing_backtest -- [USERS]
+//! The marketing backtest on the demo data. For each seed:
+//! - `service`: the training pipeline the service runs (no store) on the
+//!   demo's past: each prediction's backtest on [T−H, T) against its
+//!   recency–frequency baseline, after recalibration, and the spend backtest;
+//! - `future`: the same pure pipeline's predictions as of T against the
+//!   demo's simulated future (never loaded), beside the recency–frequency
+//!   baselines fitted on the latest window and trailing 90-day spend.
+//!
+//! Then scoring and audience timings at 100,000 learners.
+//! cargo run --release --example marketing_backtest -- [USERS] [SEEDS]
 
 use std::collections::BTreeMap;
 
 use courserec::config::TrainSettings;
 use courserec::demo::{aggregate, generate, DemoSize};
+use courserec::marketing::metrics::{quality, spend_quality};
+use courserec::marketing::synthetic::{baseline_outcomes, outcomes, Outcomes};
 use courserec::retrain::marketing::DayData;
 use courserec::retrain::pipeline::{train, TrainInput};
+use serde_json::{json, Value};
 
 fn main() {
-    let users: usize = std::env::args()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5000);
-    let now = courserec::domain::now_ms();
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (users, seeds) = (arg(1, 5000), arg(2, 1));
+    // Midnight, so the day T starts exactly at `now`.
+    let now = courserec::domain::now_ms().div_euclid(86_400_000) * 86_400_000;
+    let runs: Vec<Value> = (0..seeds as u64)
+        .map(|k| backtest(courserec::demo::DEMO_SEED + k, users, now))
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&json!(runs)).unwrap());
+    scale();
+}
+
+/// Forecast against outcome, model beside baseline, for one prediction.
+fn compare(model: &(Vec<f64>, Vec<bool>), baseline: &(Vec<f64>, Vec<bool>)) -> Value {
+    let (m, b) = (quality(&model.0, &model.1), quality(&baseline.0, &baseline.1));
+    json!({
+        "model": m, "baseline": b,
+        "auc_ratio": m.zip(b).map(|(m, b)| m.auc / b.auc),
+    })
+}
+
+fn future_json(o: &Outcomes, b: &Outcomes) -> Value {
+    json!({
+        "purchase": compare(&o.purchase, &b.purchase),
+        "churn": compare(&o.churn, &b.churn),
+        "spend_90d": {
+            "model": spend_quality(&o.spend.0, &o.spend.1),
+            "baseline_trailing_90d": spend_quality(&b.spend.0, &b.spend.1),
+        },
+    })
+}
+
+fn backtest(seed: u64, users: usize, now: i64) -> Value {
     let data = generate(
-        courserec::demo::load::DEMO_SEED,
-        &DemoSize { users, activity: 1.0 },
+        seed,
+        &DemoSize {
+            users,
+            future_days: 90,
+            ..DemoSize::default()
+        },
         now,
     );
     // Per (user, course, type, day) as the store's day query sums them.
@@ -43,29 +88,32 @@ fn main() {
         aggs: aggregate(&data.events, now),
         catalog: data.courses.clone(),
         trained_seq: 0,
-        read_at_ms: now,
+        // The last moment seen, so T is the day that starts at `now`.
+        read_at_ms: now - 1,
         n_events: data.events.len() as i64,
         version: 1,
         days: day_data,
     };
     let started = std::time::Instant::now();
-    let snap = train(input, &TrainSettings::default(), None).expect("training publishes");
+    let settings = TrainSettings::default();
+    let snap = train(input, &settings, None).expect("training publishes");
+    let training_seconds = started.elapsed().as_secs_f64();
     let mk = snap.marketing.as_ref().expect("marketing predictions");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&serde_json::json!({
-            "users": users,
-            "events": data.events.len(),
-            "training_seconds": started.elapsed().as_secs_f64(),
-            "marketing": {
-                "horizon_days": mk.predictions.horizon_days,
-                "purchase": mk.predictions.purchase_gate,
-                "churn": mk.predictions.churn_gate,
-            },
-        }))
-        .unwrap()
-    );
-    scale();
+
+    let planted = courserec::demo::truth::planted(&data, now - 1);
+    let seen = planted.seen();
+    let s = &settings.marketing;
+    let p = courserec::marketing::predict::predict(&planted.data(&seen), s, None);
+    let future = future_json(&outcomes(&planted, &p, s, Some), &baseline_outcomes(&planted, s));
+    json!({
+        "seed": seed,
+        "users": users,
+        "events": data.events.len(),
+        "future_events": data.future.len(),
+        "training_seconds": training_seconds,
+        "service": mk.summary(),
+        "future": future,
+    })
 }
 
 /// Scoring and one audience query at 100,000 synthetic learners, medians

@@ -168,7 +168,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let demo = serve.is_some_and(|s| s.demo);
             let app = Application::build(settings).await?;
             if demo {
-                crate::demo::load::fill_if_empty(&app.state().store, &app.state().trainer).await?;
+                app.load_demo_if_empty().await?;
             }
             app.run_until(shutdown_signal()).await
         }

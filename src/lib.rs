@@ -1,7 +1,9 @@
 //! courserec: course recommendations and user segments as an HTTP service.
 //!
-//! Pure math lives in `model`, `eval`, `segment` and `marketing` (no I/O); `store`, `http`,
-//! `ingest` and `retrain` do the I/O around it.
+//! Pure math lives in `model`, `eval`, `segment`, `experiment` and `marketing`, seeded demo
+//! data in `demo` (no I/O); `store`, `http`, `ingest`, `retrain` and `replica` do the I/O
+//! around them, `startup` wires it together. `domain` sits beneath everything. The modules
+//! depend on each other without cycles (`tests/layout.rs`).
 
 pub mod auth;
 pub mod cli;

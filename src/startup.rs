@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use crate::auth::Keys;
 use crate::cluster::Cluster;
 use crate::config::Settings;
+use crate::demo;
+use crate::domain::now_ms;
 use crate::http::{self, AppState};
 use crate::ingest::impressions::{self, ImpressionWriter};
 use crate::metrics::Metrics;
@@ -123,6 +125,37 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// `serve --demo`: fills a store without courses and events with the
+    /// demo platform ([`demo::generate`] from [`demo::DEMO_SEED`]), then
+    /// trains on it at once. A store with data is left as it is.
+    pub async fn load_demo_if_empty(&self) -> anyhow::Result<()> {
+        let store = &self.state.store;
+        if store.count_events().await? > 0 || !store.list_courses().await?.is_empty() {
+            tracing::info!("store is not empty; --demo leaves it as it is");
+            return Ok(());
+        }
+        let data = tokio::task::spawn_blocking(|| {
+            demo::generate(demo::DEMO_SEED, &demo::DemoSize::default(), now_ms())
+        })
+        .await?;
+        tracing::info!(
+            courses = data.courses.len(),
+            users = data.users.len(),
+            events = data.events.len(),
+            "loading demo data"
+        );
+        store.upsert_courses(&data.courses).await?;
+        store.put_users(&data.users).await?;
+        for chunk in data.events.chunks(50_000) {
+            store.bulk_insert_events(chunk).await?;
+        }
+        tracing::info!("demo data loaded; training the first model");
+        if let Some(outcome) = self.state.trainer.run_now().await {
+            tracing::info!(?outcome, "first training done");
+        }
+        Ok(())
     }
 
     /// Serves until `shutdown` resolves; then stops accepting, lets in-flight

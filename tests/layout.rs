@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Maths only: no I/O, so no tokio, sqlx or axum.
-const PURE: &[&str] = &["model", "eval", "segment", "experiment", "marketing"];
+/// Maths and seeded data only: no I/O, so no tokio, sqlx or axum. (`demo`
+/// too: `marketing` draws its synthetic learners from it.)
+const PURE: &[&str] = &["model", "eval", "segment", "experiment", "marketing", "demo"];
 const IO_CRATES: &[&str] = &["tokio", "sqlx", "axum"];
 
 /// module → (module it uses → first place it does, as `file:line`).

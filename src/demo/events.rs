@@ -1,8 +1,14 @@
 //! Simulated users and their event funnels.
 //!
-//! Each user belongs to a taste group and an activity level. A "touch" is
-//! one look at a course: views, maybe a click, cart, purchase, then watch
-//! progress and a rating, or (rarely) a refund.
+//! Each user belongs to a taste group and a kind of learner
+//! ([`crate::marketing::learners::KINDS`]), and lives day by day from sign-up: active
+//! on a day with the kind's chance (fading before a churner's churn day),
+//! and buying on an active day with the kind's chance. A "touch" is one
+//! look at a course: views, maybe a click and a cart; on a buying day the
+//! last touch ends in a purchase, then watching and a rating, or (rarely)
+//! a refund. Bargain hunters buy the cheapest of the courses they compare
+//! and leave carts behind; churners watch less, rate lower and stop
+//! watching when they stop coming.
 
 use std::collections::HashSet;
 
@@ -13,49 +19,10 @@ pub use crate::domain::sample::weighted;
 use crate::domain::{Course, EventType, Level, UserAttrs};
 
 use super::GROUPS;
+use crate::marketing::learners::Kind;
 
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 86_400_000;
-
-/// Activity level: how much a user looks around and how readily they buy.
-#[derive(Debug, Clone, Copy)]
-pub struct Activity {
-    pub touches: (u32, u32),
-    pub p_click: f64,
-    pub p_cart: f64,
-    pub p_purchase: f64,
-}
-
-/// Casual browsers, regular learners, heavy buyers and their shares.
-pub const ACTIVITIES: [(f64, Activity); 3] = [
-    (
-        0.45,
-        Activity {
-            touches: (8, 16),
-            p_click: 0.35,
-            p_cart: 0.15,
-            p_purchase: 0.3,
-        },
-    ),
-    (
-        0.40,
-        Activity {
-            touches: (15, 35),
-            p_click: 0.5,
-            p_cart: 0.3,
-            p_purchase: 0.5,
-        },
-    ),
-    (
-        0.15,
-        Activity {
-            touches: (30, 60),
-            p_click: 0.65,
-            p_cart: 0.5,
-            p_purchase: 0.75,
-        },
-    ),
-];
 
 /// One event before ids are attached: (course index, type, value, ts).
 pub type RawEvent = (usize, EventType, Option<f64>, i64);
@@ -72,6 +39,8 @@ pub struct Shelves {
     pub categories: Vec<String>,
     pub by_category: Vec<Vec<usize>>,
     popularity: Vec<f64>,
+    /// Price of each course (catalog order), cents.
+    price_cents: Vec<i64>,
 }
 
 impl Shelves {
@@ -97,12 +66,21 @@ impl Shelves {
             categories,
             by_category,
             popularity,
+            price_cents: courses.iter().map(|c| c.price_cents).collect(),
         }
     }
 
     fn pick(&self, cat: usize, rng: &mut ChaCha8Rng) -> usize {
         let shelf = &self.by_category[cat];
         shelf[weighted(rng, &self.popularity[..shelf.len()])]
+    }
+
+    /// The cheapest of three picks from `cat`: how a bargain hunter buys.
+    fn pick_cheap(&self, cat: usize, rng: &mut ChaCha8Rng) -> usize {
+        (0..3)
+            .map(|_| self.pick(cat, rng))
+            .min_by_key(|&c| self.price_cents[c])
+            .expect("three picks")
     }
 }
 
@@ -116,15 +94,24 @@ fn rating(rng: &mut ChaCha8Rng, liked: bool) -> f64 {
     (weighted(rng, w) + 1) as f64
 }
 
-/// Attributes and events of one user of taste `group`.
+/// What one simulated user did: attributes, and events (ts may lie up to
+/// `future_days` after `now_ms`; the caller splits past from future).
+pub struct Simulated {
+    pub attrs: UserAttrs,
+    pub events: Vec<RawEvent>,
+}
+
+/// Attributes and events of one user of taste `group` and learner `kind`,
+/// from sign-up (10–89 days before `now_ms`) to `future_days` after it.
 pub fn simulate_user(
     rng: &mut ChaCha8Rng,
     group: usize,
+    kind: &Kind,
     activity_scale: f64,
     shelves: &Shelves,
     now_ms: i64,
-) -> (UserAttrs, Vec<RawEvent>) {
-    let (_, act) = ACTIVITIES[weighted(rng, &ACTIVITIES.map(|a| a.0))];
+    future_days: i32,
+) -> Simulated {
     let favoured = GROUPS[group].1;
     let cat_ix = |name: &str| shelves.categories.iter().position(|c| c == name).unwrap_or(0);
     // Per-user taste: the group's weights with some personal jitter.
@@ -134,66 +121,102 @@ pub fn simulate_user(
         .collect();
     let pref_weights: Vec<f64> = prefs.iter().map(|p| p.1).collect();
     let explore = rng.random_range(0.10..0.20);
-    // One in five users has lapsed: their activity ended 40–85 days ago.
-    let end = if rng.random::<f64>() < 0.2 {
-        now_ms - rng.random_range(40..85) * DAY
-    } else {
-        now_ms - rng.random_range(0..8 * DAY)
-    };
-    let start = (end - rng.random_range(10..80) * DAY).max(now_ms - 89 * DAY);
-    let touches = (f64::from(rng.random_range(act.touches.0..=act.touches.1)) * activity_scale)
-        .round()
-        .max(1.0) as u32;
+    // Days are counted from now: day −1 is the last full day before it.
+    let signup = -rng.random_range(10..=89);
+    // Churn days spread over the 60 days before now and the 28 after,
+    // however far the simulation runs.
+    let churn_day = kind.churn_day(rng, 0, 28);
+    let scale = (0.5 * normal(rng)).exp().clamp(0.3, 2.5);
+    let (p_click, p_cart) = if kind.bargain { (0.6, 0.6) } else { (0.5, 0.3) };
+    let end_ms = now_ms + i64::from(future_days) * DAY;
 
     let mut events = Vec::new();
     let mut owned = HashSet::new();
-    for _ in 0..touches {
-        let liked = rng.random::<f64>() >= explore;
-        let cat = if liked {
-            prefs[weighted(rng, &pref_weights)].0
+    for day in signup..future_days {
+        // Everyone is active on sign-up day, looking around a little more.
+        let first = day == signup;
+        if !first && rng.random::<f64>() >= kind.activity(day, churn_day, scale) {
+            continue;
+        }
+        let buys = rng.random::<f64>() < (kind.buy * scale).min(1.0);
+        let base = if first {
+            3
         } else {
-            rng.random_range(0..shelves.categories.len())
+            1 + usize::from(rng.random::<f64>() < 0.5) + usize::from(rng.random::<f64>() < 0.2)
         };
-        let c = shelves.pick(cat, rng);
-        let mut t = rng.random_range(start..=end);
-        for _ in 0..1 + usize::from(rng.random::<f64>() < 0.35) + usize::from(rng.random::<f64>() < 0.1) {
-            events.push((c, EventType::View, None, t));
-            t += rng.random_range(1..600) * MINUTE;
-        }
-        if rng.random::<f64>() >= act.p_click {
-            continue;
-        }
-        events.push((c, EventType::Click, None, t));
-        if rng.random::<f64>() < 0.1 {
-            events.push((c, EventType::Favorite, None, t + MINUTE));
-        }
-        if rng.random::<f64>() >= act.p_cart {
-            continue;
-        }
-        t += rng.random_range(1..120) * MINUTE;
-        events.push((c, EventType::AddToCart, None, t));
-        if owned.contains(&c) || rng.random::<f64>() >= act.p_purchase {
-            continue;
-        }
-        t += rng.random_range(1..2880) * MINUTE;
-        events.push((c, EventType::Purchase, None, t));
-        owned.insert(c);
-        if rng.random::<f64>() < 0.025 {
-            events.push((c, EventType::Refund, None, t + rng.random_range(1..7) * DAY));
-            continue;
-        }
-        let mut watched = 0.0;
-        for _ in 0..rng.random_range(1..=5) {
-            t += rng.random_range(60..5 * 1440) * MINUTE;
-            watched = f64::min(1.0, watched + rng.random_range(0.05..0.4));
-            events.push((c, EventType::Watch, Some((watched * 100.0f64).round() / 100.0), t));
-        }
-        if rng.random::<f64>() < 0.5 {
-            events.push((c, EventType::Rating, Some(rating(rng, liked)), t + DAY));
+        let touches = ((base as f64 * activity_scale).round() as usize).max(1);
+        // Day start plus a random time of day, minutes apart per touch.
+        let mut t = now_ms + i64::from(day) * DAY + rng.random_range(0..20 * 60) * MINUTE;
+        for n in 0..touches {
+            let liked = first || rng.random::<f64>() >= explore;
+            let cat = if liked {
+                prefs[weighted(rng, &pref_weights)].0
+            } else {
+                rng.random_range(0..shelves.categories.len())
+            };
+            let buying = buys && n + 1 == touches;
+            let mut c = if buying && kind.bargain {
+                shelves.pick_cheap(cat, rng)
+            } else {
+                shelves.pick(cat, rng)
+            };
+            if buying {
+                // Look again rather than buy a course owned already.
+                for _ in 0..3 {
+                    if !owned.contains(&c) {
+                        break;
+                    }
+                    c = shelves.pick(cat, rng);
+                }
+            }
+            for _ in 0..1 + usize::from(rng.random::<f64>() < 0.35) + usize::from(rng.random::<f64>() < 0.1) {
+                events.push((c, EventType::View, None, t));
+                t += rng.random_range(1..30) * MINUTE;
+            }
+            if !buying && rng.random::<f64>() >= p_click {
+                continue;
+            }
+            events.push((c, EventType::Click, None, t));
+            if rng.random::<f64>() < 0.1 {
+                events.push((c, EventType::Favorite, None, t + MINUTE));
+            }
+            if !buying && rng.random::<f64>() >= p_cart {
+                continue;
+            }
+            t += rng.random_range(1..60) * MINUTE;
+            events.push((c, EventType::AddToCart, None, t));
+            if !buying || owned.contains(&c) {
+                continue;
+            }
+            t += rng.random_range(1..240) * MINUTE;
+            events.push((c, EventType::Purchase, None, t));
+            owned.insert(c);
+            let refund = if kind.churning { 0.06 } else { 0.02 };
+            if rng.random::<f64>() < refund {
+                events.push((c, EventType::Refund, None, t + rng.random_range(1..7) * DAY));
+                continue;
+            }
+            // Watching in sessions over the following days; a churner
+            // stops watching when they stop coming.
+            let (mut w, mut watched) = (t, 0.0);
+            for _ in 0..rng.random_range(1..=5) {
+                w += rng.random_range(60..5 * 1440) * MINUTE;
+                let on = ((w - now_ms).div_euclid(DAY)) as i32;
+                if kind.fade(on, churn_day) == 0.0 {
+                    break;
+                }
+                watched = f64::min(1.0, watched + kind.watch * rng.random_range(0.4..1.6));
+                events.push((c, EventType::Watch, Some((watched * 100.0f64).round() / 100.0), w));
+            }
+            if watched > 0.0 && rng.random::<f64>() < 0.5 {
+                // Churners are the dissatisfied ones: they rate like strangers.
+                let pleased = liked && !kind.churning;
+                events.push((c, EventType::Rating, Some(rating(rng, pleased)), w + DAY));
+            }
         }
     }
-    // Follow-ups (watching, refunds) never happen in the future.
-    events.iter_mut().for_each(|e| e.3 = e.3.min(now_ms - MINUTE));
+    // Nothing happens after the simulated future.
+    events.retain(|e| e.3 < end_ms);
 
     let mut attrs = UserAttrs::default();
     if rng.random::<f64>() < 0.35 {
@@ -205,5 +228,5 @@ pub fn simulate_user(
     if rng.random::<f64>() < 0.5 {
         attrs.level = Some([Level::Beginner, Level::Intermediate, Level::Advanced][rng.random_range(0..3)]);
     }
-    (attrs, events)
+    Simulated { attrs, events }
 }

@@ -1,15 +1,17 @@
-//! Demo data for `serve --demo` and the ground truth of segmentation tests:
-//! a catalog, users in planted taste groups with varied activity, and their
-//! event funnels over the 90 days before `now_ms`. Same seed, same data.
+//! Demo data for `serve --demo` and the ground truth of segmentation and
+//! marketing tests: a catalog, users in planted taste groups and kinds of
+//! learner (loyal buyers, bargain hunters, casual, churning, dormant), and
+//! their event funnels over the 90 days before `now_ms`, optionally with
+//! the future that follows (for tests; never loaded). Same seed, same data.
 
 pub mod catalog;
 pub mod events;
-pub mod load;
 #[cfg(test)]
 mod segment_tests;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;
+pub mod truth;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +20,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Event, TypeAgg, UserAttrs};
+use crate::marketing::learners::KINDS;
+
+/// Seed of the demo data, so every demo shows the same platform.
+pub const DEMO_SEED: u64 = 42;
 
 /// Taste groups: name and (category, weight) of the categories it favours.
 /// Groups share no category, so they stay separable whatever the activity.
@@ -55,14 +61,17 @@ pub struct DemoSize {
     pub users: usize,
     /// Multiplies every user's number of course looks.
     pub activity: f64,
+    /// Days simulated after `now_ms` into [`DemoData::future`] (0: none).
+    pub future_days: u32,
 }
 
 impl Default for DemoSize {
-    /// 5,000 users and about 270,000 events over 336 courses.
+    /// 5,000 users and about 250,000 events over 336 courses.
     fn default() -> Self {
         DemoSize {
             users: 5000,
             activity: 1.0,
+            future_days: 0,
         }
     }
 }
@@ -72,7 +81,7 @@ impl DemoSize {
     pub fn small() -> Self {
         DemoSize {
             users: 600,
-            activity: 1.0,
+            ..DemoSize::default()
         }
     }
 }
@@ -87,39 +96,64 @@ pub struct DemoData {
     /// (user id, group index into `group_names`), in user order.
     pub taste_groups: Vec<(String, usize)>,
     pub group_names: Vec<String>,
+    /// (user id, index into [`KINDS`]), in user order: ground
+    /// truth for tests, never stored or served.
+    pub kinds: Vec<(String, usize)>,
+    /// What the users do in the `future_days` after `now_ms`, sorted by
+    /// time, ids "f0000001"…: ground truth for tests, never loaded.
+    pub future: Vec<Event>,
 }
 
-/// Generates the demo data set.
+/// Generates the demo data set. Each user draws from its own random
+/// stream, so the past does not depend on `future_days`.
 pub fn generate(seed: u64, size: &DemoSize, now_ms: i64) -> DemoData {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let courses = catalog::courses(&mut rng);
     let shelves = events::Shelves::new(&courses, &mut rng);
+    let kind_shares: Vec<f64> = KINDS.iter().map(|k| k.share).collect();
     let mut users = Vec::with_capacity(size.users);
     let mut taste_groups = Vec::with_capacity(size.users);
+    let mut kinds = Vec::with_capacity(size.users);
     let mut raw = Vec::new();
     for u in 0..size.users {
+        let mut urng = ChaCha8Rng::seed_from_u64(seed);
+        urng.set_stream(u as u64 + 1);
         let id = format!("u{u:05}");
-        let group = events::weighted(&mut rng, &GROUP_SIZES);
-        let (attrs, evs) = events::simulate_user(&mut rng, group, size.activity, &shelves, now_ms);
-        raw.extend(evs.into_iter().map(|e| (u, e)));
-        users.push((id.clone(), attrs));
-        taste_groups.push((id, group));
+        let group = events::weighted(&mut urng, &GROUP_SIZES);
+        let kind = events::weighted(&mut urng, &kind_shares);
+        let sim = events::simulate_user(
+            &mut urng,
+            group,
+            &KINDS[kind],
+            size.activity,
+            &shelves,
+            now_ms,
+            size.future_days as i32,
+        );
+        raw.extend(sim.events.into_iter().map(|e| (u, e)));
+        users.push((id.clone(), sim.attrs));
+        taste_groups.push((id.clone(), group));
+        kinds.push((id, kind));
     }
     // Stable sort: ties keep generation order, so output is reproducible.
     raw.sort_by_key(|(_, e)| e.3);
-    let events = raw
-        .into_iter()
-        .enumerate()
-        .map(|(n, (u, (c, kind, value, ts_ms)))| Event {
-            event_id: Some(format!("e{:07}", n + 1)),
-            user_id: users[u].0.clone(),
-            course_id: courses[c].id.clone(),
-            kind,
-            value,
-            ts_ms,
-            rec_id: None,
-        })
-        .collect();
+    let split = raw.partition_point(|(_, e)| e.3 < now_ms);
+    let to_events = |part: &[(usize, events::RawEvent)], prefix: char| -> Vec<Event> {
+        part.iter()
+            .enumerate()
+            .map(|(n, &(u, (c, kind, value, ts_ms)))| Event {
+                event_id: Some(format!("{prefix}{:07}", n + 1)),
+                user_id: users[u].0.clone(),
+                course_id: courses[c].id.clone(),
+                kind,
+                value,
+                ts_ms,
+                rec_id: None,
+            })
+            .collect()
+    };
+    let (past, future) = raw.split_at(split);
+    let (events, future) = (to_events(past, 'e'), to_events(future, 'f'));
     let group_names = GROUPS.iter().map(|g| g.0.to_string()).collect();
     DemoData {
         courses,
@@ -127,6 +161,8 @@ pub fn generate(seed: u64, size: &DemoSize, now_ms: i64) -> DemoData {
         events,
         taste_groups,
         group_names,
+        kinds,
+        future,
     }
 }
 

@@ -124,3 +124,193 @@ fn aggregate_counts_windows() {
     assert_eq!((v.value_sum, v.value_max), (4.0, 2.0));
     assert_eq!(v.first_ts_ms, NOW - 40 * 86_400_000);
 }
+
+#[test]
+fn the_future_is_apart_and_leaves_the_past_alone() {
+    let size = DemoSize::small();
+    let past = generate(4, &size, NOW);
+    assert!(past.future.is_empty());
+    let with = generate(
+        4,
+        &DemoSize {
+            future_days: 28,
+            ..size
+        },
+        NOW,
+    );
+    assert!(with.events == past.events, "the future changed the past");
+    assert!(!with.future.is_empty());
+    assert!(with
+        .future
+        .iter()
+        .all(|e| e.ts_ms >= NOW && e.ts_ms < NOW + 28 * 86_400_000));
+    assert!(with.kinds == past.kinds);
+}
+
+/// Per kind of learner: (users, purchases, mean price paid, carts left
+/// behind per cart, active in the last 28 days, of those silent in the 28
+/// after).
+fn by_kind(d: &DemoData) -> Vec<(usize, usize, f64, f64, usize, usize)> {
+    const DAY: i64 = 86_400_000;
+    let kind_of: HashMap<&str, usize> = d.kinds.iter().map(|(u, k)| (u.as_str(), *k)).collect();
+    let price: HashMap<&str, i64> = d.courses.iter().map(|c| (c.id.as_str(), c.price_cents)).collect();
+    let mut out = vec![(0, 0, 0.0, 0.0, 0, 0); crate::marketing::learners::KINDS.len()];
+    d.kinds.iter().for_each(|(_, k)| out[*k].0 += 1);
+    let mut carts: HashSet<(&str, &str)> = HashSet::new();
+    let mut bought: HashSet<(&str, &str)> = HashSet::new();
+    let (mut recent, mut later): (HashSet<&str>, HashSet<&str>) = Default::default();
+    for e in &d.events {
+        let k = kind_of[e.user_id.as_str()];
+        match e.kind {
+            EventType::Purchase => {
+                out[k].1 += 1;
+                out[k].2 += price[e.course_id.as_str()] as f64;
+                bought.insert((&e.user_id, &e.course_id));
+            }
+            EventType::AddToCart => {
+                carts.insert((&e.user_id, &e.course_id));
+            }
+            _ => {}
+        }
+        if e.kind != EventType::Refund && e.ts_ms >= NOW - 28 * DAY {
+            recent.insert(&e.user_id);
+        }
+    }
+    for e in &d.future {
+        if e.kind != EventType::Refund && e.ts_ms < NOW + 28 * DAY {
+            later.insert(&e.user_id);
+        }
+    }
+    let mut left = vec![(0usize, 0usize); out.len()];
+    for c in &carts {
+        let k = kind_of[c.0];
+        left[k].0 += 1;
+        left[k].1 += usize::from(!bought.contains(c));
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        o.2 /= o.1.max(1) as f64;
+        o.3 = left[k].1 as f64 / left[k].0.max(1) as f64;
+    }
+    for u in &recent {
+        let k = kind_of[u];
+        out[k].4 += 1;
+        out[k].5 += usize::from(!later.contains(u));
+    }
+    out
+}
+
+#[test]
+fn kinds_of_learner_behave_as_planted() {
+    let d = generate(
+        5,
+        &DemoSize {
+            future_days: 28,
+            ..DemoSize::default()
+        },
+        NOW,
+    );
+    let k = by_kind(&d);
+    let ix = |name: &str| crate::marketing::learners::kind_index(name).unwrap();
+    let (loyal, bargain, casual, churning, dormant) = (
+        k[ix("loyal_buyer")],
+        k[ix("bargain_hunter")],
+        k[ix("casual")],
+        k[ix("churning")],
+        k[ix("dormant")],
+    );
+    eprintln!("{k:?}");
+    for (kind, row) in crate::marketing::learners::KINDS.iter().zip(&k) {
+        let share = row.0 as f64 / d.users.len() as f64;
+        assert!((share - kind.share).abs() < 0.02, "{} {share}", kind.name);
+    }
+    let per_user = |r: (usize, usize, f64, f64, usize, usize)| r.1 as f64 / r.0 as f64;
+    // Loyal buyers buy most; casual and dormant learners least.
+    assert!(per_user(loyal) > 3.0 * per_user(casual), "{k:?}");
+    assert!(per_user(loyal) > per_user(bargain) && per_user(bargain) > per_user(casual));
+    assert!(per_user(dormant) < per_user(casual));
+    // Bargain hunters pay less per course and leave more carts behind.
+    let others = (loyal.2 + casual.2 + churning.2) / 3.0;
+    assert!(bargain.2 < 0.85 * others, "{} vs {others}", bargain.2);
+    assert!(bargain.3 > loyal.3 + 0.1, "{k:?}");
+    // Churners go quiet: of those active lately, far more are silent next month.
+    let silent = |r: (usize, usize, f64, f64, usize, usize)| r.5 as f64 / r.4.max(1) as f64;
+    assert!(silent(churning) > 0.3, "{k:?}");
+    assert!(silent(loyal) < 0.05 && silent(bargain) < 0.1, "{k:?}");
+    assert!(silent(dormant) > silent(casual), "{k:?}");
+}
+
+#[test]
+fn demo_learners_are_predicted_from_their_behaviour() {
+    use crate::marketing::learners::kind_index;
+    use crate::marketing::metrics::{quality, spend_quality};
+    use crate::marketing::predict::{predict, Source};
+    use crate::marketing::synthetic::{baseline_outcomes, outcomes};
+    use crate::marketing::MarketingSettings;
+    // NOW is midnight: the training's T starts exactly there.
+    let data = generate(
+        42,
+        &DemoSize {
+            future_days: 90,
+            ..DemoSize::default()
+        },
+        NOW,
+    );
+    let planted = super::truth::planted(&data, NOW - 1);
+    let seen = planted.seen();
+    let s = MarketingSettings::default();
+    let p = predict(&planted.data(&seen), &s, None);
+    // The backtest on [T−H, T): both beat the baseline, and recalibrated
+    // they are calibrated.
+    for g in [&p.purchase_gate, &p.churn_gate] {
+        let (m, b) = (g.model.unwrap(), g.baseline.unwrap());
+        assert!(m.auc > b.auc + 0.01, "{g:?}");
+        assert_eq!(g.source, Source::Model);
+        assert!(g.calibrated.unwrap().ece <= 0.05, "{g:?}");
+    }
+    assert!(p.purchase_gate.model.unwrap().auc >= 0.8);
+    let spend = p.spend_backtest.as_ref().unwrap();
+    assert!(spend.model.spearman > spend.baseline.spearman, "{spend:?}");
+    assert!(spend.model.rmse_cents < spend.baseline.rmse_cents, "{spend:?}");
+
+    // Against the simulated future, beside baselines fitted on the latest window.
+    let (o, b) = (outcomes(&planted, &p, &s, Some), baseline_outcomes(&planted, &s));
+    let (qp, bp) = (
+        quality(&o.purchase.0, &o.purchase.1).unwrap(),
+        quality(&b.purchase.0, &b.purchase.1).unwrap(),
+    );
+    let (qc, bc) = (
+        quality(&o.churn.0, &o.churn.1).unwrap(),
+        quality(&b.churn.0, &b.churn.1).unwrap(),
+    );
+    eprintln!("purchase {qp:?}\n  baseline {bp:?}\nchurn {qc:?}\n  baseline {bc:?}");
+    assert!(
+        qp.auc >= 0.8 && qp.auc > bp.auc + 0.01 && qp.ece <= 0.05,
+        "{qp:?} {bp:?}"
+    );
+    assert!(
+        qc.auc >= 0.8 && qc.auc > bc.auc && qc.ece <= 0.05,
+        "{qc:?} {bc:?}"
+    );
+    let (sm, sb) = (
+        spend_quality(&o.spend.0, &o.spend.1),
+        spend_quality(&b.spend.0, &b.spend.1),
+    );
+    assert!(sm.spearman > sb.spearman, "{sm:?} {sb:?}");
+    assert!((0.8..1.25).contains(&sm.total_ratio), "{sm:?}");
+
+    // The kinds rank as planted.
+    let mean = |k: &str, v: &dyn Fn(usize) -> f32| {
+        let k = kind_index(k).unwrap();
+        let x: Vec<f32> = (0..data.users.len())
+            .filter(|&u| planted.kind[u] == k)
+            .map(v)
+            .filter(|x| !x.is_nan())
+            .collect();
+        x.iter().sum::<f32>() / x.len() as f32
+    };
+    let buy = |u: usize| p.purchase[u];
+    let churn = |u: usize| p.churn[u];
+    assert!(mean("loyal_buyer", &buy) > 2.0 * mean("casual", &buy));
+    assert!(mean("bargain_hunter", &buy) > mean("casual", &buy));
+    assert!(mean("churning", &churn) > 3.0 * mean("loyal_buyer", &churn));
+}

@@ -412,8 +412,8 @@ async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<J
     let c = load(&app, &id).await?;
     let (n_t, n_c) = app.store.campaign_sizes(&c.id).await?;
     let rows = app.store.campaign_payments(&c).await?;
-    // Per (member, course): the payments since the start; `converted_at`
-    // decides by the shared ownership rule.
+    // Per (member, course): every payment, before the start too;
+    // `converted_at` decides by the shared ownership rule as of the start.
     let mut pairs: HashMap<(&str, &str), PairPayments> = HashMap::new();
     for (user, control, course, kind, ts, price) in &rows {
         let kind = match kind.as_str() {

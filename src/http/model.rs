@@ -14,7 +14,7 @@ use super::wire::{seconds, share, time};
 use super::AppState;
 use crate::error::{ApiError, Json, Result};
 use crate::eval::metrics::Metrics;
-use crate::marketing::metrics::Quality;
+use crate::marketing::metrics::{Quality, SpendQuality};
 use crate::marketing::predict::Gate;
 use crate::serve::snapshot::Basis;
 
@@ -114,6 +114,39 @@ impl From<&Gate> for PredictionGate {
     }
 }
 
+/// A spend forecast's backtest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpendQualityInfo {
+    /// Mean absolute error per learner, cents.
+    pub mae_cents: i64,
+    pub rmse_cents: i64,
+    /// Spearman rank correlation of forecast and spend, 4 decimals.
+    pub spearman: f64,
+    /// Total forecast over total spent, 4 decimals.
+    pub total_ratio: f64,
+    pub n: usize,
+}
+
+impl From<&SpendQuality> for SpendQualityInfo {
+    fn from(q: &SpendQuality) -> SpendQualityInfo {
+        SpendQualityInfo {
+            mae_cents: q.mae_cents.round() as i64,
+            rmse_cents: q.rmse_cents.round() as i64,
+            spearman: share(q.spearman),
+            total_ratio: share(q.total_ratio),
+            n: q.n,
+        }
+    }
+}
+
+/// Predicted spend against trailing spend (the baseline) on a backtest.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpendBacktestInfo {
+    pub horizon_days: u32,
+    pub model: SpendQualityInfo,
+    pub baseline: SpendQualityInfo,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MarketingSummary {
     pub horizon_days: u32,
@@ -121,6 +154,7 @@ pub struct MarketingSummary {
     pub churn: PredictionGate,
     /// Mean spend of a buyer in the horizon, cents.
     pub spend_per_buyer_cents: i64,
+    pub spend: Option<SpendBacktestInfo>,
 }
 
 /// What serves. Every field but `status` and `training` is null before the
@@ -198,6 +232,11 @@ async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
                 purchase: (&p.purchase_gate).into(),
                 churn: (&p.churn_gate).into(),
                 spend_per_buyer_cents: p.spend_per_buyer_cents.round() as i64,
+                spend: p.spend_backtest.as_ref().map(|b| SpendBacktestInfo {
+                    horizon_days: b.horizon_days,
+                    model: (&b.model).into(),
+                    baseline: (&b.baseline).into(),
+                }),
             }
         }),
     })

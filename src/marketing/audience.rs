@@ -65,6 +65,19 @@ pub struct Member {
 }
 
 impl MarketingModel {
+    /// What `GET /model` shows: horizon, backtests and where each published
+    /// prediction came from.
+    pub fn summary(&self) -> serde_json::Value {
+        let p = &self.predictions;
+        serde_json::json!({
+            "horizon_days": p.horizon_days,
+            "purchase": p.purchase_gate,
+            "churn": p.churn_gate,
+            "spend_per_buyer_cents": p.spend_per_buyer_cents.round() as i64,
+            "spend": p.spend_backtest,
+        })
+    }
+
     /// P(buying `offer` in the horizon) and its expected value for learner `u`.
     fn value(&self, u: usize, x: &[f32], offer: &Offer) -> (f64, f64) {
         let p = &self.predictions;

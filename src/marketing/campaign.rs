@@ -86,22 +86,22 @@ pub fn effect(t: &Arm, c: &Arm, discount_cost_cents: i64) -> Effect {
 
 /// When a (member, course) pair converted in the window [`from_ms`, `to_ms`):
 /// the time of the purchase that makes the course owned, by the shared rule
-/// [`ownership`], counting purchases made in the window and refunds made at
-/// any time after its start (a refund after the window still cancels).
-/// `None`: not owned at the end through a purchase made in the window.
+/// [`ownership`] applied to the pair's whole payment history (purchases
+/// made before the window's end, refunds made at any time: a refund after
+/// the window still cancels). The purchase must fall in the window, so a
+/// learner who already owned the course when the campaign started, and
+/// whose purchase in the window is a retry or a duplicate, did not convert;
+/// one who bought, refunded before the start and bought again in the window
+/// did. `None`: not converted.
 pub fn converted_at(events: &[PaymentEvent], from_ms: i64, to_ms: i64) -> Option<i64> {
     let counted: Vec<PaymentEvent> = events
         .iter()
-        .filter(|e| {
-            e.ts_ms >= from_ms
-                && match e.kind {
-                    Payment::Purchase => e.ts_ms < to_ms,
-                    Payment::Refund => true,
-                }
-        })
+        .filter(|e| e.kind == Payment::Refund || e.ts_ms < to_ms)
         .copied()
         .collect();
-    ownership(&counted, 0).since_ms.filter(|&t| t < to_ms)
+    ownership(&counted, 0)
+        .since_ms
+        .filter(|&t| (from_ms..to_ms).contains(&t))
 }
 
 /// Price paid after a discount of `discount_pct` (0–100), in cents.

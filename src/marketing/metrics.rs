@@ -112,3 +112,89 @@ pub fn quality(p: &[f64], y: &[bool]) -> Option<Quality> {
         positives: y.iter().filter(|&&b| b).count(),
     })
 }
+
+/// Quality of a spend forecast (cents per learner) against what was spent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SpendQuality {
+    /// Mean absolute error, cents per learner.
+    pub mae_cents: f64,
+    /// Root mean squared error, cents per learner.
+    pub rmse_cents: f64,
+    /// Spearman rank correlation of forecast and spend (ties by mean rank);
+    /// 0 when either is constant.
+    pub spearman: f64,
+    /// Total forecast over total spent (1 = right in aggregate; 0 when
+    /// nothing was spent).
+    pub total_ratio: f64,
+    pub n: usize,
+}
+
+impl SpendQuality {
+    /// (metric name, value) pairs, as Prometheus labels them.
+    pub fn named(&self) -> [(&'static str, f64); 4] {
+        [
+            ("mae_cents", self.mae_cents),
+            ("rmse_cents", self.rmse_cents),
+            ("spearman", self.spearman),
+            ("total_ratio", self.total_ratio),
+        ]
+    }
+}
+
+/// Ranks 1..=n with ties given their mean rank.
+fn mean_ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut r = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0 + 1.0;
+        order[i..=j].iter().for_each(|&k| r[k] = mid);
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman's ρ: the Pearson correlation of mean ranks.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let (ra, rb) = (mean_ranks(a), mean_ranks(b));
+    let n = ra.len().max(1) as f64;
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma).powi(2);
+        vb += (y - mb).powi(2);
+    }
+    if va > 0.0 && vb > 0.0 {
+        cov / (va * vb).sqrt()
+    } else {
+        0.0
+    }
+}
+
+/// Every spend metric of `forecast` against `actual` (both cents per learner).
+pub fn spend_quality(forecast: &[f64], actual: &[f64]) -> SpendQuality {
+    let n = forecast.len().max(1) as f64;
+    let (mut abs, mut sq) = (0.0, 0.0);
+    for (f, a) in forecast.iter().zip(actual) {
+        abs += (f - a).abs();
+        sq += (f - a).powi(2);
+    }
+    let spent: f64 = actual.iter().sum();
+    SpendQuality {
+        mae_cents: abs / n,
+        rmse_cents: (sq / n).sqrt(),
+        spearman: spearman(forecast, actual),
+        total_ratio: if spent > 0.0 {
+            forecast.iter().sum::<f64>() / spent
+        } else {
+            0.0
+        },
+        n: forecast.len(),
+    }
+}

@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod campaign;
 pub mod classifier;
 pub mod features;
+pub mod learners;
 pub mod metrics;
 pub mod offer;
 pub mod predict;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::calibration::{cross_fitted, fit_platt};
 use super::classifier::{fit, LinearModel};
 use super::features::{features, labels, CourseInfo, DayRow, History, BASELINE, NAMES};
-use super::metrics::{quality, Quality};
+use super::metrics::{quality, spend_quality, Quality, SpendQuality};
 use super::rfm::{score, Rfm, RfmInput};
 use super::MarketingSettings;
 
@@ -71,6 +71,20 @@ pub struct Predictions {
     pub churn_gate: Gate,
     /// Mean spend in the horizon of learners who bought in it, cents.
     pub spend_per_buyer_cents: f64,
+    /// The spend forecast's own backtest; `None` without learners to test on.
+    pub spend_backtest: Option<SpendBacktest>,
+}
+
+/// The backtest of the spend forecast over one horizon: as of T−H, the
+/// purchase model fitted on [T−2H, T−H) times that window's spend per
+/// buyer, against what each learner spent in [T−H, T); the baseline
+/// forecasts the spend of the trailing H days [T−2H, T−H). The published
+/// 90-day forecast is the same product scaled by 90/H.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpendBacktest {
+    pub horizon_days: u32,
+    pub model: SpendQuality,
+    pub baseline: SpendQuality,
 }
 
 /// Features and labels of every learner with history before `cutoff`.
@@ -80,6 +94,9 @@ struct Sample {
     /// (row index, churned) for learners active in the window before the cutoff.
     churn: Vec<(usize, bool)>,
     buyer_spend: (u64, i64),
+    /// Cents spent in the horizon after the cutoff, and in as many days before it.
+    spend: Vec<i64>,
+    trailing: Vec<i64>,
 }
 
 fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Sample {
@@ -96,7 +113,8 @@ fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Sample {
             let f = features(&hist, cutoff, d.courses, d.n_categories)?;
             let (bought, churned) = labels(&hist, cutoff, h, s.churn_window_days as i32, d.courses);
             let spend = hist.purchases_between(cutoff, cutoff + h, d.courses).1;
-            Some((f, bought, churned, spend))
+            let trailing = hist.purchases_between(cutoff - h, cutoff, d.courses).1;
+            Some((f, bought, churned, spend, trailing))
         })
         .collect();
     let mut out = Sample {
@@ -104,10 +122,14 @@ fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Sample {
         bought: Vec::with_capacity(per.len()),
         churn: Vec::new(),
         buyer_spend: (0, 0),
+        spend: Vec::with_capacity(per.len()),
+        trailing: Vec::with_capacity(per.len()),
     };
-    for (i, (f, b, c, spend)) in per.into_iter().enumerate() {
+    for (i, (f, b, c, spend, trailing)) in per.into_iter().enumerate() {
         out.rows.push(f);
         out.bought.push(b);
+        out.spend.push(spend);
+        out.trailing.push(trailing);
         if let Some(c) = c {
             out.churn.push((i, c));
         }
@@ -133,13 +155,14 @@ const ALL: [usize; 16] = {
 /// latest labelled window). The winner is recalibrated on `test`'s
 /// out-of-sample forecasts and published as one linear model, so the
 /// published probabilities carry the latest base rate; AUC and lift are
-/// those measured (the map is monotone).
+/// those measured (the map is monotone). Also returns the forecasts on
+/// `test` of the chosen model before recalibration (out of time).
 fn gate(
     train: (&[[f64; 16]], &[bool]),
     test: (&[[f64; 16]], &[bool]),
     previous: Option<&LinearModel>,
     l2: f64,
-) -> (LinearModel, Gate) {
+) -> (LinearModel, Gate, Vec<f64>) {
     let scores = |m: &LinearModel| -> Vec<f64> { test.0.iter().map(|r| m.predict(r)).collect() };
     let (model_fit, baseline_fit) = (
         fit(train.0, train.1, &ALL, l2),
@@ -152,18 +175,24 @@ fn gate(
         let calibrated = quality(&cross_fitted(p, test.1, FOLDS), test.1);
         (fit_platt(p, test.1).compose(m), calibrated)
     };
-    let (published, calibrated, source) = if beats {
+    let (published, calibrated, source, forecast) = if beats {
         let (m, q) = recalibrated(&model_fit, &model_p);
-        (m, q, Source::Model)
+        (m, q, Source::Model, model_p)
     } else if let Some(prev) = previous.filter(|p| p.columns.iter().all(|&c| c < NAMES.len())) {
-        (prev.clone(), None, Source::Previous)
+        let p = scores(prev);
+        (prev.clone(), None, Source::Previous, p)
     } else if baseline.is_some() && baseline_fit.columns == BASELINE {
         let (m, q) = recalibrated(&baseline_fit, &baseline_p);
-        (m, q, Source::Baseline)
+        (m, q, Source::Baseline, baseline_p)
     } else {
         // Nothing to fit on before the latest window (one class or none):
         // the baseline fitted on that window itself.
-        (fit(test.0, test.1, &BASELINE, l2), None, Source::Baseline)
+        (
+            fit(test.0, test.1, &BASELINE, l2),
+            None,
+            Source::Baseline,
+            baseline_p,
+        )
     };
     let g = Gate {
         model,
@@ -171,7 +200,34 @@ fn gate(
         calibrated,
         source,
     };
-    (published, g)
+    (published, g, forecast)
+}
+
+/// Mean spend of the buyers of a sample, cents (0 without buyers).
+fn per_buyer(s: &Sample) -> f64 {
+    if s.buyer_spend.0 > 0 {
+        s.buyer_spend.1 as f64 / s.buyer_spend.0 as f64
+    } else {
+        0.0
+    }
+}
+
+/// The spend forecast's backtest on `recent` (see [`SpendBacktest`]):
+/// `p` are the purchase forecasts on `recent`'s rows of the model fitted
+/// on `old`.
+fn spend_backtest(old: &Sample, recent: &Sample, p: &[f64], horizon_days: u32) -> Option<SpendBacktest> {
+    if recent.rows.is_empty() {
+        return None;
+    }
+    let spb = per_buyer(old);
+    let forecast: Vec<f64> = p.iter().map(|p| p * spb).collect();
+    let actual: Vec<f64> = recent.spend.iter().map(|&c| c as f64).collect();
+    let trailing: Vec<f64> = recent.trailing.iter().map(|&c| c as f64).collect();
+    Some(SpendBacktest {
+        horizon_days,
+        model: spend_quality(&forecast, &actual),
+        baseline: spend_quality(&trailing, &actual),
+    })
 }
 
 fn churn_subset(s: &Sample) -> (Vec<[f64; 16]>, Vec<bool>) {
@@ -183,25 +239,21 @@ pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predict
     let h = s.horizon_days as i32;
     let (t0, t1) = (d.today - 2 * h, d.today - h);
     let (old, recent) = (sample(d, s, t0), sample(d, s, t1));
-    let (purchase_model, purchase_gate) = gate(
+    let (purchase_model, purchase_gate, purchase_forecast) = gate(
         (&old.rows, &old.bought),
         (&recent.rows, &recent.bought),
         previous.map(|p| &p.purchase_model),
         s.l2,
     );
     let (old_c, recent_c) = (churn_subset(&old), churn_subset(&recent));
-    let (churn_model, churn_gate) = gate(
+    let (churn_model, churn_gate, _) = gate(
         (&old_c.0, &old_c.1),
         (&recent_c.0, &recent_c.1),
         previous.map(|p| &p.churn_model),
         s.l2,
     );
-    let spend_per_buyer_cents = if recent.buyer_spend.0 > 0 {
-        recent.buyer_spend.1 as f64 / recent.buyer_spend.0 as f64
-    } else {
-        0.0
-    };
-    score_all(
+    let spend_per_buyer_cents = per_buyer(&recent);
+    let mut out = score_all(
         d,
         s,
         purchase_model,
@@ -209,7 +261,9 @@ pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predict
         purchase_gate,
         churn_gate,
         spend_per_buyer_cents,
-    )
+    );
+    out.spend_backtest = spend_backtest(&old, &recent, &purchase_forecast, s.horizon_days);
+    out
 }
 
 /// Scores every learner as of T with the chosen models (the timed part).
@@ -269,5 +323,19 @@ pub fn score_all(
         purchase_gate,
         churn_gate,
         spend_per_buyer_cents,
+        spend_backtest: None,
     }
+}
+
+/// The recency–frequency baselines (purchase, churn) fitted on the latest
+/// labelled window (features as of T−H, outcomes in [T−H, T)), with no
+/// penalty, for comparisons as of T: the strongest form of the baseline,
+/// since it is fitted on the newest data and calibrated in sample.
+pub fn latest_baselines(d: &LearnerData, s: &MarketingSettings) -> (LinearModel, LinearModel) {
+    let recent = sample(d, s, d.today - s.horizon_days as i32);
+    let (rows_c, churned) = churn_subset(&recent);
+    (
+        fit(&recent.rows, &recent.bought, &BASELINE, 0.0),
+        fit(&rows_c, &churned, &BASELINE, 0.0),
+    )
 }

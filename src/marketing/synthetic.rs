@@ -1,6 +1,8 @@
 //! Learners with planted purchase and churn hazards, for tests and
-//! benchmarks: loyal buyers, bargain hunters, casual, churning and dormant
-//! learners, simulated day by day past T so the future is known.
+//! benchmarks: the kinds of [`super::learners`] (loyal buyers, bargain
+//! hunters, casual, churning and dormant learners) as bare day rows,
+//! simulated day by day past T so the future is known. The demo platform
+//! simulates the same kinds with whole funnels, prices and watching.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -8,54 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::features::{CourseInfo, DayRow};
 use crate::domain::EventType;
 
-/// Behaviour of a kind of learner: chance of activity on a day, chance of a
-/// purchase on an active day, and whether activity fades to a churn day.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Kind {
-    pub name: &'static str,
-    pub share: f64,
-    pub active: f64,
-    pub buy: f64,
-    pub churning: bool,
-}
-
-pub const KINDS: [Kind; 5] = [
-    Kind {
-        name: "loyal_buyer",
-        share: 0.15,
-        active: 0.45,
-        buy: 0.07,
-        churning: false,
-    },
-    Kind {
-        name: "bargain_hunter",
-        share: 0.2,
-        active: 0.25,
-        buy: 0.03,
-        churning: false,
-    },
-    Kind {
-        name: "casual",
-        share: 0.35,
-        active: 0.15,
-        buy: 0.01,
-        churning: false,
-    },
-    Kind {
-        name: "churning",
-        share: 0.15,
-        active: 0.4,
-        buy: 0.03,
-        churning: true,
-    },
-    Kind {
-        name: "dormant",
-        share: 0.15,
-        active: 0.02,
-        buy: 0.01,
-        churning: false,
-    },
-];
+pub use super::learners::{Kind, KINDS};
 
 /// A simulated population and its ground truth.
 pub struct Planted {
@@ -106,21 +61,12 @@ pub fn generate(n: usize, seed: u64, today: i32, history: i32, future: i32) -> P
         let kind = KINDS[k];
         let start = today - rng.random_range(20..=history);
         // Churners fade out linearly over 30 days to a churn day around T.
-        let churn_day = if kind.churning {
-            today + rng.random_range(-60..future)
-        } else {
-            i32::MAX
-        };
+        let churn_day = kind.churn_day(&mut rng, today, future);
         let taste = rng.random_range(0..n_categories as u32);
         let scale = (0.4 * (rng.random::<f64>() - 0.5)).exp();
         let mut rows = Vec::new();
         for day in start..today + future {
-            let fade = if kind.churning {
-                (f64::from(churn_day - day) / 30.0).clamp(0.0, 1.0)
-            } else {
-                1.0
-            };
-            if rng.random::<f64>() >= kind.active * scale * fade {
+            if rng.random::<f64>() >= kind.activity(day, churn_day, scale) {
                 continue;
             }
             let pick = |rng: &mut ChaCha8Rng| {
@@ -175,4 +121,97 @@ pub fn generate(n: usize, seed: u64, today: i32, history: i32, future: i32) -> P
         today,
         kind: kinds,
     }
+}
+
+/// Forecasts beside what happened after T, for learners with history
+/// before T: purchase (probability, bought in [T, T+H)), churn
+/// (probability, no activity in [T, T+H); learners active in the D days
+/// before T) and spend (cents forecast over 90 days, cents spent at list
+/// price in [T, T+90)).
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    pub purchase: (Vec<f64>, Vec<bool>),
+    pub churn: (Vec<f64>, Vec<bool>),
+    pub spend: (Vec<f64>, Vec<f64>),
+}
+
+/// The published forecasts `p` against the planted future. `index(u)`:
+/// where learner `u` of `planted` is in `p` (`None`: not scored).
+pub fn outcomes(
+    planted: &Planted,
+    p: &super::predict::Predictions,
+    s: &super::MarketingSettings,
+    index: impl Fn(usize) -> Option<usize>,
+) -> Outcomes {
+    use super::features::{labels, History};
+    let active = s.activity_mask();
+    let h = s.horizon_days as i32;
+    let mut out = Outcomes::default();
+    for (u, rows) in planted.histories.iter().enumerate() {
+        let full = History {
+            rows,
+            active: &active,
+        };
+        let Some(i) = index(u) else { continue };
+        if full.last_active(planted.today).is_none() {
+            continue;
+        }
+        let (bought, churned) = labels(
+            &full,
+            planted.today,
+            h,
+            s.churn_window_days as i32,
+            &planted.courses,
+        );
+        out.purchase.0.push(f64::from(p.purchase[i]));
+        out.purchase.1.push(bought);
+        if let Some(c) = churned {
+            out.churn.0.push(f64::from(p.churn[i]));
+            out.churn.1.push(c);
+        }
+        let spent = full.purchases_between(planted.today, planted.today + 90, &planted.courses);
+        out.spend.0.push(p.spend_cents[i] as f64);
+        out.spend.1.push(spent.1 as f64);
+    }
+    out
+}
+
+/// Baselines for the same comparison: the recency–frequency models of
+/// [`super::predict::latest_baselines`] as of T, and the trailing 90 days'
+/// spend as the spend forecast. Returned in the shape of [`Outcomes`]
+/// (outcomes identical, forecasts the baselines').
+pub fn baseline_outcomes(planted: &Planted, s: &super::MarketingSettings) -> Outcomes {
+    use super::features::{features, labels, History};
+    let seen = planted.seen();
+    let (purchase, churn) = super::predict::latest_baselines(&planted.data(&seen), s);
+    let active = s.activity_mask();
+    let (h, window) = (s.horizon_days as i32, s.churn_window_days as i32);
+    let mut out = Outcomes::default();
+    for rows in &planted.histories {
+        let full = History {
+            rows,
+            active: &active,
+        };
+        let Some(f) = features(&full, planted.today, &planted.courses, planted.n_categories) else {
+            continue;
+        };
+        if full.last_active(planted.today).is_none() {
+            continue;
+        }
+        let (bought, churned) = labels(&full, planted.today, h, window, &planted.courses);
+        out.purchase.0.push(purchase.predict(&f));
+        out.purchase.1.push(bought);
+        if let Some(c) = churned {
+            out.churn.0.push(churn.predict(&f));
+            out.churn.1.push(c);
+        }
+        let t = planted.today;
+        out.spend
+            .0
+            .push(full.purchases_between(t - 90, t, &planted.courses).1 as f64);
+        out.spend
+            .1
+            .push(full.purchases_between(t, t + 90, &planted.courses).1 as f64);
+    }
+    out
 }

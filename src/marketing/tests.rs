@@ -248,42 +248,6 @@ fn the_control_draw_is_stable_and_near_its_share() {
     assert!((800..1200).contains(&same), "{same}");
 }
 
-/// The future the pipeline did not see: labels of every learner with
-/// history before T, beside its predictions.
-fn against_the_future(
-    planted: &super::synthetic::Planted,
-    p: &super::predict::Predictions,
-    s: &MarketingSettings,
-) -> (Vec<f64>, Vec<bool>, Vec<f64>, Vec<bool>) {
-    let active = s.activity_mask();
-    let h = s.horizon_days as i32;
-    let (mut pp, mut yp, mut pc, mut yc) = (vec![], vec![], vec![], vec![]);
-    for (u, rows) in planted.histories.iter().enumerate() {
-        let full = History {
-            rows,
-            active: &active,
-        };
-        if full.last_active(planted.today).is_none() {
-            continue;
-        }
-        let (bought, churned) = labels(
-            &full,
-            planted.today,
-            h,
-            s.churn_window_days as i32,
-            &planted.courses,
-        );
-        pp.push(f64::from(p.purchase[u]));
-        yp.push(bought);
-        if let Some(c) = churned {
-            assert!(!p.churn[u].is_nan(), "churn is defined for learner {u}");
-            pc.push(f64::from(p.churn[u]));
-            yc.push(c);
-        }
-    }
-    (pp, yp, pc, yc)
-}
-
 /// Predicted vs observed rate in each decile of the forecast.
 fn decile_gaps(p: &[f64], y: &[bool]) -> Vec<(f64, f64)> {
     let mut order: Vec<usize> = (0..p.len()).collect();
@@ -307,7 +271,12 @@ fn predictions_rank_and_calibrate_as_planted() {
     let s = MarketingSettings::default();
     let d = planted.data(&seen);
     let p = predict(&d, &s, None);
-    let (pp, yp, pc, yc) = against_the_future(&planted, &p, &s);
+    let o = super::synthetic::outcomes(&planted, &p, &s, Some);
+    let ((pp, yp), (pc, yc)) = (o.purchase, o.churn);
+    assert!(
+        pc.iter().all(|p| !p.is_nan()),
+        "churn is defined for every active learner"
+    );
     let purchase = quality(&pp, &yp).unwrap();
     let churn = quality(&pc, &yc).unwrap();
     eprintln!("purchase {purchase:?}\nchurn {churn:?}");
@@ -394,4 +363,43 @@ fn a_conversion_follows_the_shared_ownership_rule_in_the_window() {
     assert_eq!(conv(&[ev(5, Purchase)]), None);
     // A refund before the window cannot cancel a purchase in it.
     assert_eq!(conv(&[ev(3, Refund), ev(12, Purchase)]), Some(12));
+    // Owned when the campaign started: a retried purchase in the window is
+    // no conversion, with or without a duplicate before the start.
+    assert_eq!(conv(&[ev(5, Purchase), ev(12, Purchase)]), None);
+    assert_eq!(
+        conv(&[
+            ev(4, Purchase),
+            ev(5, Purchase),
+            ev(12, Purchase),
+            ev(13, Purchase)
+        ]),
+        None
+    );
+    // Given back before the start, or in the window, then bought again in it: converted.
+    assert_eq!(
+        conv(&[ev(3, Purchase), ev(5, Refund), ev(12, Purchase)]),
+        Some(12)
+    );
+    assert_eq!(
+        conv(&[ev(3, Purchase), ev(11, Refund), ev(13, Purchase)]),
+        Some(13)
+    );
+}
+
+#[test]
+fn spend_metrics_by_hand() {
+    use super::metrics::{spearman, spend_quality};
+    // Ranks 1,2,3 against 3,2,1: ρ = −1; a tie takes the mean rank.
+    assert!(close(spearman(&[1.0, 2.0, 3.0], &[30.0, 20.0, 10.0]), -1.0));
+    assert!(close(spearman(&[1.0, 2.0, 3.0], &[0.0, 5.0, 9.0]), 1.0));
+    // Ranks (1.5, 1.5, 3) against (1, 2, 3): ρ = 1.5 / √(1.5·2) = √3/2.
+    assert!(close(
+        spearman(&[0.0, 0.0, 7.0], &[1.0, 2.0, 3.0]),
+        3f64.sqrt() / 2.0
+    ));
+    assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
+    let q = spend_quality(&[100.0, 0.0, 50.0, 50.0], &[0.0, 0.0, 100.0, 100.0]);
+    // Errors 100, 0, 50, 50: MAE 50, RMSE √(15000/4); totals 200 / 200.
+    assert!(close(q.mae_cents, 50.0) && close(q.rmse_cents, (15_000.0f64 / 4.0).sqrt()));
+    assert!(close(q.total_ratio, 1.0) && q.n == 4);
 }

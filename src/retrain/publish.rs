@@ -54,6 +54,14 @@ impl Trainer {
                     }
                 }
             }
+            let spend = p.spend_backtest.iter();
+            for (model, q) in spend.flat_map(|b| [("model", &b.model), ("baseline", &b.baseline)]) {
+                for (metric, v) in q.named() {
+                    m.marketing_metric
+                        .with_label_values(&["spend", model, metric])
+                        .set(v);
+                }
+            }
         }
         self.inner.live.publish(snap);
     }

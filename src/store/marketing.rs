@@ -128,22 +128,23 @@ impl Store {
         })
     }
 
-    /// Purchases and refunds of the campaign's offer by its members at or
-    /// after `from_ms`, with the course's price.
+    /// Every purchase and refund of the campaign's offer by its members,
+    /// before the start too (ownership as of the start decides whether a
+    /// purchase in the window is a conversion), with the course's price.
     pub async fn campaign_payments(&self, c: &StoredCampaign) -> sqlx::Result<Vec<PaymentRow>> {
         let (offer_sql, offer) = match (&c.course_id, &c.category) {
-            (Some(course), _) => ("e.course_id = $3", course.clone()),
-            (None, Some(cat)) => ("k.category = $3", cat.clone()),
-            (None, None) => ("$3 = $3", String::new()),
+            (Some(course), _) => ("e.course_id = $2", course.clone()),
+            (None, Some(cat)) => ("k.category = $2", cat.clone()),
+            (None, None) => ("$2 = $2", String::new()),
         };
         let sql = format!(
             "SELECT m.user_id, m.control, e.course_id, e.type, e.ts_ms, k.price_cents \
              FROM campaign_members m JOIN events e ON e.user_id = m.user_id \
              JOIN courses k ON k.id = e.course_id \
-             WHERE m.campaign_id = $1 AND e.ts_ms >= $2 AND e.type IN ('purchase', 'refund') AND {offer_sql}"
+             WHERE m.campaign_id = $1 AND e.type IN ('purchase', 'refund') AND {offer_sql}"
         );
         on_pool!(self, p => {
-            sqlx::query_as(&sql).bind(&c.id).bind(c.created_ms).bind(&offer).fetch_all(p).await
+            sqlx::query_as(&sql).bind(&c.id).bind(&offer).fetch_all(p).await
         })
     }
 }

@@ -282,3 +282,136 @@ async fn marketing_loop(app: TestApp) {
 }
 
 both_backends!(the_marketing_loop_works_end_to_end, marketing_loop);
+
+/// Courses each learner owns at the end of the demo, by the shared rule.
+fn demo_owned(data: &courserec::demo::DemoData) -> HashSet<(String, String)> {
+    use courserec::model::ownership::{ownership, Payment, PaymentEvent};
+    let mut pay: std::collections::HashMap<(&str, &str), Vec<PaymentEvent>> = Default::default();
+    for e in &data.events {
+        let kind = match e.kind {
+            EventType::Purchase => Payment::Purchase,
+            EventType::Refund => Payment::Refund,
+            _ => continue,
+        };
+        pay.entry((&e.user_id, &e.course_id))
+            .or_default()
+            .push(PaymentEvent { ts_ms: e.ts_ms, kind });
+    }
+    pay.into_iter()
+        .filter(|(_, p)| ownership(p, 0).owned)
+        .map(|((u, c), _)| (u.to_string(), c.to_string()))
+        .collect()
+}
+
+/// Creates a campaign: its id and start (ms since the epoch).
+async fn create_campaign(app: &TestApp, body: Value) -> (String, i64) {
+    let r = app.post_json("/campaigns", &body).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let created: Value = r.json().await.unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(created["created_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    (created["campaign_id"].as_str().unwrap().to_string(), at)
+}
+
+fn conversions(rep: &Value) -> u64 {
+    rep["treatment"]["conversions"].as_u64().unwrap() + rep["control"]["conversions"].as_u64().unwrap()
+}
+
+/// A conversion needs the offer not owned when the campaign started: a
+/// retried purchase by an earlier owner counts for nothing, whether the
+/// earlier purchase was in the store before the campaign (a category offer)
+/// or arrived late with its original time (a course offer).
+async fn prior_owners_do_not_convert(app: TestApp) {
+    let data = trained(&app).await;
+    let owned = demo_owned(&data);
+    let ts = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let pay = |u: &str, c: &str, kind: &str, ms: i64| json!({"user_id": u, "course_id": c, "type": kind, "ts": ts(ms)});
+
+    // A category offer: its audience keeps owners of single courses of it.
+    let category = data.courses[0].category.clone();
+    let in_cat: Vec<&str> = data
+        .courses
+        .iter()
+        .filter(|c| c.category == category)
+        .map(|c| c.id.as_str())
+        .collect();
+    let audience = ids(&all_pages(&app, &format!("/audiences?category={category}"), 1000).await);
+    let owner = audience
+        .iter()
+        .find_map(|u| {
+            in_cat
+                .iter()
+                .find(|c| owned.contains(&(u.clone(), c.to_string())))
+                .map(|c| (u.clone(), c.to_string()))
+        })
+        .expect("an audience member owns a course of the category");
+    let newcomer = audience
+        .iter()
+        .find(|u| {
+            **u != owner.0
+                && !in_cat
+                    .iter()
+                    .any(|c| owned.contains(&((*u).clone(), c.to_string())))
+        })
+        .expect("a member who owns nothing of the category")
+        .clone();
+    let fresh = in_cat
+        .iter()
+        .find(|c| !owned.contains(&(newcomer.clone(), c.to_string())))
+        .unwrap()
+        .to_string();
+    let (id, start) = create_campaign(
+        &app,
+        json!({"name": "category", "category": category, "control_share": 0.5}),
+    )
+    .await;
+    post_events(
+        &app,
+        &[
+            pay(&owner.0, &owner.1, "purchase", start + 1000),
+            pay(&newcomer, &fresh, "purchase", start + 1000),
+        ],
+    )
+    .await;
+    let rep = app.get_ok(&format!("/campaigns/{id}/report")).await;
+    assert_eq!(conversions(&rep), 1, "only the newcomer converted: {rep}");
+
+    // A course offer; payments before the start arrive after it.
+    let course = data.courses[1].id.clone();
+    let members = ids(&all_pages(&app, &format!("/audiences?course_id={course}"), 1000).await);
+    assert!(members.len() >= 3);
+    let (id, start) = create_campaign(
+        &app,
+        json!({"name": "course", "course_id": course, "control_share": 0.5}),
+    )
+    .await;
+    let hour = 3_600_000;
+    post_events(
+        &app,
+        &[
+            // Owned before the start (late), retried in the window: no conversion.
+            pay(&members[0], &course, "purchase", start - hour),
+            pay(&members[0], &course, "purchase", start + 1000),
+            // Bought and given back before the start, bought again: converted.
+            pay(&members[1], &course, "purchase", start - 2 * hour),
+            pay(&members[1], &course, "refund", start - hour),
+            pay(&members[1], &course, "purchase", start + 1000),
+            // A first purchase in the window: converted.
+            pay(&members[2], &course, "purchase", start + 2000),
+        ],
+    )
+    .await;
+    let rep = app.get_ok(&format!("/campaigns/{id}/report")).await;
+    assert_eq!(conversions(&rep), 2, "{rep}");
+    app.stop().await;
+}
+
+both_backends!(
+    a_learner_who_owned_the_offer_at_the_start_does_not_convert,
+    prior_owners_do_not_convert
+);

@@ -44,7 +44,7 @@ async fn segments_recover_the_demo_taste_groups() {
         .await
         .unwrap();
     let data = generate(
-        courserec::demo::load::DEMO_SEED,
+        courserec::demo::DEMO_SEED,
         &DemoSize::default(),
         courserec::domain::now_ms(),
     );
