@@ -4,7 +4,8 @@
 # (the bulk path), trained once, with simulated responses in the window.
 # Prints the median of RUNS timed reports for a category campaign (the whole
 # audience of a category) and for a course campaign.
-#   USERS=20000 RUNS=11 scripts/campaign-report.sh      (NO_BUILD=1 to skip cargo)
+#   USERS=20000 RUNS=11 scripts/campaign-report.sh      (NO_BUILD=1 to skip cargo,
+#   KEEP_DB=1 to keep the database for a look)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS="${USERS:-20000}"
@@ -20,7 +21,7 @@ server=""
 cleanup() {
     [ -z "$server" ] || kill "$server" 2>/dev/null || true
     [ -z "$server" ] || wait "$server" 2>/dev/null || true
-    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" || true
+    [ -n "${KEEP_DB:-}" ] || psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,7 +59,9 @@ cat_id=$(create "{\"name\":\"timing-category\",\"category\":\"$category\",\"disc
 course_id=$(create "{\"name\":\"timing-course\",\"course_id\":\"$course\",\"discount_pct\":20}")
 
 # Responses in the window: a third of each campaign's recipients buy its
-# offer, and 5 % of all learners buy something of the category.
+# offer, and 5 % of all learners buy something of the category. The course is
+# of the category, so the course campaign's responses also convert members of
+# the category campaign, in both of its arms.
 curl -sf -H 'accept: text/csv' "$base/campaigns/$cat_id/recipients" | tail -n +2 >"$work/cat.txt"
 curl -sf -H 'accept: text/csv' "$base/campaigns/$course_id/recipients" | tail -n +2 >"$work/course.txt"
 python3 - "$work" "$category" "$course" "$USERS" <<'PY'
