@@ -71,7 +71,8 @@ async fn intervals_are_drawn_at_the_tested_level(app: TestApp) {
                 "{c}"
             );
             // Half-width over standard error: the 97.5% critical value, not 1.96.
-            assert!(((hi - d) / (d / z) - 2.241_403).abs() < 1e-4, "{c}");
+            // (Sent rounded to 4 decimals, hence the tolerance; 1.96 is far.)
+            assert!(((hi - d) / (d / z) - 2.241_403).abs() < 0.05, "{c}");
             compared += 1;
         }
     }
