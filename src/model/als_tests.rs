@@ -153,3 +153,24 @@ fn same_seed_same_factors_on_any_thread_count() {
     fit(&ui, &p, |d, t| calls.push((d, t))).unwrap();
     assert_eq!(calls.last(), Some(&(5, 5)));
 }
+
+#[test]
+fn the_64_factor_kernels_give_the_same_factors_on_any_thread_count() {
+    // k = 64 takes the fixed-length CG row (fused multiply-adds with FMA).
+    let ui = random_problem(120, 70, 0.15, 9);
+    let p = AlsParams {
+        factors: 64,
+        iterations: 3,
+        ..AlsParams::default()
+    };
+    let run = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| fit(&ui, &p, |_, _| {}).unwrap())
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(3));
+}

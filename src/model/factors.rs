@@ -1,6 +1,6 @@
 //! Dense row-major factor matrices and their Gram matrix.
 
-use super::vecops::{axpy, axpy4, dispatch};
+use super::vecops::{axpy, axpy4, dispatch, Isa, Kernel};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -66,30 +66,36 @@ impl Factors {
 /// a whole-length vector op; four rows per pass share each load and store
 /// of `g`, which stays in L1. AVX2 when the CPU has it, as in `cg_row`.
 fn gram_chunk(rows: &[f32], k: usize) -> Vec<f32> {
-    dispatch(
-        #[inline(always)]
-        || gram_chunk_body(rows, k),
-    )
+    dispatch(GramChunk { rows, k })
 }
 
-#[inline(always)]
-fn gram_chunk_body(rows: &[f32], k: usize) -> Vec<f32> {
-    let mut g = vec![0f32; k * k];
-    let mut quads = rows.chunks_exact(4 * k);
-    for q in &mut quads {
-        let (y0, rest) = q.split_at(k);
-        let (y1, rest) = rest.split_at(k);
-        let (y2, y3) = rest.split_at(k);
-        for (a, ga) in g.chunks_exact_mut(k).enumerate() {
-            axpy4([y0[a], y1[a], y2[a], y3[a]], [y0, y1, y2, y3], ga);
+struct GramChunk<'a> {
+    rows: &'a [f32],
+    k: usize,
+}
+
+impl Kernel for GramChunk<'_> {
+    type Output = Vec<f32>;
+    #[inline(always)]
+    fn run<const FMA: bool>(self, _: Isa) -> Vec<f32> {
+        let GramChunk { rows, k } = self;
+        let mut g = vec![0f32; k * k];
+        let mut quads = rows.chunks_exact(4 * k);
+        for q in &mut quads {
+            let (y0, rest) = q.split_at(k);
+            let (y1, rest) = rest.split_at(k);
+            let (y2, y3) = rest.split_at(k);
+            for (a, ga) in g.chunks_exact_mut(k).enumerate() {
+                axpy4::<FMA>([y0[a], y1[a], y2[a], y3[a]], [y0, y1, y2, y3], ga);
+            }
         }
-    }
-    for y in quads.remainder().chunks_exact(k) {
-        for (a, ga) in g.chunks_exact_mut(k).enumerate() {
-            axpy(y[a], y, ga);
+        for y in quads.remainder().chunks_exact(k) {
+            for (a, ga) in g.chunks_exact_mut(k).enumerate() {
+                axpy::<FMA>(y[a], y, ga);
+            }
         }
+        g
     }
-    g
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! kernel for k = 64 where the CPU has it, plain Rust (vectorised under
 //! [`dispatch`]) otherwise.
 
-use super::vecops::dispatch;
+use super::vecops::{dispatch, Isa, Kernel};
 
 /// Query-side constants of [`approx_scores`].
 pub(super) struct ScoreParams {
@@ -57,23 +57,37 @@ pub(super) fn approx_scores(rows: Rows, qq: &[i16], p: &ScoreParams, lo: &mut [f
 }
 
 fn approx_plain(rows: Rows, qq: &[i16], p: &ScoreParams, lo: &mut [f32], hi: &mut [f32]) {
-    dispatch(
-        #[inline(always)]
-        || {
-            if p.kp == 64 {
-                int_dots::<64>(rows.codes, qq, lo)
-            } else {
-                int_dots_any(rows.codes, qq, p.kp, lo)
-            }
-            let bounds = rows.scale.iter().zip(rows.err).zip(rows.qnorm);
-            for ((l, h), ((&s, &e), &qh)) in lo.iter_mut().zip(hi.iter_mut()).zip(bounds) {
-                let a = *l * (s * p.t);
-                let b = p.qn * e + p.en * qh;
-                *l = a - b;
-                *h = a + b;
-            }
-        },
-    )
+    dispatch(Plain { rows, qq, p, lo, hi })
+}
+
+/// The arguments of [`approx_plain`], as a [`Kernel`].
+struct Plain<'a> {
+    rows: Rows<'a>,
+    qq: &'a [i16],
+    p: &'a ScoreParams,
+    lo: &'a mut [f32],
+    hi: &'a mut [f32],
+}
+
+impl Kernel for Plain<'_> {
+    type Output = ();
+    // No `madd`: the bounds must not depend on the instruction set.
+    #[inline(always)]
+    fn run<const FMA: bool>(self, _: Isa) {
+        let Plain { rows, qq, p, lo, hi } = self;
+        if p.kp == 64 {
+            int_dots::<64>(rows.codes, qq, lo)
+        } else {
+            int_dots_any(rows.codes, qq, p.kp, lo)
+        }
+        let bounds = rows.scale.iter().zip(rows.err).zip(rows.qnorm);
+        for ((l, h), ((&s, &e), &qh)) in lo.iter_mut().zip(hi.iter_mut()).zip(bounds) {
+            let a = *l * (s * p.t);
+            let b = p.qn * e + p.en * qh;
+            *l = a - b;
+            *h = a + b;
+        }
+    }
 }
 
 /// `out[i] = codes_row(i) · qq` (exact in i32; |·| < 2³¹ for k ≤ 512),

@@ -6,10 +6,10 @@
 //! the lower index, which makes results independent of the chunking.
 
 use super::als::Factors;
-use super::vecops::dispatch;
 /// The auto-vectorised dot product used for scoring, for callers that
 /// rescore a few rows themselves.
 pub use super::vecops::dot;
+use super::vecops::{dispatch, Isa, Kernel};
 use rayon::prelude::*;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -96,23 +96,51 @@ fn scan(
     n: usize,
     exclude: &(impl Fn(u32) -> bool + Sync),
 ) -> TopK {
-    // AVX2 when available: the same arithmetic in wider registers, so the
-    // same scores bit for bit.
-    dispatch(
-        #[inline(always)]
-        || {
-            let mut top = TopK::new(n);
-            let k = rows.k;
-            for (off, row) in rows.data[start * k..end * k].chunks_exact(k).enumerate() {
-                let i = (start + off) as u32;
-                let h = Hit(dot(query, row), i);
-                if top.admits(h) && !exclude(i) {
-                    top.push(h);
-                }
+    // AVX2 when available: the same unfused arithmetic in wider registers,
+    // so the same scores bit for bit.
+    dispatch(Scan {
+        query,
+        rows,
+        start,
+        end,
+        n,
+        exclude,
+    })
+}
+
+/// The arguments of [`scan`], as a [`Kernel`].
+struct Scan<'a, E> {
+    query: &'a [f32],
+    rows: &'a Factors,
+    start: usize,
+    end: usize,
+    n: usize,
+    exclude: &'a E,
+}
+
+impl<E: Fn(u32) -> bool> Kernel for Scan<'_, E> {
+    type Output = TopK;
+    #[inline(always)]
+    fn run<const FMA: bool>(self, _: Isa) -> TopK {
+        let Scan {
+            query,
+            rows,
+            start,
+            end,
+            n,
+            exclude,
+        } = self;
+        let mut top = TopK::new(n);
+        let k = rows.k;
+        for (off, row) in rows.data[start * k..end * k].chunks_exact(k).enumerate() {
+            let i = (start + off) as u32;
+            let h = Hit(dot(query, row), i);
+            if top.admits(h) && !exclude(i) {
+                top.push(h);
             }
-            top
-        },
-    )
+        }
+        top
+    }
 }
 
 /// The `n` rows with the highest `query · row`, best first, skipping rows for
