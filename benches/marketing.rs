@@ -22,15 +22,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("score_100k_learners", |b| {
         b.iter(|| {
-            let out = score_all(
-                black_box(&d),
-                &s,
-                p.purchase_model.clone(),
-                p.churn_model.clone(),
-                p.purchase_gate.clone(),
-                p.churn_gate.clone(),
-                p.spend_per_buyer_cents,
-            );
+            let out = score_all(black_box(&d), &s, p.chosen());
             black_box(out.purchase.len())
         })
     });

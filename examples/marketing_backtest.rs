@@ -133,15 +133,7 @@ fn scale() {
     let p = predict(&d, &s, None);
     let pipeline = t.elapsed().as_secs_f64();
     let score = median_secs(5, || {
-        let out = score_all(
-            &d,
-            &s,
-            p.purchase_model.clone(),
-            p.churn_model.clone(),
-            p.purchase_gate.clone(),
-            p.churn_gate.clone(),
-            p.spend_per_buyer_cents,
-        );
+        let out = score_all(&d, &s, p.chosen());
         assert_eq!(out.purchase.len(), n);
     });
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);

@@ -287,10 +287,12 @@ fn demo_learners_are_predicted_from_their_behaviour() {
         qp.auc >= 0.8 && qp.auc > bp.auc + 0.01 && qp.ece <= 0.05,
         "{qp:?} {bp:?}"
     );
-    // Churn ranks well but does not reliably beat a baseline fitted on the
-    // latest window (other seeds lose to it): most who go quiet here are
-    // learners with low rates doing so by chance.
-    assert!(qc.auc >= 0.8 && qc.ece <= 0.05, "{qc:?} {bc:?}");
+    // Churn beats the baseline out of time too, thanks to the BG/BB
+    // features (before them it did not, on two seeds of three).
+    assert!(
+        qc.auc >= 0.85 && qc.auc > bc.auc + 0.02 && qc.ece <= 0.05,
+        "{qc:?} {bc:?}"
+    );
     let (sm, sb) = (
         spend_quality(&o.spend.0, &o.spend.1),
         spend_quality(&b.spend.0, &b.spend.1),

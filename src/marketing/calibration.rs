@@ -118,8 +118,9 @@ mod tests {
             scale: vec![2.0],
             weights: vec![1.0],
             intercept: 0.5,
+            activity: None,
         };
-        let row = [3.0; 16];
+        let row = [3.0; crate::marketing::features::N_FEATURES];
         assert!(close(
             m.compose(&lin).predict(&row),
             m.apply(lin.predict(&row)),

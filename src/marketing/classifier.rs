@@ -16,6 +16,10 @@ pub struct LinearModel {
     pub scale: Vec<f64>,
     pub weights: Vec<f64>,
     pub intercept: f64,
+    /// The BG/BB fit its `bgbb_*` columns were computed under, so a kept
+    /// model reads them as it was fitted; `None` if it uses none.
+    #[serde(default)]
+    pub activity: Option<super::bgbb::BgBb>,
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -33,7 +37,13 @@ impl LinearModel {
             scale: vec![],
             weights: vec![],
             intercept: (p / (1.0 - p)).ln(),
+            activity: None,
         }
+    }
+
+    /// Whether it reads the BG/BB columns.
+    pub fn uses_activity(&self) -> bool {
+        self.columns.iter().any(|&c| c >= super::features::BGBB_FIRST)
     }
 
     /// Probability (0..1) for one full feature row.
@@ -51,7 +61,7 @@ impl LinearModel {
 /// Fits on the `columns` of `rows` against `y` with L2 penalty `alpha`.
 /// Falls back to [`LinearModel::constant`] when only one class occurs or the
 /// optimizer fails (the caller's backtest then shows it is no better).
-pub fn fit(rows: &[[f64; 16]], y: &[bool], columns: &[usize], alpha: f64) -> LinearModel {
+pub fn fit(rows: &[super::features::Row], y: &[bool], columns: &[usize], alpha: f64) -> LinearModel {
     let pos = y.iter().filter(|&&b| b).count();
     if pos == 0 || pos == y.len() {
         return LinearModel::constant(y);
@@ -87,5 +97,6 @@ pub fn fit(rows: &[[f64; 16]], y: &[bool], columns: &[usize], alpha: f64) -> Lin
         scale,
         weights: m.params().iter().map(|w| sign * w).collect(),
         intercept: sign * m.intercept(),
+        activity: None,
     }
 }

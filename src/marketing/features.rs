@@ -1,6 +1,7 @@
 //! Learner features as of a cutoff day, and the labels of the horizon after
 //! it, from per-day event counts. Pure: the store's day rows in, numbers out.
 
+use super::bgbb::{BgBb, Rf};
 use crate::domain::EventType;
 
 /// Events of one type by one learner on one course on one day (UTC days
@@ -24,8 +25,14 @@ pub struct CourseInfo {
     pub price_cents: i64,
 }
 
+/// Features per learner.
+pub const N_FEATURES: usize = 18;
+
+/// One learner's features, in the order of [`NAMES`].
+pub type Row = [f64; N_FEATURES];
+
 /// The feature names, in the order of [`features`]' output.
-pub const NAMES: [&str; 16] = [
+pub const NAMES: [&str; N_FEATURES] = [
     "ln_recency_days",
     "ln_active_days_28",
     "ln_active_days_90",
@@ -42,7 +49,13 @@ pub const NAMES: [&str; 16] = [
     "ln_purchases_28",
     "ln_days_since_purchase",
     "ln_events_28",
+    "bgbb_logit_inactive",
+    "bgbb_logit_alive",
 ];
+
+/// Index of the first BG/BB feature in [`NAMES`]; they depend on the
+/// fitted activity model, the others on the history alone.
+pub const BGBB_FIRST: usize = 16;
 
 /// Indices of the recency–frequency baseline's features in [`NAMES`].
 pub const BASELINE: [usize; 2] = [0, 2];
@@ -61,6 +74,18 @@ impl History<'_> {
     /// Rows strictly before day `cutoff`.
     fn before(&self, cutoff: i32) -> &[DayRow] {
         &self.rows[..self.rows.partition_point(|r| r.day < cutoff)]
+    }
+
+    /// The BG/BB summary of the activity days before `cutoff`.
+    pub fn rf(&self, cutoff: i32) -> Option<Rf> {
+        let mut days: Vec<i32> = self
+            .before(cutoff)
+            .iter()
+            .filter(|r| self.active[r.kind.index()])
+            .map(|r| r.day)
+            .collect();
+        days.dedup();
+        Rf::from_days(&days, cutoff)
     }
 
     /// Last activity day before `cutoff`.
@@ -97,10 +122,45 @@ fn ln1p(x: f64) -> f64 {
     x.max(0.0).ln_1p()
 }
 
+/// ln(p / (1 − p)), with p kept within [1e-6, 1 − 1e-6].
+fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// The BG/BB activity model fitted as of the cutoff, and the horizon its
+/// churn feature looks ahead (days).
+#[derive(Debug, Clone, Copy)]
+pub struct Activity {
+    pub model: BgBb,
+    pub horizon_days: u32,
+}
+
+/// The two BG/BB features (see [`features`]).
+pub fn bgbb_columns(h: &History, cutoff: i32, activity: Option<&Activity>) -> (f64, f64) {
+    match (activity, h.rf(cutoff)) {
+        (Some(a), Some(rf)) => (
+            logit(a.model.p_inactive(rf, a.horizon_days)),
+            logit(a.model.p_alive(rf)),
+        ),
+        (Some(_), None) => (logit(1.0), logit(0.0)),
+        (None, _) => (0.0, 0.0),
+    }
+}
+
 /// The [`NAMES`] features of one learner as of the start of day `cutoff`
 /// (rows on or after it are unseen). `None` when the learner had no event
-/// before the cutoff: nothing to predict from.
-pub fn features(h: &History, cutoff: i32, courses: &[CourseInfo], n_categories: usize) -> Option<[f64; 16]> {
+/// before the cutoff: nothing to predict from. The two BG/BB features are
+/// the logits of P(no activity in the horizon) and P(alive) under
+/// `activity` (1 and 0, i.e. gone, for a learner never active; both 0
+/// without a fitted model).
+pub fn features(
+    h: &History,
+    cutoff: i32,
+    courses: &[CourseInfo],
+    n_categories: usize,
+    activity: Option<&Activity>,
+) -> Option<Row> {
     let rows = h.before(cutoff);
     let first = rows.first()?.day;
     let since = |d: i32| f64::from(cutoff - d);
@@ -159,6 +219,7 @@ pub fn features(h: &History, cutoff: i32, courses: &[CourseInfo], n_categories: 
     let total: u32 = cat.iter().sum();
     let top = cat.iter().copied().max().unwrap_or(0);
     let touched = cat.iter().filter(|&&c| c > 0).count();
+    let bgbb = bgbb_columns(h, cutoff, activity);
     Some([
         ln1p(last_active.map_or(NEVER_DAYS, since)),
         ln1p(f64::from(active_days.0)),
@@ -192,6 +253,8 @@ pub fn features(h: &History, cutoff: i32, courses: &[CourseInfo], n_categories: 
         ln1p(f64::from(p28)),
         ln1p(last_purchase.map_or(NEVER_DAYS, since)),
         ln1p(f64::from(ev28)),
+        bgbb.0,
+        bgbb.1,
     ])
 }
 

@@ -4,6 +4,7 @@
 //! No I/O: `retrain` feeds it the store's day rows, `http` serves its output.
 
 pub mod audience;
+pub mod bgbb;
 pub mod calibration;
 pub mod campaign;
 pub mod classifier;

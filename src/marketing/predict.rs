@@ -7,9 +7,13 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::bgbb::BgBb;
 use super::calibration::{cross_fitted, fit_platt};
 use super::classifier::{fit, LinearModel};
-use super::features::{features, labels, CourseInfo, DayRow, History, BASELINE, NAMES};
+use super::features::{
+    bgbb_columns, features, labels, Activity, CourseInfo, DayRow, History, Row, BASELINE, BGBB_FIRST,
+    N_FEATURES,
+};
 use super::metrics::{quality, spend_quality, Quality, SpendQuality};
 use super::rfm::{score, Rfm, RfmInput};
 use super::MarketingSettings;
@@ -75,6 +79,30 @@ pub struct Predictions {
     pub spend_backtest: Option<SpendBacktest>,
 }
 
+/// The models a training chose, to score every learner with.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub purchase_model: LinearModel,
+    pub churn_model: LinearModel,
+    pub purchase_gate: Gate,
+    pub churn_gate: Gate,
+    /// Mean spend in the horizon of learners who bought in it, cents.
+    pub spend_per_buyer_cents: f64,
+}
+
+impl Predictions {
+    /// What scoring needs to repeat this training's scores.
+    pub fn chosen(&self) -> Chosen {
+        Chosen {
+            purchase_model: self.purchase_model.clone(),
+            churn_model: self.churn_model.clone(),
+            purchase_gate: self.purchase_gate.clone(),
+            churn_gate: self.churn_gate.clone(),
+            spend_per_buyer_cents: self.spend_per_buyer_cents,
+        }
+    }
+}
+
 /// The backtest of the spend forecast over one horizon: as of T−H, the
 /// purchase model fitted on [T−2H, T−H) times that window's spend per
 /// buyer, against what each learner spent in [T−H, T); the baseline
@@ -89,7 +117,9 @@ pub struct SpendBacktest {
 
 /// Features and labels of every learner with history before `cutoff`.
 struct Sample {
-    rows: Vec<[f64; 16]>,
+    /// The history index of each row.
+    learners: Vec<usize>,
+    rows: Vec<Row>,
     bought: Vec<bool>,
     /// (row index, churned) for learners active in the window before the cutoff.
     churn: Vec<(usize, bool)>,
@@ -99,25 +129,52 @@ struct Sample {
     trailing: Vec<i64>,
 }
 
-fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Sample {
+/// Learners whose activity summaries fit the BG/BB model: enough to pin
+/// four parameters, few enough to keep the fit well under a second.
+const BGBB_LEARNERS: usize = 10_000;
+
+/// The BG/BB model fitted on every learner's activity before `cutoff`.
+fn activity_model(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Option<BgBb> {
     let active = s.activity_mask();
-    let h = s.horizon_days as i32;
-    let per: Vec<_> = d
+    let rfs: Vec<_> = d
         .histories
         .par_iter()
         .filter_map(|rows| {
+            History {
+                rows,
+                active: &active,
+            }
+            .rf(cutoff)
+        })
+        .collect();
+    BgBb::fit(&rfs, BGBB_LEARNERS)
+}
+
+fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32, model: Option<BgBb>) -> Sample {
+    let active = s.activity_mask();
+    let h = s.horizon_days as i32;
+    let activity = model.map(|model| Activity {
+        model,
+        horizon_days: s.horizon_days,
+    });
+    let per: Vec<_> = d
+        .histories
+        .par_iter()
+        .enumerate()
+        .filter_map(|(u, rows)| {
             let hist = History {
                 rows,
                 active: &active,
             };
-            let f = features(&hist, cutoff, d.courses, d.n_categories)?;
+            let f = features(&hist, cutoff, d.courses, d.n_categories, activity.as_ref())?;
             let (bought, churned) = labels(&hist, cutoff, h, s.churn_window_days as i32, d.courses);
             let spend = hist.purchases_between(cutoff, cutoff + h, d.courses).1;
             let trailing = hist.purchases_between(cutoff - h, cutoff, d.courses).1;
-            Some((f, bought, churned, spend, trailing))
+            Some((u, f, bought, churned, spend, trailing))
         })
         .collect();
     let mut out = Sample {
+        learners: Vec::with_capacity(per.len()),
         rows: Vec::with_capacity(per.len()),
         bought: Vec::with_capacity(per.len()),
         churn: Vec::new(),
@@ -125,7 +182,8 @@ fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Sample {
         spend: Vec::with_capacity(per.len()),
         trailing: Vec::with_capacity(per.len()),
     };
-    for (i, (f, b, c, spend, trailing)) in per.into_iter().enumerate() {
+    for (i, (u, f, b, c, spend, trailing)) in per.into_iter().enumerate() {
+        out.learners.push(u);
         out.rows.push(f);
         out.bought.push(b);
         out.spend.push(spend);
@@ -141,10 +199,10 @@ fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Sample {
     out
 }
 
-const ALL: [usize; 16] = {
-    let mut a = [0; 16];
+const ALL: [usize; N_FEATURES] = {
+    let mut a = [0; N_FEATURES];
     let mut i = 0;
-    while i < 16 {
+    while i < N_FEATURES {
         a[i] = i;
         i += 1;
     }
@@ -158,16 +216,16 @@ const ALL: [usize; 16] = {
 /// those measured (the map is monotone). Also returns the forecasts on
 /// `test` of the chosen model before recalibration (out of time).
 fn gate(
-    train: (&[[f64; 16]], &[bool]),
-    test: (&[[f64; 16]], &[bool]),
+    train: (&[Row], &[bool]),
+    test: (&[Row], &[bool]),
     previous: Option<&LinearModel>,
+    fitted: Fitted,
     l2: f64,
 ) -> (LinearModel, Gate, Vec<f64>) {
     let scores = |m: &LinearModel| -> Vec<f64> { test.0.iter().map(|r| m.predict(r)).collect() };
-    let (model_fit, baseline_fit) = (
-        fit(train.0, train.1, &ALL, l2),
-        fit(train.0, train.1, &BASELINE, l2),
-    );
+    let mut model_fit = fit(train.0, train.1, &ALL, l2);
+    model_fit.activity = fitted.activity;
+    let baseline_fit = fit(train.0, train.1, &BASELINE, l2);
     let (model_p, baseline_p) = (scores(&model_fit), scores(&baseline_fit));
     let (model, baseline) = (quality(&model_p, test.1), quality(&baseline_p, test.1));
     let beats = matches!((&model, &baseline), (Some(m), Some(b)) if m.auc > b.auc);
@@ -178,8 +236,16 @@ fn gate(
     let (published, calibrated, source, forecast) = if beats {
         let (m, q) = recalibrated(&model_fit, &model_p);
         (m, q, Source::Model, model_p)
-    } else if let Some(prev) = previous.filter(|p| p.columns.iter().all(|&c| c < NAMES.len())) {
-        let p = scores(prev);
+    } else if let Some(prev) = previous {
+        // A kept model reads the BG/BB columns under its own fit.
+        let p = if prev.uses_activity() && prev.activity != fitted.activity {
+            (fitted.restate)(prev.activity)
+                .iter()
+                .map(|r| prev.predict(r))
+                .collect()
+        } else {
+            scores(prev)
+        };
         (prev.clone(), None, Source::Previous, p)
     } else if baseline.is_some() && baseline_fit.columns == BASELINE {
         let (m, q) = recalibrated(&baseline_fit, &baseline_p);
@@ -201,6 +267,45 @@ fn gate(
         source,
     };
     (published, g, forecast)
+}
+
+/// The BG/BB fit behind the sample's rows, and the test rows restated
+/// under another fit (for a previous model).
+struct Fitted<'a> {
+    activity: Option<BgBb>,
+    restate: &'a dyn Fn(Option<BgBb>) -> Vec<Row>,
+}
+
+/// `rows` of the learners `learners` with their BG/BB columns recomputed
+/// under `model` as of `cutoff`.
+fn restate(
+    d: &LearnerData,
+    s: &MarketingSettings,
+    cutoff: i32,
+    learners: &[usize],
+    rows: &[Row],
+    model: Option<BgBb>,
+) -> Vec<Row> {
+    let active = s.activity_mask();
+    let activity = model.map(|model| Activity {
+        model,
+        horizon_days: s.horizon_days,
+    });
+    learners
+        .par_iter()
+        .zip(rows)
+        .map(|(&u, row)| {
+            let hist = History {
+                rows: &d.histories[u],
+                active: &active,
+            };
+            let (a, b) = bgbb_columns(&hist, cutoff, activity.as_ref());
+            let mut r = *row;
+            r[BGBB_FIRST] = a;
+            r[BGBB_FIRST + 1] = b;
+            r
+        })
+        .collect()
 }
 
 /// Mean spend of the buyers of a sample, cents (0 without buyers).
@@ -230,55 +335,80 @@ fn spend_backtest(old: &Sample, recent: &Sample, p: &[f64], horizon_days: u32) -
     })
 }
 
-fn churn_subset(s: &Sample) -> (Vec<[f64; 16]>, Vec<bool>) {
-    s.churn.iter().map(|&(i, c)| (s.rows[i], c)).unzip()
+fn churn_subset(s: &Sample) -> (Vec<Row>, Vec<bool>, Vec<usize>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for &(i, c) in &s.churn {
+        out.0.push(s.rows[i]);
+        out.1.push(c);
+        out.2.push(s.learners[i]);
+    }
+    out
 }
 
 /// Runs the whole pipeline. `previous` are the models now serving.
 pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predictions>) -> Predictions {
     let h = s.horizon_days as i32;
     let (t0, t1) = (d.today - 2 * h, d.today - h);
-    let (old, recent) = (sample(d, s, t0), sample(d, s, t1));
+    // One BG/BB fit per training, as of T−2H, so its features mean the
+    // same at every cutoff the models are fitted, tested and scored at.
+    let activity = activity_model(d, s, t0);
+    let (old, recent) = (sample(d, s, t0, activity), sample(d, s, t1, activity));
+    let purchase_restate = |m| restate(d, s, t1, &recent.learners, &recent.rows, m);
     let (purchase_model, purchase_gate, purchase_forecast) = gate(
         (&old.rows, &old.bought),
         (&recent.rows, &recent.bought),
         previous.map(|p| &p.purchase_model),
+        Fitted {
+            activity,
+            restate: &purchase_restate,
+        },
         s.l2,
     );
     let (old_c, recent_c) = (churn_subset(&old), churn_subset(&recent));
+    let churn_restate = |m| restate(d, s, t1, &recent_c.2, &recent_c.0, m);
     let (churn_model, churn_gate, _) = gate(
         (&old_c.0, &old_c.1),
         (&recent_c.0, &recent_c.1),
         previous.map(|p| &p.churn_model),
+        Fitted {
+            activity,
+            restate: &churn_restate,
+        },
         s.l2,
     );
     let spend_per_buyer_cents = per_buyer(&recent);
-    let mut out = score_all(
-        d,
-        s,
+    let chosen = Chosen {
         purchase_model,
         churn_model,
         purchase_gate,
         churn_gate,
         spend_per_buyer_cents,
-    );
+    };
+    let mut out = score_all(d, s, chosen);
     out.spend_backtest = spend_backtest(&old, &recent, &purchase_forecast, s.horizon_days);
     out
 }
 
 /// Scores every learner as of T with the chosen models (the timed part).
-pub fn score_all(
-    d: &LearnerData,
-    s: &MarketingSettings,
-    purchase_model: LinearModel,
-    churn_model: LinearModel,
-    purchase_gate: Gate,
-    churn_gate: Gate,
-    spend_per_buyer_cents: f64,
-) -> Predictions {
+pub fn score_all(d: &LearnerData, s: &MarketingSettings, chosen: Chosen) -> Predictions {
+    let Chosen {
+        purchase_model,
+        churn_model,
+        purchase_gate,
+        churn_gate,
+        spend_per_buyer_cents,
+    } = chosen;
     let active = s.activity_mask();
     let window = s.churn_window_days as i32;
     let scale = 90.0 / f64::from(s.horizon_days.max(1));
+    let with_horizon = |m: &LinearModel| {
+        m.activity.map(|model| Activity {
+            model,
+            horizon_days: s.horizon_days,
+        })
+    };
+    let (activity, churn_activity) = (with_horizon(&purchase_model), with_horizon(&churn_model));
+    let churn_differs = churn_model.uses_activity() && churn_model.activity != purchase_model.activity;
     let scored: Vec<(f32, f32, i64, RfmInput)> = d
         .histories
         .par_iter()
@@ -287,7 +417,7 @@ pub fn score_all(
                 rows,
                 active: &active,
             };
-            let Some(f) = features(&hist, d.today, d.courses, d.n_categories) else {
+            let Some(f) = features(&hist, d.today, d.courses, d.n_categories, activity.as_ref()) else {
                 let never = RfmInput {
                     recency_days: f64::INFINITY,
                     frequency: 0.0,
@@ -297,7 +427,13 @@ pub fn score_all(
             };
             let p = purchase_model.predict(&f);
             let churn = if hist.active_between(d.today - window, d.today) {
-                churn_model.predict(&f) as f32
+                let mut fc = f;
+                if churn_differs {
+                    let (a, b) = bgbb_columns(&hist, d.today, churn_activity.as_ref());
+                    fc[BGBB_FIRST] = a;
+                    fc[BGBB_FIRST + 1] = b;
+                }
+                churn_model.predict(&fc) as f32
             } else {
                 f32::NAN
             };
@@ -332,8 +468,8 @@ pub fn score_all(
 /// penalty, for comparisons as of T: the strongest form of the baseline,
 /// since it is fitted on the newest data and calibrated in sample.
 pub fn latest_baselines(d: &LearnerData, s: &MarketingSettings) -> (LinearModel, LinearModel) {
-    let recent = sample(d, s, d.today - s.horizon_days as i32);
-    let (rows_c, churned) = churn_subset(&recent);
+    let recent = sample(d, s, d.today - s.horizon_days as i32, None);
+    let (rows_c, churned, _) = churn_subset(&recent);
     (
         fit(&recent.rows, &recent.bought, &BASELINE, 0.0),
         fit(&rows_c, &churned, &BASELINE, 0.0),

@@ -192,7 +192,7 @@ pub fn baseline_outcomes(planted: &Planted, s: &super::MarketingSettings) -> Out
             rows,
             active: &active,
         };
-        let Some(f) = features(&full, planted.today, &planted.courses, planted.n_categories) else {
+        let Some(f) = features(&full, planted.today, &planted.courses, planted.n_categories, None) else {
             continue;
         };
         if full.last_active(planted.today).is_none() {
