@@ -65,6 +65,7 @@ fn big_snapshot() -> ModelSnapshot {
         courses: Arc::new(courses),
         segments: None,
         segmentation_seconds: 0.0,
+        phases: Vec::new(),
         basis: courserec::serve::snapshot::Basis::Model,
         marketing: None,
     }

@@ -9,13 +9,11 @@
 //! Then scoring and audience timings at 100,000 learners.
 //! cargo run --release --example marketing_backtest -- [USERS] [SEEDS]
 
-use std::collections::BTreeMap;
-
 use courserec::config::TrainSettings;
 use courserec::demo::{aggregate, generate, DemoSize};
 use courserec::marketing::metrics::{quality, spend_quality};
 use courserec::marketing::synthetic::{baseline_outcomes, outcomes, Outcomes};
-use courserec::retrain::marketing::DayData;
+use courserec::retrain::days::DayData;
 use courserec::retrain::pipeline::{train, TrainInput};
 use serde_json::{json, Value};
 
@@ -66,24 +64,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
         },
         now,
     );
-    // Per (user, course, type, day) as the store's day query sums them.
-    let mut days: BTreeMap<(&str, &str, &str, i64), (i64, f64)> = BTreeMap::new();
-    for e in &data.events {
-        let d = days
-            .entry((
-                &e.user_id,
-                &e.course_id,
-                e.kind.as_str(),
-                e.ts_ms.div_euclid(86_400_000),
-            ))
-            .or_insert((0, 0.0));
-        d.0 += 1;
-        d.1 = d.1.max(e.value.unwrap_or(0.0));
-    }
-    let mut day_data = DayData::default();
-    for ((u, c, t, day), (n, v)) in days {
-        day_data.push((u.into(), c.into(), t.into(), day, n, v));
-    }
+    let day_data = DayData::from_events(&data.events);
     let input = TrainInput {
         aggs: aggregate(&data.events, now),
         catalog: data.courses.clone(),

@@ -150,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         serde_json::to_string_pretty(&serde_json::json!({
                             "metrics": snap.metrics, "baseline_metrics": snap.baseline_metrics,
                             "training_seconds": snap.training_seconds,
+                            "phases": snap.phases,
                         }))?
                     );
                     Ok(())

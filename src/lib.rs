@@ -18,6 +18,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod marketing;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod replica;

@@ -39,6 +39,9 @@ pub struct MetricSet {
     pub fold_in_cache: IntGauge,
     pub segment_users: IntGaugeVec,
     pub segmentation_seconds: Histogram,
+    /// The latest published training, per phase.
+    pub training_phase_seconds: prometheus::GaugeVec,
+    pub training_phase_peak_rss: IntGaugeVec,
     pub experiment_impressions: IntCounterVec,
     pub impressions_dropped: IntCounter,
     /// Backtest of the marketing predictions: prediction, model or baseline, metric.
@@ -168,6 +171,22 @@ impl Metrics {
             .unwrap(),
             segment_users: IntGaugeVec::new(opts("segment_users", "Users per segment."), &["segment"])
                 .unwrap(),
+            training_phase_seconds: prometheus::GaugeVec::new(
+                opts(
+                    "training_phase_seconds",
+                    "Wall time of each phase of the latest published training (read, build, evaluate, fit, segment, predict, persist).",
+                ),
+                &["phase"],
+            )
+            .unwrap(),
+            training_phase_peak_rss: IntGaugeVec::new(
+                opts(
+                    "training_phase_peak_rss_bytes",
+                    "Peak resident memory of the process during each phase of the latest published training.",
+                ),
+                &["phase"],
+            )
+            .unwrap(),
             segmentation_seconds: Histogram::with_opts(hopts(
                 "segmentation_duration_seconds",
                 "Wall time of user segmentation.",
@@ -234,6 +253,8 @@ fn register_all(m: &MetricSet) {
         Box::new(m.fold_in_cache.clone()),
         Box::new(m.segment_users.clone()),
         Box::new(m.segmentation_seconds.clone()),
+        Box::new(m.training_phase_seconds.clone()),
+        Box::new(m.training_phase_peak_rss.clone()),
         Box::new(m.experiment_impressions.clone()),
         Box::new(m.impressions_dropped.clone()),
         Box::new(m.marketing_metric.clone()),

@@ -180,12 +180,24 @@ pub struct ModelInfo {
     pub n_events: Option<i64>,
     pub factors: Option<usize>,
     pub training_seconds: Option<f64>,
+    /// Each phase of the training that made this model, in order.
+    pub phases: Option<Vec<PhaseInfo>>,
     pub metrics: Option<RankingMetrics>,
     /// The popularity baseline on the same holdout.
     pub baseline_metrics: Option<RankingMetrics>,
     /// Number of taste segments.
     pub segments: Option<usize>,
     pub marketing: Option<MarketingSummary>,
+}
+
+/// One phase of a training.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhaseInfo {
+    /// `read`, `build`, `evaluate`, `fit`, `segment`, `predict` or `persist`.
+    pub name: String,
+    pub seconds: f64,
+    /// Peak resident memory of the process during the phase, MiB (0: unknown).
+    pub peak_rss_mib: f64,
 }
 
 /// The serving model and its holdout metrics against popularity.
@@ -222,6 +234,16 @@ async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
         n_events: Some(s.n_events),
         factors: Some(s.params.factors),
         training_seconds: Some(seconds(s.training_seconds)),
+        phases: Some(
+            s.phases
+                .iter()
+                .map(|p| PhaseInfo {
+                    name: p.name.clone(),
+                    seconds: seconds(p.seconds),
+                    peak_rss_mib: (p.peak_rss_bytes as f64 / 1048576.0 * 10.0).round() / 10.0,
+                })
+                .collect(),
+        ),
         metrics: s.metrics.as_ref().map(Into::into),
         baseline_metrics: s.baseline_metrics.as_ref().map(Into::into),
         segments: s.segments.as_ref().map(|g| g.segments.len()),

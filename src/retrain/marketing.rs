@@ -1,57 +1,13 @@
-//! The marketing half of a training: the store's per-day rows indexed by the
+//! The marketing half of a training: the log's per-day cells indexed by the
 //! snapshot's users and courses, then the pure `marketing` pipeline.
 
-use std::collections::HashMap;
-
-use crate::domain::EventType;
+use super::days::DayData;
 use crate::marketing::audience::MarketingModel;
 use crate::marketing::features::{CourseInfo, DayRow};
 use crate::marketing::offer::OfferShares;
 use crate::marketing::predict::{predict, LearnerData};
 use crate::marketing::MarketingSettings;
 use crate::serve::snapshot::{CourseSide, UserSide};
-use crate::store::DayAggRow;
-
-/// Per-day rows with user and course ids interned while streaming.
-#[derive(Debug, Default)]
-pub struct DayData {
-    users: HashMap<String, u32>,
-    user_ids: Vec<String>,
-    courses: HashMap<String, u32>,
-    course_ids: Vec<String>,
-    /// (user, course, row) with interned indices.
-    rows: Vec<(u32, u32, EventType, i32, u32, f32)>,
-}
-
-fn intern(id: String, index: &mut HashMap<String, u32>, ids: &mut Vec<String>) -> u32 {
-    if let Some(&i) = index.get(&id) {
-        return i;
-    }
-    let i = ids.len() as u32;
-    ids.push(id.clone());
-    index.insert(id, i);
-    i
-}
-
-impl DayData {
-    /// Adds one store row; unknown event types are skipped.
-    pub fn push(&mut self, r: DayAggRow) {
-        let Some(kind) = EventType::parse(&r.2) else {
-            return;
-        };
-        let u = intern(r.0, &mut self.users, &mut self.user_ids);
-        let c = intern(r.1, &mut self.courses, &mut self.course_ids);
-        self.rows.push((u, c, kind, r.3 as i32, r.4 as u32, r.5 as f32));
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-}
 
 /// Predictions, RFM and offer shares for every snapshot user as of day
 /// `today` (the first day not seen).
@@ -92,14 +48,14 @@ pub fn build(
         .map(|c| courses.index.get(c).copied())
         .collect();
     let mut histories: Vec<Vec<DayRow>> = vec![Vec::new(); users.ids.len()];
-    for &(u, c, kind, day, count, value_max) in &days.rows {
-        if let (Some(u), Some(course)) = (user_of[u as usize], course_of[c as usize]) {
+    for c in &days.rows {
+        if let (Some(u), Some(course)) = (user_of[c.user as usize], course_of[c.course as usize]) {
             histories[u as usize].push(DayRow {
-                day,
+                day: c.day,
                 course,
-                kind,
-                count,
-                value_max,
+                kind: c.kind,
+                count: c.count,
+                value_max: c.value_max,
             });
         }
     }

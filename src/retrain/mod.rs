@@ -5,8 +5,10 @@
 //! `publish` swaps a snapshot in, `serving` covers the time before any
 //! training, `schedule` is the timer.
 
+pub mod days;
 mod erase;
 pub mod marketing;
+pub mod phases;
 pub mod pipeline;
 mod publish;
 mod run;

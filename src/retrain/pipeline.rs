@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::phases::Phases;
 use super::TrainSettings;
 use crate::domain::{Course, TypeAgg};
 use crate::eval::evaluate::EvalReport;
@@ -22,7 +23,7 @@ pub struct TrainInput {
     pub n_events: i64,
     pub version: i64,
     /// Per-day event counts for the marketing predictions.
-    pub days: super::marketing::DayData,
+    pub days: super::days::DayData,
 }
 
 /// Why a training did not produce a snapshot to publish.
@@ -70,7 +71,10 @@ pub fn train(
     previous: Option<&ModelSnapshot>,
 ) -> Result<ModelSnapshot, TrainFailure> {
     let started = Instant::now();
-    let inter = Interactions::build(&input.aggs, &input.catalog, &s.weights, input.read_at_ms);
+    let mut phases = Phases::default();
+    let inter = phases.run("build", || {
+        Interactions::build(&input.aggs, &input.catalog, &s.weights, input.read_at_ms)
+    });
     let keeps_model = previous.is_some_and(ModelSnapshot::is_model);
     let fallback = |why: TrainFailure, evaluated: Option<EvalReport>| {
         if keeps_model {
@@ -93,11 +97,13 @@ pub fn train(
         min_interactions: 5,
         max_test_users: Some(s.holdout_users),
     };
+    let evaluate_started = phases.begin();
     let sp = split(&inter.entries, SplitKind::Temporal, &holdout, s.model.seed);
     if sp.test.is_empty() {
         return fallback(TrainFailure::NotEvaluated, None);
     }
     let report = crate::eval::evaluate::evaluate(n_users, n_courses, &sp, &s.model, 10, s.weights.purchase)?;
+    phases.end("evaluate", evaluate_started);
     if s.require_beat_baseline && report.model.ndcg <= report.popularity.ndcg {
         let why = TrainFailure::NotBetter {
             model: report.model.ndcg,
@@ -106,6 +112,7 @@ pub fn train(
         return fallback(why, Some(report));
     }
 
+    let fit_started = phases.begin();
     let ui = inter.to_csr();
     let model = fit(&ui, &s.model, |_, _| {})?;
     // Evidence per course: learners with a positive interaction.
@@ -121,7 +128,8 @@ pub fn train(
         &input.catalog,
     );
     let users = user_side(&inter, model.users, ui);
-    let seg_started = Instant::now();
+    phases.end("fit", fit_started);
+    let seg_started = phases.begin();
     let segs = segments::build(
         &input.aggs,
         &users,
@@ -132,20 +140,24 @@ pub fn train(
         s.model.seed,
     );
     let segmentation_seconds = seg_started.elapsed().as_secs_f64();
+    phases.end("segment", seg_started);
     // T is the first day the training has not seen in full: tomorrow.
     let today = (input.read_at_ms.div_euclid(86_400_000) + 1) as i32;
-    let marketing = super::marketing::build(
-        &input.days,
-        &users,
-        &courses,
-        &s.marketing,
-        today,
-        previous.and_then(|p| p.marketing.as_deref()),
-    );
+    let marketing = phases.run("predict", || {
+        super::marketing::build(
+            &input.days,
+            &users,
+            &courses,
+            &s.marketing,
+            today,
+            previous.and_then(|p| p.marketing.as_deref()),
+        )
+    });
     let mut snap = snapshot(&input, s, users, courses, Some(report), started);
     snap.segments = Some(Arc::new(segs));
     snap.segmentation_seconds = segmentation_seconds;
     snap.marketing = Some(Arc::new(marketing));
+    snap.phases = phases.0;
     Ok(snap)
 }
 
@@ -240,6 +252,7 @@ fn snapshot(
         courses: Arc::new(courses),
         segments: None,
         segmentation_seconds: 0.0,
+        phases: Vec::new(),
         basis: Basis::Model,
         marketing: None,
     }

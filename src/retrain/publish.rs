@@ -30,6 +30,18 @@ impl Trainer {
                 }
             }
         }
+        if !snap.phases.is_empty() {
+            m.training_phase_seconds.reset();
+            m.training_phase_peak_rss.reset();
+        }
+        for p in &snap.phases {
+            m.training_phase_seconds
+                .with_label_values(&[&p.name])
+                .set(p.seconds);
+            m.training_phase_peak_rss
+                .with_label_values(&[&p.name])
+                .set(p.peak_rss_bytes as i64);
+        }
         if let Some(segs) = &snap.segments {
             m.segmentation_seconds.observe(snap.segmentation_seconds);
             m.segment_users.reset();

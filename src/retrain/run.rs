@@ -6,11 +6,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::days::DayData;
+use super::phases::Phases;
 use super::pipeline::{self, TrainFailure, TrainInput};
-use super::{marketing, Outcome, Trainer};
+use super::{Outcome, Trainer};
 use crate::cluster::Change;
-use crate::domain::now_ms;
+use crate::domain::{now_ms, TypeAgg};
 use crate::serve::snapshot::{Basis, ModelSnapshot};
+use crate::store::Store;
 use crate::store::TrainingRun;
 
 /// The history row of one run (`GET /model/history`).
@@ -104,10 +107,12 @@ impl Trainer {
                         "no model published; serving popularity"
                     );
                 }
+                let phases = super::phases::summary(&snap.phases);
                 self.publish(Arc::new(snap));
                 tracing::info!(
                     version,
                     seconds = started.elapsed().as_secs_f64(),
+                    phases = %phases,
                     "model published"
                 );
                 Outcome::Published(version)
@@ -126,18 +131,20 @@ impl Trainer {
             i.metrics.db_errors.with_label_values(&["training_read"]).inc();
             ("store", e.to_string())
         };
+        let mut phases = Phases::default();
+        phases
+            .run_async("compact", i.store.compact_events())
+            .await
+            .map_err(store_err)?;
+        let read_started = phases.begin();
         // The sequence is read first: anything after it is caught by fold-in.
         let trained_seq = i.store.max_event_seq().await.map_err(store_err)?;
         let read_at_ms = now_ms();
-        let aggs = i.store.load_aggregates().await.map_err(store_err)?;
+        let (days, aggs) = read_log(&i.store, read_at_ms).await.map_err(store_err)?;
+        let n_events = days.n_events();
         let catalog = i.store.list_courses_newest_first().await.map_err(store_err)?;
-        let n_events = i.store.count_events().await.map_err(store_err)?;
-        let mut days = marketing::DayData::default();
-        i.store
-            .load_day_aggregates(|r| days.push(r))
-            .await
-            .map_err(store_err)?;
         let stored = i.store.max_snapshot_version().await.map_err(store_err)?;
+        phases.end("read", read_started);
         let version = stored.max(i.live.version().unwrap_or(0)) + 1;
         let input = TrainInput {
             aggs,
@@ -151,7 +158,7 @@ impl Trainer {
         let settings = i.settings.clone();
         let previous = i.live.snapshot();
         let inject = i.fail_next.swap(false, Ordering::SeqCst);
-        let snap = tokio::task::spawn_blocking(move || {
+        let mut snap = tokio::task::spawn_blocking(move || {
             if inject {
                 return Err(TrainFailure::Injected);
             }
@@ -166,8 +173,12 @@ impl Trainer {
         .await
         .map_err(|e| ("panic", e.to_string()))?
         .map_err(|f| (f.reason(), f.to_string()))?;
+        phases.0.append(&mut snap.phases);
+        // The persisted copy carries every phase but its own.
+        snap.phases = phases.0.clone();
         // Users erased while this training ran are in its data; they never
         // reach the persisted copy.
+        let persist_started = phases.begin();
         let _one = i.erase_lock.lock().await;
         let erased = match (i.store.erasures_after_ms(read_at_ms).await, i.live.erasure_key()) {
             (Ok(h), Some(key)) if !h.is_empty() => {
@@ -194,6 +205,23 @@ impl Trainer {
         } else {
             i.cluster.notify(Change::Model { version }).await;
         }
+        phases.end("persist", persist_started);
+        snap.phases = phases.0;
         Ok(snap)
     }
+}
+
+/// Every cell of the log (the rollup plus the events after its watermark),
+/// merged, and the per (user, course, type) aggregates as of `read_at_ms`.
+/// The sorting runs on a blocking thread.
+pub(super) async fn read_log(store: &Store, read_at_ms: i64) -> sqlx::Result<(DayData, Vec<TypeAgg>)> {
+    let mut days = DayData::default();
+    store.read_event_days(|c| days.push(c)).await?;
+    tokio::task::spawn_blocking(move || {
+        days.finish();
+        let aggs = days.aggregates(read_at_ms);
+        (days, aggs)
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("reading the log panicked: {e}")))
 }

@@ -52,11 +52,14 @@ impl Trainer {
         if catalog.is_empty() {
             return Ok(None);
         }
+        let trained_seq = i.store.max_event_seq().await?;
+        let read_at_ms = now_ms();
+        let (days, aggs) = super::run::read_log(&i.store, read_at_ms).await?;
         let input = TrainInput {
-            trained_seq: i.store.max_event_seq().await?,
-            read_at_ms: now_ms(),
-            aggs: i.store.load_aggregates().await?,
-            n_events: i.store.count_events().await?,
+            trained_seq,
+            read_at_ms,
+            aggs,
+            n_events: days.n_events(),
             catalog,
             days: Default::default(),
             version: 0,

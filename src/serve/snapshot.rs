@@ -13,7 +13,7 @@ use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 
 /// What a snapshot's lists rest on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,9 +113,21 @@ pub struct ModelSnapshot {
     pub courses: Arc<CourseSide>,
     pub segments: Option<Arc<Segmentation>>,
     pub segmentation_seconds: f64,
+    /// Wall time and peak memory of each phase of the training that made it.
+    pub phases: Vec<TrainingPhase>,
     pub basis: Basis,
     /// Purchase and churn predictions, RFM groups and offer shares per user.
     pub marketing: Option<Arc<MarketingModel>>,
+}
+
+/// One phase of a training (read, evaluate, fit, segment, predict,
+/// persist): wall seconds and the process's peak resident bytes during it
+/// (0 where unknown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingPhase {
+    pub name: String,
+    pub seconds: f64,
+    pub peak_rss_bytes: u64,
 }
 
 fn index_of(ids: &[String]) -> HashMap<String, u32> {
@@ -250,6 +262,7 @@ impl ModelSnapshot {
             courses: Arc::new(courses),
             segments: self.segments.clone(),
             segmentation_seconds: self.segmentation_seconds,
+            phases: self.phases.clone(),
             basis: self.basis.clone(),
             marketing: self.marketing.clone(),
         }

@@ -31,6 +31,10 @@ impl Store {
         let mut conn = pool.acquire().await?;
         let merged = async {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(super::rollup::INGEST_LOCK)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "CREATE TEMP TABLE IF NOT EXISTS events_stage \
              (event_id TEXT, user_id TEXT, course_id TEXT, type TEXT, value DOUBLE PRECISION, ts_ms BIGINT, rec_id TEXT) \

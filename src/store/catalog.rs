@@ -158,11 +158,15 @@ impl Store {
         })
     }
 
-    /// Erases a user's events and attributes in one transaction, recording
+    /// Erases a user's events (raw and rolled up) and attributes in one transaction, recording
     /// the keyed hash of the id. Returns whether anything was there.
     pub async fn delete_user(&self, id: &str, key: &ErasureKey) -> sqlx::Result<bool> {
         on_pool!(self, p => guarded_tx!(p, tx => {
+            // Queues behind a running compaction, which could write the
+            // learner's cells back (see `rollup`).
+            sqlx::query("UPDATE rollup_state SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
             let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM event_days WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM campaign_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;

@@ -56,6 +56,11 @@ impl Store {
         }
         let rows: Vec<(Option<String>,)> = match self {
             Store::Postgres(p) => guarded_tx!(p, tx => {
+                // See `rollup`: compaction's high mark waits for this commit.
+                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                    .bind(super::rollup::INGEST_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
                 let col = |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
                 sqlx::query_as(
                     "INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \

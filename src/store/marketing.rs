@@ -1,13 +1,7 @@
-//! What marketing reads and writes: per-day event counts for the propensity
-//! models, campaigns with their frozen members, and the payments a campaign
-//! report counts.
-
-use futures::TryStreamExt;
+//! What marketing reads and writes: campaigns with their frozen members,
+//! and the payments a campaign report counts.
 
 use super::{on_pool, Store};
-
-/// Events of one type by one user on one course on one UTC day.
-pub type DayAggRow = (String, String, String, i64, i64, f64);
 
 /// A campaign as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -37,21 +31,6 @@ const CAMPAIGN_COLUMNS: &str = "id, name, course_id, category, audience, discoun
 const MEMBERS_PER_STATEMENT: usize = 5_000;
 
 impl Store {
-    /// Per (user, course, type, day) counts and largest value over the whole
-    /// log, for features as of any cutoff day. Calls `each` per row so the
-    /// caller can index as it goes.
-    pub async fn load_day_aggregates(&self, mut each: impl FnMut(DayAggRow)) -> sqlx::Result<()> {
-        const SQL: &str = "SELECT user_id, course_id, type, ts_ms / 86400000 AS day, COUNT(*), \
-             COALESCE(MAX(value), 0.0) FROM events GROUP BY user_id, course_id, type, ts_ms / 86400000";
-        on_pool!(self, p => {
-            let mut rows = sqlx::query_as::<_, DayAggRow>(SQL).fetch(p);
-            while let Some(r) = rows.try_next().await? {
-                each(r);
-            }
-            Ok(())
-        })
-    }
-
     /// Stores a campaign and its members (user, in control) in one transaction.
     pub async fn create_campaign(&self, c: &StoredCampaign, members: &[(String, bool)]) -> sqlx::Result<()> {
         on_pool!(self, p => {

@@ -10,6 +10,7 @@ mod experiments;
 mod health;
 mod history;
 mod marketing;
+mod rollup;
 mod snapshots;
 
 use std::path::Path;
@@ -25,7 +26,8 @@ pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
 pub use health::{run_probe, ProbeTiming, StoreHealth};
 pub use history::TrainingRun;
-pub use marketing::{DayAggRow, PaymentRow, StoredCampaign};
+pub use marketing::{PaymentRow, StoredCampaign};
+pub use rollup::{Compaction, DayCell};
 
 // Moved to `domain` and `error`; re-exported for callers not yet updated.
 pub use crate::domain::id_hash::{legacy_user_hash, ErasureKey};

@@ -22,6 +22,7 @@ mod ownership;
 mod proxy;
 mod recommend;
 mod report_level;
+mod rollup;
 mod schema;
 mod segments;
 mod webdriver;

@@ -58,6 +58,31 @@ async fn a_trained_model_gives_personalized_lists_without_taken_courses(app: Tes
     for key in ["precision", "recall", "f1", "ndcg", "map", "hit_rate", "coverage"] {
         assert!(model["metrics"][key].is_number(), "{key} missing: {model}");
     }
+    // Each phase of the training, timed, in order, and the same in Prometheus.
+    let phases: Vec<&str> = model["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        ["compact", "read", "build", "evaluate", "fit", "segment", "predict", "persist"]
+    );
+    for p in model["phases"].as_array().unwrap() {
+        assert!(p["seconds"].as_f64().unwrap() >= 0.0, "{p}");
+        assert!(p["peak_rss_mib"].as_f64().unwrap() > 0.0, "{p}");
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for phase in phases {
+        assert!(
+            text.contains(&format!("courserec_training_phase_seconds{{phase=\"{phase}\"}}")),
+            "{phase}"
+        );
+        assert!(text.contains(&format!(
+            "courserec_training_phase_peak_rss_bytes{{phase=\"{phase}\"}}"
+        )));
+    }
     // Heavy users: their taken sets are largest, so exclusion is really tested.
     let mut users: Vec<&String> = data.users.iter().map(|u| &u.0).collect();
     users.sort_by_key(|u| std::cmp::Reverse(taken_by(&data, u).len()));
@@ -335,6 +360,12 @@ async fn a_restart_serves_the_persisted_model_without_retraining() {
     let again = app.get_ok("/model").await;
     assert_eq!(again["version"], model["version"]);
     assert_eq!(again["trained_at"], model["trained_at"]);
+    // Persisted before its own phase ended: every phase but `persist`.
+    let phases = model["phases"].as_array().unwrap();
+    assert_eq!(
+        again["phases"].as_array().unwrap()[..],
+        phases[..phases.len() - 1]
+    );
     let list2 = app.get_ok(&format!("/recommend/{user}")).await;
     assert_eq!(list2["items"], list["items"]);
     assert_eq!(list2["strategy"], "personalized");

@@ -1,0 +1,74 @@
+//! Timing each phase of a training: wall time and the process's peak
+//! resident memory while it ran.
+
+use std::time::Instant;
+
+use crate::serve::snapshot::TrainingPhase;
+
+/// The phases of one training, in the order they ran.
+#[derive(Debug, Default)]
+pub struct Phases(pub Vec<TrainingPhase>);
+
+impl Phases {
+    /// Marks the start of a phase: resets the peak-memory mark.
+    pub fn begin(&self) -> Instant {
+        crate::memory::reset_peak();
+        Instant::now()
+    }
+
+    /// Records the phase `name` begun at `started`.
+    pub fn end(&mut self, name: &str, started: Instant) {
+        self.0.push(TrainingPhase {
+            name: name.to_string(),
+            seconds: started.elapsed().as_secs_f64(),
+            peak_rss_bytes: crate::memory::peak_rss_bytes().unwrap_or(0),
+        });
+    }
+
+    /// Awaits `f` as the phase `name`.
+    pub async fn run_async<R>(&mut self, name: &str, f: impl std::future::Future<Output = R>) -> R {
+        let started = self.begin();
+        let r = f.await;
+        self.end(name, started);
+        r
+    }
+
+    /// Runs `f` as the phase `name`.
+    pub fn run<R>(&mut self, name: &str, f: impl FnOnce() -> R) -> R {
+        let started = self.begin();
+        let r = f();
+        self.end(name, started);
+        r
+    }
+}
+
+/// "read 1.20 s 310 MiB, fit 4.02 s 512 MiB, …" for the log line.
+pub fn summary(phases: &[TrainingPhase]) -> String {
+    phases
+        .iter()
+        .map(|p| format!("{} {:.2} s {} MiB", p.name, p.seconds, p.peak_rss_bytes >> 20))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_are_recorded_in_order_and_summarised() {
+        let mut p = Phases::default();
+        let x = p.run("fit", || 2 + 2);
+        assert_eq!(x, 4);
+        let t = p.begin();
+        p.end("persist", t);
+        let names: Vec<&str> = p.0.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["fit", "persist"]);
+        let s = summary(&[TrainingPhase {
+            name: "read".into(),
+            seconds: 1.234,
+            peak_rss_bytes: 310 << 20,
+        }]);
+        assert_eq!(s, "read 1.23 s 310 MiB");
+    }
+}
