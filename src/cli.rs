@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `train`, `evaluate`, `import`.
+//! The command line: `serve` (default), `migrate`, `train`, `evaluate`,
+//! `import`, `export-interactions`.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,16 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Print the OpenAPI document (the one `GET /openapi.json` serves).
     Openapi,
+    /// Write the interactions a training uses as one Parquet file, to train
+    /// elsewhere (Spark, implicit).
+    ExportInteractions(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The Parquet file to write (replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +170,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(crate::retrain::Outcome::Skipped(why)) => anyhow::bail!("training skipped: {why}"),
                 None => anyhow::bail!("a training is already running"),
             }
+        }
+        Some(Command::ExportInteractions(a)) => {
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            let report = crate::exchange::export(&store, &settings.training(), &a.out).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
         }
         Some(Command::Import(args)) => {
             let store = Store::connect(&settings.database).await?;

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod eval;
+pub mod exchange;
 pub mod experiment;
 pub mod http;
 pub mod import;

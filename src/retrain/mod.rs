@@ -11,7 +11,7 @@ pub mod marketing;
 pub mod phases;
 pub mod pipeline;
 mod publish;
-mod run;
+pub mod run;
 mod schedule;
 mod serving;
 

@@ -214,7 +214,7 @@ impl Trainer {
 /// Every cell of the log (the rollup plus the events after its watermark),
 /// merged, and the per (user, course, type) aggregates as of `read_at_ms`.
 /// The sorting runs on a blocking thread.
-pub(super) async fn read_log(store: &Store, read_at_ms: i64) -> sqlx::Result<(DayData, Vec<TypeAgg>)> {
+pub async fn read_log(store: &Store, read_at_ms: i64) -> sqlx::Result<(DayData, Vec<TypeAgg>)> {
     let mut days = DayData::default();
     store.read_event_days(|c| days.push(c)).await?;
     tokio::task::spawn_blocking(move || {

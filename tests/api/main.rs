@@ -12,6 +12,7 @@ mod console;
 mod console_api;
 mod edge;
 mod erasure;
+mod exchange;
 mod experiments;
 mod faults;
 mod ingest;
