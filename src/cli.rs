@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `train`, `evaluate`,
-//! `import`, `export-interactions`.
+//! `import`, `export-interactions`, `import-factors`.
 
 use std::path::PathBuf;
 
@@ -52,6 +52,19 @@ pub enum Command {
     /// Write the interactions a training uses as one Parquet file, to train
     /// elsewhere (Spark, implicit).
     ExportInteractions(ExportArgs),
+    /// Publish learner and course factors trained elsewhere, only if they
+    /// pass the training's evaluation gate.
+    ImportFactors(ImportFactorsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportFactorsArgs {
+    /// Parquet file of learner factors: `id` (utf8), `factors` (list<float32>).
+    #[arg(long)]
+    pub users: PathBuf,
+    /// Parquet file of course factors, the same layout.
+    #[arg(long)]
+    pub courses: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -141,17 +154,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::ImportFactors(a)) => {
+            // Both files are valid before the store is touched.
+            let files = crate::exchange::import::read_files(&a.users, &a.courses).await?;
+            let (trainer, _) = offline_trainer(&settings).await?;
+            let report = crate::exchange::import::publish(&trainer, files).await?;
+            println!("model version {} published", report.version);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Some(Command::Train) => {
-            let store = Store::connect(&settings.database).await?;
-            store.migrate().await?;
-            let metrics = crate::metrics::Metrics::new();
-            let live = std::sync::Arc::new(crate::serve::Live::new());
-            // In a cluster this waits its turn like a replica and tells the
-            // replicas about the model it publishes.
-            let cluster = crate::cluster::Cluster::new(&settings.cluster, &store)?;
-            let trainer =
-                crate::retrain::Trainer::new(settings.training(), store, live.clone(), metrics, cluster);
-            trainer.restore().await?;
+            let (trainer, live) = offline_trainer(&settings).await?;
             match trainer.run_now().await {
                 Some(crate::retrain::Outcome::Published(v)) => {
                     let snap = live.snapshot().expect("just published");
@@ -192,4 +205,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await
         }
     }
+}
+
+/// A trainer outside the service, on the newest persisted model. In a
+/// cluster it waits its turn like a replica and tells the replicas about
+/// the model it publishes.
+async fn offline_trainer(
+    settings: &Settings,
+) -> anyhow::Result<(crate::retrain::Trainer, std::sync::Arc<crate::serve::Live>)> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    let metrics = crate::metrics::Metrics::new();
+    let live = std::sync::Arc::new(crate::serve::Live::new());
+    let cluster = crate::cluster::Cluster::new(&settings.cluster, &store)?;
+    let trainer = crate::retrain::Trainer::new(settings.training(), store, live.clone(), metrics, cluster);
+    trainer.restore().await?;
+    Ok((trainer, live))
 }

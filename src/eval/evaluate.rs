@@ -9,6 +9,7 @@ use crate::model::als::{fit, AlsParams, FitError};
 use crate::model::interactions::csr_of;
 use crate::model::popularity::{popularity, top_popular};
 use crate::model::topn::top_n;
+use crate::model::{fold_in, Csr, Factors};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::fmt;
@@ -39,6 +40,54 @@ pub fn evaluate(
     let t0 = Instant::now();
     let m = fit(&ui, params, |_, _| {})?;
     let fit_seconds = t0.elapsed().as_secs_f64();
+    Ok(score(&ui, &m.users, &m.items, s, k, full_weight, fit_seconds))
+}
+
+/// Evaluates item factors trained elsewhere (`items`, one row per item):
+/// each test user's vector is folded in (see [`fold_in`]) from their
+/// training part only, so their held-out items never shape it; then as
+/// [`evaluate`]. `fit_seconds` is the fold-in time.
+pub fn evaluate_items(
+    n_users: usize,
+    s: &Split,
+    items: &Factors,
+    params: &AlsParams,
+    k: usize,
+    full_weight: f32,
+) -> Result<EvalReport, FitError> {
+    let ui = csr_of(&s.train, n_users, items.n);
+    let t0 = Instant::now();
+    let gram = items.gram();
+    let rows: Vec<(u32, Vec<f32>)> = s
+        .test
+        .par_iter()
+        .map(|(u, _)| {
+            let (cols, vals) = ui.row(*u as usize);
+            let events: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
+            fold_in(items, &gram, &events, params).map(|x| (*u, x))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut users = Factors::zeros(n_users, items.k);
+    for (u, x) in rows {
+        let at = u as usize * items.k;
+        users.data[at..at + items.k].copy_from_slice(&x);
+    }
+    let fit_seconds = t0.elapsed().as_secs_f64();
+    Ok(score(&ui, &users, items, s, k, full_weight, fit_seconds))
+}
+
+/// Ranks the catalogue minus each test user's training items (rows of
+/// `ui`) by `users`·`items` and by popularity, and scores both at `k`.
+fn score(
+    ui: &Csr,
+    users: &Factors,
+    items: &Factors,
+    s: &Split,
+    k: usize,
+    full_weight: f32,
+    fit_seconds: f64,
+) -> EvalReport {
+    let n_items = items.n;
     let pop = popularity(&s.train, n_items, 0, None, full_weight);
     // Ranked in parallel, then accumulated in test order so results are stable.
     let recs: Vec<(Vec<u32>, Vec<u32>)> = s
@@ -47,7 +96,7 @@ pub fn evaluate(
         .map(|(u, _)| {
             let owned = ui.row(*u as usize).0;
             let excl = |i: u32| owned.binary_search(&i).is_ok();
-            let model = top_n(m.users.row(*u as usize), &m.items, k, excl);
+            let model = top_n(users.row(*u as usize), items, k, excl);
             let base = top_popular(&pop, k, excl);
             (
                 model.into_iter().map(|r| r.0).collect(),
@@ -60,12 +109,12 @@ pub fn evaluate(
         am.add(model, test);
         ap.add(base, test);
     }
-    Ok(EvalReport {
+    EvalReport {
         model: am.finish(),
         popularity: ap.finish(),
         fit_seconds,
         train_interactions: s.train.len(),
-    })
+    }
 }
 
 /// Why an offline run failed.

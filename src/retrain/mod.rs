@@ -49,6 +49,17 @@ struct Inner {
     fallback: tokio::sync::Mutex<Option<Instant>>,
 }
 
+/// What turns the store's data into a snapshot to publish:
+/// [`pipeline::train`], or another that passes the same gate.
+pub type Fit = Box<
+    dyn FnOnce(
+            pipeline::TrainInput,
+            &TrainSettings,
+            Option<&crate::serve::snapshot::ModelSnapshot>,
+        ) -> Result<crate::serve::snapshot::ModelSnapshot, pipeline::TrainFailure>
+        + Send,
+>;
+
 /// What one run did.
 #[derive(Debug)]
 pub enum Outcome {
@@ -94,7 +105,7 @@ impl Trainer {
             return false;
         }
         let me = self.clone();
-        tokio::spawn(async move { me.run_claimed().await });
+        tokio::spawn(async move { me.run_claimed(Box::new(pipeline::train)).await });
         true
     }
 
@@ -105,14 +116,21 @@ impl Trainer {
 
     /// Runs one training and waits for it; `None` if one was already running.
     pub async fn run_now(&self) -> Option<Outcome> {
+        self.run_now_with(Box::new(pipeline::train)).await
+    }
+
+    /// [`Trainer::run_now`] with another way from the store's data to a
+    /// snapshot (e.g. imported factors), run like a training: under the
+    /// training lock, persisted, recorded in the history and published.
+    pub async fn run_now_with(&self, fit: Fit) -> Option<Outcome> {
         if self.inner.running.swap(true, Ordering::SeqCst) {
             return None;
         }
-        Some(self.run_claimed().await)
+        Some(self.run_claimed(fit).await)
     }
 
-    async fn run_claimed(&self) -> Outcome {
-        let out = self.run_once().await;
+    async fn run_claimed(&self, fit: Fit) -> Outcome {
+        let out = self.run_once(fit).await;
         self.inner.running.store(false, Ordering::SeqCst);
         self.inner.kick.notify_waiters();
         out

@@ -9,7 +9,7 @@ use super::phases::Phases;
 use super::TrainSettings;
 use crate::domain::{Course, TypeAgg};
 use crate::eval::evaluate::EvalReport;
-use crate::eval::split::{split, SplitKind, SplitParams};
+use crate::eval::split::{split, Split, SplitKind, SplitParams};
 use crate::model::{fit, Csr, Factors, Interactions};
 use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot, UserSide};
 use crate::serve::{catalog, segments};
@@ -92,29 +92,92 @@ pub fn train(
     }
     let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
 
+    let evaluate_started = phases.begin();
+    let report = match gate(&inter, s, |sp| {
+        crate::eval::evaluate::evaluate(n_users, n_courses, sp, &s.model, 10, s.weights.purchase)
+    }) {
+        Ok(report) => report,
+        Err((why @ TrainFailure::Fit(_), _)) => return Err(why),
+        Err((why, report)) => return fallback(why, report.map(|r| *r)),
+    };
+    phases.end("evaluate", evaluate_started);
+
+    let fit_started = phases.begin();
+    let ui = inter.to_csr();
+    let model = fit(&ui, &s.model, |_, _| {})?;
+    Ok(assemble(
+        &input,
+        s,
+        previous,
+        &inter,
+        Fitted {
+            users: model.users,
+            items: model.items,
+            history: ui,
+        },
+        report,
+        phases,
+        fit_started,
+        started,
+    ))
+}
+
+/// The gate every published model passes: the latest interactions of up to
+/// `holdout_users` learners held out (temporal split, seeded), the candidate
+/// scored on them by `score` and compared on NDCG@10 with popularity. The
+/// failure says why, with the report when there is one.
+pub fn gate(
+    inter: &Interactions,
+    s: &TrainSettings,
+    score: impl FnOnce(&Split) -> Result<EvalReport, crate::model::FitError>,
+) -> Result<EvalReport, (TrainFailure, Option<Box<EvalReport>>)> {
     let holdout = SplitParams {
         holdout: s.holdout_fraction,
         min_interactions: 5,
         max_test_users: Some(s.holdout_users),
     };
-    let evaluate_started = phases.begin();
     let sp = split(&inter.entries, SplitKind::Temporal, &holdout, s.model.seed);
     if sp.test.is_empty() {
-        return fallback(TrainFailure::NotEvaluated, None);
+        return Err((TrainFailure::NotEvaluated, None));
     }
-    let report = crate::eval::evaluate::evaluate(n_users, n_courses, &sp, &s.model, 10, s.weights.purchase)?;
-    phases.end("evaluate", evaluate_started);
+    let report = score(&sp).map_err(|e| (TrainFailure::Fit(e), None))?;
     if s.require_beat_baseline && report.model.ndcg <= report.popularity.ndcg {
         let why = TrainFailure::NotBetter {
             model: report.model.ndcg,
             baseline: report.popularity.ndcg,
         };
-        return fallback(why, Some(report));
+        return Err((why, Some(Box::new(report))));
     }
+    Ok(report)
+}
 
-    let fit_started = phases.begin();
-    let ui = inter.to_csr();
-    let model = fit(&ui, &s.model, |_, _| {})?;
+/// The factors of a model over `Interactions`' dense indices.
+pub struct Fitted {
+    /// One row per learner.
+    pub users: Factors,
+    /// One row per course.
+    pub items: Factors,
+    /// The learner × course weight matrix (`Interactions::to_csr`).
+    pub history: Csr,
+}
+
+/// The snapshot of a model that passed the [`gate`]: courses with few
+/// learners are blended with content factors, then segments and marketing
+/// predictions are rebuilt. The `fit` phase (begun at `fit_started`) ends
+/// once the factors are placed.
+#[allow(clippy::too_many_arguments)]
+pub fn assemble(
+    input: &TrainInput,
+    s: &TrainSettings,
+    previous: Option<&ModelSnapshot>,
+    inter: &Interactions,
+    fitted: Fitted,
+    report: EvalReport,
+    mut phases: Phases,
+    fit_started: Instant,
+    started: Instant,
+) -> ModelSnapshot {
+    let n_courses = inter.courses.len();
     // Evidence per course: learners with a positive interaction.
     let mut learners = vec![0u32; n_courses];
     for e in inter.entries.iter().filter(|e| e.weight > 0.0) {
@@ -122,12 +185,12 @@ pub fn train(
     }
     let courses = catalog::build_blended(
         inter.courses.clone(),
-        model.items,
+        fitted.items,
         &learners,
-        popularity_of(&inter, s, input.read_at_ms),
+        popularity_of(inter, s, input.read_at_ms),
         &input.catalog,
     );
-    let users = user_side(&inter, model.users, ui);
+    let users = user_side(inter, fitted.users, fitted.history);
     phases.end("fit", fit_started);
     let seg_started = phases.begin();
     let segs = segments::build(
@@ -153,12 +216,12 @@ pub fn train(
             previous.and_then(|p| p.marketing.as_deref()),
         )
     });
-    let mut snap = snapshot(&input, s, users, courses, Some(report), started);
+    let mut snap = snapshot(input, s, users, courses, Some(report), started);
     snap.segments = Some(Arc::new(segs));
     snap.segmentation_seconds = segmentation_seconds;
     snap.marketing = Some(Arc::new(marketing));
     snap.phases = phases.0;
-    Ok(snap)
+    snap
 }
 
 /// Popularity (learners, time-decayed) of every course of `inter`.

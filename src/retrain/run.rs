@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use super::days::DayData;
 use super::phases::Phases;
-use super::pipeline::{self, TrainFailure, TrainInput};
-use super::{Outcome, Trainer};
+use super::pipeline::{TrainFailure, TrainInput};
+use super::{Fit, Outcome, Trainer};
 use crate::cluster::Change;
 use crate::domain::{now_ms, TypeAgg};
 use crate::serve::snapshot::{Basis, ModelSnapshot};
@@ -48,7 +48,7 @@ fn run_record(result: &Result<ModelSnapshot, (&'static str, String)>, seconds: f
 }
 
 impl Trainer {
-    pub(super) async fn run_once(&self) -> Outcome {
+    pub(super) async fn run_once(&self, fit: Fit) -> Outcome {
         let i = &self.inner;
         let lock = match i.cluster.try_train_lock().await {
             Ok(Some(lock)) => lock,
@@ -67,7 +67,7 @@ impl Trainer {
         // model rather than train again on the same data.
         let out = match self.newer_model_stored().await {
             Ok(Some(v)) => Outcome::Skipped(format!("loaded version {v}, just trained by another replica")),
-            _ => self.run_locked().await,
+            _ => self.run_locked(fit).await,
         };
         lock.release().await;
         out
@@ -82,10 +82,10 @@ impl Trainer {
         self.restore().await
     }
 
-    async fn run_locked(&self) -> Outcome {
+    async fn run_locked(&self, fit: Fit) -> Outcome {
         let i = &self.inner;
         let started = Instant::now();
-        let result = self.train().await;
+        let result = self.train(fit).await;
         i.metrics
             .training_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -125,7 +125,7 @@ impl Trainer {
         }
     }
 
-    async fn train(&self) -> Result<ModelSnapshot, (&'static str, String)> {
+    async fn train(&self, fit: Fit) -> Result<ModelSnapshot, (&'static str, String)> {
         let i = &self.inner;
         let store_err = |e: sqlx::Error| {
             i.metrics.db_errors.with_label_values(&["training_read"]).inc();
@@ -168,7 +168,7 @@ impl Trainer {
                 .thread_name(|i| format!("train-{i}"))
                 .build()
                 .map_err(|e| TrainFailure::Pool(e.to_string()))?;
-            pool.install(|| pipeline::train(input, &settings, previous.as_deref()))
+            pool.install(|| fit(input, &settings, previous.as_deref()))
         })
         .await
         .map_err(|e| ("panic", e.to_string()))?
