@@ -12,7 +12,12 @@ COURSES="${COURSES:-20000}"
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/test}"
 work=$(mktemp -d)
 dbname="courserec_scale_$$"
-trap 'psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" || true; rm -rf "$work"' EXIT
+# KEEP=1 keeps the database for a closer look (its URL is printed).
+if [ -n "${KEEP:-}" ]; then
+  trap 'rm -rf "$work"; echo "kept: ${PG_ADMIN%/*}/$dbname"' EXIT
+else
+  trap 'psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" || true; rm -rf "$work"' EXIT
+fi
 
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin courserec --example scale_events
 BIN="${BIN:-./target/release/courserec}"
@@ -26,14 +31,14 @@ psql "$PG_ADMIN" -qc "CREATE DATABASE $dbname"
 url="${PG_ADMIN%/*}/$dbname"
 "$BIN" migrate --database-url "$url" >/dev/null
 s=$(t)
-"$BIN" import --database-url "$url" --courses "$work/courses.csv" --events "$work/events.csv" >/dev/null
+COURSEREC_LOG__FILTER=error "$BIN" import --database-url "$url" --courses "$work/courses.csv" --events "$work/events.csv" >/dev/null
 echo "import seconds: $(echo "$(t) - $s" | bc)"
 
 # Two trainings: the first also compacts the whole log into the rollup; the
 # second is the steady state (only events since the last compaction are new).
 for run in first second; do
   s=$(t)
-  /usr/bin/time -v "$BIN" train --database-url "$url" >"$work/train.out" 2>"$work/train.err" || { cat "$work/train.err"; exit 1; }
+  COURSEREC_LOG__FILTER=error /usr/bin/time -v "$BIN" train --database-url "$url" >"$work/train.out" 2>"$work/train.err" || { cat "$work/train.err"; exit 1; }
   wall=$(echo "$(t) - $s" | bc)
   rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print int($2 / 1024)}' "$work/train.err")
   echo "train ($run): wall seconds $wall, peak RSS $rss MiB"

@@ -3,6 +3,7 @@
 //! A profile is what `GET /users/<id>/profile` returns and what segmentation
 //! clusters on (together with the ALS factor of the user).
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -101,7 +102,12 @@ pub fn interest_weight(kind: EventType) -> f64 {
 /// Rows of other users are ignored, so a caller may pass a larger slice.
 /// Rows whose course is unknown still count as events but add no category
 /// interest and no spend.
-pub fn build_profile(user_id: &str, rows: &[TypeAgg], courses: &CourseIndex, now_ms: i64) -> Profile {
+pub fn build_profile<R: Borrow<TypeAgg>>(
+    user_id: &str,
+    rows: &[R],
+    courses: &CourseIndex,
+    now_ms: i64,
+) -> Profile {
     let mut p = Profile {
         user_id: user_id.to_string(),
         ..Profile::default()
@@ -111,7 +117,8 @@ pub fn build_profile(user_id: &str, rows: &[TypeAgg], courses: &CourseIndex, now
     // Course → (its metadata, [latest purchase, latest refund]).
     type Latest = [Option<i64>; 2];
     let mut payments: BTreeMap<&str, (&CourseMeta, Latest)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.user_id == user_id && r.count > 0) {
+    let rows = rows.iter().map(Borrow::borrow);
+    for r in rows.filter(|r: &&TypeAgg| r.user_id == user_id && r.count > 0) {
         *p.counts.entry(r.kind).or_insert(0) += u64::from(r.count);
         p.events_30d += r.count_30d;
         p.events_90d += r.count_90d;
@@ -175,9 +182,11 @@ pub fn build_profiles(
     courses: &CourseIndex,
     now_ms: i64,
 ) -> Vec<Profile> {
-    let mut by_user: HashMap<&str, Vec<TypeAgg>> = HashMap::new();
+    // References, not copies: at millions of rows a copy would double the
+    // training's largest input.
+    let mut by_user: HashMap<&str, Vec<&TypeAgg>> = HashMap::new();
     for r in rows {
-        by_user.entry(r.user_id.as_str()).or_default().push(r.clone());
+        by_user.entry(r.user_id.as_str()).or_default().push(r);
     }
     user_ids
         .iter()

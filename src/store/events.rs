@@ -56,15 +56,14 @@ impl Store {
         }
         let rows: Vec<(Option<String>,)> = match self {
             Store::Postgres(p) => guarded_tx!(p, tx => {
-                // See `rollup`: compaction's high mark waits for this commit.
-                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-                    .bind(super::rollup::INGEST_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
                 let col = |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+                // The shared ingest lock (see `rollup`) is taken before any
+                // row, so before any sequence number: no row can be joined
+                // without the CTE's one row, and a volatile CTE runs once.
                 sqlx::query_as(
-                    "INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
-                     SELECT e.*, $8 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
+                    "WITH ingest_lock AS (SELECT pg_advisory_xact_lock_shared($9)) \
+                     INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
+                     SELECT e.*, $8 FROM ingest_lock, UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
                      $5::float8[], $6::int8[], $7::text[]) AS e \
                      ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
                 )
@@ -76,6 +75,7 @@ impl Store {
                 .bind(events.iter().map(|e| e.ts_ms).collect::<Vec<_>>())
                 .bind(col(|e| e.rec_id.clone()))
                 .bind(received)
+                .bind(super::rollup::INGEST_LOCK)
                 .fetch_all(&mut *tx)
                 .await?
             })?,

@@ -76,7 +76,7 @@ fn refunds_cancel_spend_and_interest() {
 
 #[test]
 fn user_without_rows_is_empty() {
-    let p = build_profile("nobody", &[], &index(), NOW);
+    let p = build_profile::<TypeAgg>("nobody", &[], &index(), NOW);
     assert!(p.interests.is_empty());
     assert_eq!(p.recency_days, None);
     let json = serde_json::to_string(&p).unwrap();
