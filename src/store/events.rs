@@ -3,8 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use futures::TryStreamExt;
-
 use super::{guarded_tx, now_ms, on_pool, Store};
 use crate::domain::{Event, EventType, TypeAgg};
 use crate::model::ownership::ownership_from_latest;
@@ -116,24 +114,7 @@ impl Store {
         on_pool!(self, p => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(p).await)
     }
 
-    /// Per (user, course, type) sums over the whole log, for training.
-    pub async fn load_aggregates(&self) -> sqlx::Result<Vec<TypeAgg>> {
-        let now = now_ms();
-        let sql = format!("{AGG_SELECT} GROUP BY user_id, course_id, type");
-        on_pool!(self, p => {
-            let mut out = Vec::new();
-            let mut rows = sqlx::query_as::<_, AggRow>(&sql)
-                .bind(now - 30 * DAY_MS)
-                .bind(now - 90 * DAY_MS)
-                .fetch(p);
-            while let Some(r) = rows.try_next().await? {
-                out.extend(agg_from_row(r));
-            }
-            Ok(out)
-        })
-    }
-
-    /// The same sums for one user (fold-in and profiles).
+    /// Per (course, type) sums of one user's raw events (fold-in and profiles).
     pub async fn user_aggregates(&self, user_id: &str) -> sqlx::Result<Vec<TypeAgg>> {
         let now = now_ms();
         let sql = format!("{AGG_SELECT} WHERE user_id = $3 GROUP BY user_id, course_id, type");
