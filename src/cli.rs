@@ -194,7 +194,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import(args)) => {
             let store = Store::connect(&settings.database).await?;
             store.migrate().await?;
-            crate::import::run(&store, &args).await
+            let cutoff = crate::domain::retention_cutoff_ms(
+                crate::domain::now_ms(),
+                settings.database.retention_months,
+            );
+            crate::import::run(&store, &args, cutoff.unwrap_or(0)).await
         }
         None | Some(Command::Serve(_)) => {
             let demo = serve.is_some_and(|s| s.demo);

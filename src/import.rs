@@ -66,7 +66,9 @@ fn progress(path: &std::path::Path) -> ProgressBar {
     bar
 }
 
-pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<()> {
+/// Imports the files `args` names. Events before `min_ts_ms` (the
+/// retention cutoff, Unix ms; 0 for none) count as invalid.
+pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Result<()> {
     if args.events.is_none() && args.courses.is_none() {
         anyhow::bail!("nothing to import: pass --events FILE.csv and/or --courses FILE.csv");
     }
@@ -98,12 +100,17 @@ pub async fn run(store: &Store, args: &ImportArgs) -> anyhow::Result<()> {
         println!("courses: {} imported", courses.len());
     }
     if let Some(path) = &args.events {
-        import_events(store, path, args.skip_invalid).await?;
+        import_events(store, path, args.skip_invalid, min_ts_ms).await?;
     }
     Ok(())
 }
 
-async fn import_events(store: &Store, path: &std::path::Path, skip_invalid: bool) -> anyhow::Result<()> {
+async fn import_events(
+    store: &Store,
+    path: &std::path::Path,
+    skip_invalid: bool,
+    min_ts_ms: i64,
+) -> anyhow::Result<()> {
     let file = std::fs::File::open(path)?;
     let bar = progress(path);
     let mut rdr = csv::Reader::from_reader(bar.wrap_read(file));
@@ -111,6 +118,7 @@ async fn import_events(store: &Store, path: &std::path::Path, skip_invalid: bool
         max_batch: usize::MAX,
         max_future_skew_ms: 300_000,
         now_ms: now_ms(),
+        min_ts_ms,
     };
     let (mut read, mut stored, mut invalid) = (0usize, 0usize, 0usize);
     let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);

@@ -15,6 +15,7 @@ pub mod error;
 pub mod eval;
 pub mod exchange;
 pub mod experiment;
+pub mod housekeeping;
 pub mod http;
 pub mod import;
 pub mod ingest;

@@ -51,6 +51,8 @@ pub struct MetricSet {
     /// Latest report of each campaign: conversions per arm, uplift.
     pub campaign_conversions: IntGaugeVec,
     pub campaign_uplift: prometheus::GaugeVec,
+    /// Raw events removed by retention: `partition` (whole months) or `row`.
+    pub events_expired: IntCounterVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -218,6 +220,14 @@ impl Metrics {
                 &["campaign"],
             )
             .unwrap(),
+            events_expired: IntCounterVec::new(
+                opts(
+                    "events_expired_total",
+                    "Raw events dropped by retention after compaction: monthly partitions or single rows.",
+                ),
+                &["unit"],
+            )
+            .unwrap(),
             registry,
         };
         register_all(&m);
@@ -262,6 +272,7 @@ fn register_all(m: &MetricSet) {
         Box::new(m.campaign_members.clone()),
         Box::new(m.campaign_conversions.clone()),
         Box::new(m.campaign_uplift.clone()),
+        Box::new(m.events_expired.clone()),
     ];
     for c in collectors {
         r.register(c).expect("metric names are unique");

@@ -190,6 +190,11 @@ impl Application {
             .train
             .enabled
             .then(|| tokio::spawn(state.trainer.clone().run_loop()));
+        let housekeeping = tokio::spawn(crate::housekeeping::run_loop(
+            store.clone(),
+            state.settings.database.retention_months,
+            state.metrics.clone(),
+        ));
         let sync = state.cluster.enabled().then(|| {
             tokio::spawn(crate::replica::run_sync(crate::replica::Replica {
                 cluster: state.cluster.clone(),
@@ -208,7 +213,10 @@ impl Application {
             shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
         };
         http::server::serve(listener, http::app(state.clone()), limits, shutdown).await;
-        for task in [background, sync, Some(probe)].into_iter().flatten() {
+        for task in [background, sync, Some(probe), Some(housekeeping)]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         // No request is in flight any more: write what is queued, then stop.

@@ -99,6 +99,10 @@ pub struct DatabaseSettings {
     pub probe_timeout_ms: u64,
     /// SQLite: cap the file at this many pages (0: no cap), a disk quota.
     pub sqlite_max_page_count: u64,
+    /// Raw events are kept for the current UTC month and this many before
+    /// it, then dropped once the rollup holds them; 0 keeps them all.
+    #[serde(default)]
+    pub retention_months: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,3 +4,31 @@
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// The retention cutoff, Unix ms: the start of the UTC month `months`
+/// before the month of `now_ms`, so the current month and the `months`
+/// before it are kept whole. `None` when `months` is 0 (keep everything).
+pub fn retention_cutoff_ms(now_ms: i64, months: u32) -> Option<i64> {
+    use chrono::Datelike;
+    if months == 0 {
+        return None;
+    }
+    let today = chrono::DateTime::from_timestamp_millis(now_ms)?.date_naive();
+    let first = chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1)?;
+    let cutoff = first.checked_sub_months(chrono::Months::new(months))?;
+    Some(cutoff.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_keeps_the_current_month_and_the_months_before_it() {
+        // 2026-03-15T12:00:00Z with 2 months kept: cut at 2026-01-01.
+        assert_eq!(retention_cutoff_ms(1_773_576_000_000, 2), Some(1_767_225_600_000));
+        // Across a year boundary: 2026-01-01T00:00:00Z, 1 month: 2025-12-01.
+        assert_eq!(retention_cutoff_ms(1_767_225_600_000, 1), Some(1_764_547_200_000));
+        assert_eq!(retention_cutoff_ms(1_773_576_000_000, 0), None);
+    }
+}

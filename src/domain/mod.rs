@@ -12,7 +12,7 @@ mod scope;
 use serde::{Deserialize, Serialize};
 
 pub use catalog::CourseBody;
-pub use clock::now_ms;
+pub use clock::{now_ms, retention_cutoff_ms};
 pub use scope::Scope;
 
 /// Longest id accepted for users, courses, events and recommendations.
@@ -63,9 +63,15 @@ impl EventType {
         EventType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
-    /// Index into arrays laid out in the order of [`EventType::ALL`].
+    /// Index into arrays laid out in the order of [`EventType::ALL`]. The
+    /// rollup stores it as the type's code, so new types go at the end.
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The type at `index` in [`EventType::ALL`]; `None` past the end.
+    pub fn from_index(index: usize) -> Option<EventType> {
+        EventType::ALL.get(index).copied()
     }
 }
 

@@ -16,8 +16,8 @@ use super::extract::Query;
 use super::recommend::count;
 use super::wire::time;
 use super::AppState;
-use crate::domain::now_ms;
 use crate::domain::EventType;
+use crate::domain::{now_ms, retention_cutoff_ms};
 use crate::error::{ApiError, Json, Result};
 use crate::ingest::writer::WriteError;
 use crate::ingest::{parse_body, BodyError, Limits};
@@ -115,6 +115,7 @@ async fn ingest(
         max_batch: app.settings.ingest.max_batch,
         max_future_skew_ms: app.settings.ingest.max_future_skew_secs * 1000,
         now_ms: now_ms(),
+        min_ts_ms: retention_cutoff_ms(now_ms(), app.settings.database.retention_months).unwrap_or(0),
     };
     // Parsed by hand from the JSON value, not by serde into a struct, so a
     // batch's answer lists every invalid event and field, not the first.

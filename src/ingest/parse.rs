@@ -12,6 +12,8 @@ pub struct Limits {
     pub max_batch: usize,
     pub max_future_skew_ms: i64,
     pub now_ms: i64,
+    /// Events before this time (the retention cutoff, Unix ms) are refused.
+    pub min_ts_ms: i64,
 }
 
 /// Why a body as a whole was refused.
@@ -159,6 +161,10 @@ pub fn parse_event(v: &Value, limits: &Limits) -> Result<Event, Vec<FieldError>>
                 errs.push(FieldError::new("ts", "is before 1970"));
                 None
             }
+            Ok(t) if t.timestamp_millis() < limits.min_ts_ms => {
+                errs.push(FieldError::new("ts", "is older than the retention cutoff"));
+                None
+            }
             Ok(t) => Some(t.timestamp_millis()),
             Err(_) => {
                 errs.push(FieldError::new(
@@ -195,6 +201,7 @@ pub fn reason(e: &FieldError) -> &'static str {
         ("type", _) => "invalid_type",
         ("value", _) => "invalid_value",
         ("ts", "is in the future") => "future_ts",
+        ("ts", "is older than the retention cutoff") => "expired_ts",
         ("ts", _) => "invalid_ts",
         _ => "invalid_event",
     }

@@ -1,12 +1,13 @@
 //! The training's view of the event log: rollup cells (one per learner,
-//! course, event type and UTC day) with ids interned while streaming, so
-//! each cell costs 36 bytes and no `String`. Recommender aggregates and the
+//! course, event type and UTC day) keyed by dense indices, so each cell
+//! costs 36 bytes and no `String`; each text id is read once, from the
+//! store's key tables, and the few cells after the watermark are interned. Recommender aggregates and the
 //! marketing histories are both derived from it.
 
 use std::collections::HashMap;
 
 use crate::domain::{Event, EventType, TypeAgg};
-use crate::store::DayCell;
+use crate::store::{DayCell, DaySink, KeyedCell};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -55,6 +56,9 @@ pub struct DayData {
     pub user_ids: Vec<String>,
     courses: HashMap<String, u32>,
     pub course_ids: Vec<String>,
+    /// Store key → dense index (`u32::MAX` for a key not seen).
+    by_learner_key: Vec<u32>,
+    by_course_key: Vec<u32>,
     /// After `finish`: sorted by (user, course, type, day), one per cell.
     pub rows: Vec<Cell>,
 }
@@ -69,8 +73,63 @@ fn intern(id: String, index: &mut HashMap<String, u32>, ids: &mut Vec<String>) -
     i
 }
 
+/// Records that store key `key` is dense index `index`.
+fn map_key(key: i32, index: u32, map: &mut Vec<u32>) {
+    let Ok(k) = usize::try_from(key) else {
+        return;
+    };
+    if map.len() <= k {
+        map.resize(k + 1, u32::MAX);
+    }
+    map[k] = index;
+}
+
+fn lookup(key: i32, map: &[u32]) -> Option<u32> {
+    let i = *map.get(usize::try_from(key).ok()?)?;
+    (i != u32::MAX).then_some(i)
+}
+
+impl DaySink for DayData {
+    fn learner(&mut self, key: i32, id: String) {
+        let i = intern(id, &mut self.users, &mut self.user_ids);
+        map_key(key, i, &mut self.by_learner_key);
+    }
+
+    fn course(&mut self, key: i32, id: String) {
+        let i = intern(id, &mut self.courses, &mut self.course_ids);
+        map_key(key, i, &mut self.by_course_key);
+    }
+
+    /// Unknown event types and keys are skipped.
+    fn cell(&mut self, r: KeyedCell) {
+        let (Some(user), Some(course), Some(kind)) = (
+            lookup(r.learner_key, &self.by_learner_key),
+            lookup(r.course_key, &self.by_course_key),
+            usize::try_from(r.kind).ok().and_then(EventType::from_index),
+        ) else {
+            return;
+        };
+        let base = i64::from(r.day) * DAY_MS;
+        self.rows.push(Cell {
+            user,
+            course,
+            kind,
+            day: r.day,
+            count: r.n as u32,
+            value_max: r.value_max as f32,
+            value_sum: r.value_sum as f32,
+            first_ms: (r.first_ts_ms - base) as i32,
+            last_ms: (r.last_ts_ms - base) as i32,
+        });
+    }
+
+    fn tail(&mut self, r: DayCell) {
+        self.push(r);
+    }
+}
+
 impl DayData {
-    /// Adds one store cell; unknown event types are skipped.
+    /// Adds one cell with text ids; unknown event types are skipped.
     pub fn push(&mut self, r: DayCell) {
         let Some(kind) = EventType::parse(&r.kind) else {
             return;
@@ -125,6 +184,8 @@ impl DayData {
         });
         self.users = HashMap::new();
         self.courses = HashMap::new();
+        self.by_learner_key = Vec::new();
+        self.by_course_key = Vec::new();
     }
 
     pub fn len(&self) -> usize {
@@ -228,6 +289,50 @@ mod tests {
         // Day 10 is 91 days back: outside both windows.
         assert_eq!((u.count_30d, u.count_90d), (1, 1));
         assert_eq!((aggs[1].user_id.as_str(), aggs[1].count), ("v", 3));
+    }
+
+    #[test]
+    fn keyed_cells_join_the_tail_of_the_same_learner() {
+        let mut d = DayData::default();
+        d.learner(7, "u".into());
+        d.learner(2, "v".into());
+        d.course(3, "c".into());
+        let keyed = |learner_key, kind: EventType, n| KeyedCell {
+            learner_key,
+            course_key: 3,
+            kind: kind.index() as i16,
+            day: 10,
+            n,
+            value_sum: 0.0,
+            value_max: 0.0,
+            first_ts_ms: 10 * DAY_MS + 100,
+            last_ts_ms: 10 * DAY_MS + 200,
+        };
+        d.cell(keyed(7, EventType::View, 2));
+        d.cell(keyed(2, EventType::Purchase, 1));
+        d.cell(keyed(99, EventType::View, 5)); // no such key: skipped
+        d.tail(cell("u", "view", 10, 1, 0.0, 50, 50));
+        d.finish();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.n_events(), 4);
+        let u = d
+            .rows
+            .iter()
+            .find(|c| d.user_ids[c.user as usize] == "u")
+            .unwrap();
+        assert_eq!(
+            (u.kind, u.count, u.first_ts_ms()),
+            (EventType::View, 3, 10 * DAY_MS + 50)
+        );
+        let v = d
+            .rows
+            .iter()
+            .find(|c| d.user_ids[c.user as usize] == "v")
+            .unwrap();
+        assert_eq!(
+            (v.kind, d.course_ids[v.course as usize].as_str()),
+            (EventType::Purchase, "c")
+        );
     }
 
     #[test]

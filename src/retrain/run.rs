@@ -216,7 +216,7 @@ impl Trainer {
 /// The sorting runs on a blocking thread.
 pub async fn read_log(store: &Store, read_at_ms: i64) -> sqlx::Result<(DayData, Vec<TypeAgg>)> {
     let mut days = DayData::default();
-    store.read_event_days(|c| days.push(c)).await?;
+    store.read_event_days(&mut days).await?;
     tokio::task::spawn_blocking(move || {
         days.finish();
         let aggs = days.aggregates(read_at_ms);

@@ -47,15 +47,19 @@ impl Store {
             .await?;
         copy.send(data).await?;
         copy.finish().await?;
-        // DISTINCT ON keeps one row per event_id inside the chunk itself.
+        // DISTINCT ON keeps one row per event_id inside the chunk itself;
+        // ids are claimed in `event_ids`, as in `insert_events`.
         let merged = sqlx::query(
-            "INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
+            "WITH claimed AS (INSERT INTO event_ids (event_id, ts_ms) \
+             SELECT DISTINCT ON (event_id) event_id, ts_ms FROM events_stage WHERE event_id IS NOT NULL \
+             ON CONFLICT (event_id) DO NOTHING RETURNING event_id, ts_ms) \
+             INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
              SELECT event_id, user_id, course_id, type, value, ts_ms, rec_id, $1 FROM events_stage \
              WHERE event_id IS NULL \
              UNION ALL \
-             SELECT * FROM (SELECT DISTINCT ON (event_id) event_id, user_id, course_id, type, value, ts_ms, rec_id, $1::BIGINT \
-             FROM events_stage WHERE event_id IS NOT NULL) d \
-             ON CONFLICT (event_id) DO NOTHING",
+             SELECT * FROM (SELECT DISTINCT ON (s.event_id) s.event_id, s.user_id, s.course_id, s.type, s.value, \
+             s.ts_ms, s.rec_id, $1::BIGINT FROM events_stage s JOIN claimed c \
+             ON c.event_id = s.event_id AND c.ts_ms = s.ts_ms) d",
         )
         .bind(received)
         .execute(&mut *tx)

@@ -161,12 +161,26 @@ impl Store {
     /// Erases a user's events (raw and rolled up) and attributes in one transaction, recording
     /// the keyed hash of the id. Returns whether anything was there.
     pub async fn delete_user(&self, id: &str, key: &ErasureKey) -> sqlx::Result<bool> {
+        // Postgres keeps event ids apart from the partitioned log.
+        let claimed_ids = matches!(self, Store::Postgres(_)).then_some(
+            "DELETE FROM event_ids WHERE event_id IN \
+             (SELECT event_id FROM events WHERE user_id = $1 AND event_id IS NOT NULL)",
+        );
         on_pool!(self, p => guarded_tx!(p, tx => {
             // Queues behind a running compaction, which could write the
             // learner's cells back (see `rollup`).
             sqlx::query("UPDATE rollup_state SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
+            if let Some(sql) = claimed_ids {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
             let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM event_days WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            let cells = sqlx::query(
+                "DELETE FROM event_days WHERE learner_key = (SELECT key FROM learner_keys WHERE id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM learner_keys WHERE id = $1").bind(id).execute(&mut *tx).await?;
             let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM campaign_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
@@ -175,7 +189,7 @@ impl Store {
                 .bind(now_ms())
                 .execute(&mut *tx)
                 .await?;
-            events.rows_affected() + attrs.rows_affected() > 0
+            events.rows_affected() + cells.rows_affected() + attrs.rows_affected() > 0
         }))
     }
 }

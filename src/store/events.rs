@@ -21,25 +21,29 @@ const SQLITE_ROWS_PER_STATEMENT: usize = 3_000;
 
 const DAY_MS: i64 = 86_400_000;
 
-const AGG_SELECT: &str = "SELECT user_id, course_id, type, COUNT(*), COALESCE(SUM(value), 0.0), \
-     COALESCE(MAX(value), 0.0), MIN(ts_ms), MAX(ts_ms), \
-     SUM(CASE WHEN ts_ms > $1 THEN 1 ELSE 0 END), SUM(CASE WHEN ts_ms > $2 THEN 1 ELSE 0 END) \
-     FROM events";
+type AggRow = (String, String, i64, f64, f64, i64, i64, i64, i64);
 
-type AggRow = (String, String, String, i64, f64, f64, i64, i64, i64, i64);
+/// `CASE <col> WHEN <code> THEN '<name>' ... END`: the rollup's type codes as names.
+fn type_names(col: &str) -> String {
+    let arms: String = EventType::ALL
+        .iter()
+        .map(|t| format!(" WHEN {} THEN '{}'", t.index(), t.as_str()))
+        .collect();
+    format!("CASE {col}{arms} END")
+}
 
-fn agg_from_row(r: AggRow) -> Option<TypeAgg> {
+fn agg_from_row(user_id: &str, r: AggRow) -> Option<TypeAgg> {
     Some(TypeAgg {
-        user_id: r.0,
-        course_id: r.1,
-        kind: EventType::parse(&r.2)?,
-        count: r.3 as u32,
-        value_sum: r.4,
-        value_max: r.5,
-        first_ts_ms: r.6,
-        last_ts_ms: r.7,
-        count_30d: r.8 as u32,
-        count_90d: r.9 as u32,
+        user_id: user_id.to_string(),
+        course_id: r.0,
+        kind: EventType::parse(&r.1)?,
+        count: r.2 as u32,
+        value_sum: r.3,
+        value_max: r.4,
+        first_ts_ms: r.5,
+        last_ts_ms: r.6,
+        count_30d: r.7 as u32,
+        count_90d: r.8 as u32,
     })
 }
 
@@ -58,12 +62,23 @@ impl Store {
                 // The shared ingest lock (see `rollup`) is taken before any
                 // row, so before any sequence number: no row can be joined
                 // without the CTE's one row, and a volatile CTE runs once.
+                // Ids are claimed in `event_ids` (the log is partitioned, so
+                // it cannot hold a unique index on them); the first copy of
+                // an id within the batch wins.
                 sqlx::query_as(
-                    "WITH ingest_lock AS (SELECT pg_advisory_xact_lock_shared($9)) \
+                    "WITH ingest_lock AS (SELECT pg_advisory_xact_lock_shared($9)), \
+                     input AS (SELECT DISTINCT ON (e.event_id, CASE WHEN e.event_id IS NULL THEN e.ord END) e.* \
+                       FROM ingest_lock, UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], \
+                       $6::int8[], $7::text[]) WITH ORDINALITY \
+                       AS e(event_id, user_id, course_id, type, value, ts_ms, rec_id, ord) \
+                       ORDER BY e.event_id, CASE WHEN e.event_id IS NULL THEN e.ord END, e.ord), \
+                     claimed AS (INSERT INTO event_ids (event_id, ts_ms) \
+                       SELECT event_id, ts_ms FROM input WHERE event_id IS NOT NULL \
+                       ON CONFLICT (event_id) DO NOTHING RETURNING event_id) \
                      INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
-                     SELECT e.*, $8 FROM ingest_lock, UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
-                     $5::float8[], $6::int8[], $7::text[]) AS e \
-                     ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                     SELECT event_id, user_id, course_id, type, value, ts_ms, rec_id, $8 FROM input \
+                     WHERE event_id IS NULL OR event_id IN (SELECT event_id FROM claimed) \
+                     ORDER BY ord RETURNING event_id",
                 )
                 .bind(col(|e| e.event_id.clone()))
                 .bind(events.iter().map(|e| e.user_id.clone()).collect::<Vec<_>>())
@@ -114,10 +129,28 @@ impl Store {
         on_pool!(self, p => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(p).await)
     }
 
-    /// Per (course, type) sums of one user's raw events (fold-in and profiles).
+    /// Per (course, type) sums of one user's whole history (fold-in and
+    /// profiles): the rollup's cells plus the events after its watermark,
+    /// in one statement, so it holds after retention drops raw events. As in
+    /// training, the 30- and 90-day counts take a rolled-up day whole when
+    /// its last event is inside the window.
     pub async fn user_aggregates(&self, user_id: &str) -> sqlx::Result<Vec<TypeAgg>> {
         let now = now_ms();
-        let sql = format!("{AGG_SELECT} WHERE user_id = $3 GROUP BY user_id, course_id, type");
+        let sql = format!(
+            "WITH cells AS (\
+             SELECT c.id AS course_id, {} AS type, d.n, d.value_sum, d.value_max, d.first_ts_ms, d.last_ts_ms \
+             FROM event_days d JOIN course_keys c ON c.key = d.course_key \
+             WHERE d.learner_key = (SELECT key FROM learner_keys WHERE id = $3) \
+             UNION ALL \
+             SELECT course_id, type, 1, COALESCE(value, 0.0), COALESCE(value, 0.0), ts_ms, ts_ms FROM events \
+             WHERE user_id = $3 AND seq > (SELECT seq FROM rollup_state WHERE id = 1)) \
+             SELECT course_id, type, CAST(SUM(n) AS BIGINT), SUM(value_sum), MAX(value_max), \
+             MIN(first_ts_ms), MAX(last_ts_ms), \
+             CAST(SUM(CASE WHEN last_ts_ms > $1 THEN n ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN last_ts_ms > $2 THEN n ELSE 0 END) AS BIGINT) \
+             FROM cells GROUP BY course_id, type",
+            type_names("d.type")
+        );
         on_pool!(self, p => {
             let rows: Vec<AggRow> = sqlx::query_as(&sql)
                 .bind(now - 30 * DAY_MS)
@@ -125,7 +158,7 @@ impl Store {
                 .bind(user_id)
                 .fetch_all(p)
                 .await?;
-            Ok(rows.into_iter().filter_map(agg_from_row).collect())
+            Ok(rows.into_iter().filter_map(|r| agg_from_row(user_id, r)).collect())
         })
     }
 
@@ -169,19 +202,33 @@ impl Store {
     /// un-takes what the snapshot says was taken.
     pub async fn taken_changes_after(&self, course: &str, seq: i64) -> sqlx::Result<HashMap<String, bool>> {
         type Row = (String, Option<i64>, Option<i64>, i64);
+        let (purchase, refund, rating) = (
+            EventType::Purchase.index(),
+            EventType::Refund.index(),
+            EventType::Rating.index(),
+        );
+        // The history comes from the rollup plus the events after its
+        // watermark, so it holds after retention drops raw events.
+        let sql = format!(
+            "WITH changed AS (SELECT DISTINCT user_id FROM events WHERE course_id = $1 AND seq > $2 \
+               AND type IN ('purchase', 'refund', 'rating')), \
+             cells AS (\
+               SELECT l.id AS user_id, d.type AS code, d.last_ts_ms, d.n \
+               FROM event_days d JOIN learner_keys l ON l.key = d.learner_key \
+               WHERE d.course_key = (SELECT key FROM course_keys WHERE id = $1) \
+               AND d.type IN ({purchase}, {refund}, {rating}) AND l.id IN (SELECT user_id FROM changed) \
+               UNION ALL \
+               SELECT user_id, CASE type WHEN 'purchase' THEN {purchase} WHEN 'refund' THEN {refund} \
+               ELSE {rating} END, ts_ms, 1 FROM events \
+               WHERE course_id = $1 AND seq > (SELECT seq FROM rollup_state WHERE id = 1) \
+               AND type IN ('purchase', 'refund', 'rating') AND user_id IN (SELECT user_id FROM changed)) \
+             SELECT user_id, MAX(CASE WHEN code = {purchase} THEN last_ts_ms END), \
+             MAX(CASE WHEN code = {refund} THEN last_ts_ms END), \
+             CAST(SUM(CASE WHEN code = {rating} THEN n ELSE 0 END) AS BIGINT) \
+             FROM cells GROUP BY user_id"
+        );
         let rows: Vec<Row> = on_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT user_id, MAX(CASE WHEN type = 'purchase' THEN ts_ms END), \
-                 MAX(CASE WHEN type = 'refund' THEN ts_ms END), \
-                 SUM(CASE WHEN type = 'rating' THEN 1 ELSE 0 END) \
-                 FROM events WHERE course_id = $1 AND user_id IN (SELECT user_id FROM events \
-                 WHERE course_id = $1 AND seq > $2 AND type IN ('purchase', 'refund', 'rating')) \
-                 GROUP BY user_id",
-            )
-            .bind(course)
-            .bind(seq)
-            .fetch_all(p)
-            .await
+            sqlx::query_as(&sql).bind(course).bind(seq).fetch_all(p).await
         })?;
         Ok(rows
             .into_iter()

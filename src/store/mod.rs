@@ -10,6 +10,7 @@ mod experiments;
 mod health;
 mod history;
 mod marketing;
+mod retention;
 mod rollup;
 mod snapshots;
 
@@ -27,7 +28,8 @@ pub use experiments::{Impression, PutError, StoredExperiment};
 pub use health::{run_probe, ProbeTiming, StoreHealth};
 pub use history::TrainingRun;
 pub use marketing::{PaymentRow, StoredCampaign};
-pub use rollup::{Compaction, DayCell};
+pub use retention::Expired;
+pub use rollup::{Compaction, DayCell, DaySink, KeyedCell};
 
 // Moved to `domain` and `error`; re-exported for callers not yet updated.
 pub use crate::domain::id_hash::{legacy_user_hash, ErasureKey};

@@ -14,32 +14,55 @@
 use futures::TryStreamExt;
 
 use super::{guarded_tx, on_pool, Store};
+use crate::domain::EventType;
 
 /// Advisory lock key shared by event inserts and taken exclusively by
 /// compaction to read a settled sequence number (Postgres only).
 pub(super) const INGEST_LOCK: i64 = 0x636f_7572_7365; // "course"
 
-/// Merges events with `seq` in `($1, $2]` into the rollup.
-const MERGE_SQL: &str = "INSERT INTO event_days \
-     (user_id, course_id, type, day, n, value_sum, value_max, first_ts_ms, last_ts_ms) \
-     SELECT user_id, course_id, type, ts_ms / 86400000, COUNT(*), COALESCE(SUM(value), 0.0), \
-     COALESCE(MAX(value), 0.0), MIN(ts_ms), MAX(ts_ms) \
-     FROM events WHERE seq > $1 AND seq <= $2 GROUP BY user_id, course_id, type, ts_ms / 86400000 \
-     ON CONFLICT (user_id, course_id, type, day) DO UPDATE SET \
-     n = event_days.n + excluded.n, value_sum = event_days.value_sum + excluded.value_sum, ";
+/// Gives a key to every learner and course of the events in `($1, $2]`
+/// that has none. `NOT EXISTS` first so no sequence value is spent on ids
+/// already keyed (keys stay dense); compaction is their only writer.
+const KEY_SQL: [&str; 2] = [
+    "INSERT INTO learner_keys (id) SELECT DISTINCT user_id FROM events e \
+     WHERE seq > $1 AND seq <= $2 AND NOT EXISTS (SELECT 1 FROM learner_keys k WHERE k.id = e.user_id) \
+     ON CONFLICT (id) DO NOTHING",
+    "INSERT INTO course_keys (id) SELECT DISTINCT course_id FROM events e \
+     WHERE seq > $1 AND seq <= $2 AND NOT EXISTS (SELECT 1 FROM course_keys k WHERE k.id = e.course_id) \
+     ON CONFLICT (id) DO NOTHING",
+];
 
-/// The rollup's cells plus the cells of the events after its watermark, read
-/// in one statement (one snapshot). A cell can come twice, once from each
-/// side; readers add them up.
-const READ_SQL: &str =
-    "SELECT user_id, course_id, type, day, n, value_sum, value_max, first_ts_ms, last_ts_ms \
-     FROM event_days UNION ALL \
-     SELECT user_id, course_id, type, ts_ms / 86400000, COUNT(*), COALESCE(SUM(value), 0.0), \
-     COALESCE(MAX(value), 0.0), MIN(ts_ms), MAX(ts_ms) FROM events \
+/// The rollup's cells plus the cells of the events after its watermark. The
+/// reader runs all four in one snapshot; a cell can come twice, once from
+/// each side, and readers add them up.
+const READ_LEARNERS: &str = "SELECT key, id FROM learner_keys";
+const READ_COURSES: &str = "SELECT key, id FROM course_keys";
+const READ_CELLS: &str = "SELECT learner_key, course_key, type, day, n, value_sum, value_max, \
+     first_ts_ms, last_ts_ms FROM event_days";
+const READ_TAIL: &str =
+    "SELECT user_id, course_id, type, ts_ms / 86400000 AS day, COUNT(*) AS n, COALESCE(SUM(value), 0.0) AS value_sum, \
+     COALESCE(MAX(value), 0.0) AS value_max, MIN(ts_ms) AS first_ts_ms, MAX(ts_ms) AS last_ts_ms FROM events \
      WHERE seq > (SELECT seq FROM rollup_state WHERE id = 1) \
      GROUP BY user_id, course_id, type, ts_ms / 86400000";
 
-/// One cell: events of one type by one learner on one course on one UTC day.
+/// One cell of the rollup, keyed by the store's integer keys.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct KeyedCell {
+    pub learner_key: i32,
+    pub course_key: i32,
+    /// Index in [`crate::domain::EventType::ALL`].
+    #[sqlx(rename = "type")]
+    pub kind: i16,
+    /// Days since the Unix epoch (`ts_ms / 86_400_000`).
+    pub day: i32,
+    pub n: i64,
+    pub value_sum: f64,
+    pub value_max: f64,
+    pub first_ts_ms: i64,
+    pub last_ts_ms: i64,
+}
+
+/// One cell of the events after the watermark, with text ids.
 /// `value_sum` counts a missing value as 0; `value_max` is 0 when none has one.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct DayCell {
@@ -54,6 +77,15 @@ pub struct DayCell {
     pub value_max: f64,
     pub first_ts_ms: i64,
     pub last_ts_ms: i64,
+}
+
+/// What [`Store::read_event_days`] feeds, in this order: every learner key,
+/// every course key, the rollup's cells, then the tail's cells.
+pub trait DaySink {
+    fn learner(&mut self, key: i32, id: String);
+    fn course(&mut self, key: i32, id: String);
+    fn cell(&mut self, cell: KeyedCell);
+    fn tail(&mut self, cell: DayCell);
 }
 
 /// What one compaction merged.
@@ -82,6 +114,9 @@ impl Store {
                         .await?;
                     // Another replica may have compacted past our mark meanwhile.
                     if high > low {
+                        for sql in KEY_SQL {
+                            sqlx::query(sql).bind(low).bind(high).execute(&mut *tx).await?;
+                        }
                         let cells = sqlx::query(&merge_sql("GREATEST", "LEAST"))
                             .bind(low)
                             .bind(high)
@@ -106,6 +141,9 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let cells = if high > low {
+                    for sql in KEY_SQL {
+                        sqlx::query(sql).bind(low).bind(high).execute(&mut *tx).await?;
+                    }
                     sqlx::query(&merge_sql("MAX", "MIN"))
                         .bind(low)
                         .bind(high)
@@ -122,15 +160,42 @@ impl Store {
         Ok(tail)
     }
 
-    /// Streams every cell of the log (the rollup plus the events after its
-    /// watermark, in one snapshot) to `each`. A cell may come twice.
-    pub async fn read_event_days(&self, mut each: impl FnMut(DayCell)) -> sqlx::Result<()> {
+    /// Streams the log to `sink` (the key tables, the rollup, then the
+    /// events after its watermark), all read in one snapshot: a repeatable-
+    /// read transaction on Postgres, a read transaction on SQLite's WAL.
+    pub async fn read_event_days(&self, sink: &mut impl DaySink) -> sqlx::Result<()> {
+        let snapshot = matches!(self, Store::Postgres(_))
+            .then_some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
         on_pool!(self, p => {
-            let mut rows = sqlx::query_as::<_, DayCell>(READ_SQL).fetch(p);
-            while let Some(r) = rows.try_next().await? {
-                each(r);
+            let mut tx = p.begin().await?;
+            if let Some(sql) = snapshot {
+                sqlx::query(sql).execute(&mut *tx).await?;
             }
-            Ok(())
+            {
+                let mut rows = sqlx::query_as::<_, (i32, String)>(READ_LEARNERS).fetch(&mut *tx);
+                while let Some((key, id)) = rows.try_next().await? {
+                    sink.learner(key, id);
+                }
+            }
+            {
+                let mut rows = sqlx::query_as::<_, (i32, String)>(READ_COURSES).fetch(&mut *tx);
+                while let Some((key, id)) = rows.try_next().await? {
+                    sink.course(key, id);
+                }
+            }
+            {
+                let mut rows = sqlx::query_as::<_, KeyedCell>(READ_CELLS).fetch(&mut *tx);
+                while let Some(c) = rows.try_next().await? {
+                    sink.cell(c);
+                }
+            }
+            {
+                let mut rows = sqlx::query_as::<_, DayCell>(READ_TAIL).fetch(&mut *tx);
+                while let Some(c) = rows.try_next().await? {
+                    sink.tail(c);
+                }
+            }
+            tx.commit().await
         })
     }
 
@@ -143,8 +208,21 @@ impl Store {
 /// The merge of `($1, $2]` in a dialect whose two-argument max and min
 /// are `max` and `min`.
 fn merge_sql(max: &str, min: &str) -> String {
+    let code: String = EventType::ALL
+        .iter()
+        .map(|t| format!(" WHEN '{}' THEN {}", t.as_str(), t.index()))
+        .collect();
     format!(
-        "{MERGE_SQL}value_max = {max}(event_days.value_max, excluded.value_max), \
+        "INSERT INTO event_days \
+         (learner_key, course_key, type, day, n, value_sum, value_max, first_ts_ms, last_ts_ms) \
+         SELECT l.key, c.key, CASE e.type{code} END, e.ts_ms / 86400000, COUNT(*), \
+         COALESCE(SUM(e.value), 0.0), COALESCE(MAX(e.value), 0.0), MIN(e.ts_ms), MAX(e.ts_ms) \
+         FROM events e JOIN learner_keys l ON l.id = e.user_id JOIN course_keys c ON c.id = e.course_id \
+         WHERE e.seq > $1 AND e.seq <= $2 \
+         GROUP BY l.key, c.key, e.type, e.ts_ms / 86400000 \
+         ON CONFLICT (learner_key, course_key, type, day) DO UPDATE SET \
+         n = event_days.n + excluded.n, value_sum = event_days.value_sum + excluded.value_sum, \
+         value_max = {max}(event_days.value_max, excluded.value_max), \
          first_ts_ms = {min}(event_days.first_ts_ms, excluded.first_ts_ms), \
          last_ts_ms = {max}(event_days.last_ts_ms, excluded.last_ts_ms)"
     )

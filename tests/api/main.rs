@@ -23,6 +23,7 @@ mod ownership;
 mod proxy;
 mod recommend;
 mod report_level;
+mod retention;
 mod rollup;
 mod schema;
 mod segments;

@@ -17,7 +17,7 @@ type Cells = BTreeMap<(String, String, String, i32), (u32, f64, i64, i64)>;
 
 async fn rollup_cells(app: &TestApp) -> Cells {
     let mut d = DayData::default();
-    app.store.read_event_days(|c| d.push(c)).await.unwrap();
+    app.store.read_event_days(&mut d).await.unwrap();
     d.finish();
     d.rows
         .iter()
@@ -132,7 +132,7 @@ async fn compaction_is_exact_under_duplicates_refunds_and_erasure(app: TestApp) 
 
     // Training reads the same thing: the refund un-takes ann's purchase.
     let mut d = DayData::default();
-    app.store.read_event_days(|c| d.push(c)).await.unwrap();
+    app.store.read_event_days(&mut d).await.unwrap();
     d.finish();
     assert_eq!(d.n_events(), app.event_count().await);
     let aggs = d.aggregates(courserec::domain::now_ms());
