@@ -123,7 +123,18 @@ impl BgBb {
     /// until dropping out among them. Given alive at n+1, the posterior is
     /// p ~ Beta(α+x, β+n−x) and θ ~ Beta(γ, δ+n+1), independent.
     pub fn p_inactive(&self, r: Rf, h: u32) -> f64 {
+        self.p_inactive_and_alive(r, h).0
+    }
+
+    /// (P(inactive over h days), P(alive)) for one summary, sharing the
+    /// likelihood, which costs O(n − tₓ): half the work of calling
+    /// [`BgBb::p_inactive`] and [`BgBb::p_alive`] apart.
+    pub fn p_inactive_and_alive(&self, r: Rf, h: u32) -> (f64, f64) {
         let alive = self.p_alive(r);
+        (self.p_inactive_given_alive(r, h, alive), alive)
+    }
+
+    fn p_inactive_given_alive(&self, r: Rf, h: u32, alive: f64) -> f64 {
         if h == 0 {
             return 1.0;
         }

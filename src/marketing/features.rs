@@ -139,10 +139,10 @@ pub struct Activity {
 /// The two BG/BB features (see [`features`]).
 pub fn bgbb_columns(h: &History, cutoff: i32, activity: Option<&Activity>) -> (f64, f64) {
     match (activity, h.rf(cutoff)) {
-        (Some(a), Some(rf)) => (
-            logit(a.model.p_inactive(rf, a.horizon_days)),
-            logit(a.model.p_alive(rf)),
-        ),
+        (Some(a), Some(rf)) => {
+            let (inactive, alive) = a.model.p_inactive_and_alive(rf, a.horizon_days);
+            (logit(inactive), logit(alive))
+        }
         (Some(_), None) => (logit(1.0), logit(0.0)),
         (None, _) => (0.0, 0.0),
     }
