@@ -3,6 +3,7 @@
 # DB=sqlite). Bounded: each phase runs DURATION seconds against 127.0.0.1.
 #   scripts/load-ingest.sh            # both phases, 30 s each
 #   DURATION=10 DB=sqlite scripts/load-ingest.sh
+#   IDS=1 scripts/load-ingest.sh      # batches with unique event_ids as well
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-30}"
@@ -43,6 +44,14 @@ before=$(count)
 BODY_FILE="$work/batch.json" wrk -t2 -c16 -d"${DURATION}s" --latency -s scripts/wrk-post.lua "http://127.0.0.1:$PORT/events" | tail -4
 after=$(count)
 echo "events stored: $((after - before))  => $(( (after - before) / DURATION )) events/s"
+
+if [ -n "${IDS:-}" ]; then
+    echo "== batches of 500 events with unique event_ids, ${DURATION}s, 2 threads, 16 connections ($DB)"
+    before=$(count)
+    wrk -t2 -c16 -d"${DURATION}s" --latency -s scripts/wrk-post-ids.lua "http://127.0.0.1:$PORT/events" | tail -4
+    after=$(count)
+    echo "events stored: $((after - before))  => $(( (after - before) / DURATION )) events/s"
+fi
 
 echo "== single-event posts, ${DURATION}s, 2 threads, 64 connections ($DB)"
 before=$(count)

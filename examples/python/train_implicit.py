@@ -11,6 +11,9 @@ README). The defaults are courserec's own `[train.model]`: 64 factors,
 courserec's confidence c = 1 + alpha * f(weight), so implicit runs with
 alpha = 1 and the objective is the same; rows with preference 0 (taken
 without positive weight) are left out, as courserec leaves them out.
+Rows marked `holdout` (what courserec's publishing gate will test on) are
+left out too, so the gate's NDCG is honest; `--with-holdout` keeps them
+(a slightly better model, but the gate then flatters it).
 Factor files: `id` (string) and `factors` (list<float32>), one row per
 learner or course.
 """
@@ -26,19 +29,20 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 
 
-def read(path):
+def read(path, with_holdout=False):
     """The exported interactions as a learner x course confidence matrix,
-    with the ids of its rows and columns."""
+    with the ids of its rows and columns; rows the gate holds out are left
+    out unless `with_holdout`."""
     meta = pq.read_metadata(path).metadata
     n_users = int(meta[b"courserec.n_users"])
     n_courses = int(meta[b"courserec.n_courses"])
-    cols = ["user_id", "course_id", "user_index", "course_index", "confidence", "preference"]
+    cols = ["user_id", "course_id", "user_index", "course_index", "confidence", "preference", "holdout"]
     df = pd.read_parquet(path, columns=cols)
     users = np.empty(n_users, dtype=object)
     users[df.user_index.to_numpy()] = df.user_id.to_numpy()
     courses = np.empty(n_courses, dtype=object)
     courses[df.course_index.to_numpy()] = df.course_id.to_numpy()
-    pos = df[df.preference == 1]
+    pos = df[(df.preference == 1) & (with_holdout | ~df.holdout)]
     ui = sp.csr_matrix(
         (pos.confidence.to_numpy(np.float32), (pos.user_index.to_numpy(), pos.course_index.to_numpy())),
         shape=(n_users, n_courses),
@@ -70,10 +74,11 @@ def main():
     p.add_argument("--regularization", type=float, default=20.0)
     p.add_argument("--threads", type=int, default=0, help="0: all cores")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--with-holdout", action="store_true", help="also train on the gate's holdout rows")
     a = p.parse_args()
 
     t = time.perf_counter()
-    ui, users, courses, seq, rows = read(a.interactions)
+    ui, users, courses, seq, rows = read(a.interactions, a.with_holdout)
     read_s = time.perf_counter() - t
     model = AlternatingLeastSquares(
         factors=a.factors, regularization=a.regularization, iterations=a.iterations,

@@ -41,6 +41,7 @@ pub(super) fn schema() -> SchemaRef {
         Field::new("confidence", DataType::Float32, false),
         Field::new("preference", DataType::UInt8, false),
         Field::new("taken", DataType::Boolean, false),
+        Field::new("holdout", DataType::Boolean, false),
         Field::new("first_ts_ms", DataType::Int64, false),
         Field::new("last_ts_ms", DataType::Int64, false),
     ];
@@ -75,6 +76,23 @@ pub(super) fn pair_aggs(inter: &Interactions, aggs: &[TypeAgg]) -> Vec<PairAgg> 
     out
 }
 
+/// Which of `inter.entries` the training's gate holds out (see
+/// [`crate::retrain::pipeline::holdout_split`]), aligned with them.
+pub(super) fn holdout_rows(inter: &Interactions, test: &[(u32, Vec<u32>)]) -> Vec<bool> {
+    let mut out = vec![false; inter.entries.len()];
+    for (user, courses) in test {
+        for c in courses {
+            if let Ok(at) = inter
+                .entries
+                .binary_search_by_key(&(*user, *c), |e| (e.user, e.course))
+            {
+                out[at] = true;
+            }
+        }
+    }
+    out
+}
+
 /// Rows `range` of `inter.entries` as one record batch of [`schema`].
 /// `confidence` is `1 + alpha·f(weight)` as the fit uses it, 1 when the
 /// pair has no positive weight (preference 0).
@@ -82,10 +100,12 @@ pub(super) fn batch(
     schema: &SchemaRef,
     inter: &Interactions,
     pairs: &[PairAgg],
+    holdout: &[bool],
     range: Range<usize>,
     params: &AlsParams,
 ) -> Result<RecordBatch, ArrowError> {
     let entries = &inter.entries[range.clone()];
+    let holdout = &holdout[range.clone()];
     let pairs = &pairs[range];
     let positive = |w: f32| w > 0.0;
     let mut cols: Vec<ArrayRef> = vec![
@@ -105,6 +125,7 @@ pub(super) fn batch(
             entries.iter().map(|e| u8::from(positive(e.weight))),
         )),
         Arc::new(BooleanArray::from_iter(entries.iter().map(|e| Some(e.taken)))),
+        Arc::new(BooleanArray::from_iter(holdout.iter().map(|&h| Some(h)))),
         Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.first_ts_ms))),
         Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.last_ts_ms))),
     ];

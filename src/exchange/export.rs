@@ -15,6 +15,7 @@ use super::columns;
 use crate::config::TrainSettings;
 use crate::domain::now_ms;
 use crate::model::Interactions;
+use crate::retrain::pipeline::holdout_split;
 use crate::store::Store;
 
 /// Rows per record batch (and so the granularity of the writer's memory).
@@ -52,7 +53,8 @@ pub struct ExportReport {
 /// training's dense indices); `weight` (f32, the combined event weight);
 /// `confidence` (f32, `1 + alpha·f(weight)` of `[train.model]`, 1 without
 /// positive weight); `preference` (u8, 1 when `weight > 0`); `taken` (bool,
-/// owned or rated); `first_ts_ms`, `last_ts_ms` (i64, ms since the epoch,
+/// owned or rated); `holdout` (bool, held out by the publishing gate: train
+/// without these rows for an honest gate); `first_ts_ms`, `last_ts_ms` (i64, ms since the epoch,
 /// UTC); `n_view`, `n_click`, … (u32, events per type). The key-value
 /// metadata carries [`META_EVENT_SEQ`], [`META_READ_AT_MS`],
 /// [`META_N_USERS`] and [`META_N_COURSES`].
@@ -75,13 +77,16 @@ pub async fn export(store: &Store, settings: &TrainSettings, out: &Path) -> anyh
         let inter = Interactions::build(&aggs, &catalog, &settings.weights, read_at_ms);
         let pairs = columns::pair_aggs(&inter, &aggs);
         drop(aggs);
+        let holdout = columns::holdout_rows(&inter, &holdout_split(&inter, &settings).test);
         let meta = [
             (META_EVENT_SEQ, event_seq.to_string()),
             (META_READ_AT_MS, read_at_ms.to_string()),
             (META_N_USERS, inter.users.len().to_string()),
             (META_N_COURSES, inter.courses.len().to_string()),
         ];
-        let bytes = write_atomically(&out, |file| write(file, &inter, &pairs, &settings, &meta))?;
+        let bytes = write_atomically(&out, |file| {
+            write(file, &inter, &pairs, &holdout, &settings, &meta)
+        })?;
         anyhow::Ok((
             inter.entries.len(),
             inter.users.len(),
@@ -106,6 +111,7 @@ fn write(
     file: File,
     inter: &Interactions,
     pairs: &[columns::PairAgg],
+    holdout: &[bool],
     settings: &TrainSettings,
     meta: &[(&str, String)],
 ) -> anyhow::Result<()> {
@@ -122,7 +128,14 @@ fn write(
     let n = inter.entries.len();
     for start in (0..n).step_by(BATCH_ROWS) {
         let range = start..(start + BATCH_ROWS).min(n);
-        w.write(&columns::batch(&schema, inter, pairs, range, &settings.model)?)?;
+        w.write(&columns::batch(
+            &schema,
+            inter,
+            pairs,
+            holdout,
+            range,
+            &settings.model,
+        )?)?;
     }
     w.close()?;
     Ok(())

@@ -131,12 +131,7 @@ pub fn gate(
     s: &TrainSettings,
     score: impl FnOnce(&Split) -> Result<EvalReport, crate::model::FitError>,
 ) -> Result<EvalReport, (TrainFailure, Option<Box<EvalReport>>)> {
-    let holdout = SplitParams {
-        holdout: s.holdout_fraction,
-        min_interactions: 5,
-        max_test_users: Some(s.holdout_users),
-    };
-    let sp = split(&inter.entries, SplitKind::Temporal, &holdout, s.model.seed);
+    let sp = holdout_split(inter, s);
     if sp.test.is_empty() {
         return Err((TrainFailure::NotEvaluated, None));
     }
@@ -149,6 +144,18 @@ pub fn gate(
         return Err((why, Some(Box::new(report))));
     }
     Ok(report)
+}
+
+/// The gate's holdout: the latest `holdout_fraction` of the interactions
+/// of up to `holdout_users` seeded-sampled learners with at least 5. The
+/// same interactions and settings always give the same split.
+pub fn holdout_split(inter: &Interactions, s: &TrainSettings) -> Split {
+    let holdout = SplitParams {
+        holdout: s.holdout_fraction,
+        min_interactions: 5,
+        max_test_users: Some(s.holdout_users),
+    };
+    split(&inter.entries, SplitKind::Temporal, &holdout, s.model.seed)
 }
 
 /// The factors of a model over `Interactions`' dense indices.

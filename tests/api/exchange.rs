@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 
-use arrow_array::{Array, StringArray, UInt32Array};
+use arrow_array::{Array, BooleanArray, StringArray, UInt32Array};
 use courserec::config::Settings;
 use courserec::exchange::export::{self, META_EVENT_SEQ, META_N_USERS};
 use courserec::exchange::factors::{self, FactorFileError, Problem};
@@ -61,6 +61,7 @@ async fn export_writes_one_row_per_pair(app: TestApp) {
         "confidence",
         "preference",
         "taken",
+        "holdout",
         "first_ts_ms",
         "last_ts_ms",
         "n_view",
@@ -73,6 +74,7 @@ async fn export_writes_one_row_per_pair(app: TestApp) {
     let mut seen = HashSet::new();
     let mut batches = 0;
     let mut max_user = 0;
+    let mut held_out = 0;
     for batch in builder.with_batch_size(export::BATCH_ROWS).build().unwrap() {
         let batch = batch.unwrap();
         batches += 1;
@@ -88,7 +90,15 @@ async fn export_writes_one_row_per_pair(app: TestApp) {
             max_user = max_user.max(ui.value(i));
         }
         assert_eq!(ui.null_count(), 0);
+        let h = col("holdout");
+        held_out += h.as_any().downcast_ref::<BooleanArray>().unwrap().true_count();
     }
+    // The gate's holdout: the latest 20 % of the sampled learners' pairs.
+    assert!(
+        held_out > 0 && held_out < pairs.len() / 4,
+        "{held_out} of {}",
+        pairs.len()
+    );
     assert_eq!(seen.len(), pairs.len());
     assert!(batches >= 1);
     assert_eq!(max_user as usize + 1, users.len(), "dense user indices");
