@@ -40,13 +40,18 @@ for run in first second; do
   s=$(t)
   COURSEREC_LOG__FILTER=error /usr/bin/time -v "$BIN" train --database-url "$url" >"$work/train.out" 2>"$work/train.err" || { cat "$work/train.err"; exit 1; }
   wall=$(echo "$(t) - $s" | bc)
+  # Each phase resets the kernel's high-water mark (clear_refs), which is
+  # also what getrusage reports at exit, so `time -v` sees only the peak
+  # since the last phase began; the process's peak is the largest phase peak.
   rss=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print int($2 / 1024)}' "$work/train.err")
-  echo "train ($run): wall seconds $wall, peak RSS $rss MiB"
-  python3 - "$work/train.out" <<'PY'
+  python3 - "$work/train.out" "$wall" "$rss" "$run" <<'PY'
 import json, sys
 text = open(sys.argv[1]).read()
 doc = json.loads(text[text.index("{"):])
-for p in doc.get("phases", []):
+phases = doc.get("phases", [])
+peak = max([p["peak_rss_bytes"] / 2**20 for p in phases] + [float(sys.argv[3])])
+print(f"train ({sys.argv[4]}): wall seconds {float(sys.argv[2]):.1f}, peak RSS {peak:.0f} MiB")
+for p in phases:
     print(f"  {p['name']:<9} {p['seconds']:7.2f} s  {p['peak_rss_bytes'] / 2**20:7.0f} MiB")
 PY
 done

@@ -18,7 +18,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// Sets the peak back to the current resident size (Linux ≥ 4.0:
 /// `echo 5 > /proc/self/clear_refs`). Failure is ignored: the peak then
-/// covers a longer span, which only overstates it.
+/// covers a longer span, which only overstates it. The kernel's
+/// `getrusage` maximum (what `time -v` prints) is the same counter, so
+/// after a reset it too covers only the span since.
 pub fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
