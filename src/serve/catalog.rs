@@ -4,13 +4,14 @@
 
 use std::collections::HashSet;
 
+use super::content::ContentIndex;
 use super::snapshot::{CourseMeta, CourseSide};
 use crate::domain::Course;
 use crate::model::Factors;
 
 /// How much a shared category counts against a shared tag.
-const CATEGORY_WEIGHT: f32 = 1.0;
-const TAG_WEIGHT: f32 = 2.0;
+pub(super) const CATEGORY_WEIGHT: f32 = 1.0;
+pub(super) const TAG_WEIGHT: f32 = 2.0;
 
 /// A factor for `course` from the trained courses like it: the mean of their
 /// factors weighted by category match plus tag overlap (Jaccard). Zero when
@@ -122,13 +123,14 @@ pub fn build_blended(
     }
     let side = side.with_meta(meta);
     let mut factors = side.factors.clone();
+    let index = ContentIndex::new(&side);
+    let mut shared = vec![0u32; side.meta.len()];
     for (i, &n) in learners.iter().enumerate() {
         let share = content_share(n);
         if share <= 0.0 {
             continue;
         }
-        let m = &side.meta[i];
-        let content = content_of(&side, &m.category, &m.tags, Some(i));
+        let content = index.factor_of(&side, i, &mut shared);
         if n > 0 && content.iter().all(|&c| c == 0.0) {
             continue; // nothing alike: the learned factor is all there is
         }
@@ -359,5 +361,63 @@ mod blend_tests {
             vec![(0, 1.0 / 3.0), (1, 1.0 / 3.0)]
         );
         assert!(content_neighbours(&side, 3, 5, |_| false).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod content_index_tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::super::content::ContentIndex;
+    use super::*;
+
+    /// The indexed content factor equals the direct weighted mean for every
+    /// course of a random catalog (some untrained, repeated tags, shared
+    /// categories, courses alike to nothing).
+    #[test]
+    fn indexed_content_factor_matches_the_direct_mean() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (n, k) = (60, 4);
+        let tags = ["web", "async", "db", "ml", "cli"];
+        let meta: Vec<CourseMeta> = (0..n)
+            .map(|i| CourseMeta {
+                title: format!("c{i}"),
+                category: ["rust", "go", "py", "solo"][if i == 0 { 3 } else { rng.random_range(0..3) }]
+                    .into(),
+                tags: (0..rng.random_range(0..4))
+                    .map(|_| tags[rng.random_range(0..tags.len())].to_string())
+                    .filter(|_| i != 0)
+                    .collect(),
+                level: crate::domain::Level::Beginner,
+                price_cents: 100,
+                active: true,
+                listed: true,
+                trained: rng.random_bool(0.7),
+            })
+            .collect();
+        let factors = Factors {
+            n,
+            k,
+            data: (0..n * k).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        };
+        let side = CourseSide::new(
+            (0..n).map(|i| format!("c{i}")).collect(),
+            factors,
+            meta,
+            vec![0.0; n],
+        );
+        let index = ContentIndex::new(&side);
+        let mut shared = vec![0u32; n];
+        for j in 0..n {
+            let m = &side.meta[j];
+            let direct = content_of(&side, &m.category, &m.tags, Some(j));
+            let indexed = index.factor_of(&side, j, &mut shared);
+            for (a, b) in direct.iter().zip(&indexed) {
+                assert!((a - b).abs() < 1e-5, "course {j}: {direct:?} vs {indexed:?}");
+            }
+        }
+        assert!(shared.iter().all(|&s| s == 0), "scratch left clean");
+        // Course 0 is alone in its category and has no tags.
+        assert!(index.factor_of(&side, 0, &mut shared).iter().all(|&v| v == 0.0));
     }
 }

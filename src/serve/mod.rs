@@ -3,6 +3,7 @@
 
 pub mod audience;
 pub mod catalog;
+mod content;
 mod erase;
 pub mod experiments;
 pub mod foldin;
