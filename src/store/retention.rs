@@ -4,7 +4,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use super::{guarded_tx, Store};
+use super::{guarded_tx, on_pool, Store};
 
 /// Advisory lock key serialising partition DDL across replicas.
 const PARTITION_LOCK: i64 = 0x636f_7572_7370; // "coursp"
@@ -42,6 +42,67 @@ fn partition_month(name: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)
 }
 
+/// Rows deleted per transaction by retention.
+const BATCH: i64 = 20_000;
+
+/// Event ids are kept this much longer than their events (31 days, ms).
+const ID_GRACE_MS: i64 = 31 * 86_400_000;
+
+/// Longest wait for a lock on the event log in partition upkeep: past it
+/// the pass gives up (and retries next time) instead of queueing ingest
+/// behind itself for long.
+const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
+
+/// Drops the monthly partitions wholly before `cutoff_ms` that hold no
+/// event above the watermark. The parent is locked first (ingest locks the
+/// parent, then a partition, so this order cannot deadlock with it): an
+/// insert in flight finishes before the check, so its rows are seen as
+/// pending, and a training's read, which holds the parent shared for its
+/// whole snapshot, never loses a partition midway.
+async fn drop_expired_months(p: &sqlx::PgPool, cutoff_ms: i64) -> sqlx::Result<u64> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'events'::regclass",
+    )
+    .fetch_all(p)
+    .await?;
+    let expired: Vec<String> = names
+        .into_iter()
+        .filter(|n| partition_month(n).is_some_and(|m| month_end_ms(m) <= cutoff_ms))
+        .collect();
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    guarded_tx!(p, tx => {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PARTITION_LOCK).execute(&mut *tx).await?;
+        sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
+        sqlx::query("LOCK TABLE events IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await?;
+        // Not FOR UPDATE: a compaction holding that row waits for this lock.
+        let mark: i64 = sqlx::query_scalar("SELECT seq FROM rollup_state WHERE id = 1").fetch_one(&mut *tx).await?;
+        let mut dropped = 0;
+        for name in expired {
+            // Names matched events_YYYY_MM, so they need no quoting; one
+            // dropped by another replica meanwhile is skipped.
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                .bind(&name)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !exists {
+                continue;
+            }
+            let pending: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {name} WHERE seq > $1)"))
+                .bind(mark)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !pending {
+                sqlx::query(&format!("DROP TABLE {name}")).execute(&mut *tx).await?;
+                dropped += 1;
+            }
+        }
+        dropped
+    })
+}
+
 impl Store {
     /// Creates the monthly partitions from `from_ms`'s month to `to_ms`'s,
     /// moving rows of those months out of the default partition; returns how
@@ -58,6 +119,7 @@ impl Store {
         }
         guarded_tx!(p, tx => {
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PARTITION_LOCK).execute(&mut *tx).await?;
+            sqlx::query(LOCK_TIMEOUT).execute(&mut *tx).await?;
             let mut created = 0;
             for m in &months {
                 let new: bool = sqlx::query_scalar("SELECT courserec_add_event_month($1::date)")
@@ -74,62 +136,45 @@ impl Store {
     /// or below the rollup's watermark, so their contribution stays in
     /// `event_days`. On Postgres a month is dropped whole when all of it is
     /// older than the cutoff and compacted; a month with uncompacted rows
-    /// waits for the next pass. Holds the watermark row, so it runs after
-    /// any compaction in flight. Also forgets the ids of expired events:
-    /// ingest refuses events older than the cutoff, so none can come back.
+    /// waits for the next pass. Other rows go in batches of [`BATCH`], each
+    /// its own transaction, so no writer waits behind a long delete. Also
+    /// forgets the ids of events a month older than the cutoff: ingest
+    /// refuses events older than the cutoff, so none can come back (the
+    /// month covers replicas whose clocks or cutoffs lag).
     pub async fn expire_events_before(&self, cutoff_ms: i64) -> sqlx::Result<Expired> {
-        match self {
-            Store::Postgres(p) => guarded_tx!(p, tx => {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(PARTITION_LOCK).execute(&mut *tx).await?;
-                let mark: i64 = sqlx::query_scalar("SELECT seq FROM rollup_state WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let parts: Vec<String> = sqlx::query_scalar(
-                    "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-                     WHERE i.inhparent = 'events'::regclass",
-                )
-                .fetch_all(&mut *tx)
-                .await?;
-                let mut out = Expired::default();
-                for name in parts {
-                    let Some(month) = partition_month(&name) else {
-                        continue;
-                    };
-                    if month_end_ms(month) > cutoff_ms {
-                        continue;
-                    }
-                    // `name` matched events_YYYY_MM, so quoting is not needed.
-                    let pending: bool =
-                        sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {name} WHERE seq > $1)"))
-                            .bind(mark)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    if !pending {
-                        sqlx::query(&format!("DROP TABLE {name}")).execute(&mut *tx).await?;
-                        out.partitions += 1;
-                    }
-                }
-                out.rows = sqlx::query("DELETE FROM events_default WHERE ts_ms < $1 AND seq <= $2")
-                    .bind(cutoff_ms)
-                    .bind(mark)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query("DELETE FROM event_ids WHERE ts_ms < $1").bind(cutoff_ms).execute(&mut *tx).await?;
-                out
-            }),
-            Store::Sqlite(p) => guarded_tx!(p, tx => {
-                sqlx::query("UPDATE rollup_state SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
-                let rows = sqlx::query(
-                    "DELETE FROM events WHERE ts_ms < $1 AND seq <= (SELECT seq FROM rollup_state WHERE id = 1)",
-                )
-                .bind(cutoff_ms)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                Expired { partitions: 0, rows }
-            }),
+        let mut out = Expired::default();
+        if let Store::Postgres(p) = self {
+            out.partitions = drop_expired_months(p, cutoff_ms).await?;
         }
+        let (rows_sql, ids_sql) = match self {
+            Store::Postgres(_) => (
+                "DELETE FROM events_default WHERE ctid IN (SELECT ctid FROM events_default \
+                 WHERE ts_ms < $1 AND seq <= (SELECT seq FROM rollup_state WHERE id = 1) LIMIT $2)",
+                Some(
+                    "DELETE FROM event_ids WHERE event_id IN \
+                      (SELECT event_id FROM event_ids WHERE ts_ms < $1 LIMIT $2)",
+                ),
+            ),
+            Store::Sqlite(_) => (
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events \
+                 WHERE ts_ms < $1 AND seq <= (SELECT seq FROM rollup_state WHERE id = 1) LIMIT $2)",
+                None,
+            ),
+        };
+        loop {
+            let n = on_pool!(self, p => sqlx::query(rows_sql).bind(cutoff_ms).bind(BATCH).execute(p).await?.rows_affected());
+            out.rows += n;
+            if n < BATCH as u64 {
+                break;
+            }
+        }
+        if let Some(sql) = ids_sql {
+            let ids_cutoff = cutoff_ms - ID_GRACE_MS;
+            while on_pool!(self, p => sqlx::query(sql).bind(ids_cutoff).bind(BATCH).execute(p).await?.rows_affected())
+                == BATCH as u64
+            {}
+        }
+        Ok(out)
     }
 
     /// The event log's monthly partitions, oldest first (empty on SQLite).

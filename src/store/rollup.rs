@@ -164,11 +164,18 @@ impl Store {
     /// events after its watermark), all read in one snapshot: a repeatable-
     /// read transaction on Postgres, a read transaction on SQLite's WAL.
     pub async fn read_event_days(&self, sink: &mut impl DaySink) -> sqlx::Result<()> {
-        let snapshot = matches!(self, Store::Postgres(_))
-            .then_some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        // Postgres: the log is held shared for the whole read, so retention
+        // cannot drop a partition between the rollup and the tail.
+        let snapshot: &[&str] = match self {
+            Store::Postgres(_) => &[
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                "LOCK TABLE events IN ACCESS SHARE MODE",
+            ],
+            Store::Sqlite(_) => &[],
+        };
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            if let Some(sql) = snapshot {
+            for sql in snapshot {
                 sqlx::query(sql).execute(&mut *tx).await?;
             }
             {
@@ -212,13 +219,20 @@ fn merge_sql(max: &str, min: &str) -> String {
         .iter()
         .map(|t| format!(" WHEN '{}' THEN {}", t.as_str(), t.index()))
         .collect();
+    // A type this build does not know (written by a newer one) is left in
+    // the raw log rather than stopping every compaction on a NULL code.
+    let known = EventType::ALL
+        .iter()
+        .map(|t| format!("'{}'", t.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "INSERT INTO event_days \
          (learner_key, course_key, type, day, n, value_sum, value_max, first_ts_ms, last_ts_ms) \
          SELECT l.key, c.key, CASE e.type{code} END, e.ts_ms / 86400000, COUNT(*), \
          COALESCE(SUM(e.value), 0.0), COALESCE(MAX(e.value), 0.0), MIN(e.ts_ms), MAX(e.ts_ms) \
          FROM events e JOIN learner_keys l ON l.id = e.user_id JOIN course_keys c ON c.id = e.course_id \
-         WHERE e.seq > $1 AND e.seq <= $2 \
+         WHERE e.seq > $1 AND e.seq <= $2 AND e.type IN ({known}) \
          GROUP BY l.key, c.key, e.type, e.ts_ms / 86400000 \
          ON CONFLICT (learner_key, course_key, type, day) DO UPDATE SET \
          n = event_days.n + excluded.n, value_sum = event_days.value_sum + excluded.value_sum, \
