@@ -52,15 +52,21 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
--- Months of the existing log, at most two years back (older rows go to the
--- default partition), up to two months ahead.
+-- Every month the existing log has events in (none before 2000: such
+-- times are junk and go to the default partition), and the last twelve
+-- months up to two ahead. The default partition stays small, which
+-- matters: creating a month's partition later scans it.
 SELECT courserec_add_event_month(m::date)
-FROM generate_series(
-    GREATEST(
-        date_trunc('month', to_timestamp(COALESCE((SELECT MIN(ts_ms) FROM events_flat), 0) / 1000.0) AT TIME ZONE 'UTC'),
-        date_trunc('month', now() AT TIME ZONE 'UTC') - interval '24 months'),
-    date_trunc('month', now() AT TIME ZONE 'UTC') + interval '2 months',
-    interval '1 month') AS m;
+FROM (
+    SELECT DISTINCT date_trunc('month', to_timestamp(ts_ms / 1000.0) AT TIME ZONE 'UTC') AS m
+    FROM events_flat WHERE ts_ms >= 946684800000
+    UNION
+    SELECT generate_series(
+        date_trunc('month', now() AT TIME ZONE 'UTC') - interval '12 months',
+        date_trunc('month', now() AT TIME ZONE 'UTC') + interval '2 months',
+        interval '1 month')
+) months
+ORDER BY m;
 
 INSERT INTO events SELECT seq, event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms FROM events_flat;
 INSERT INTO event_ids SELECT event_id, ts_ms FROM events_flat WHERE event_id IS NOT NULL;
