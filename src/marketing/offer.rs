@@ -46,32 +46,62 @@ fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
-/// One learner's (ln normaliser, category shares) from `terms`, the
-/// learner's β-scaled score of every course (overwritten).
-fn shares(
-    terms: &mut [f32],
-    offered: &[bool],
-    owned: &[u32],
-    category: &[u32],
-    n_categories: usize,
-) -> (f32, Vec<f32>) {
-    for (t, &ok) in terms.iter_mut().zip(offered) {
-        if !ok {
-            *t = f32::NEG_INFINITY;
+/// Lanes of the hand-split reductions below: separate accumulators let
+/// the compiler keep them in one vector register (float adds may not be
+/// reordered otherwise).
+const LANES: usize = 8;
+
+fn max_of(terms: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = terms.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &t) in acc.iter_mut().zip(c) {
+            *a = a.max(t);
         }
     }
-    for &c in owned {
-        terms[c as usize] = f32::NEG_INFINITY;
+    rest.iter().chain(&acc).fold(f32::NEG_INFINITY, |m, &t| m.max(t))
+}
+
+/// Σ e^(t − max) over `terms`.
+fn exp_sum(terms: &[f32], max: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let chunks = terms.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &t) in acc.iter_mut().zip(c) {
+            *a += exp_nonpositive(t - max);
+        }
     }
-    let max = terms.iter().fold(f32::NEG_INFINITY, |m, &t| m.max(t));
+    acc.iter().sum::<f32>() + rest.iter().map(|&t| exp_nonpositive(t - max)).sum::<f32>()
+}
+
+/// One learner's (ln normaliser, category shares) from `terms`, the
+/// learner's β-scaled score of every offered course in category order
+/// (`segments`: category, start, end); `owned` are course indices,
+/// `position` maps them into `terms` (`u32::MAX`: not offered).
+fn shares(
+    terms: &mut [f32],
+    owned: &[u32],
+    position: &[u32],
+    segments: &[(u32, usize, usize)],
+    n_categories: usize,
+) -> (f32, Vec<f32>) {
+    for &c in owned {
+        if let Some(&p) = position.get(c as usize).filter(|&&p| p != u32::MAX) {
+            terms[p as usize] = f32::NEG_INFINITY;
+        }
+    }
+    let max = max_of(terms);
     let mut cats = vec![0f32; n_categories];
     if max == f32::NEG_INFINITY {
         return (f32::INFINITY, cats);
     }
-    terms.iter_mut().for_each(|t| *t = exp_nonpositive(*t - max));
-    let sum: f32 = terms.iter().sum();
-    for (t, &k) in terms.iter().zip(category) {
-        cats[k as usize] += t;
+    let mut sum = 0f32;
+    for &(k, a, b) in segments {
+        let s = exp_sum(&terms[a..b], max);
+        cats[k as usize] += s;
+        sum += s;
     }
     cats.iter_mut().for_each(|v| *v /= sum);
     (max + sum.ln(), cats)
@@ -92,18 +122,40 @@ impl OfferShares {
         n_categories: usize,
         beta: f32,
     ) -> OfferShares {
-        // Scores a block of learners against every course at once (sgemm
-        // through ndarray's matrixmultiply, with its runtime AVX/FMA kernels),
-        // then turns each row into its normaliser and category shares.
-        const BLOCK: usize = 64;
+        // Offered courses only, grouped by category: a row's terms of one
+        // category are then contiguous, and its category shares are
+        // segment sums instead of a scatter over every course.
+        let mut order: Vec<u32> = (0..courses.n as u32).filter(|&c| offered[c as usize]).collect();
+        order.sort_by_key(|&c| category[c as usize]);
+        let mut position = vec![u32::MAX; courses.n];
+        for (p, &c) in order.iter().enumerate() {
+            position[c as usize] = p as u32;
+        }
+        let mut segments: Vec<(u32, usize, usize)> = Vec::new();
+        for (p, &c) in order.iter().enumerate() {
+            let k = category[c as usize];
+            match segments.last_mut() {
+                Some(last) if last.0 == k => last.2 = p + 1,
+                _ => segments.push((k, p, p + 1)),
+            }
+        }
         let k = users.k;
-        let y = ArrayView2::from_shape((courses.n, k), &courses.data).expect("n × k course factors");
+        let m = order.len();
+        let mut y_data = Vec::with_capacity(m * k);
+        for &c in &order {
+            y_data.extend_from_slice(courses.row(c as usize));
+        }
+        // Scores a block of learners against every offered course at once
+        // (sgemm through ndarray's matrixmultiply, with its runtime AVX/FMA
+        // kernels), then turns each row into its normaliser and shares.
+        const BLOCK: usize = 64;
+        let y = ArrayView2::from_shape((m, k), &y_data).expect("m × k course factors");
         let blocks: Vec<Vec<(f32, Vec<f32>)>> = (0..users.n.div_ceil(BLOCK))
             .into_par_iter()
             .map(|b| {
                 let (u0, u1) = (b * BLOCK, ((b + 1) * BLOCK).min(users.n));
                 let x = ArrayView2::from_shape((u1 - u0, k), &users.data[u0 * k..u1 * k]).expect("block");
-                let mut scores = Array2::<f32>::zeros((u1 - u0, courses.n));
+                let mut scores = Array2::<f32>::zeros((u1 - u0, m));
                 general_mat_mul(beta, &x, &y.t(), 0.0, &mut scores);
                 scores
                     .rows_mut()
@@ -111,7 +163,7 @@ impl OfferShares {
                     .zip(u0..u1)
                     .map(|(mut row, u)| {
                         let terms = row.as_slice_mut().expect("rows of a standard layout");
-                        shares(terms, offered, taken.row(u).0, category, n_categories)
+                        shares(terms, taken.row(u).0, &position, &segments, n_categories)
                     })
                     .collect()
             })
@@ -202,6 +254,52 @@ mod tests {
             assert!((f64::from(shares.category(u, 1)) - e[2] / z).abs() < 1e-5, "{u}");
             let p1 = f64::from(shares.course_share(u, x, courses.row(1)));
             assert!((p1 - e[1] / z).abs() < 1e-5, "{u}");
+        }
+    }
+
+    #[test]
+    fn shares_hold_past_one_vector_of_courses_in_mixed_category_order() {
+        // 21 courses (two full lanes and a remainder), categories
+        // interleaved, every fifth not offered, each learner owning one.
+        let (n, m) = (70, 21);
+        let users = Factors {
+            n,
+            k: 3,
+            data: (0..n * 3).map(|i| ((i * 37) % 11) as f32 * 0.2 - 1.0).collect(),
+        };
+        let courses = Factors {
+            n: m,
+            k: 3,
+            data: (0..m * 3).map(|i| ((i * 53) % 13) as f32 * 0.15 - 0.9).collect(),
+        };
+        let category: Vec<u32> = (0..m as u32).map(|c| c % 3).collect();
+        let offered: Vec<bool> = (0..m).map(|c| c % 5 != 4).collect();
+        let owned: Vec<(u32, u32, f32)> = (0..n).map(|u| (u as u32, (u % m) as u32, 1.0)).collect();
+        let taken = Csr::from_triples(n, m, &owned);
+        let shares = OfferShares::build(&users, &courses, &taken, &category, &offered, 3, 1.5);
+        for u in 0..n {
+            let x = users.row(u);
+            let e: Vec<f64> = (0..m)
+                .map(|c| {
+                    if !offered[c] || c == u % m {
+                        0.0
+                    } else {
+                        (1.5 * f64::from(dot(x, courses.row(c)))).exp()
+                    }
+                })
+                .collect();
+            let z: f64 = e.iter().sum();
+            for k in 0..3 {
+                let want: f64 = (0..m)
+                    .filter(|&c| category[c] == k as u32)
+                    .map(|c| e[c])
+                    .sum::<f64>()
+                    / z;
+                assert!((f64::from(shares.category(u, k)) - want).abs() < 1e-5, "{u} {k}");
+            }
+            let c = (u + 1) % m;
+            let got = f64::from(shares.course_share(u, x, courses.row(c)));
+            assert!((got - e[c] / z).abs() < 1e-5 || !offered[c], "{u}");
         }
     }
 }
