@@ -124,9 +124,17 @@ impl Store {
         on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(p).await)
     }
 
-    /// Largest event sequence number (0 when empty): a cheap "anything new?" probe.
+    /// Largest event sequence number stored (0 when none ever was): a cheap
+    /// "anything new?" probe. Never below the rollup's watermark, so it does
+    /// not go back when retention has dropped the newest raw events.
     pub async fn max_event_seq(&self) -> sqlx::Result<i64> {
-        on_pool!(self, p => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(p).await)
+        on_pool!(self, p => sqlx::query_scalar(
+            "SELECT CASE WHEN a > b THEN a ELSE b END FROM \
+             (SELECT COALESCE(MAX(seq), 0) AS a FROM events) x, \
+             (SELECT seq AS b FROM rollup_state WHERE id = 1) y",
+        )
+        .fetch_one(p)
+        .await)
     }
 
     /// Per (course, type) sums of one user's whole history (fold-in and
