@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{now_ms, retention_cutoff_ms};
+use crate::domain::{now_ms, retention_cutoff_ms, DAY_MS};
 use crate::metrics::Metrics;
 use crate::store::{Expired, Store};
 
@@ -14,8 +14,6 @@ pub const EVERY: Duration = Duration::from_secs(3600);
 
 /// Months created ahead of the current one.
 const MONTHS_AHEAD: i64 = 2;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// One pass as of `now_ms`: creates this month's partition and the next
 /// two (Postgres), then, with retention on, compacts and expires raw events

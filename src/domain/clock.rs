@@ -5,18 +5,37 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+use chrono::{Datelike, Months, NaiveDate};
+
+/// One UTC day, ms.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The first day of the UTC month holding `ms` (Unix ms); the epoch's
+/// month for a time chrono cannot represent.
+pub fn month_start(ms: i64) -> NaiveDate {
+    let d = chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .date_naive();
+    NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("day 1 exists")
+}
+
+/// Unix ms at 00:00 UTC of `day`.
+pub fn day_start_ms(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        .timestamp_millis()
+}
+
 /// The retention cutoff, Unix ms: the start of the UTC month `months`
 /// before the month of `now_ms`, so the current month and the `months`
 /// before it are kept whole. `None` when `months` is 0 (keep everything).
 pub fn retention_cutoff_ms(now_ms: i64, months: u32) -> Option<i64> {
-    use chrono::Datelike;
     if months == 0 {
         return None;
     }
-    let today = chrono::DateTime::from_timestamp_millis(now_ms)?.date_naive();
-    let first = chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1)?;
-    let cutoff = first.checked_sub_months(chrono::Months::new(months))?;
-    Some(cutoff.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+    let cutoff = month_start(now_ms).checked_sub_months(Months::new(months))?;
+    Some(day_start_ms(cutoff))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ mod scope;
 use serde::{Deserialize, Serialize};
 
 pub use catalog::CourseBody;
-pub use clock::{now_ms, retention_cutoff_ms};
+pub use clock::{day_start_ms, month_start, now_ms, retention_cutoff_ms, DAY_MS};
 pub use scope::Scope;
 
 /// Longest id accepted for users, courses, events and recommendations.

@@ -1,15 +1,14 @@
 //! The training's view of the event log: rollup cells (one per learner,
 //! course, event type and UTC day) keyed by dense indices, so each cell
 //! costs 36 bytes and no `String`; each text id is read once, from the
-//! store's key tables, and the few cells after the watermark are interned. Recommender aggregates and the
-//! marketing histories are both derived from it.
+//! store's key tables, and the few cells after the watermark are interned.
+//! Recommender aggregates and the marketing histories are both derived
+//! from it.
 
 use std::collections::HashMap;
 
-use crate::domain::{Event, EventType, TypeAgg};
+use crate::domain::{Event, EventType, TypeAgg, DAY_MS};
 use crate::store::{DayCell, DaySink, KeyedCell};
-
-const DAY_MS: i64 = 86_400_000;
 
 /// One cell with interned ids; times are offsets within `day`, ms.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -3,8 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::rollup::{type_code_sql, type_name_sql};
 use super::{guarded_tx, now_ms, on_pool, Store};
-use crate::domain::{Event, EventType, TypeAgg};
+use crate::domain::{Event, EventType, TypeAgg, DAY_MS};
 use crate::model::ownership::ownership_from_latest;
 
 /// What an insert stored.
@@ -19,18 +20,7 @@ pub struct InsertOutcome {
 /// SQLite allows 32,766 bound parameters per statement; 9 per row.
 const SQLITE_ROWS_PER_STATEMENT: usize = 3_000;
 
-const DAY_MS: i64 = 86_400_000;
-
 type AggRow = (String, String, i64, f64, f64, i64, i64, i64, i64);
-
-/// `CASE <col> WHEN <code> THEN '<name>' ... END`: the rollup's type codes as names.
-fn type_names(col: &str) -> String {
-    let arms: String = EventType::ALL
-        .iter()
-        .map(|t| format!(" WHEN {} THEN '{}'", t.index(), t.as_str()))
-        .collect();
-    format!("CASE {col}{arms} END")
-}
 
 fn agg_from_row(user_id: &str, r: AggRow) -> Option<TypeAgg> {
     Some(TypeAgg {
@@ -157,7 +147,7 @@ impl Store {
              CAST(SUM(CASE WHEN last_ts_ms > $1 THEN n ELSE 0 END) AS BIGINT), \
              CAST(SUM(CASE WHEN last_ts_ms > $2 THEN n ELSE 0 END) AS BIGINT) \
              FROM cells GROUP BY course_id, type",
-            type_names("d.type")
+            type_name_sql("d.type")
         );
         on_pool!(self, p => {
             let rows: Vec<AggRow> = sqlx::query_as(&sql)
@@ -215,6 +205,7 @@ impl Store {
             EventType::Refund.index(),
             EventType::Rating.index(),
         );
+        let code = type_code_sql("type");
         // The history comes from the rollup plus the events after its
         // watermark, so it holds after retention drops raw events.
         let sql = format!(
@@ -226,8 +217,7 @@ impl Store {
                WHERE d.course_key = (SELECT key FROM course_keys WHERE id = $1) \
                AND d.type IN ({purchase}, {refund}, {rating}) AND l.id IN (SELECT user_id FROM changed) \
                UNION ALL \
-               SELECT user_id, CASE type WHEN 'purchase' THEN {purchase} WHEN 'refund' THEN {refund} \
-               ELSE {rating} END, ts_ms, 1 FROM events \
+               SELECT user_id, {code}, ts_ms, 1 FROM events \
                WHERE course_id = $1 AND seq > (SELECT seq FROM rollup_state WHERE id = 1) \
                AND type IN ('purchase', 'refund', 'rating') AND user_id IN (SELECT user_id FROM changed)) \
              SELECT user_id, MAX(CASE WHEN code = {purchase} THEN last_ts_ms END), \

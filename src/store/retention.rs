@@ -2,9 +2,10 @@
 //! Postgres, and retention, which drops raw events older than a cutoff once
 //! the rollup holds them. SQLite keeps one table and deletes rows.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 
 use super::{guarded_tx, on_pool, Store};
+use crate::domain::{day_start_ms, month_start, DAY_MS};
 
 /// Advisory lock key serialising partition DDL across replicas.
 const PARTITION_LOCK: i64 = 0x636f_7572_7370; // "coursp"
@@ -18,21 +19,9 @@ pub struct Expired {
     pub rows: u64,
 }
 
-/// First day of the UTC month holding `ms`.
-fn month_of(ms: i64) -> NaiveDate {
-    let d = chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .date_naive();
-    NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("day 1 exists")
-}
-
 /// Unix ms at the start of the month after `m`.
 fn month_end_ms(m: NaiveDate) -> i64 {
-    let next = m.checked_add_months(chrono::Months::new(1)).expect("in range");
-    next.and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc()
-        .timestamp_millis()
+    day_start_ms(m.checked_add_months(chrono::Months::new(1)).expect("in range"))
 }
 
 /// The month of a partition named `events_YYYY_MM`.
@@ -46,12 +35,26 @@ fn partition_month(name: &str) -> Option<NaiveDate> {
 const BATCH: i64 = 20_000;
 
 /// Event ids are kept this much longer than their events (31 days, ms).
-const ID_GRACE_MS: i64 = 31 * 86_400_000;
+const ID_GRACE_MS: i64 = 31 * DAY_MS;
 
 /// Longest wait for a lock on the event log in partition upkeep: past it
 /// the pass gives up (and retries next time) instead of queueing ingest
 /// behind itself for long.
 const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
+
+/// The names of the log's monthly partitions (`events_YYYY_MM`), oldest
+/// first; the default partition is not among them.
+async fn monthly_partitions(p: &sqlx::PgPool) -> sqlx::Result<Vec<String>> {
+    let mut names: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = 'events'::regclass",
+    )
+    .fetch_all(p)
+    .await?;
+    names.retain(|n| partition_month(n).is_some());
+    names.sort();
+    Ok(names)
+}
 
 /// Drops the monthly partitions wholly before `cutoff_ms` that hold no
 /// event above the watermark. The parent is locked first (ingest locks the
@@ -60,13 +63,8 @@ const LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '5s'";
 /// pending, and a training's read, which holds the parent shared for its
 /// whole snapshot, never loses a partition midway.
 async fn drop_expired_months(p: &sqlx::PgPool, cutoff_ms: i64) -> sqlx::Result<u64> {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = 'events'::regclass",
-    )
-    .fetch_all(p)
-    .await?;
-    let expired: Vec<String> = names
+    let expired: Vec<String> = monthly_partitions(p)
+        .await?
         .into_iter()
         .filter(|n| partition_month(n).is_some_and(|m| month_end_ms(m) <= cutoff_ms))
         .collect();
@@ -112,8 +110,8 @@ impl Store {
             return Ok(0);
         };
         let mut months = Vec::new();
-        let mut m = month_of(from_ms);
-        while m <= month_of(to_ms) {
+        let mut m = month_start(from_ms);
+        while m <= month_start(to_ms) {
             months.push(m);
             m = m.checked_add_months(chrono::Months::new(1)).expect("in range");
         }
@@ -182,15 +180,7 @@ impl Store {
         let Store::Postgres(p) = self else {
             return Ok(Vec::new());
         };
-        let mut names: Vec<String> = sqlx::query_scalar(
-            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-             WHERE i.inhparent = 'events'::regclass",
-        )
-        .fetch_all(p)
-        .await?;
-        names.retain(|n| partition_month(n).is_some());
-        names.sort();
-        Ok(names)
+        monthly_partitions(p).await
     }
 }
 
@@ -201,12 +191,12 @@ mod tests {
     #[test]
     fn months_and_partition_names() {
         // 2026-02-15T00:00:00Z
-        let m = month_of(1_771_113_600_000);
+        let m = month_start(1_771_113_600_000);
         assert_eq!(m, NaiveDate::from_ymd_opt(2026, 2, 1).unwrap());
         // 2026-03-01T00:00:00Z
         assert_eq!(month_end_ms(m), 1_772_323_200_000);
         assert_eq!(partition_month("events_2026_02"), Some(m));
         assert_eq!(partition_month("events_default"), None);
-        assert_eq!(month_of(-1), NaiveDate::from_ymd_opt(1969, 12, 1).unwrap());
+        assert_eq!(month_start(-1), NaiveDate::from_ymd_opt(1969, 12, 1).unwrap());
     }
 }

@@ -215,10 +215,7 @@ impl Store {
 /// The merge of `($1, $2]` in a dialect whose two-argument max and min
 /// are `max` and `min`.
 fn merge_sql(max: &str, min: &str) -> String {
-    let code: String = EventType::ALL
-        .iter()
-        .map(|t| format!(" WHEN '{}' THEN {}", t.as_str(), t.index()))
-        .collect();
+    let code = type_code_sql("e.type");
     // A type this build does not know (written by a newer one) is left in
     // the raw log rather than stopping every compaction on a NULL code.
     let known = EventType::ALL
@@ -229,7 +226,7 @@ fn merge_sql(max: &str, min: &str) -> String {
     format!(
         "INSERT INTO event_days \
          (learner_key, course_key, type, day, n, value_sum, value_max, first_ts_ms, last_ts_ms) \
-         SELECT l.key, c.key, CASE e.type{code} END, e.ts_ms / 86400000, COUNT(*), \
+         SELECT l.key, c.key, {code}, e.ts_ms / 86400000, COUNT(*), \
          COALESCE(SUM(e.value), 0.0), COALESCE(MAX(e.value), 0.0), MIN(e.ts_ms), MAX(e.ts_ms) \
          FROM events e JOIN learner_keys l ON l.id = e.user_id JOIN course_keys c ON c.id = e.course_id \
          WHERE e.seq > $1 AND e.seq <= $2 AND e.type IN ({known}) \
@@ -240,4 +237,23 @@ fn merge_sql(max: &str, min: &str) -> String {
          first_ts_ms = {min}(event_days.first_ts_ms, excluded.first_ts_ms), \
          last_ts_ms = {max}(event_days.last_ts_ms, excluded.last_ts_ms)"
     )
+}
+
+/// `CASE <col> WHEN '<name>' THEN <code> ... END`: an event type's name
+/// (the log's `type`) as the rollup's code, its index in [`EventType::ALL`].
+pub(super) fn type_code_sql(col: &str) -> String {
+    let arms: String = EventType::ALL
+        .iter()
+        .map(|t| format!(" WHEN '{}' THEN {}", t.as_str(), t.index()))
+        .collect();
+    format!("CASE {col}{arms} END")
+}
+
+/// `CASE <col> WHEN <code> THEN '<name>' ... END`: the inverse of [`type_code_sql`].
+pub(super) fn type_name_sql(col: &str) -> String {
+    let arms: String = EventType::ALL
+        .iter()
+        .map(|t| format!(" WHEN {} THEN '{}'", t.index(), t.as_str()))
+        .collect();
+    format!("CASE {col}{arms} END")
 }
