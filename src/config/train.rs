@@ -24,6 +24,10 @@ pub struct TrainSettings {
     /// Publish only when the model beats popularity on the holdout.
     pub require_beat_baseline: bool,
     pub popularity_half_life_days: Option<f64>,
+    /// The published model continues from the evaluated model's factors
+    /// (fitted on everything but the holdout) for this many iterations on
+    /// all interactions; 0 fits it from scratch (`model.iterations`).
+    pub refit_iterations: usize,
     pub model: AlsParams,
     pub weights: Weights,
     pub segment: SegmentParams,
@@ -43,6 +47,7 @@ impl Default for TrainSettings {
             holdout_fraction: 0.2,
             require_beat_baseline: true,
             popularity_half_life_days: Some(30.0),
+            refit_iterations: 3,
             model: AlsParams::default(),
             weights: Weights::default(),
             segment: SegmentParams::default(),

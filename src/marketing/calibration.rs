@@ -8,6 +8,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use super::classifier::LinearModel;
+use super::subsample::{case_control, MAX_FIT_ROWS};
 
 /// p' = σ(`slope`·logit(p) + `offset`); the identity is slope 1, offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -45,15 +46,21 @@ impl Platt {
 }
 
 /// Fits the map on forecasts `p` (0..1) and outcomes `y` by maximum
-/// likelihood (no penalty). The identity when a class is missing or the
-/// optimizer fails: there is nothing to correct against.
+/// likelihood (no penalty), on at most [`MAX_FIT_ROWS`] of them (a
+/// case-control sample, the offset corrected back to all rows). The
+/// identity when a class is missing or the optimizer fails: there is
+/// nothing to correct against.
 pub fn fit_platt(p: &[f64], y: &[bool]) -> Platt {
     let pos = y.iter().filter(|&&b| b).count();
     if pos == 0 || pos == y.len() {
         return Platt::IDENTITY;
     }
-    let x = Array2::from_shape_fn((p.len(), 1), |(i, _)| logit(p[i]));
-    let targets: Array1<usize> = y.iter().map(|&b| usize::from(b)).collect();
+    let (picked, shift): (Vec<usize>, f64) = match case_control(y, MAX_FIT_ROWS) {
+        Some(s) => (s.rows, s.log_odds_shift),
+        None => ((0..p.len()).collect(), 0.0),
+    };
+    let x = Array2::from_shape_fn((picked.len(), 1), |(i, _)| logit(p[picked[i]]));
+    let targets: Array1<usize> = picked.iter().map(|&i| usize::from(y[i])).collect();
     let fitted = LogisticRegression::default()
         .alpha(0.0)
         .max_iterations(100)
@@ -65,7 +72,7 @@ pub fn fit_platt(p: &[f64], y: &[bool]) -> Platt {
     let sign = if m.labels().pos.class == 1 { 1.0 } else { -1.0 };
     let out = Platt {
         slope: sign * m.params()[0],
-        offset: sign * m.intercept(),
+        offset: sign * m.intercept() - shift,
     };
     if out.slope.is_finite() && out.offset.is_finite() {
         out

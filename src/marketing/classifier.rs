@@ -7,6 +7,8 @@ use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+use super::subsample::{case_control, MAX_FIT_ROWS};
+
 /// A fitted model: p = σ(b + Σ wᵢ·(xᵢ − μᵢ)/sᵢ) over the features `columns`
 /// pick from a full feature row. A model with no weights is a constant rate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,28 +60,38 @@ impl LinearModel {
     }
 }
 
-/// Fits on the `columns` of `rows` against `y` with L2 penalty `alpha`.
-/// Falls back to [`LinearModel::constant`] when only one class occurs or the
-/// optimizer fails (the caller's backtest then shows it is no better).
+/// Fits on the `columns` of `rows` against `y` with L2 penalty `alpha`,
+/// reading at most [`MAX_FIT_ROWS`] rows (a case-control sample, its
+/// intercept corrected back to all rows). Falls back to
+/// [`LinearModel::constant`] when only one class occurs or the optimizer
+/// fails (the caller's backtest then shows it is no better).
 pub fn fit(rows: &[super::features::Row], y: &[bool], columns: &[usize], alpha: f64) -> LinearModel {
     let pos = y.iter().filter(|&&b| b).count();
     if pos == 0 || pos == y.len() {
         return LinearModel::constant(y);
     }
+    let (picked, shift): (Vec<usize>, f64) = match case_control(y, MAX_FIT_ROWS) {
+        Some(s) => (s.rows, s.log_odds_shift),
+        None => ((0..rows.len()).collect(), 0.0),
+    };
     let k = columns.len();
-    let n = rows.len() as f64;
+    let n = picked.len() as f64;
     let mut mean = vec![0.0; k];
     let mut scale = vec![0.0; k];
     for (j, &c) in columns.iter().enumerate() {
-        mean[j] = rows.iter().map(|r| r[c]).sum::<f64>() / n;
-        let var = rows.iter().map(|r| (r[c] - mean[j]).powi(2)).sum::<f64>() / n;
+        mean[j] = picked.iter().map(|&i| rows[i][c]).sum::<f64>() / n;
+        let var = picked
+            .iter()
+            .map(|&i| (rows[i][c] - mean[j]).powi(2))
+            .sum::<f64>()
+            / n;
         // A constant column gets scale 1 so it contributes nothing, not NaN.
         scale[j] = if var > 1e-12 { var.sqrt() } else { 1.0 };
     }
-    let x = Array2::from_shape_fn((rows.len(), k), |(i, j)| {
-        (rows[i][columns[j]] - mean[j]) / scale[j]
+    let x = Array2::from_shape_fn((picked.len(), k), |(i, j)| {
+        (rows[picked[i]][columns[j]] - mean[j]) / scale[j]
     });
-    let targets: Array1<usize> = y.iter().map(|&b| usize::from(b)).collect();
+    let targets: Array1<usize> = picked.iter().map(|&i| usize::from(y[i])).collect();
     let data = Dataset::new(x, targets);
     let fitted = LogisticRegression::default()
         .alpha(alpha)
@@ -96,7 +108,7 @@ pub fn fit(rows: &[super::features::Row], y: &[bool], columns: &[usize], alpha: 
         mean,
         scale,
         weights: m.params().iter().map(|w| sign * w).collect(),
-        intercept: sign * m.intercept(),
+        intercept: sign * m.intercept() - shift,
         activity: None,
     }
 }

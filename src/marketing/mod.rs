@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod offer;
 pub mod predict;
 pub mod rfm;
+pub mod subsample;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;

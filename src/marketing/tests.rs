@@ -236,6 +236,30 @@ fn the_classifier_recovers_a_planted_logit() {
 }
 
 #[test]
+fn a_subsampled_fit_keeps_the_slope_and_the_base_rate_of_rare_positives() {
+    use rand::{Rng, SeedableRng};
+    // 120,000 rows (over the sampling budget), about 2 % positive.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for _ in 0..120_000 {
+        let mut r = [0.0; super::features::N_FEATURES];
+        r[0] = rng.random::<f64>();
+        let p = 1.0 / (1.0 + (-(3.0 * r[0] - 5.5)).exp());
+        y.push(rng.random::<f64>() < p);
+        rows.push(r);
+    }
+    let m = fit(&rows, &y, &[0], 1e-3);
+    let slope = m.weights[0] / m.scale[0];
+    assert!((slope - 3.0).abs() < 0.4, "slope {slope}");
+    // Without the intercept correction the mean forecast would be the
+    // sample's positive rate, several times the true one.
+    let rate = y.iter().filter(|&&b| b).count() as f64 / y.len() as f64;
+    let mean = rows.iter().map(|r| m.predict(r)).sum::<f64>() / rows.len() as f64;
+    assert!((mean / rate - 1.0).abs() < 0.08, "mean {mean} vs rate {rate}");
+}
+
+#[test]
 fn uplift_report_by_hand() {
     // 12 % of 1,000 treated at $9 (10 % off $10) vs 10 % of 1,000 controls.
     let t = Arm::new(1000, 120, 120 * discounted(1000, 10.0));

@@ -150,25 +150,43 @@ pub(crate) fn init(n_users: usize, n_items: usize, params: &AlsParams) -> AlsMod
     AlsModel { users, items }
 }
 
-/// Fits factors to the user × item weight matrix `ui`. `progress(done, total)`
-/// is called after every iteration.
-pub fn fit(
+/// Fits factors to the user × item weight matrix `ui` from seeded random
+/// factors, `params.iterations` times. `progress(done, total)` is called
+/// after every iteration.
+pub fn fit(ui: &Csr, params: &AlsParams, progress: impl FnMut(usize, usize)) -> Result<AlsModel, FitError> {
+    let start = init(ui.n_rows, ui.n_cols, params);
+    fit_from(ui, params, start, params.iterations, progress)
+}
+
+/// Continues a fit from `start` (n_rows × k users, n_cols × k items, for
+/// example a model fitted on a holdout split of the same matrix) for
+/// `iterations` alternations: each CG solve starts from the current
+/// factors, so a start near the optimum needs a few. A `start` of another
+/// shape is replaced by seeded random factors.
+pub fn fit_from(
     ui: &Csr,
     params: &AlsParams,
+    start: AlsModel,
+    iterations: usize,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<AlsModel, FitError> {
     params.validate()?;
     let cu = confidence_matrix(ui, params)?;
     let ci = cu.transpose();
-    let mut m = init(ui.n_rows, ui.n_cols, params);
-    for it in 0..params.iterations {
+    let fits = |f: &Factors, n: usize| f.n == n && f.k == params.factors;
+    let mut m = if fits(&start.users, ui.n_rows) && fits(&start.items, ui.n_cols) {
+        start
+    } else {
+        init(ui.n_rows, ui.n_cols, params)
+    };
+    for it in 0..iterations {
         solve_side(&cu, &mut m.users, &m.items, params);
         solve_side(&ci, &mut m.items, &m.users, params);
         // Checked every iteration: once NaN appears it spreads to everything.
         if !m.users.all_finite() || !m.items.all_finite() {
             return Err(FitError::NonFinite { iteration: it });
         }
-        progress(it + 1, params.iterations);
+        progress(it + 1, iterations);
     }
     Ok(m)
 }

@@ -10,6 +10,7 @@ use super::TrainSettings;
 use crate::domain::{Course, TypeAgg};
 use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, Split, SplitKind, SplitParams};
+use crate::model::als::fit_from;
 use crate::model::{fit, Csr, Factors, Interactions};
 use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot, UserSide};
 use crate::serve::{catalog, segments};
@@ -93,8 +94,12 @@ pub fn train(
     let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
 
     let evaluate_started = phases.begin();
+    let mut evaluated = None;
     let report = match gate(&inter, s, |sp| {
-        crate::eval::evaluate::evaluate(n_users, n_courses, sp, &s.model, 10, s.weights.purchase)
+        let (report, model) =
+            crate::eval::evaluate::evaluate_model(n_users, n_courses, sp, &s.model, 10, s.weights.purchase)?;
+        evaluated = Some(model);
+        Ok(report)
     }) {
         Ok(report) => report,
         Err((why @ TrainFailure::Fit(_), _)) => return Err(why),
@@ -104,7 +109,14 @@ pub fn train(
 
     let fit_started = phases.begin();
     let ui = inter.to_csr();
-    let model = fit(&ui, &s.model, |_, _| {})?;
+    let model = match evaluated {
+        // The holdout split keeps every index, so the evaluated factors
+        // are a start near the optimum on all interactions.
+        Some(start) if s.refit_iterations > 0 => {
+            fit_from(&ui, &s.model, start, s.refit_iterations, |_, _| {})?
+        }
+        _ => fit(&ui, &s.model, |_, _| {})?,
+    };
     Ok(assemble(
         &input,
         s,
