@@ -10,7 +10,7 @@
 //! cargo run --release --example marketing_backtest -- [USERS] [SEEDS]
 
 use courserec::config::TrainSettings;
-use courserec::demo::{aggregate, generate, DemoSize};
+use courserec::demo::{generate, DemoSize};
 use courserec::marketing::metrics::{quality, spend_quality};
 use courserec::marketing::synthetic::{baseline_outcomes, outcomes, Outcomes};
 use courserec::retrain::days::DayData;
@@ -66,7 +66,6 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
     );
     let day_data = DayData::from_events(&data.events);
     let input = TrainInput {
-        aggs: aggregate(&data.events, now),
         catalog: data.courses.clone(),
         trained_seq: 0,
         // The last moment seen, so T is the day that starts at `now`.

@@ -150,6 +150,45 @@ pub struct TypeAgg {
     pub count_90d: u32,
 }
 
+/// A [`TypeAgg`] with borrowed ids: what training derives from its
+/// interned cells, millions at a time, without owning a `String` each.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AggView<'a> {
+    pub user_id: &'a str,
+    pub course_id: &'a str,
+    pub kind: EventType,
+    pub count: u32,
+    pub value_sum: f64,
+    pub value_max: f64,
+    pub first_ts_ms: i64,
+    pub last_ts_ms: i64,
+    pub count_30d: u32,
+    pub count_90d: u32,
+}
+
+impl<'a> From<&'a TypeAgg> for AggView<'a> {
+    fn from(a: &'a TypeAgg) -> AggView<'a> {
+        AggView {
+            user_id: &a.user_id,
+            course_id: &a.course_id,
+            kind: a.kind,
+            count: a.count,
+            value_sum: a.value_sum,
+            value_max: a.value_max,
+            first_ts_ms: a.first_ts_ms,
+            last_ts_ms: a.last_ts_ms,
+            count_30d: a.count_30d,
+            count_90d: a.count_90d,
+        }
+    }
+}
+
+impl<'a> From<&AggView<'a>> for AggView<'a> {
+    fn from(a: &AggView<'a>) -> AggView<'a> {
+        *a
+    }
+}
+
 /// True when `s` is a usable id: 1–128 characters, not blank, no control
 /// characters (so NUL, which Postgres text refuses and SQLite stores, is
 /// refused at the edge and both stores accept the same ids).

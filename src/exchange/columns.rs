@@ -8,7 +8,7 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, UInt32Array, UInt8Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
-use crate::domain::{EventType, TypeAgg};
+use crate::domain::{AggView, EventType};
 use crate::model::{AlsParams, Interactions};
 
 /// Counts and time span of one pair, over its events of every type.
@@ -53,12 +53,15 @@ pub(super) fn schema() -> SchemaRef {
 
 /// The per-pair counts of `aggs`, aligned with `inter.entries`. Aggregates
 /// of pairs the training left out (no weight, not taken) are skipped.
-pub(super) fn pair_aggs(inter: &Interactions, aggs: &[TypeAgg]) -> Vec<PairAgg> {
+pub(super) fn pair_aggs<'a>(
+    inter: &Interactions,
+    aggs: impl IntoIterator<Item = AggView<'a>>,
+) -> Vec<PairAgg> {
     let mut out = vec![PairAgg::default(); inter.entries.len()];
     for a in aggs {
         let (Some(&u), Some(&c)) = (
-            inter.user_index.get(&a.user_id),
-            inter.course_index.get(&a.course_id),
+            inter.user_index.get(a.user_id),
+            inter.course_index.get(a.course_id),
         ) else {
             continue;
         };

@@ -69,14 +69,19 @@ pub async fn export(store: &Store, settings: &TrainSettings, out: &Path) -> anyh
     // includes at least every event up to it.
     let event_seq = store.max_event_seq().await?;
     let read_at_ms = now_ms();
-    let (_days, aggs) = crate::retrain::run::read_log(store, read_at_ms).await?;
+    let days = crate::retrain::run::read_log(store).await?;
     let catalog = store.list_courses_newest_first().await?;
     let settings = settings.clone();
     let out = out.to_path_buf();
     let (rows, n_users, n_courses, bytes, path) = tokio::task::spawn_blocking(move || {
-        let inter = Interactions::build(&aggs, &catalog, &settings.weights, read_at_ms);
-        let pairs = columns::pair_aggs(&inter, &aggs);
-        drop(aggs);
+        let inter = Interactions::build(
+            days.aggregates(read_at_ms),
+            &catalog,
+            &settings.weights,
+            read_at_ms,
+        );
+        let pairs = columns::pair_aggs(&inter, days.aggregates(read_at_ms));
+        drop(days);
         let holdout = columns::holdout_rows(&inter, &holdout_split(&inter, &settings).test);
         let meta = [
             (META_EVENT_SEQ, event_seq.to_string()),

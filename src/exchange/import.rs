@@ -152,7 +152,12 @@ fn build(
     s.require_beat_baseline = true;
     s.model.factors = courses.k;
     let inter = phases.run("build", || {
-        Interactions::build(&input.aggs, &input.catalog, &s.weights, input.read_at_ms)
+        Interactions::build(
+            input.days.aggregates(input.read_at_ms),
+            &input.catalog,
+            &s.weights,
+            input.read_at_ms,
+        )
     });
     if inter.entries.is_empty() {
         return Err(TrainFailure::NoData);

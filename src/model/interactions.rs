@@ -3,7 +3,7 @@
 
 use super::csr::Csr;
 use super::ownership::ownership_from_latest;
-use crate::domain::{Course, EventType, TypeAgg};
+use crate::domain::{AggView, Course, EventType};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -104,19 +104,25 @@ fn decay(w: &Weights, now_ms: i64, ts_ms: i64) -> f32 {
 }
 
 impl Interactions {
-    /// Combines aggregates into interactions. `catalog` seeds the course list
-    /// (so courses without events get an index); `now_ms` is the reference time
-    /// for age decay. Pairs with zero weight are kept only when taken, and
-    /// users only with at least one pair.
-    pub fn build(rows: &[TypeAgg], catalog: &[Course], w: &Weights, now_ms: i64) -> Interactions {
+    /// Combines aggregates (store rows or training views) into
+    /// interactions. `catalog` seeds the course list (so courses without
+    /// events get an index); `now_ms` is the reference time for age decay.
+    /// Pairs with zero weight are kept only when taken, and users only with
+    /// at least one pair.
+    pub fn build<'a, I>(rows: I, catalog: &[Course], w: &Weights, now_ms: i64) -> Interactions
+    where
+        I: IntoIterator,
+        I::Item: Into<AggView<'a>>,
+    {
         let mut out = Interactions::default();
         for c in catalog {
             intern(&c.id, &mut out.courses, &mut out.course_index);
         }
         let mut acc: HashMap<(u32, u32), Acc> = HashMap::new();
         for r in rows {
-            let u = intern(&r.user_id, &mut out.users, &mut out.user_index);
-            let c = intern(&r.course_id, &mut out.courses, &mut out.course_index);
+            let r: AggView = r.into();
+            let u = intern(r.user_id, &mut out.users, &mut out.user_index);
+            let c = intern(r.course_id, &mut out.courses, &mut out.course_index);
             let e = acc.entry((u, c)).or_insert(Acc {
                 ts: i64::MIN,
                 ..Acc::default()

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{Event, EventType, TypeAgg, DAY_MS};
+use crate::domain::{AggView, Event, EventType, DAY_MS};
 use crate::store::{DayCell, DaySink, KeyedCell};
 
 /// One cell with interned ids; times are offsets within `day`, ms.
@@ -200,44 +200,65 @@ impl DayData {
         self.rows.iter().map(|c| i64::from(c.count)).sum()
     }
 
-    /// Per (user, course, type) sums over all days, as of `now_ms`. The 30-
-    /// and 90-day counts take a cell whole when its last event is inside the
-    /// window, so on the boundary day they count by day, not by millisecond.
-    /// Needs [`DayData::finish`] first.
-    pub fn aggregates(&self, now_ms: i64) -> Vec<TypeAgg> {
-        let mut out: Vec<TypeAgg> = Vec::new();
-        let mut current: Option<(u32, u32, EventType)> = None;
-        for c in &self.rows {
-            let key = (c.user, c.course, c.kind);
-            if current != Some(key) {
-                current = Some(key);
-                out.push(TypeAgg {
-                    user_id: self.user_ids[c.user as usize].clone(),
-                    course_id: self.course_ids[c.course as usize].clone(),
-                    kind: c.kind,
-                    count: 0,
-                    value_sum: 0.0,
-                    value_max: 0.0,
-                    first_ts_ms: i64::MAX,
-                    last_ts_ms: i64::MIN,
-                    count_30d: 0,
-                    count_90d: 0,
-                });
-            }
-            let a = out.last_mut().expect("pushed above");
+    /// Per (user, course, type) sums over all days, as of `now_ms`, in
+    /// (user, course, type) order, computed as they are read (nothing is
+    /// stored). The 30- and 90-day counts take a cell whole when its last
+    /// event is inside the window, so on the boundary day they count by
+    /// day, not by millisecond. Needs [`DayData::finish`] first.
+    pub fn aggregates(&self, now_ms: i64) -> Aggregates<'_> {
+        Aggregates {
+            data: self,
+            at: 0,
+            now_ms,
+        }
+    }
+}
+
+/// The iterator of [`DayData::aggregates`].
+#[derive(Clone)]
+pub struct Aggregates<'a> {
+    data: &'a DayData,
+    at: usize,
+    now_ms: i64,
+}
+
+impl<'a> Iterator for Aggregates<'a> {
+    type Item = AggView<'a>;
+
+    fn next(&mut self) -> Option<AggView<'a>> {
+        let rows = &self.data.rows;
+        let first = rows.get(self.at)?;
+        let mut a = AggView {
+            user_id: &self.data.user_ids[first.user as usize],
+            course_id: &self.data.course_ids[first.course as usize],
+            kind: first.kind,
+            count: 0,
+            value_sum: 0.0,
+            value_max: 0.0,
+            first_ts_ms: i64::MAX,
+            last_ts_ms: i64::MIN,
+            count_30d: 0,
+            count_90d: 0,
+        };
+        let key = (first.user, first.course, first.kind);
+        for c in rows[self.at..]
+            .iter()
+            .take_while(|c| (c.user, c.course, c.kind) == key)
+        {
+            self.at += 1;
             a.count += c.count;
             a.value_sum += f64::from(c.value_sum);
             a.value_max = a.value_max.max(f64::from(c.value_max));
             a.first_ts_ms = a.first_ts_ms.min(c.first_ts_ms());
             a.last_ts_ms = a.last_ts_ms.max(c.last_ts_ms());
-            if c.last_ts_ms() > now_ms - 30 * DAY_MS {
+            if c.last_ts_ms() > self.now_ms - 30 * DAY_MS {
                 a.count_30d += c.count;
             }
-            if c.last_ts_ms() > now_ms - 90 * DAY_MS {
+            if c.last_ts_ms() > self.now_ms - 90 * DAY_MS {
                 a.count_90d += c.count;
             }
         }
-        out
+        Some(a)
     }
 }
 
@@ -277,17 +298,17 @@ mod tests {
         assert!((day10.value_sum - 1.25).abs() < 1e-6);
 
         let now = 101 * DAY_MS;
-        let aggs = d.aggregates(now);
+        let aggs: Vec<AggView> = d.aggregates(now).collect();
         assert_eq!(aggs.len(), 2);
         let u = &aggs[0];
-        assert_eq!((u.user_id.as_str(), u.kind, u.count), ("u", EventType::Watch, 4));
+        assert_eq!((u.user_id, u.kind, u.count), ("u", EventType::Watch, 4));
         assert!((u.value_sum - 2.15).abs() < 1e-6, "{}", u.value_sum);
         assert!((u.value_max - 0.9).abs() < 1e-6);
         assert_eq!(u.first_ts_ms, 10 * DAY_MS + 50);
         assert_eq!(u.last_ts_ms, 100 * DAY_MS + 5);
         // Day 10 is 91 days back: outside both windows.
         assert_eq!((u.count_30d, u.count_90d), (1, 1));
-        assert_eq!((aggs[1].user_id.as_str(), aggs[1].count), ("v", 3));
+        assert_eq!((aggs[1].user_id, aggs[1].count), ("v", 3));
     }
 
     #[test]

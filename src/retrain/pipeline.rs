@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::days::DayData;
 use super::phases::Phases;
 use super::TrainSettings;
-use crate::domain::{Course, TypeAgg};
+use crate::domain::Course;
 use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, Split, SplitKind, SplitParams};
 use crate::model::als::fit_from;
@@ -17,14 +18,14 @@ use crate::serve::{catalog, segments};
 
 /// What the store gave the training.
 pub struct TrainInput {
-    pub aggs: Vec<TypeAgg>,
     pub catalog: Vec<Course>,
     pub trained_seq: i64,
     pub read_at_ms: i64,
     pub n_events: i64,
     pub version: i64,
-    /// Per-day event counts for the marketing predictions.
-    pub days: super::days::DayData,
+    /// Every cell of the log: the recommender's aggregates
+    /// ([`DayData::aggregates`]) and the marketing histories.
+    pub days: DayData,
 }
 
 /// Why a training did not produce a snapshot to publish.
@@ -74,7 +75,12 @@ pub fn train(
     let started = Instant::now();
     let mut phases = Phases::default();
     let inter = phases.run("build", || {
-        Interactions::build(&input.aggs, &input.catalog, &s.weights, input.read_at_ms)
+        Interactions::build(
+            input.days.aggregates(input.read_at_ms),
+            &input.catalog,
+            &s.weights,
+            input.read_at_ms,
+        )
     });
     let keeps_model = previous.is_some_and(ModelSnapshot::is_model);
     let fallback = |why: TrainFailure, evaluated: Option<EvalReport>| {
@@ -213,7 +219,7 @@ pub fn assemble(
     phases.end("fit", fit_started);
     let seg_started = phases.begin();
     let segs = segments::build(
-        &input.aggs,
+        input.days.aggregates(input.read_at_ms),
         &users,
         &courses,
         &s.segment,
@@ -299,7 +305,12 @@ fn popularity_snapshot(
 /// A popularity snapshot of the store's data as it is, for a service that
 /// has no model yet (`code` and `reason` say so in `/model`).
 pub fn popularity_only(input: TrainInput, s: &TrainSettings, code: &str, reason: &str) -> ModelSnapshot {
-    let inter = Interactions::build(&input.aggs, &input.catalog, &s.weights, input.read_at_ms);
+    let inter = Interactions::build(
+        input.days.aggregates(input.read_at_ms),
+        &input.catalog,
+        &s.weights,
+        input.read_at_ms,
+    );
     let basis = Basis::Popularity {
         code: code.into(),
         reason: reason.into(),

@@ -11,7 +11,7 @@ use super::phases::Phases;
 use super::pipeline::{TrainFailure, TrainInput};
 use super::{Fit, Outcome, Trainer};
 use crate::cluster::Change;
-use crate::domain::{now_ms, TypeAgg};
+use crate::domain::now_ms;
 use crate::serve::snapshot::{Basis, ModelSnapshot};
 use crate::store::Store;
 use crate::store::TrainingRun;
@@ -140,14 +140,13 @@ impl Trainer {
         // The sequence is read first: anything after it is caught by fold-in.
         let trained_seq = i.store.max_event_seq().await.map_err(store_err)?;
         let read_at_ms = now_ms();
-        let (days, aggs) = read_log(&i.store, read_at_ms).await.map_err(store_err)?;
+        let days = read_log(&i.store).await.map_err(store_err)?;
         let n_events = days.n_events();
         let catalog = i.store.list_courses_newest_first().await.map_err(store_err)?;
         let stored = i.store.max_snapshot_version().await.map_err(store_err)?;
         phases.end("read", read_started);
         let version = stored.max(i.live.version().unwrap_or(0)) + 1;
         let input = TrainInput {
-            aggs,
             catalog,
             trained_seq,
             read_at_ms,
@@ -212,15 +211,14 @@ impl Trainer {
 }
 
 /// Every cell of the log (the rollup plus the events after its watermark),
-/// merged, and the per (user, course, type) aggregates as of `read_at_ms`.
-/// The sorting runs on a blocking thread.
-pub async fn read_log(store: &Store, read_at_ms: i64) -> sqlx::Result<(DayData, Vec<TypeAgg>)> {
+/// merged and sorted (on a blocking thread); [`DayData::aggregates`] gives
+/// the per (user, course, type) sums.
+pub async fn read_log(store: &Store) -> sqlx::Result<DayData> {
     let mut days = DayData::default();
     store.read_event_days(&mut days).await?;
     tokio::task::spawn_blocking(move || {
         days.finish();
-        let aggs = days.aggregates(read_at_ms);
-        (days, aggs)
+        days
     })
     .await
     .map_err(|e| sqlx::Error::Protocol(format!("reading the log panicked: {e}")))

@@ -54,14 +54,13 @@ impl Trainer {
         }
         let trained_seq = i.store.max_event_seq().await?;
         let read_at_ms = now_ms();
-        let (days, aggs) = super::run::read_log(&i.store, read_at_ms).await?;
+        let days = super::run::read_log(&i.store).await?;
         let input = TrainInput {
             trained_seq,
             read_at_ms,
-            aggs,
             n_events: days.n_events(),
             catalog,
-            days: Default::default(),
+            days,
             version: 0,
         };
         let settings = i.settings.clone();

@@ -3,12 +3,11 @@
 //! A profile is what `GET /users/<id>/profile` returns and what segmentation
 //! clusters on (together with the ALS factor of the user).
 
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Course, EventType, TypeAgg};
+use crate::domain::{AggView, Course, EventType};
 use crate::model::ownership::ownership_from_latest;
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -97,17 +96,17 @@ pub fn interest_weight(kind: EventType) -> f64 {
     }
 }
 
-/// Builds the profile of `user_id` from its aggregate rows.
+/// Builds the profile of `user_id` from its aggregate rows (store rows
+/// or training views).
 ///
 /// Rows of other users are ignored, so a caller may pass a larger slice.
 /// Rows whose course is unknown still count as events but add no category
 /// interest and no spend.
-pub fn build_profile<R: Borrow<TypeAgg>>(
-    user_id: &str,
-    rows: &[R],
-    courses: &CourseIndex,
-    now_ms: i64,
-) -> Profile {
+pub fn build_profile<'a, I>(user_id: &str, rows: I, courses: &CourseIndex, now_ms: i64) -> Profile
+where
+    I: IntoIterator,
+    I::Item: Into<AggView<'a>>,
+{
     let mut p = Profile {
         user_id: user_id.to_string(),
         ..Profile::default()
@@ -117,14 +116,14 @@ pub fn build_profile<R: Borrow<TypeAgg>>(
     // Course → (its metadata, [latest purchase, latest refund]).
     type Latest = [Option<i64>; 2];
     let mut payments: BTreeMap<&str, (&CourseMeta, Latest)> = BTreeMap::new();
-    let rows = rows.iter().map(Borrow::borrow);
-    for r in rows.filter(|r: &&TypeAgg| r.user_id == user_id && r.count > 0) {
+    let rows = rows.into_iter().map(Into::into);
+    for r in rows.filter(|r: &AggView| r.user_id == user_id && r.count > 0) {
         *p.counts.entry(r.kind).or_insert(0) += u64::from(r.count);
         p.events_30d += r.count_30d;
         p.events_90d += r.count_90d;
         p.first_seen_ms = Some(p.first_seen_ms.map_or(r.first_ts_ms, |t| t.min(r.first_ts_ms)));
         p.last_seen_ms = Some(p.last_seen_ms.map_or(r.last_ts_ms, |t| t.max(r.last_ts_ms)));
-        let Some(meta) = courses.get(&r.course_id) else {
+        let Some(meta) = courses.get(r.course_id) else {
             continue;
         };
         // Payments count once per course, by ownership in time order (below).
@@ -133,10 +132,7 @@ pub fn build_profile<R: Borrow<TypeAgg>>(
             EventType::Refund => Some(1),
             _ => None,
         } {
-            let latest = &mut payments
-                .entry(r.course_id.as_str())
-                .or_insert((meta, [None, None]))
-                .1[slot];
+            let latest = &mut payments.entry(r.course_id).or_insert((meta, [None, None])).1[slot];
             *latest = Some(latest.map_or(r.last_ts_ms, |t: i64| t.max(r.last_ts_ms)));
             continue;
         }
@@ -174,25 +170,63 @@ pub fn build_profile<R: Borrow<TypeAgg>>(
     p
 }
 
-/// Builds profiles for many users at once from rows grouped in any order.
-/// The result is in the order of `user_ids`.
-pub fn build_profiles(
-    user_ids: &[String],
-    rows: &[TypeAgg],
-    courses: &CourseIndex,
-    now_ms: i64,
-) -> Vec<Profile> {
-    // References, not copies: at millions of rows a copy would double the
-    // training's largest input.
-    let mut by_user: HashMap<&str, Vec<&TypeAgg>> = HashMap::new();
-    for r in rows {
-        by_user.entry(r.user_id.as_str()).or_default().push(r);
-    }
+/// Builds profiles for many users at once; the result is in the order
+/// of `user_ids`. Rows are read in one pass when each user's rows are
+/// contiguous (as the training's cells are sorted); otherwise a second
+/// pass groups them by user.
+pub fn build_profiles<'a, I>(user_ids: &[String], rows: I, courses: &CourseIndex, now_ms: i64) -> Vec<Profile>
+where
+    I: IntoIterator,
+    I::IntoIter: Clone,
+    I::Item: Into<AggView<'a>>,
+{
+    let rows = rows.into_iter();
+    let by_user = by_contiguous_runs(rows.clone(), courses, now_ms).unwrap_or_else(|| {
+        let mut grouped: HashMap<&str, Vec<AggView>> = HashMap::new();
+        for r in rows.map(Into::into) {
+            grouped.entry(r.user_id).or_default().push(r);
+        }
+        grouped
+            .into_iter()
+            .map(|(u, rows)| (u, build_profile(u, &rows, courses, now_ms)))
+            .collect()
+    });
+    let mut by_user = by_user;
     user_ids
         .iter()
         .map(|u| {
-            let rows = by_user.get(u.as_str()).map_or(&[][..], |v| v.as_slice());
-            build_profile(u, rows, courses, now_ms)
+            by_user
+                .remove(u.as_str())
+                .unwrap_or_else(|| build_profile(u, [] as [AggView; 0], courses, now_ms))
         })
         .collect()
+}
+
+/// One profile per run of rows of one user, holding one run at a time;
+/// `None` when a user's rows are split over two runs.
+fn by_contiguous_runs<'a>(
+    rows: impl Iterator<Item = impl Into<AggView<'a>>>,
+    courses: &CourseIndex,
+    now_ms: i64,
+) -> Option<HashMap<&'a str, Profile>> {
+    let mut out: HashMap<&str, Profile> = HashMap::new();
+    let mut run: Vec<AggView> = Vec::new();
+    let mut flush = |run: &mut Vec<AggView<'a>>| {
+        let Some(first) = run.first() else {
+            return true;
+        };
+        let u = first.user_id;
+        let fresh = out
+            .insert(u, build_profile(u, run.iter(), courses, now_ms))
+            .is_none();
+        run.clear();
+        fresh
+    };
+    for r in rows.map(Into::into) {
+        if run.last().is_some_and(|last| last.user_id != r.user_id) && !flush(&mut run) {
+            return None;
+        }
+        run.push(r);
+    }
+    flush(&mut run).then_some(out)
 }

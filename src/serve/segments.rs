@@ -2,7 +2,7 @@
 //! of the pure `segment` module.
 
 use super::snapshot::{CourseSide, ModelSnapshot, UserSide};
-use crate::domain::TypeAgg;
+use crate::domain::{AggView, TypeAgg};
 use crate::segment::profile::{build_profile, build_profiles, CourseIndex, CourseMeta};
 use crate::segment::{segment_users, Profile, SegmentParams, Segmentation};
 
@@ -26,15 +26,20 @@ pub fn course_index(courses: &CourseSide) -> CourseIndex {
 }
 
 /// Segments every trained user; ids follow `previous` where segments persist.
-pub fn build(
-    aggs: &[TypeAgg],
+pub fn build<'a, I>(
+    aggs: I,
     users: &UserSide,
     courses: &CourseSide,
     params: &SegmentParams,
     previous: Option<&ModelSnapshot>,
     now_ms: i64,
     seed: u64,
-) -> Segmentation {
+) -> Segmentation
+where
+    I: IntoIterator,
+    I::IntoIter: Clone,
+    I::Item: Into<AggView<'a>>,
+{
     let profiles = build_profiles(&users.ids, aggs, &course_index(courses), now_ms);
     let prev = previous.and_then(|p| p.segments.as_deref());
     segment_users(

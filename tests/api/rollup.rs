@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use courserec::domain::AggView;
 use courserec::retrain::days::DayData;
 use serde_json::{json, Value};
 
@@ -137,11 +138,11 @@ async fn compaction_is_exact_under_duplicates_refunds_and_erasure(app: TestApp) 
     assert_eq!(d.n_events(), app.event_count().await);
     let aggs = d.aggregates(courserec::domain::now_ms());
     let raw = app.store.user_aggregates("ann").await.unwrap();
-    let mut ann: Vec<_> = aggs.into_iter().filter(|a| a.user_id == "ann").collect();
-    ann.sort_by_key(|a| (a.course_id.clone(), a.kind.index()));
-    let mut raw = raw;
-    raw.sort_by_key(|a| (a.course_id.clone(), a.kind.index()));
-    let strip = |v: &[courserec::domain::TypeAgg]| {
+    let mut ann: Vec<AggView> = aggs.filter(|a| a.user_id == "ann").collect();
+    ann.sort_by_key(|a| (a.course_id, a.kind.index()));
+    let mut raw: Vec<AggView> = raw.iter().map(AggView::from).collect();
+    raw.sort_by_key(|a| (a.course_id, a.kind.index()));
+    let strip = |v: &[AggView]| {
         v.iter()
             .map(|a| {
                 (

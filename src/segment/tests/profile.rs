@@ -76,7 +76,7 @@ fn refunds_cancel_spend_and_interest() {
 
 #[test]
 fn user_without_rows_is_empty() {
-    let p = build_profile::<TypeAgg>("nobody", &[], &index(), NOW);
+    let p = build_profile("nobody", &[] as &[TypeAgg], &index(), NOW);
     assert!(p.interests.is_empty());
     assert_eq!(p.recency_days, None);
     let json = serde_json::to_string(&p).unwrap();
@@ -105,4 +105,37 @@ fn spend_follows_ownership_in_time_order() {
     assert_eq!(p.spend_cents, 5000);
     assert_eq!(p.share("rust"), 1.0);
     assert_eq!(p.count(EventType::Purchase), 26);
+}
+
+#[test]
+fn profiles_of_interleaved_rows_equal_those_of_grouped_rows() {
+    let of = |user: &str, r: TypeAgg| TypeAgg {
+        user_id: user.into(),
+        ..r
+    };
+    let grouped = vec![
+        of("a", row("r1", EventType::View, 4, 0.0, 90)),
+        of("a", row("p1", EventType::Purchase, 1, 0.0, 95)),
+        of("b", row("p1", EventType::View, 2, 0.0, 60)),
+        of("c", row("r1", EventType::Purchase, 1, 0.0, 80)),
+    ];
+    // "a" appears in two runs: the one-pass grouping must not cut its profile.
+    let interleaved = vec![
+        grouped[0].clone(),
+        grouped[2].clone(),
+        grouped[1].clone(),
+        grouped[3].clone(),
+    ];
+    let ids: Vec<String> = ["a", "b", "c", "nobody"].map(String::from).to_vec();
+    let one_pass = build_profiles(&ids, &grouped, &index(), NOW);
+    assert_eq!(build_profiles(&ids, &interleaved, &index(), NOW), one_pass);
+    assert_eq!(one_pass[0].spend_cents, 2000);
+    assert_eq!(one_pass[0].count(EventType::View), 4);
+    assert_eq!(
+        one_pass[3],
+        build_profile("nobody", &[] as &[TypeAgg], &index(), NOW)
+    );
+    for (p, id) in one_pass.iter().zip(&ids) {
+        assert_eq!(&p.user_id, id);
+    }
 }
