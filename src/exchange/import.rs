@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::factors::{self, FactorFileError, FactorTable};
 use crate::eval::evaluate::evaluate_items;
-use crate::model::{fold_in, Factors, Interactions};
+use crate::model::{fold_in, Factors};
 use crate::retrain::phases::Phases;
 use crate::retrain::pipeline::{assemble, gate, Fitted, TrainFailure, TrainInput};
 use crate::retrain::{Outcome, TrainSettings, Trainer};
@@ -151,14 +151,7 @@ fn build(
     let mut s = s.clone();
     s.require_beat_baseline = true;
     s.model.factors = courses.k;
-    let inter = phases.run("build", || {
-        Interactions::build(
-            input.days.aggregates(input.read_at_ms),
-            &input.catalog,
-            &s.weights,
-            input.read_at_ms,
-        )
-    });
+    let inter = phases.run("build", || input.interactions(&s.weights));
     if inter.entries.is_empty() {
         return Err(TrainFailure::NoData);
     }

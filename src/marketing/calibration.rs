@@ -8,7 +8,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use super::classifier::LinearModel;
-use super::subsample::{case_control, MAX_FIT_ROWS};
+use super::subsample::{fit_rows, MAX_FIT_ROWS};
 
 /// p' = σ(`slope`·logit(p) + `offset`); the identity is slope 1, offset 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -55,10 +55,7 @@ pub fn fit_platt(p: &[f64], y: &[bool]) -> Platt {
     if pos == 0 || pos == y.len() {
         return Platt::IDENTITY;
     }
-    let (picked, shift): (Vec<usize>, f64) = match case_control(y, MAX_FIT_ROWS) {
-        Some(s) => (s.rows, s.log_odds_shift),
-        None => ((0..p.len()).collect(), 0.0),
-    };
+    let (picked, shift) = fit_rows(y, MAX_FIT_ROWS);
     let x = Array2::from_shape_fn((picked.len(), 1), |(i, _)| logit(p[picked[i]]));
     let targets: Array1<usize> = picked.iter().map(|&i| usize::from(y[i])).collect();
     let fitted = LogisticRegression::default()

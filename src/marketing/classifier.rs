@@ -7,7 +7,7 @@ use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
-use super::subsample::{case_control, MAX_FIT_ROWS};
+use super::subsample::{fit_rows, MAX_FIT_ROWS};
 
 /// A fitted model: p = σ(b + Σ wᵢ·(xᵢ − μᵢ)/sᵢ) over the features `columns`
 /// pick from a full feature row. A model with no weights is a constant rate.
@@ -70,10 +70,7 @@ pub fn fit(rows: &[super::features::Row], y: &[bool], columns: &[usize], alpha: 
     if pos == 0 || pos == y.len() {
         return LinearModel::constant(y);
     }
-    let (picked, shift): (Vec<usize>, f64) = match case_control(y, MAX_FIT_ROWS) {
-        Some(s) => (s.rows, s.log_odds_shift),
-        None => ((0..rows.len()).collect(), 0.0),
-    };
+    let (picked, shift) = fit_rows(y, MAX_FIT_ROWS);
     let k = columns.len();
     let n = picked.len() as f64;
     let mut mean = vec![0.0; k];

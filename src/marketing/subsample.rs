@@ -67,6 +67,15 @@ pub fn case_control(y: &[bool], max: usize) -> Option<Subsample> {
     })
 }
 
+/// The rows a fit of at most `max` rows reads and the shift its
+/// intercept needs: every row and 0 when they fit, else [`case_control`].
+pub fn fit_rows(y: &[bool], max: usize) -> (Vec<usize>, f64) {
+    match case_control(y, max) {
+        Some(s) => (s.rows, s.log_odds_shift),
+        None => ((0..y.len()).collect(), 0.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use crate::domain::Course;
 use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, Split, SplitKind, SplitParams};
 use crate::model::als::fit_from;
-use crate::model::{fit, Csr, Factors, Interactions};
+use crate::model::{fit, Csr, Factors, Interactions, Weights};
 use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot, UserSide};
 use crate::serve::{catalog, segments};
 
@@ -26,6 +26,19 @@ pub struct TrainInput {
     /// Every cell of the log: the recommender's aggregates
     /// ([`DayData::aggregates`]) and the marketing histories.
     pub days: DayData,
+}
+
+impl TrainInput {
+    /// The log's weighted (learner, course) interactions as of the read,
+    /// every catalog course indexed.
+    pub fn interactions(&self, w: &Weights) -> Interactions {
+        Interactions::build(
+            self.days.aggregates(self.read_at_ms),
+            &self.catalog,
+            w,
+            self.read_at_ms,
+        )
+    }
 }
 
 /// Why a training did not produce a snapshot to publish.
@@ -74,14 +87,7 @@ pub fn train(
 ) -> Result<ModelSnapshot, TrainFailure> {
     let started = Instant::now();
     let mut phases = Phases::default();
-    let inter = phases.run("build", || {
-        Interactions::build(
-            input.days.aggregates(input.read_at_ms),
-            &input.catalog,
-            &s.weights,
-            input.read_at_ms,
-        )
-    });
+    let inter = phases.run("build", || input.interactions(&s.weights));
     let keeps_model = previous.is_some_and(ModelSnapshot::is_model);
     let fallback = |why: TrainFailure, evaluated: Option<EvalReport>| {
         if keeps_model {
@@ -305,12 +311,7 @@ fn popularity_snapshot(
 /// A popularity snapshot of the store's data as it is, for a service that
 /// has no model yet (`code` and `reason` say so in `/model`).
 pub fn popularity_only(input: TrainInput, s: &TrainSettings, code: &str, reason: &str) -> ModelSnapshot {
-    let inter = Interactions::build(
-        input.days.aggregates(input.read_at_ms),
-        &input.catalog,
-        &s.weights,
-        input.read_at_ms,
-    );
+    let inter = input.interactions(&s.weights);
     let basis = Basis::Popularity {
         code: code.into(),
         reason: reason.into(),

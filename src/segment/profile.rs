@@ -181,7 +181,7 @@ where
     I::Item: Into<AggView<'a>>,
 {
     let rows = rows.into_iter();
-    let by_user = by_contiguous_runs(rows.clone(), courses, now_ms).unwrap_or_else(|| {
+    let mut by_user = by_contiguous_runs(rows.clone(), courses, now_ms).unwrap_or_else(|| {
         let mut grouped: HashMap<&str, Vec<AggView>> = HashMap::new();
         for r in rows.map(Into::into) {
             grouped.entry(r.user_id).or_default().push(r);
@@ -191,7 +191,6 @@ where
             .map(|(u, rows)| (u, build_profile(u, &rows, courses, now_ms)))
             .collect()
     });
-    let mut by_user = by_user;
     user_ids
         .iter()
         .map(|u| {
