@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
 use courserec::marketing::audience::{Filter, MarketingModel, Offer};
-use courserec::marketing::offer::OfferShares;
+use courserec::marketing::offer::{Catalogue, NormaliserSampling, OfferShares};
 use courserec::marketing::predict::{predict, score_all};
 use courserec::marketing::{synthetic, MarketingSettings};
 use courserec::model::Factors;
@@ -37,15 +37,14 @@ fn bench(c: &mut Criterion) {
     let courses = Factors::random(n_courses, k, &mut rng);
     let taken = courserec::model::Csr::from_triples(100_000, n_courses, &[]);
     let category: Vec<u32> = planted.courses.iter().map(|c| c.category).collect();
-    let offers = OfferShares::build(
-        &users,
-        &courses,
-        &taken,
-        &category,
-        &vec![true; n_courses],
-        8,
-        10.0,
-    );
+    let offered = vec![true; n_courses];
+    let catalogue = Catalogue {
+        factors: &courses,
+        category: &category,
+        offered: &offered,
+        n_categories: 8,
+    };
+    let (offers, _) = OfferShares::build(&users, &taken, &catalogue, 10.0, &NormaliserSampling::default());
     let model = MarketingModel {
         predictions: p,
         offers,

@@ -100,7 +100,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
 /// of five runs (`cargo bench --bench marketing` measures the same).
 fn scale() {
     use courserec::marketing::audience::{Filter, MarketingModel, Offer};
-    use courserec::marketing::offer::OfferShares;
+    use courserec::marketing::offer::{Catalogue, NormaliserSampling, OfferShares};
     use courserec::marketing::predict::{predict, score_all};
     use courserec::marketing::{synthetic, MarketingSettings};
     use rand::SeedableRng;
@@ -122,7 +122,13 @@ fn scale() {
     let taken = courserec::model::Csr::from_triples(n, planted.courses.len(), &[]);
     let category: Vec<u32> = planted.courses.iter().map(|c| c.category).collect();
     let offered = vec![true; planted.courses.len()];
-    let offers = OfferShares::build(&users, &courses, &taken, &category, &offered, 8, 10.0);
+    let catalogue = Catalogue {
+        factors: &courses,
+        category: &category,
+        offered: &offered,
+        n_categories: 8,
+    };
+    let (offers, _) = OfferShares::build(&users, &taken, &catalogue, 10.0, &NormaliserSampling::default());
     let model = MarketingModel {
         predictions: p,
         offers,

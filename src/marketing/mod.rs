@@ -37,6 +37,8 @@ pub struct MarketingSettings {
     pub l2: f64,
     /// β of the softmax that splits P(any purchase) over courses.
     pub course_softmax_beta: f32,
+    /// When the softmax normaliser samples courses instead of scoring all.
+    pub offer_normaliser: offer::NormaliserSampling,
 }
 
 impl Default for MarketingSettings {
@@ -55,6 +57,7 @@ impl Default for MarketingSettings {
             ],
             l2: 1.0,
             course_softmax_beta: 10.0,
+            offer_normaliser: offer::NormaliserSampling::default(),
         }
     }
 }
@@ -81,6 +84,6 @@ impl MarketingSettings {
         if !(self.l2.is_finite() && self.l2 >= 0.0 && self.course_softmax_beta.is_finite()) {
             anyhow::bail!("invalid configuration: marketing.l2 and course_softmax_beta must be finite");
         }
-        Ok(())
+        self.offer_normaliser.validate()
     }
 }

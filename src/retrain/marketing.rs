@@ -4,7 +4,7 @@
 use super::days::DayData;
 use crate::marketing::audience::MarketingModel;
 use crate::marketing::features::{CourseInfo, DayRow};
-use crate::marketing::offer::OfferShares;
+use crate::marketing::offer::{Catalogue, OfferShares};
 use crate::marketing::predict::{predict, LearnerData};
 use crate::marketing::MarketingSettings;
 use crate::serve::snapshot::{CourseSide, UserSide};
@@ -78,15 +78,29 @@ pub fn build(
         })
         .collect();
     let offered: Vec<bool> = courses.meta.iter().map(|m| m.servable()).collect();
-    let offers = OfferShares::build(
+    let catalogue = Catalogue {
+        factors: &courses.factors,
+        category: &course_category,
+        offered: &offered,
+        n_categories: categories.len(),
+    };
+    let (offers, audit) = OfferShares::build(
         &users.factors,
-        &courses.factors,
         &users.taken,
-        &course_category,
-        &offered,
-        categories.len(),
+        &catalogue,
         s.course_softmax_beta,
+        &s.offer_normaliser,
     );
+    if audit.sampled {
+        tracing::info!(
+            learners_exact = audit.learners_exact,
+            learners_checked = audit.learners_checked,
+            median_relative_error = audit.median_relative_error,
+            max_relative_error = audit.max_relative_error,
+            max_category_error = audit.max_category_error,
+            "offer normaliser sampled"
+        );
+    }
     MarketingModel {
         predictions,
         offers,
