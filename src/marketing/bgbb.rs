@@ -80,42 +80,46 @@ impl BgBb {
         }
     }
 
-    /// ln of the "alive through day n" term of the likelihood (eq. 5):
-    /// B(α+x, β+n−x)/B(α,β) · B(γ, δ+n)/B(γ,δ).
-    fn ln_alive_term(&self, r: Rf) -> f64 {
-        let (x, n) = (f64::from(r.x), f64::from(r.n));
-        let (a, b, g, d) = (self.alpha, self.beta, self.gamma, self.delta);
-        ln_beta(a + x, b + n - x) - ln_beta(a, b) + ln_beta(g, d + n) - ln_beta(g, d)
+    /// ln B(α, β) + ln B(γ, δ): the denominators every learner's terms
+    /// share, computed once per call instead of once per term.
+    fn ln_norm(&self) -> f64 {
+        ln_beta(self.alpha, self.beta) + ln_beta(self.gamma, self.delta)
     }
 
-    /// ln L(α, β, γ, δ | x, tₓ, n), eq. 5 of the paper. The sum over the
-    /// possible dropout days runs by the ratio B(a, b+1) = B(a, b)·b/(a+b),
-    /// so it costs one multiply per day instead of six ln Γ.
-    pub fn ln_likelihood(&self, r: Rf) -> f64 {
-        let (x, tx) = (f64::from(r.x), f64::from(r.tx));
+    /// ln of the "alive through day n" term of the likelihood (eq. 5),
+    /// B(α+x, β+n−x)/B(α,β) · B(γ, δ+n)/B(γ,δ), and ln L; `norm` is
+    /// [`BgBb::ln_norm`].
+    fn ln_alive_and_likelihood(&self, r: Rf, norm: f64) -> (f64, f64) {
+        let (x, n, tx) = (f64::from(r.x), f64::from(r.n), f64::from(r.tx));
         let (a, b, g, d) = (self.alpha, self.beta, self.gamma, self.delta);
-        let alive = self.ln_alive_term(r);
+        let alive = ln_beta(a + x, b + n - x) + ln_beta(g, d + n) - norm;
         if r.n == r.tx {
-            return alive;
+            return (alive, alive);
         }
-        // i = 0: dropped out at the start of day tₓ + 1.
-        let first = ln_beta(a + x, b + tx - x) - ln_beta(a, b) + ln_beta(g + 1.0, d + tx) - ln_beta(g, d);
+        // i = 0: dropped out at the start of day tₓ + 1. The sum over the
+        // possible dropout days runs by the ratio B(a, b+1) = B(a, b)·b/(a+b),
+        // so it costs one multiply per day instead of six ln Γ.
+        let first = ln_beta(a + x, b + tx - x) + ln_beta(g + 1.0, d + tx) - norm;
         let (mut term, mut sum) = (1.0f64, 1.0f64);
         for i in 0..r.n - r.tx - 1 {
             let i = f64::from(i);
             term *= (b + tx - x + i) / (a + b + tx + i) * ((d + tx + i) / (g + 1.0 + d + tx + i));
             sum += term;
         }
-        ln_add(alive, first + sum.ln())
+        (alive, ln_add(alive, first + sum.ln()))
+    }
+
+    /// ln L(α, β, γ, δ | x, tₓ, n), eq. 5 of the paper.
+    pub fn ln_likelihood(&self, r: Rf) -> f64 {
+        self.ln_alive_and_likelihood(r, self.ln_norm()).1
     }
 
     /// P(alive at the start of day n+1 | x, tₓ, n), eq. 11; 0..1.
     pub fn p_alive(&self, r: Rf) -> f64 {
         let n = f64::from(r.n);
         let survive = ((self.delta + n) / (self.gamma + self.delta + n)).ln();
-        (self.ln_alive_term(r) + survive - self.ln_likelihood(r))
-            .exp()
-            .clamp(0.0, 1.0)
+        let (alive, ll) = self.ln_alive_and_likelihood(r, self.ln_norm());
+        (alive + survive - ll).exp().clamp(0.0, 1.0)
     }
 
     /// P(no active day among days n+1 … n+h | x, tₓ, n), 0..1: dropped out
@@ -211,7 +215,12 @@ impl CostFunction for Cost {
 
     fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
         let m = BgBb::from_ln(p);
-        let ll: f64 = self.rows.par_iter().map(|(r, w)| w * m.ln_likelihood(*r)).sum();
+        let norm = m.ln_norm();
+        let ll: f64 = self
+            .rows
+            .par_iter()
+            .map(|(r, w)| w * m.ln_alive_and_likelihood(*r, norm).1)
+            .sum();
         // Outside the box the clamped parameters repeat; push the search back.
         let out: f64 = p
             .iter()

@@ -81,16 +81,63 @@ fn intern(name: &str, names: &mut Vec<String>, index: &mut HashMap<String, u32>)
     i
 }
 
-/// Running totals of one (user, course) pair while aggregating.
-#[derive(Default)]
+/// Running totals of one (user, course) pair while aggregating;
+/// `i64::MIN` stands for "none" in the time fields.
+#[derive(Clone, Copy)]
 struct Acc {
     light: f32,
     rating: f32,
-    last_purchase: Option<i64>,
-    last_refund: Option<i64>,
     purchase_decay: f32,
     rated: bool,
+    last_purchase: i64,
+    last_refund: i64,
     ts: i64,
+}
+
+impl Acc {
+    const EMPTY: Acc = Acc {
+        light: 0.0,
+        rating: 0.0,
+        purchase_decay: 0.0,
+        rated: false,
+        last_purchase: i64::MIN,
+        last_refund: i64::MIN,
+        ts: i64::MIN,
+    };
+
+    /// Folds in `later`, a run of the same pair that arrived after this
+    /// one: the same result as reading both runs' rows into one total.
+    fn merge(&mut self, later: &Acc) {
+        self.light += later.light;
+        self.rating += later.rating;
+        self.rated |= later.rated;
+        self.ts = self.ts.max(later.ts);
+        if later.last_purchase != i64::MIN {
+            self.last_purchase = later.last_purchase;
+            self.purchase_decay = later.purchase_decay;
+        }
+        if later.last_refund != i64::MIN {
+            self.last_refund = later.last_refund;
+        }
+    }
+}
+
+/// `name`'s index, looked up only when it differs from the previous row's
+/// (rows come grouped by user, and by course within a user).
+fn intern_cached<'a>(
+    name: &'a str,
+    last: &mut Option<(&'a str, u32)>,
+    names: &mut Vec<String>,
+    index: &mut HashMap<String, u32>,
+) -> u32 {
+    match *last {
+        Some((n, i)) if n == name => i,
+        _ => {
+            let i = intern(name, names, index);
+            *last = Some((name, i));
+            i
+        }
+    }
 }
 
 fn decay(w: &Weights, now_ms: i64, ts_ms: i64) -> f32 {
@@ -118,15 +165,24 @@ impl Interactions {
         for c in catalog {
             intern(&c.id, &mut out.courses, &mut out.course_index);
         }
-        let mut acc: HashMap<(u32, u32), Acc> = HashMap::new();
+        // One total per run of rows on the same pair; runs of a pair that
+        // come apart are merged after a stable sort. Grouped input (the
+        // training's) has one run per pair, and no hashing of pairs at all.
+        let mut runs: Vec<((u32, u32), Acc)> = Vec::new();
+        let (mut last_user, mut last_course) = (None, None);
         for r in rows {
             let r: AggView = r.into();
-            let u = intern(r.user_id, &mut out.users, &mut out.user_index);
-            let c = intern(r.course_id, &mut out.courses, &mut out.course_index);
-            let e = acc.entry((u, c)).or_insert(Acc {
-                ts: i64::MIN,
-                ..Acc::default()
-            });
+            let u = intern_cached(r.user_id, &mut last_user, &mut out.users, &mut out.user_index);
+            let c = intern_cached(
+                r.course_id,
+                &mut last_course,
+                &mut out.courses,
+                &mut out.course_index,
+            );
+            if runs.last().is_none_or(|run| run.0 != (u, c)) {
+                runs.push(((u, c), Acc::EMPTY));
+            }
+            let e = &mut runs.last_mut().expect("pushed above").1;
             let d = decay(w, now_ms, r.last_ts_ms);
             let reps = r.count.min(w.max_repeats) as f32;
             e.ts = e.ts.max(r.last_ts_ms);
@@ -143,18 +199,22 @@ impl Interactions {
                 }
                 EventType::Rating => {}
                 EventType::Purchase if r.count > 0 => {
-                    e.last_purchase = Some(r.last_ts_ms);
+                    e.last_purchase = r.last_ts_ms;
                     e.purchase_decay = d;
                 }
-                EventType::Refund if r.count > 0 => e.last_refund = Some(r.last_ts_ms),
+                EventType::Refund if r.count > 0 => e.last_refund = r.last_ts_ms,
                 EventType::Purchase | EventType::Refund => {}
             }
         }
-        for ((u, c), e) in acc {
-            let owned = ownership_from_latest(e.last_purchase, e.last_refund, 0).owned;
+        runs.sort_by_key(|run| run.0);
+        for group in runs.chunk_by(|a, b| a.0 == b.0) {
+            let ((u, c), mut e) = group[0];
+            group[1..].iter().for_each(|later| e.merge(&later.1));
+            let some = |t: i64| (t != i64::MIN).then_some(t);
+            let owned = ownership_from_latest(some(e.last_purchase), some(e.last_refund), 0).owned;
             // A refund undoes the purchase and the rating that came with taking
             // the course; only the lighter browsing signals survive.
-            let refunded_out = e.last_purchase.is_some() && !owned;
+            let refunded_out = e.last_purchase != i64::MIN && !owned;
             let mut weight = e.light;
             if owned {
                 weight += w.purchase * e.purchase_decay;
@@ -173,7 +233,7 @@ impl Interactions {
                 });
             }
         }
-        out.entries.sort_unstable_by_key(|e| (e.user, e.course));
+        drop(runs);
         out.drop_users_without_entries();
         out
     }

@@ -106,3 +106,49 @@ fn ownership_follows_time_order() {
         (vec!["u".to_string()], None)
     );
 }
+
+#[test]
+fn interleaved_rows_give_the_same_interactions_as_grouped_rows() {
+    use EventType::*;
+    // Pair (u, a) arrives in three runs: a purchase, then (after other
+    // pairs) a refund and a view, then a later purchase and a rating; the
+    // latest purchase and refund decide ownership as if read in one run.
+    let grouped = [
+        agg("u", "a", View, 1, 0.0, 0),
+        agg("u", "a", Rating, 1, 4.0, 3 * DAY),
+        agg("u", "a", Purchase, 1, 0.0, 4 * DAY),
+        agg("u", "a", Refund, 1, 0.0, 2 * DAY),
+        agg("u", "b", Click, 1, 0.0, DAY),
+        agg("v", "a", Watch, 1, 0.5, DAY),
+    ];
+    let interleaved = [
+        agg("u", "a", Purchase, 1, 0.0, DAY),
+        agg("v", "a", Watch, 1, 0.5, DAY),
+        agg("u", "a", Refund, 1, 0.0, 2 * DAY),
+        agg("u", "a", View, 1, 0.0, 0),
+        agg("u", "b", Click, 1, 0.0, DAY),
+        agg("u", "a", Purchase, 1, 0.0, 4 * DAY),
+        agg("u", "a", Rating, 1, 4.0, 3 * DAY),
+    ];
+    let w = Weights::default();
+    let a = Interactions::build(&grouped, &[], &w, 10 * DAY);
+    let b = Interactions::build(&interleaved, &[], &w, 10 * DAY);
+    let named = |it: &Interactions| -> Vec<(String, String, f32, i64, bool)> {
+        it.entries
+            .iter()
+            .map(|e| {
+                let (u, c) = (&it.users[e.user as usize], &it.courses[e.course as usize]);
+                (u.clone(), c.clone(), e.weight, e.ts_ms, e.taken)
+            })
+            .collect()
+    };
+    // View 1 + rating 4 + 4 + purchase 10 (bought again after the refund).
+    assert_eq!(named(&a)[0], ("u".into(), "a".into(), 19.0, 4 * DAY, true));
+    let mut got = named(&b);
+    got.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
+    assert_eq!(got, named(&a));
+    assert!(b
+        .entries
+        .windows(2)
+        .all(|p| (p[0].user, p[0].course) < (p[1].user, p[1].course)));
+}
