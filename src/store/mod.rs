@@ -4,6 +4,7 @@
 
 mod bulk;
 mod catalog;
+mod copy_cells;
 mod erasure;
 mod events;
 mod experiments;

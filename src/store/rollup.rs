@@ -13,6 +13,7 @@
 
 use futures::TryStreamExt;
 
+use super::copy_cells::{CellDecoder, COPY_CELLS};
 use super::{guarded_tx, on_pool, Store};
 use crate::domain::EventType;
 
@@ -173,37 +174,47 @@ impl Store {
             ],
             Store::Sqlite(_) => &[],
         };
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            for sql in snapshot {
-                sqlx::query(sql).execute(&mut *tx).await?;
-            }
-            {
-                let mut rows = sqlx::query_as::<_, (i32, String)>(READ_LEARNERS).fetch(&mut *tx);
-                while let Some((key, id)) = rows.try_next().await? {
-                    sink.learner(key, id);
+        // Key tables and the tail are small; both stores read them alike.
+        macro_rules! stream {
+            ($tx:ident, $ty:ty, $sql:expr, |$row:pat_param| $body:expr) => {{
+                let mut rows = sqlx::query_as::<_, $ty>($sql).fetch(&mut *$tx);
+                while let Some($row) = rows.try_next().await? {
+                    $body;
                 }
-            }
-            {
-                let mut rows = sqlx::query_as::<_, (i32, String)>(READ_COURSES).fetch(&mut *tx);
-                while let Some((key, id)) = rows.try_next().await? {
-                    sink.course(key, id);
+            }};
+        }
+        match self {
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for sql in snapshot {
+                    sqlx::query(sql).execute(&mut *tx).await?;
                 }
-            }
-            {
-                let mut rows = sqlx::query_as::<_, KeyedCell>(READ_CELLS).fetch(&mut *tx);
-                while let Some(c) = rows.try_next().await? {
-                    sink.cell(c);
+                stream!(tx, (i32, String), READ_LEARNERS, |(key, id)| sink
+                    .learner(key, id));
+                stream!(tx, (i32, String), READ_COURSES, |(key, id)| sink.course(key, id));
+                {
+                    let mut decoder = CellDecoder::default();
+                    let mut chunks = tx.copy_out_raw(COPY_CELLS).await?;
+                    while let Some(chunk) = chunks.try_next().await? {
+                        decoder
+                            .feed(&chunk, |c| sink.cell(c))
+                            .map_err(sqlx::Error::Protocol)?;
+                    }
+                    decoder.finish().map_err(sqlx::Error::Protocol)?;
                 }
+                stream!(tx, DayCell, READ_TAIL, |c| sink.tail(c));
+                tx.commit().await
             }
-            {
-                let mut rows = sqlx::query_as::<_, DayCell>(READ_TAIL).fetch(&mut *tx);
-                while let Some(c) = rows.try_next().await? {
-                    sink.tail(c);
-                }
+            Store::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                stream!(tx, (i32, String), READ_LEARNERS, |(key, id)| sink
+                    .learner(key, id));
+                stream!(tx, (i32, String), READ_COURSES, |(key, id)| sink.course(key, id));
+                stream!(tx, KeyedCell, READ_CELLS, |c| sink.cell(c));
+                stream!(tx, DayCell, READ_TAIL, |c| sink.tail(c));
+                tx.commit().await
             }
-            tx.commit().await
-        })
+        }
     }
 
     /// The rollup's watermark (0 before the first compaction).
