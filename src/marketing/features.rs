@@ -1,7 +1,8 @@
 //! Learner features as of a cutoff day, and the labels of the horizon after
 //! it, from per-day event counts. Pure: the store's day rows in, numbers out.
 
-use super::bgbb::{BgBb, Rf};
+use super::bgbb::prepared::DAYS_TABULATED;
+use super::bgbb::{BgBb, Prepared, Rf};
 use crate::domain::EventType;
 
 /// Events of one type by one learner on one course on one day (UTC days
@@ -130,10 +131,19 @@ fn logit(p: f64) -> f64 {
 
 /// The BG/BB activity model fitted as of the cutoff, and the horizon its
 /// churn feature looks ahead (days).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Activity {
-    pub model: BgBb,
+    pub model: Prepared,
     pub horizon_days: u32,
+}
+
+impl Activity {
+    pub fn new(model: BgBb, horizon_days: u32) -> Activity {
+        Activity {
+            model: Prepared::new(model, DAYS_TABULATED),
+            horizon_days,
+        }
+    }
 }
 
 /// The two BG/BB features (see [`features`]).

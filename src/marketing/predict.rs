@@ -153,10 +153,7 @@ fn activity_model(d: &LearnerData, s: &MarketingSettings, cutoff: i32) -> Option
 fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32, model: Option<BgBb>) -> Sample {
     let active = s.activity_mask();
     let h = s.horizon_days as i32;
-    let activity = model.map(|model| Activity {
-        model,
-        horizon_days: s.horizon_days,
-    });
+    let activity = model.map(|model| Activity::new(model, s.horizon_days));
     let per: Vec<_> = d
         .histories
         .par_iter()
@@ -287,10 +284,7 @@ fn restate(
     model: Option<BgBb>,
 ) -> Vec<Row> {
     let active = s.activity_mask();
-    let activity = model.map(|model| Activity {
-        model,
-        horizon_days: s.horizon_days,
-    });
+    let activity = model.map(|model| Activity::new(model, s.horizon_days));
     learners
         .par_iter()
         .zip(rows)
@@ -401,12 +395,7 @@ pub fn score_all(d: &LearnerData, s: &MarketingSettings, chosen: Chosen) -> Pred
     let active = s.activity_mask();
     let window = s.churn_window_days as i32;
     let scale = 90.0 / f64::from(s.horizon_days.max(1));
-    let with_horizon = |m: &LinearModel| {
-        m.activity.map(|model| Activity {
-            model,
-            horizon_days: s.horizon_days,
-        })
-    };
+    let with_horizon = |m: &LinearModel| m.activity.map(|model| Activity::new(model, s.horizon_days));
     let (activity, churn_activity) = (with_horizon(&purchase_model), with_horizon(&churn_model));
     let churn_differs = churn_model.uses_activity() && churn_model.activity != purchase_model.activity;
     let scored: Vec<(f32, f32, i64, RfmInput)> = d

@@ -93,10 +93,7 @@ fn features_as_of_a_cutoff_by_hand() {
         gamma: 2.0,
         delta: 50.0,
     };
-    let a = super::features::Activity {
-        model,
-        horizon_days: 28,
-    };
+    let a = super::features::Activity::new(model, 28);
     let g = features(&h, 100, &catalog(), 2, Some(&a)).unwrap();
     let rf = super::bgbb::Rf { x: 4, tx: 47, n: 49 };
     assert_eq!(h.rf(100), Some(rf));

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use rayon::slice::ParallelSliceMut;
+
 use crate::domain::{AggView, Event, EventType, DAY_MS};
 use crate::store::{DayCell, DaySink, KeyedCell};
 
@@ -172,7 +174,8 @@ impl DayData {
     /// Sorts the cells and merges the parts of one cell (the rollup's and
     /// the unrolled tail's); drops the id lookups, which are no longer needed.
     pub fn finish(&mut self) {
-        self.rows.sort_unstable_by_key(Cell::key);
+        // Millions of cells at scale: sorted on the rayon pool.
+        self.rows.par_sort_unstable_by_key(Cell::key);
         self.rows.dedup_by(|later, kept| {
             if later.key() == kept.key() {
                 kept.absorb(later);

@@ -16,6 +16,10 @@ use libm::lgamma;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub mod prepared;
+
+pub use prepared::Prepared;
+
 /// One learner's activity summary as of a cutoff, in days after their
 /// first active day (day 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,20 +90,33 @@ impl BgBb {
         ln_beta(self.alpha, self.beta) + ln_beta(self.gamma, self.delta)
     }
 
-    /// ln of the "alive through day n" term of the likelihood (eq. 5),
-    /// B(α+x, β+n−x)/B(α,β) · B(γ, δ+n)/B(γ,δ), and ln L; `norm` is
-    /// [`BgBb::ln_norm`].
-    fn ln_alive_and_likelihood(&self, r: Rf, norm: f64) -> (f64, f64) {
+    /// The likelihood's two sums of ln B for one summary (eq. 5):
+    /// ln B(α+x, β+n−x) + ln B(γ, δ+n) (alive through day n) and
+    /// ln B(α+x, β+tₓ−x) + ln B(γ+1, δ+tₓ) (gone at the start of tₓ+1).
+    fn direct_betas(&self, r: Rf) -> (f64, f64) {
         let (x, n, tx) = (f64::from(r.x), f64::from(r.n), f64::from(r.tx));
         let (a, b, g, d) = (self.alpha, self.beta, self.gamma, self.delta);
-        let alive = ln_beta(a + x, b + n - x) + ln_beta(g, d + n) - norm;
+        (
+            ln_beta(a + x, b + n - x) + ln_beta(g, d + n),
+            ln_beta(a + x, b + tx - x) + ln_beta(g + 1.0, d + tx),
+        )
+    }
+
+    /// ln of the "alive through day n" term of the likelihood (eq. 5),
+    /// B(α+x, β+n−x)/B(α,β) · B(γ, δ+n)/B(γ,δ), and ln L; `betas` are
+    /// [`BgBb::direct_betas`] (or the same from tables), `norm`
+    /// [`BgBb::ln_norm`].
+    fn ln_alive_and_likelihood(&self, r: Rf, betas: (f64, f64), norm: f64) -> (f64, f64) {
+        let (x, tx) = (f64::from(r.x), f64::from(r.tx));
+        let (a, b, g, d) = (self.alpha, self.beta, self.gamma, self.delta);
+        let alive = betas.0 - norm;
         if r.n == r.tx {
             return (alive, alive);
         }
         // i = 0: dropped out at the start of day tₓ + 1. The sum over the
         // possible dropout days runs by the ratio B(a, b+1) = B(a, b)·b/(a+b),
         // so it costs one multiply per day instead of six ln Γ.
-        let first = ln_beta(a + x, b + tx - x) + ln_beta(g + 1.0, d + tx) - norm;
+        let first = betas.1 - norm;
         let (mut term, mut sum) = (1.0f64, 1.0f64);
         for i in 0..r.n - r.tx - 1 {
             let i = f64::from(i);
@@ -111,15 +128,21 @@ impl BgBb {
 
     /// ln L(α, β, γ, δ | x, tₓ, n), eq. 5 of the paper.
     pub fn ln_likelihood(&self, r: Rf) -> f64 {
-        self.ln_alive_and_likelihood(r, self.ln_norm()).1
+        self.ln_alive_and_likelihood(r, self.direct_betas(r), self.ln_norm())
+            .1
     }
 
     /// P(alive at the start of day n+1 | x, tₓ, n), eq. 11; 0..1.
     pub fn p_alive(&self, r: Rf) -> f64 {
+        let (alive, ll) = self.ln_alive_and_likelihood(r, self.direct_betas(r), self.ln_norm());
+        self.p_alive_from(r, alive, ll)
+    }
+
+    /// Eq. 11 from the likelihood's parts.
+    fn p_alive_from(&self, r: Rf, ln_alive: f64, ln_likelihood: f64) -> f64 {
         let n = f64::from(r.n);
         let survive = ((self.delta + n) / (self.gamma + self.delta + n)).ln();
-        let (alive, ll) = self.ln_alive_and_likelihood(r, self.ln_norm());
-        (alive + survive - ll).exp().clamp(0.0, 1.0)
+        (ln_alive + survive - ln_likelihood).exp().clamp(0.0, 1.0)
     }
 
     /// P(no active day among days n+1 … n+h | x, tₓ, n), 0..1: dropped out
@@ -177,8 +200,10 @@ impl BgBb {
         for r in rfs.iter().step_by(step) {
             *pooled.entry(*r).or_default() += 1.0;
         }
+        let n_max = pooled.keys().map(|r| r.n).max().unwrap_or(0);
         let mut cost = Cost {
             rows: pooled.into_iter().collect(),
+            n_max,
         };
         // A total order: the fit must not depend on hash order.
         cost.rows.sort_by_key(|(r, _)| (r.n, r.tx, r.x));
@@ -207,6 +232,8 @@ impl BgBb {
 /// The negative log-likelihood of pooled summaries, for `argmin`.
 struct Cost {
     rows: Vec<(Rf, f64)>,
+    /// Largest n among the rows: the length of the ln Γ tables.
+    n_max: u32,
 }
 
 impl CostFunction for Cost {
@@ -214,13 +241,8 @@ impl CostFunction for Cost {
     type Output = f64;
 
     fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        let m = BgBb::from_ln(p);
-        let norm = m.ln_norm();
-        let ll: f64 = self
-            .rows
-            .par_iter()
-            .map(|(r, w)| w * m.ln_alive_and_likelihood(*r, norm).1)
-            .sum();
+        let m = Prepared::new(BgBb::from_ln(p), self.n_max);
+        let ll: f64 = self.rows.par_iter().map(|(r, w)| w * m.ln_likelihood(*r)).sum();
         // Outside the box the clamped parameters repeat; push the search back.
         let out: f64 = p
             .iter()
