@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub mod prepared;
 
 pub use prepared::Prepared;
+use prepared::DAYS_TABULATED;
 
 /// One learner's activity summary as of a cutoff, in days after their
 /// first active day (day 0).
@@ -200,7 +201,9 @@ impl BgBb {
         for r in rfs.iter().step_by(step) {
             *pooled.entry(*r).or_default() += 1.0;
         }
-        let n_max = pooled.keys().map(|r| r.n).max().unwrap_or(0);
+        // Longer tenures than the tables fall back to ln Γ (one bad first
+        // day must not make every trial allocate a huge table).
+        let n_max = pooled.keys().map(|r| r.n).max().unwrap_or(0).min(DAYS_TABULATED);
         let mut cost = Cost {
             rows: pooled.into_iter().collect(),
             n_max,

@@ -99,11 +99,19 @@ pub(super) fn row_shares(terms: &mut [f32], owned: &[u32], plan: &Plan, n_catego
     }
     let max = max_of(terms);
     let mut categories = vec![0f32; n_categories];
+    // A sampled stratum whose drawn courses are all owned says nothing
+    // about its other courses: an infinite error sends the learner to the
+    // exact scoring. So does owning every scored course of a sampled plan.
+    let unknown = |terms: &[f32]| terms.iter().all(|&t| t == f32::NEG_INFINITY);
     if max == f32::NEG_INFINITY {
+        let sampled = plan
+            .segments
+            .iter()
+            .any(|g| g.population > (g.end - g.start) as f32);
         return RowShares {
             log_norm: f32::INFINITY,
             categories,
-            relative_error: 0.0,
+            relative_error: if sampled { f32::INFINITY } else { 0.0 },
         };
     }
     let (mut sum, mut variance) = (0f32, 0f32);
@@ -122,6 +130,9 @@ pub(super) fn row_shares(terms: &mut [f32], owned: &[u32], plan: &Plan, n_catego
             // Stratified simple random sample: Σ ≈ (N/n)·Σ_sample, with
             // Var = N²(1 − n/N)·s²/n (Cochran, "Sampling Techniques", 5.3).
             let (s1, s2) = exp_sums(terms, max);
+            if s1 == 0.0 && unknown(terms) {
+                variance = f32::INFINITY;
+            }
             let spread = ((s2 - s1 * s1 / drawn) / (drawn - 1.0).max(1.0)).max(0.0);
             variance += population * population * (1.0 - drawn / population) * spread / drawn;
             s1 * population / drawn

@@ -329,7 +329,17 @@ mod tests {
         let (users, courses) = skewed(n, m);
         let category: Vec<u32> = (0..m as u32).map(|c| c % 5).collect();
         let offered: Vec<bool> = (0..m).map(|c| c % 11 != 0).collect();
-        let owned: Vec<(u32, u32, f32)> = (0..n).map(|u| (u as u32, (u * 7 % m) as u32, 1.0)).collect();
+        let sampled = NormaliserSampling {
+            exact_up_to: 0,
+            head: 100,
+            sample: 400,
+            max_relative_error: 0.01,
+        };
+        // Learner 0 owns every course the sample scores (but not all
+        // courses): only a full scoring can tell its normaliser.
+        let plan = Plan::sampled(&courses, &category, &offered, &sampled);
+        let mut owned: Vec<(u32, u32, f32)> = plan.columns.iter().map(|&c| (0, c, 1.0)).collect();
+        owned.extend((1..n).map(|u| (u as u32, (u * 7 % m) as u32, 1.0)));
         let taken = Csr::from_triples(n, m, &owned);
         let catalogue = Catalogue {
             factors: &courses,
@@ -341,16 +351,13 @@ mod tests {
             exact_up_to: m,
             ..NormaliserSampling::default()
         };
-        let sampled = NormaliserSampling {
-            exact_up_to: 0,
-            head: 100,
-            sample: 400,
-            max_relative_error: 0.01,
-        };
         let (want, none) = OfferShares::build(&users, &taken, &catalogue, 10.0, &exact);
         assert!(!none.sampled);
         let (got, audit) = OfferShares::build(&users, &taken, &catalogue, 10.0, &sampled);
         assert!(audit.sampled && audit.learners_checked > 0, "{audit:?}");
+        assert!(audit.learners_exact >= 1, "{audit:?}");
+        assert!(want.log_norm[0].is_finite());
+        assert!((got.log_norm[0] - want.log_norm[0]).abs() < 1e-5);
         let mut worst = 0f64;
         for u in 0..n {
             let err = f64::from(got.log_norm[u] - want.log_norm[u]).exp_m1().abs();
