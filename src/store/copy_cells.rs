@@ -49,7 +49,14 @@ impl CellDecoder {
             if &buf[..SIGNATURE.len()] != SIGNATURE {
                 return Err("not a binary COPY stream".into());
             }
-            let extension = u32::from_be_bytes(be(buf, SIGNATURE.len() + 4)) as usize;
+            // Bits 16–31 of the flags mark critical format changes (16: OIDs
+            // in every row); a reader must stop at any of them.
+            let flags = u32::from_be_bytes(be(buf, SIGNATURE.len()));
+            if flags >> 16 != 0 {
+                return Err(format!("binary COPY flags {flags:#x} are not supported"));
+            }
+            let extension = usize::try_from(i32::from_be_bytes(be(buf, SIGNATURE.len() + 4)))
+                .map_err(|_| "a negative COPY header extension length".to_string())?;
             if buf.len() < HEADER + extension {
                 return Ok(());
             }
@@ -171,6 +178,10 @@ mod tests {
         let good = encode(&[cell(1)]);
         let mut d = CellDecoder::default();
         assert!(d.feed(b"PGCOPY\nXXXXXXXXXXXXXXXXXXXX", |_| {}).is_err());
+        // Rows with OIDs (flag bit 16).
+        let mut oids = good.clone();
+        oids[SIGNATURE.len() + 1] = 1;
+        assert!(CellDecoder::default().feed(&oids, |_| {}).is_err());
         // A NULL in the first column (length −1).
         let mut null = good.clone();
         null[HEADER + 2..HEADER + 6].copy_from_slice(&(-1i32).to_be_bytes());
