@@ -122,7 +122,14 @@ async fn spawn_on(
     TestApp {
         addr,
         db_url,
-        client: Client::new(),
+        // The server closes a keep-alive connection idle for
+        // header_read_timeout_ms (10 s); a client that reuses one that long
+        // idle can race the close and lose the request mid-body (EPIPE), so
+        // pooled connections are dropped sooner, as a real client's should be.
+        client: Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client"),
         store,
         state,
         key,
