@@ -128,6 +128,7 @@ async fn spawn_on(
         // pooled connections are dropped sooner, as a real client's should be.
         client: Client::builder()
             .pool_idle_timeout(std::time::Duration::from_secs(5))
+            .pool_max_idle_per_host(0)
             .build()
             .expect("an HTTP client"),
         store,
