@@ -157,14 +157,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::ImportFactors(a)) => {
             // Both files are valid before the store is touched.
             let files = crate::exchange::import::read_files(&a.users, &a.courses).await?;
-            let (trainer, _) = offline_trainer(&settings).await?;
+            let (trainer, _) = offline_trainer(&settings, Restore::Full).await?;
             let report = crate::exchange::import::publish(&trainer, files).await?;
             println!("model version {} published", report.version);
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Some(Command::Train) => {
-            let (trainer, live) = offline_trainer(&settings).await?;
+            let (trainer, live) = offline_trainer(&settings, Restore::TrainingBasis).await?;
             match trainer.run_now().await {
                 Some(crate::retrain::Outcome::Published(v)) => {
                     let snap = live.snapshot().expect("just published");
@@ -198,7 +198,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::domain::now_ms(),
                 settings.database.retention_months,
             );
-            crate::import::run(&store, &args, cutoff.unwrap_or(0)).await
+            crate::import::run(&store, &args, cutoff.unwrap_or(0))
+                .await
+                .map(|_| ())
         }
         None | Some(Command::Serve(_)) => {
             let demo = serve.is_some_and(|s| s.demo);
@@ -211,11 +213,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How much of the newest persisted model an offline trainer loads.
+enum Restore {
+    Full,
+    /// Only what a training reads of it; a process that trains and exits
+    /// need not hold the previous factors while it trains.
+    TrainingBasis,
+}
+
 /// A trainer outside the service, on the newest persisted model. In a
 /// cluster it waits its turn like a replica and tells the replicas about
 /// the model it publishes.
 async fn offline_trainer(
     settings: &Settings,
+    restore: Restore,
 ) -> anyhow::Result<(crate::retrain::Trainer, std::sync::Arc<crate::serve::Live>)> {
     let store = Store::connect(&settings.database).await?;
     store.migrate().await?;
@@ -223,6 +234,9 @@ async fn offline_trainer(
     let live = std::sync::Arc::new(crate::serve::Live::new());
     let cluster = crate::cluster::Cluster::new(&settings.cluster, &store)?;
     let trainer = crate::retrain::Trainer::new(settings.training(), store, live.clone(), metrics, cluster);
-    trainer.restore().await?;
+    match restore {
+        Restore::Full => trainer.restore().await?,
+        Restore::TrainingBasis => trainer.restore_training_basis().await?,
+    };
     Ok((trainer, live))
 }

@@ -25,10 +25,14 @@ pub struct ImportArgs {
     /// Skip invalid rows (reported at the end) instead of stopping at the first.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Events per transaction: bounds memory and the work an interruption
+    /// loses; two chunks are merged at once.
+    #[arg(long, default_value_t = CHUNK, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub chunk_rows: u64,
 }
 
-/// Rows per transaction: bounds memory and the work lost to an interruption.
-const CHUNK: usize = 50_000;
+/// Default events per transaction.
+pub const CHUNK: u64 = 50_000;
 
 #[derive(Debug, Deserialize)]
 struct EventRow {
@@ -68,7 +72,10 @@ fn progress(path: &std::path::Path) -> ProgressBar {
 
 /// Imports the files `args` names. Events before `min_ts_ms` (the
 /// retention cutoff, Unix ms; 0 for none) count as invalid.
-pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Result<()> {
+/// Prints a summary line per file; returns the events' counts when
+/// `--events` was given. Fails at the first invalid row unless
+/// `--skip-invalid` (the chunks before it stay stored), or when the store fails.
+pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Result<Option<EventCounts>> {
     if args.events.is_none() && args.courses.is_none() {
         anyhow::bail!("nothing to import: pass --events FILE.csv and/or --courses FILE.csv");
     }
@@ -99,34 +106,122 @@ pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Re
         store.upsert_courses(&courses).await?;
         println!("courses: {} imported", courses.len());
     }
-    if let Some(path) = &args.events {
-        import_events(store, path, args.skip_invalid, min_ts_ms).await?;
-    }
-    Ok(())
+    let Some(path) = &args.events else {
+        return Ok(None);
+    };
+    let counts = import_events(store, path, args, min_ts_ms).await?;
+    println!(
+        "events: {} read, {} stored, {} duplicates, {} invalid",
+        counts.read, counts.stored, counts.duplicates, counts.invalid
+    );
+    Ok(Some(counts))
+}
+
+/// What an events import did, in rows of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCounts {
+    pub read: usize,
+    /// New events (not already stored under their `event_id`).
+    pub stored: usize,
+    pub duplicates: usize,
+    pub invalid: usize,
+}
+
+/// Chunks merged at once. The merge is bound by the database's index upkeep,
+/// so a second connection keeps a second core busy while this process
+/// parses the next chunk; the rows per chunk bound memory either way.
+const IN_FLIGHT: usize = 2;
+
+/// What the parsing thread hands to the merging task, in file order.
+enum Parsed {
+    Chunk(Vec<Event>),
+    /// The first invalid row (1-based) without `--skip-invalid`: the import stops.
+    Invalid {
+        row: usize,
+        why: String,
+    },
 }
 
 async fn import_events(
     store: &Store,
     path: &std::path::Path,
-    skip_invalid: bool,
+    args: &ImportArgs,
     min_ts_ms: i64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<EventCounts> {
+    use futures::StreamExt;
+
     let file = std::fs::File::open(path)?;
     let bar = progress(path);
-    let mut rdr = csv::Reader::from_reader(bar.wrap_read(file));
     let limits = Limits {
         max_batch: usize::MAX,
         max_future_skew_ms: 300_000,
         now_ms: now_ms(),
         min_ts_ms,
     };
-    let (mut read, mut stored, mut invalid) = (0usize, 0usize, 0usize);
-    let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
+    // One chunk waits in the channel while IN_FLIGHT are merged.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(1);
+    let reader = {
+        let bar = bar.clone();
+        let (skip_invalid, rows) = (args.skip_invalid, args.chunk_rows.max(1) as usize);
+        tokio::task::spawn_blocking(move || parse_chunks(file, &bar, &limits, skip_invalid, rows, &tx))
+    };
+    // `buffered` yields results in file order, so when a chunk fails every
+    // chunk before it has been stored.
+    let mut merged = futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+        .map(|item| async move {
+            match item {
+                Parsed::Chunk(events) => store.bulk_insert_events(&events).await,
+                Parsed::Invalid { row, why } => Err(anyhow::anyhow!("{}: row {row}: {why}", path.display())),
+            }
+        })
+        .buffered(IN_FLIGHT);
+    let mut stored = 0usize;
+    let mut failed = None;
+    while let Some(result) = merged.next().await {
+        match result {
+            Ok(n) => stored += n,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    // Dropping the stream rolls back merges in flight and stops the reader.
+    drop(merged);
+    let counts = reader.await?;
+    if let Some(e) = failed {
+        bar.abandon();
+        anyhow::bail!("{e}; {stored} events were stored before it (rerun is safe for rows with event_id)");
+    }
+    let (read, invalid) = counts?;
+    bar.finish();
+    Ok(EventCounts {
+        read,
+        stored,
+        duplicates: read - stored - invalid,
+        invalid,
+    })
+}
+
+/// Parses `file` into chunks of `rows` valid events and sends them in
+/// order; returns (rows read, invalid rows skipped). Stops early when the
+/// receiver is gone (a merge failed).
+fn parse_chunks(
+    file: std::fs::File,
+    bar: &ProgressBar,
+    limits: &Limits,
+    skip_invalid: bool,
+    rows: usize,
+    tx: &tokio::sync::mpsc::Sender<Parsed>,
+) -> anyhow::Result<(usize, usize)> {
+    let mut rdr = csv::Reader::from_reader(bar.wrap_read(file));
+    let (mut read, mut invalid) = (0usize, 0usize);
+    let mut chunk: Vec<Event> = Vec::with_capacity(rows);
     for (i, row) in rdr.deserialize::<EventRow>().enumerate() {
         read += 1;
         let parsed = row
             .map_err(|e| format!("{e}"))
-            .and_then(|r| parse_event(&row_json(r), &limits).map_err(|errs| format!("{errs:?}")));
+            .and_then(|r| parse_event(&row_json(r), limits).map_err(|errs| format!("{errs:?}")));
         match parsed {
             Ok(e) => chunk.push(e),
             Err(why) if skip_invalid => {
@@ -134,26 +229,28 @@ async fn import_events(
                 tracing::debug!(row = i + 1, why, "skipped invalid row");
             }
             Err(why) => {
-                bar.abandon();
-                anyhow::bail!(
-                    "{}: row {}: {why}; {stored} events were stored before it (rerun is safe for rows with event_id)",
-                    path.display(),
-                    i + 1
-                );
+                if !chunk.is_empty()
+                    && tx
+                        .blocking_send(Parsed::Chunk(std::mem::take(&mut chunk)))
+                        .is_err()
+                {
+                    return Ok((read, invalid));
+                }
+                let _ = tx.blocking_send(Parsed::Invalid { row: i + 1, why });
+                return Ok((read, invalid));
             }
         }
-        if chunk.len() == CHUNK {
-            stored += store.bulk_insert_events(&chunk).await?;
-            chunk.clear();
+        if chunk.len() == rows {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(rows));
+            if tx.blocking_send(Parsed::Chunk(full)).is_err() {
+                return Ok((read, invalid));
+            }
         }
     }
-    stored += store.bulk_insert_events(&chunk).await?;
-    bar.finish();
-    println!(
-        "events: {read} read, {stored} stored, {} duplicates, {invalid} invalid",
-        read - stored - invalid
-    );
-    Ok(())
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(Parsed::Chunk(chunk));
+    }
+    Ok((read, invalid))
 }
 
 fn row_json(r: EventRow) -> Value {

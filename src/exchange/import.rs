@@ -192,10 +192,10 @@ fn build(
         history,
     };
     let snap = assemble(
-        &input,
+        input,
         &s,
         previous,
-        &inter,
+        inter,
         fitted,
         report,
         phases,

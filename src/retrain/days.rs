@@ -184,6 +184,8 @@ impl DayData {
                 false
             }
         });
+        // Growth by doubling can leave up to half the capacity unused.
+        self.rows.shrink_to_fit();
         self.users = HashMap::new();
         self.courses = HashMap::new();
         self.by_learner_key = Vec::new();

@@ -1,6 +1,8 @@
 //! The marketing half of a training: the log's per-day cells indexed by the
 //! snapshot's users and courses, then the pure `marketing` pipeline.
 
+use rayon::prelude::*;
+
 use super::days::DayData;
 use crate::marketing::audience::MarketingModel;
 use crate::marketing::features::{CourseInfo, DayRow};
@@ -10,9 +12,10 @@ use crate::marketing::MarketingSettings;
 use crate::serve::snapshot::{CourseSide, UserSide};
 
 /// Predictions, RFM and offer shares for every snapshot user as of day
-/// `today` (the first day not seen).
+/// `today` (the first day not seen). `days` is consumed: its cells are
+/// copied into per-learner histories and freed before the fits run.
 pub fn build(
-    days: &DayData,
+    days: DayData,
     users: &UserSide,
     courses: &CourseSide,
     s: &MarketingSettings,
@@ -47,7 +50,15 @@ pub fn build(
         .iter()
         .map(|c| courses.index.get(c).copied())
         .collect();
-    let mut histories: Vec<Vec<DayRow>> = vec![Vec::new(); users.ids.len()];
+    // Exact capacities: at scale, growth by doubling left a third of the
+    // histories' memory unused.
+    let mut lengths = vec![0usize; users.ids.len()];
+    for c in &days.rows {
+        if let (Some(u), Some(_)) = (user_of[c.user as usize], course_of[c.course as usize]) {
+            lengths[u as usize] += 1;
+        }
+    }
+    let mut histories: Vec<Vec<DayRow>> = lengths.into_iter().map(Vec::with_capacity).collect();
     for c in &days.rows {
         if let (Some(u), Some(course)) = (user_of[c.user as usize], course_of[c.course as usize]) {
             histories[u as usize].push(DayRow {
@@ -59,7 +70,8 @@ pub fn build(
             });
         }
     }
-    histories.iter_mut().for_each(|h| h.sort_by_key(|r| r.day));
+    drop(days);
+    histories.par_iter_mut().for_each(|h| h.sort_by_key(|r| r.day));
     let data = LearnerData {
         histories: &histories,
         courses: &infos,

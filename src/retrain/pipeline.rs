@@ -130,10 +130,10 @@ pub fn train(
         _ => fit(&ui, &s.model, |_, _| {})?,
     };
     Ok(assemble(
-        &input,
+        input,
         s,
         previous,
-        &inter,
+        inter,
         Fitted {
             users: model.users,
             items: model.items,
@@ -195,13 +195,15 @@ pub struct Fitted {
 /// The snapshot of a model that passed the [`gate`]: courses with few
 /// learners are blended with content factors, then segments and marketing
 /// predictions are rebuilt. The `fit` phase (begun at `fit_started`) ends
-/// once the factors are placed.
+/// once the factors are placed. `inter` and the input's cells are freed as
+/// soon as the last step that reads them is done, so later phases do not
+/// carry them.
 #[allow(clippy::too_many_arguments)]
 pub fn assemble(
-    input: &TrainInput,
+    mut input: TrainInput,
     s: &TrainSettings,
     previous: Option<&ModelSnapshot>,
-    inter: &Interactions,
+    inter: Interactions,
     fitted: Fitted,
     report: EvalReport,
     mut phases: Phases,
@@ -218,10 +220,11 @@ pub fn assemble(
         inter.courses.clone(),
         fitted.items,
         &learners,
-        popularity_of(inter, s, input.read_at_ms),
+        popularity_of(&inter, s, input.read_at_ms),
         &input.catalog,
     );
-    let users = user_side(inter, fitted.users, fitted.history);
+    let users = user_side(&inter, fitted.users, fitted.history);
+    drop(inter);
     phases.end("fit", fit_started);
     let seg_started = phases.begin();
     let segs = segments::build(
@@ -237,9 +240,10 @@ pub fn assemble(
     phases.end("segment", seg_started);
     // T is the first day the training has not seen in full: tomorrow.
     let today = (input.read_at_ms.div_euclid(86_400_000) + 1) as i32;
+    let days = std::mem::take(&mut input.days);
     let marketing = phases.run("predict", || {
         super::marketing::build(
-            &input.days,
+            days,
             &users,
             &courses,
             &s.marketing,
@@ -247,7 +251,7 @@ pub fn assemble(
             previous.and_then(|p| p.marketing.as_deref()),
         )
     });
-    let mut snap = snapshot(input, s, users, courses, Some(report), started);
+    let mut snap = snapshot(&input, s, users, courses, Some(report), started);
     snap.segments = Some(Arc::new(segs));
     snap.segmentation_seconds = segmentation_seconds;
     snap.marketing = Some(Arc::new(marketing));

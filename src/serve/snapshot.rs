@@ -247,6 +247,23 @@ impl ModelSnapshot {
 
     /// This snapshot with another course side (catalog changes between trainings).
     pub fn with_courses(&self, courses: CourseSide) -> ModelSnapshot {
+        self.with_sides(self.users.clone(), Arc::new(courses))
+    }
+
+    /// What a later training reads of this model (version, basis, segment
+    /// ids, the marketing models) without its user and course sides, which
+    /// are most of its memory (about 200 MiB at 200,000 learners × 20,000
+    /// courses, k = 64). For a process that trains and exits: it serves
+    /// nothing, so it need not hold the factors while it trains.
+    pub fn training_basis(&self) -> ModelSnapshot {
+        let k = self.users.factors.k;
+        let no_history = || Csr::from_triples(0, 0, &[]);
+        let users = UserSide::new(Vec::new(), Factors::zeros(0, k), no_history(), no_history());
+        let courses = CourseSide::new(Vec::new(), Factors::zeros(0, k), Vec::new(), Vec::new());
+        self.with_sides(Arc::new(users), Arc::new(courses))
+    }
+
+    fn with_sides(&self, users: Arc<UserSide>, courses: Arc<CourseSide>) -> ModelSnapshot {
         ModelSnapshot {
             version: self.version,
             trained_at_ms: self.trained_at_ms,
@@ -258,8 +275,8 @@ impl ModelSnapshot {
             weights: self.weights.clone(),
             metrics: self.metrics.clone(),
             baseline_metrics: self.baseline_metrics.clone(),
-            users: self.users.clone(),
-            courses: Arc::new(courses),
+            users,
+            courses,
             segments: self.segments.clone(),
             segmentation_seconds: self.segmentation_seconds,
             phases: self.phases.clone(),

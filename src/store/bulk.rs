@@ -48,11 +48,13 @@ impl Store {
         copy.send(data).await?;
         copy.finish().await?;
         // DISTINCT ON keeps one row per event_id inside the chunk itself;
-        // ids are claimed in `event_ids`, as in `insert_events`.
+        // ids are claimed in `event_ids`, as in `insert_events`, in id order:
+        // imports merge chunks on two connections, and two merges that claim
+        // the same ids in one order cannot deadlock.
         let merged = sqlx::query(
             "WITH claimed AS (INSERT INTO event_ids (event_id, ts_ms) \
              SELECT DISTINCT ON (event_id) event_id, ts_ms FROM events_stage WHERE event_id IS NOT NULL \
-             ON CONFLICT (event_id) DO NOTHING RETURNING event_id, ts_ms) \
+             ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id, ts_ms) \
              INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
              SELECT event_id, user_id, course_id, type, value, ts_ms, rec_id, $1 FROM events_stage \
              WHERE event_id IS NULL \

@@ -227,3 +227,27 @@ fn write_ids_only(path: &std::path::Path) {
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
+
+// `courserec train` loads only what a training reads of the served model
+// (not its factors); what it publishes is still a whole model.
+both_backends!(offline_training_publishes_a_whole_model, offline_training);
+async fn offline_training(app: TestApp) {
+    use clap::Parser;
+    crate::recommend::trained(&app).await;
+    let served = app.state.live.snapshot().unwrap();
+    let cli =
+        courserec::cli::Cli::try_parse_from(["courserec", "train", "--database-url", &app.db_url]).unwrap();
+    courserec::cli::run(cli).await.unwrap();
+
+    let (version, bytes) = app.store.load_latest_snapshot().await.unwrap().unwrap();
+    assert!(version > served.version);
+    let snap = courserec::serve::snapshot::ModelSnapshot::decode(&bytes).unwrap();
+    assert!(snap.is_model(), "{:?}", snap.basis);
+    assert_eq!(snap.users.ids, served.users.ids);
+    assert_eq!(snap.courses.ids.len(), served.courses.ids.len());
+    assert_eq!(snap.users.factors.data.len(), served.users.factors.data.len());
+    assert!(snap.users.factors.data.iter().any(|&x| x != 0.0));
+    let segs = snap.segments.as_deref().expect("segments");
+    assert_eq!(segs.assignment.len(), served.users.ids.len());
+    assert!(snap.marketing.is_some());
+}

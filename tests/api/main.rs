@@ -15,6 +15,7 @@ mod erasure;
 mod exchange;
 mod experiments;
 mod faults;
+mod import;
 mod ingest;
 mod marketing;
 mod observability;

@@ -16,7 +16,7 @@ const DAY_MS: i64 = 86_400_000;
 /// (user, course, type, day) → (count, value sum, first ts, last ts).
 type Cells = BTreeMap<(String, String, String, i32), (u32, f64, i64, i64)>;
 
-async fn rollup_cells(app: &TestApp) -> Cells {
+pub(crate) async fn rollup_cells(app: &TestApp) -> Cells {
     let mut d = DayData::default();
     app.store.read_event_days(&mut d).await.unwrap();
     d.finish();
@@ -36,7 +36,7 @@ async fn rollup_cells(app: &TestApp) -> Cells {
 }
 
 /// The cells computed here from the events as sent (first copy of an id wins).
-fn expected_cells(events: &[Value]) -> Cells {
+pub(crate) fn expected_cells(events: &[Value]) -> Cells {
     let mut seen = std::collections::HashSet::new();
     let mut out = Cells::new();
     for e in events {
@@ -64,7 +64,7 @@ fn expected_cells(events: &[Value]) -> Cells {
     out
 }
 
-fn event(i: usize, user: &str, course: &str, kind: &str, day: i64, value: Option<f64>) -> Value {
+pub(crate) fn event(i: usize, user: &str, course: &str, kind: &str, day: i64, value: Option<f64>) -> Value {
     let ts = (20_000 + day) * DAY_MS + (i as i64 * 7_919) % DAY_MS;
     let ts = chrono::DateTime::from_timestamp_millis(ts)
         .unwrap()
