@@ -127,9 +127,10 @@ pub struct EventCounts {
     pub invalid: usize,
 }
 
-/// Chunks merged at once. The merge is bound by the database's index upkeep,
-/// so a second connection keeps a second core busy while this process
-/// parses the next chunk; the rows per chunk bound memory either way.
+/// Chunks merged at once on Postgres. The merge is bound by the database's
+/// index upkeep, so a second connection keeps a second core busy while
+/// this process parses the next chunk; the rows per chunk bound memory
+/// either way. SQLite has one writer: a second merge would only wait.
 const IN_FLIGHT: usize = 2;
 
 /// What the parsing thread hands to the merging task, in file order.
@@ -174,7 +175,11 @@ async fn import_events(
                 Parsed::Invalid { row, why } => Err(anyhow::anyhow!("{}: row {row}: {why}", path.display())),
             }
         })
-        .buffered(IN_FLIGHT);
+        .buffered(if matches!(store, Store::Postgres(_)) {
+            IN_FLIGHT
+        } else {
+            1
+        });
     let mut stored = 0usize;
     let mut failed = None;
     while let Some(result) = merged.next().await {

@@ -1,7 +1,7 @@
-//! `courserec import` of an events CSV: chunks merged two at a time stay
-//! idempotent by `event_id` (duplicates inside the file and across reruns),
-//! land exactly in the rollup, and an invalid row stops the import with
-//! every chunk before it stored and nothing after it.
+//! `courserec import` of an events CSV: chunks (merged two at a time on
+//! Postgres) stay idempotent by `event_id` (duplicates inside the file and
+//! across reruns), land exactly in the rollup, and an invalid row stops the
+//! import with every chunk before it stored and nothing after it.
 
 use std::path::{Path, PathBuf};
 
