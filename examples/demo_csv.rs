@@ -42,15 +42,7 @@ fn main() -> anyhow::Result<()> {
     }
     w.flush()?;
     let mut w = csv::Writer::from_path(dir.join("events.csv"))?;
-    w.write_record([
-        "user_id",
-        "course_id",
-        "type",
-        "value",
-        "ts",
-        "event_id",
-        "rec_id",
-    ])?;
+    w.write_record(courserec::import::EVENT_COLUMNS)?;
     for e in &data.events {
         let ts = chrono::DateTime::from_timestamp_millis(e.ts_ms)
             .expect("a valid time")

@@ -71,15 +71,7 @@ fn main() -> anyhow::Result<()> {
 
     let out = std::fs::File::create(dir.join("events.csv"))?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, out));
-    w.write_record([
-        "user_id",
-        "course_id",
-        "type",
-        "value",
-        "ts",
-        "event_id",
-        "rec_id",
-    ])?;
+    w.write_record(courserec::import::EVENT_COLUMNS)?;
     let mut written = 0usize;
     let mut id = 0u64;
     let mut emit =

@@ -26,13 +26,24 @@ pub struct ImportArgs {
     #[arg(long)]
     pub skip_invalid: bool,
     /// Events per transaction: bounds memory and the work an interruption
-    /// loses; two chunks are merged at once.
+    /// loses; on Postgres two chunks are merged at once.
     #[arg(long, default_value_t = CHUNK, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub chunk_rows: u64,
 }
 
 /// Default events per transaction.
 pub const CHUNK: u64 = 50_000;
+
+/// The events CSV's header, in the order writers put it (readers match by name).
+pub const EVENT_COLUMNS: [&str; 7] = [
+    "user_id",
+    "course_id",
+    "type",
+    "value",
+    "ts",
+    "event_id",
+    "rec_id",
+];
 
 #[derive(Debug, Deserialize)]
 struct EventRow {
@@ -234,12 +245,9 @@ fn parse_chunks(
                 tracing::debug!(row = i + 1, why, "skipped invalid row");
             }
             Err(why) => {
-                if !chunk.is_empty()
-                    && tx
-                        .blocking_send(Parsed::Chunk(std::mem::take(&mut chunk)))
-                        .is_err()
-                {
-                    return Ok((read, invalid));
+                // A failed send means the merges stopped first; nothing to tell.
+                if !chunk.is_empty() {
+                    let _ = tx.blocking_send(Parsed::Chunk(chunk));
                 }
                 let _ = tx.blocking_send(Parsed::Invalid { row: i + 1, why });
                 return Ok((read, invalid));

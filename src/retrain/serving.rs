@@ -74,30 +74,27 @@ impl Trainer {
 
     /// Loads the newest persisted snapshot so a restart serves at once.
     pub async fn restore(&self) -> anyhow::Result<Option<i64>> {
-        let i = &self.inner;
-        let Some((version, bytes)) = i.store.load_latest_snapshot().await? else {
-            return Ok(None);
-        };
-        let snap = tokio::task::spawn_blocking(move || ModelSnapshot::decode(&bytes)).await??;
-        self.publish_restored(version, snap).await
+        self.restore_as(|snap| snap).await
     }
 
     /// Loads what a training reads of the newest persisted snapshot
     /// ([`ModelSnapshot::training_basis`]), for a process that trains and
     /// exits (`courserec train`); what it publishes cannot serve lists.
     pub async fn restore_training_basis(&self) -> anyhow::Result<Option<i64>> {
+        self.restore_as(|snap| snap.training_basis()).await
+    }
+
+    /// Loads and decodes the newest persisted snapshot, keeps `keep` of it,
+    /// and publishes that with the catalog and erasures brought up to date.
+    async fn restore_as(
+        &self,
+        keep: impl FnOnce(ModelSnapshot) -> ModelSnapshot + Send + 'static,
+    ) -> anyhow::Result<Option<i64>> {
         let i = &self.inner;
         let Some((version, bytes)) = i.store.load_latest_snapshot().await? else {
             return Ok(None);
         };
-        let snap =
-            tokio::task::spawn_blocking(move || ModelSnapshot::decode(&bytes).map(|s| s.training_basis()))
-                .await??;
-        self.publish_restored(version, snap).await
-    }
-
-    async fn publish_restored(&self, version: i64, snap: ModelSnapshot) -> anyhow::Result<Option<i64>> {
-        let i = &self.inner;
+        let snap = tokio::task::spawn_blocking(move || ModelSnapshot::decode(&bytes).map(keep)).await??;
         // The catalog may have changed while the service was down.
         let catalog = i.store.list_courses().await?;
         let snap = snap.with_courses(crate::serve::catalog::matching_catalog(&snap.courses, &catalog));

@@ -1,6 +1,6 @@
 //! Persisted model snapshots, so a restart serves the last model at once.
 
-use sqlx::{Executor, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
 use super::{guarded_tx, now_ms, on_pool, Store};
 
@@ -10,33 +10,26 @@ const KEEP: i64 = 3;
 impl Store {
     /// Stores an encoded snapshot and prunes all but the newest few.
     pub async fn save_snapshot(&self, version: i64, data: &[u8]) -> sqlx::Result<()> {
-        match self {
-            Store::Postgres(p) => guarded_tx!(p, tx => {
-                copy_snapshot(&mut tx, version, data).await?;
-                prune(&mut *tx, version - KEEP).await?;
-            }),
-            Store::Sqlite(p) => guarded_tx!(p, tx => {
-                sqlx::query("INSERT INTO model_snapshots (version, created_ms, data) VALUES ($1, $2, $3)")
-                    .bind(version)
-                    .bind(now_ms())
-                    .bind(data)
-                    .execute(&mut *tx)
-                    .await?;
-                prune(&mut *tx, version - KEEP).await?;
-            }),
-        }
+        self.put_snapshot(version, data, version - KEEP).await
     }
 
     /// Replaces every snapshot up to `version` by `data` as that version
     /// (a copy without erased users), in one transaction.
     pub async fn replace_snapshots(&self, version: i64, data: &[u8]) -> sqlx::Result<()> {
+        self.put_snapshot(version, data, version).await
+    }
+
+    /// Deletes the snapshots up to `drop_upto`, then stores `data` as
+    /// `version`, in one transaction.
+    async fn put_snapshot(&self, version: i64, data: &[u8], drop_upto: i64) -> sqlx::Result<()> {
+        const PRUNE: &str = "DELETE FROM model_snapshots WHERE version <= $1";
         match self {
             Store::Postgres(p) => guarded_tx!(p, tx => {
-                prune(&mut *tx, version).await?;
+                sqlx::query(PRUNE).bind(drop_upto).execute(&mut *tx).await?;
                 copy_snapshot(&mut tx, version, data).await?;
             }),
             Store::Sqlite(p) => guarded_tx!(p, tx => {
-                prune(&mut *tx, version).await?;
+                sqlx::query(PRUNE).bind(drop_upto).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO model_snapshots (version, created_ms, data) VALUES ($1, $2, $3)")
                     .bind(version)
                     .bind(now_ms())
@@ -76,21 +69,6 @@ impl Store {
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM model_snapshots").fetch_one(p).await
         })
     }
-}
-
-/// Deletes the snapshots up to `version`.
-async fn prune<'c, DB, E>(tx: E, version: i64) -> sqlx::Result<()>
-where
-    DB: sqlx::Database,
-    E: Executor<'c, Database = DB>,
-    i64: sqlx::Encode<'c, DB> + sqlx::Type<DB>,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-{
-    sqlx::query("DELETE FROM model_snapshots WHERE version <= $1")
-        .bind(version)
-        .execute(tx)
-        .await?;
-    Ok(())
 }
 
 /// Bytes per COPY message: the connection's write buffer grows to this,

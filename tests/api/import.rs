@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use courserec::import::{run, EventCounts, ImportArgs};
+use courserec::import::{run, EventCounts, ImportArgs, EVENT_COLUMNS};
 use serde_json::Value;
 
 use crate::both_backends;
@@ -15,16 +15,7 @@ use crate::rollup::{event, expected_cells, rollup_cells};
 fn write_csv(dir: &Path, name: &str, events: &[Value]) -> PathBuf {
     let path = dir.join(name);
     let mut w = csv::Writer::from_path(&path).unwrap();
-    w.write_record([
-        "user_id",
-        "course_id",
-        "type",
-        "value",
-        "ts",
-        "event_id",
-        "rec_id",
-    ])
-    .unwrap();
+    w.write_record(EVENT_COLUMNS).unwrap();
     for e in events {
         let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
         let value = e["value"].as_f64().map(|v| v.to_string()).unwrap_or_default();
