@@ -134,7 +134,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Migrate) => {
             let store = Store::connect(&settings.database).await?;
             store.migrate().await?;
+            let rebuilt = store.heal_deferred_indexes().await?;
             println!("migrations applied ({})", store.backend());
+            if rebuilt > 0 {
+                println!("indexes: {rebuilt} an unfinished import dropped were rebuilt");
+            }
             Ok(())
         }
         Some(Command::Evaluate(a)) => {

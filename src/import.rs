@@ -29,6 +29,51 @@ pub struct ImportArgs {
     /// loses; on Postgres two chunks are merged at once.
     #[arg(long, default_value_t = CHUNK, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub chunk_rows: u64,
+    /// Postgres: drop the event log's randomly inserted indexes (by learner,
+    /// by course, by time) for the load and rebuild them by sort afterwards.
+    /// `auto` does when the file holds at least a million events and more
+    /// than the log. While they are dropped, queries on the log are slower;
+    /// the rebuild blocks writes to it (a live service's ingest waits), so
+    /// use `never` on a busy one.
+    #[arg(long, value_enum, default_value_t = DeferIndexes::Auto)]
+    pub defer_indexes: DeferIndexes,
+}
+
+/// When an import drops and rebuilds the event log's randomly inserted indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeferIndexes {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--defer-indexes auto` defers from this many events in the file.
+const DEFER_FROM_ROWS: u64 = 1_000_000;
+
+/// Rows in a CSV file, estimated from the line length of its first MiB.
+fn estimated_rows(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let len = std::fs::metadata(path)?.len();
+    let mut head = Vec::with_capacity(1 << 20);
+    std::fs::File::open(path)?.take(1 << 20).read_to_end(&mut head)?;
+    let lines = head.iter().filter(|&&b| b == b'\n').count() as u64;
+    if head.is_empty() || lines == 0 {
+        return Ok(0);
+    }
+    Ok(len * lines / head.len() as u64)
+}
+
+/// Whether this import drops the indexes (see [`ImportArgs::defer_indexes`]).
+async fn defers(store: &Store, path: &std::path::Path, mode: DeferIndexes) -> anyhow::Result<bool> {
+    Ok(match mode {
+        DeferIndexes::Never => false,
+        DeferIndexes::Always => true,
+        DeferIndexes::Auto if matches!(store, Store::Postgres(_)) => {
+            let rows = estimated_rows(path)?;
+            rows >= DEFER_FROM_ROWS && rows as i64 > store.estimated_events().await?
+        }
+        DeferIndexes::Auto => false,
+    })
 }
 
 /// Default events per transaction.
@@ -120,7 +165,27 @@ pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Re
     let Some(path) = &args.events else {
         return Ok(None);
     };
-    let counts = import_events(store, path, args, min_ts_ms).await?;
+    let deferred = if defers(store, path, args.defer_indexes).await? {
+        store.defer_event_indexes().await?
+    } else {
+        store.heal_deferred_indexes().await?;
+        None
+    };
+    let counts = import_events(store, path, args, min_ts_ms).await;
+    // After a failure too: the chunks before it are stored.
+    if let Some(deferred) = deferred {
+        let started = std::time::Instant::now();
+        let n = deferred.names.len();
+        if let Err(e) = store.rebuild_deferred_indexes(deferred).await {
+            let later = "the next import, `courserec migrate` or service start rebuilds them";
+            return Err(match counts {
+                Err(first) => first.context(format!("rebuilding the indexes failed too ({e:#}); {later}")),
+                Ok(_) => e.context(format!("rebuilding the indexes failed; {later}")),
+            });
+        }
+        println!("indexes: {n} rebuilt in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    let counts = counts?;
     println!(
         "events: {} read, {} stored, {} duplicates, {} invalid",
         counts.read, counts.stored, counts.duplicates, counts.invalid

@@ -233,6 +233,23 @@ impl Application {
 async fn bring_up(state: &AppState) -> anyhow::Result<()> {
     let store = &state.store;
     store.migrate().await?;
+    // Indexes an import that died left dropped: rebuilt beside serving.
+    // At tens of millions of events this takes minutes, during which
+    // writes to the log wait; without them every lookup by learner scans.
+    let healing = store.clone();
+    tokio::spawn(async move {
+        match healing.heal_deferred_indexes().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                indexes = n,
+                "rebuilt the event-log indexes an import left dropped"
+            ),
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "could not rebuild the event-log indexes"
+            ),
+        }
+    });
     let key = store.erasure_key().await?;
     state.live.set_erasure_key(key.clone());
     let (trainer, experiments) = (&state.trainer, &state.experiments);

@@ -1,11 +1,57 @@
-//! Bulk loading for `courserec import`: COPY into a staging table on Postgres,
-//! then one idempotent merge; plain batched inserts on SQLite.
+//! Bulk loading for `courserec import`. On Postgres each chunk claims its
+//! event ids in one statement, then COPYs the rows whose ids it claimed
+//! (and those without an id) straight into the partitioned log, which
+//! routes and inserts them in batches per partition. SQLite takes plain
+//! batched inserts.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
 
 use super::{now_ms, Store};
 use crate::domain::Event;
 
+/// The log's columns a COPY fills, in the order [`copy_row`] writes them.
+const COPY_EVENTS: &str =
+    "COPY events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) FROM STDIN";
+
+/// Appends `s` as a field of COPY's text format: a backslash is the only
+/// character an id can hold that needs escaping (ids have no control
+/// characters), so an id spelled `\N` stays an id rather than NULL.
+fn copy_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Appends one row of [`COPY_EVENTS`] in COPY's text format.
+fn copy_row(out: &mut String, e: &Event, received_ms: i64) {
+    let opt = |out: &mut String, s: Option<&str>| match s {
+        Some(s) => copy_text(out, s),
+        None => out.push_str("\\N"),
+    };
+    opt(out, e.event_id.as_deref());
+    out.push('\t');
+    copy_text(out, &e.user_id);
+    out.push('\t');
+    copy_text(out, &e.course_id);
+    out.push('\t');
+    out.push_str(e.kind.as_str());
+    out.push('\t');
+    match e.value {
+        Some(v) => write!(out, "{v}").expect("writing to a String"),
+        None => out.push_str("\\N"),
+    }
+    write!(out, "\t{}\t", e.ts_ms).expect("writing to a String");
+    opt(out, e.rec_id.as_deref());
+    writeln!(out, "\t{received_ms}").expect("writing to a String");
+}
+
 impl Store {
-    /// Stores `events` in one transaction; returns how many were new.
+    /// Stores `events` in one transaction; returns how many were new. An
+    /// id seen twice in `events` counts once (its first row).
     pub async fn bulk_insert_events(&self, events: &[Event]) -> anyhow::Result<usize> {
         if events.is_empty() {
             return Ok(0);
@@ -14,65 +60,85 @@ impl Store {
             return Ok(self.insert_events(events).await?.inserted);
         };
         let received = now_ms();
-        let mut buf = csv::Writer::from_writer(Vec::with_capacity(events.len() * 80));
+        // The first row of each id. Ids are claimed in byte order: imports
+        // merge chunks on two connections, and two merges that claim the
+        // same ids in one order cannot deadlock.
+        let mut first: Vec<(&str, i64)> = Vec::with_capacity(events.len());
+        let mut seen = HashSet::with_capacity(events.len());
         for e in events {
-            buf.write_record([
-                e.event_id.as_deref().unwrap_or("\\N"),
-                &e.user_id,
-                &e.course_id,
-                e.kind.as_str(),
-                &e.value.map(|v| v.to_string()).unwrap_or_else(|| "\\N".into()),
-                &e.ts_ms.to_string(),
-                e.rec_id.as_deref().unwrap_or("\\N"),
-            ])?;
+            if let Some(id) = e.event_id.as_deref() {
+                if seen.insert(id) {
+                    first.push((id, e.ts_ms));
+                }
+            }
         }
-        let data = buf.into_inner().map_err(|e| anyhow::anyhow!("csv buffer: {e}"))?;
+        first.sort_unstable();
+        let (ids, times): (Vec<&str>, Vec<i64>) = first.into_iter().unzip();
         // As in `guarded_tx`: a connection that failed mid-write is closed.
         let mut conn = pool.acquire().await?;
         let merged = async {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-            .bind(super::rollup::INGEST_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "CREATE TEMP TABLE IF NOT EXISTS events_stage \
-             (event_id TEXT, user_id TEXT, course_id TEXT, type TEXT, value DOUBLE PRECISION, ts_ms BIGINT, rec_id TEXT) \
-             ON COMMIT DELETE ROWS",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let mut copy = tx
-            .copy_in_raw("COPY events_stage FROM STDIN WITH (FORMAT csv, NULL '\\N')")
-            .await?;
-        copy.send(data).await?;
-        copy.finish().await?;
-        // DISTINCT ON keeps one row per event_id inside the chunk itself;
-        // ids are claimed in `event_ids`, as in `insert_events`, in id order:
-        // imports merge chunks on two connections, and two merges that claim
-        // the same ids in one order cannot deadlock.
-        let merged = sqlx::query(
-            "WITH claimed AS (INSERT INTO event_ids (event_id, ts_ms) \
-             SELECT DISTINCT ON (event_id) event_id, ts_ms FROM events_stage WHERE event_id IS NOT NULL \
-             ORDER BY event_id ON CONFLICT (event_id) DO NOTHING RETURNING event_id, ts_ms) \
-             INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
-             SELECT event_id, user_id, course_id, type, value, ts_ms, rec_id, $1 FROM events_stage \
-             WHERE event_id IS NULL \
-             UNION ALL \
-             SELECT * FROM (SELECT DISTINCT ON (s.event_id) s.event_id, s.user_id, s.course_id, s.type, s.value, \
-             s.ts_ms, s.rec_id, $1::BIGINT FROM events_stage s JOIN claimed c \
-             ON c.event_id = s.event_id AND c.ts_ms = s.ts_ms) d",
-        )
-        .bind(received)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(merged.rows_affected() as usize)
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                .bind(super::rollup::INGEST_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let claimed: Vec<String> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query_scalar(
+                    "INSERT INTO event_ids (event_id, ts_ms) \
+                     SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                     ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                )
+                .bind(&ids)
+                .bind(&times)
+                .fetch_all(&mut *tx)
+                .await?
+            };
+            let mut claimed: HashSet<&str> = claimed.iter().map(String::as_str).collect();
+            let mut data = String::with_capacity(events.len() * 96);
+            let mut rows = 0usize;
+            for e in events {
+                // `remove`: a repeated id's later rows find it gone.
+                if e.event_id.as_deref().is_none_or(|id| claimed.remove(id)) {
+                    copy_row(&mut data, e, received);
+                    rows += 1;
+                }
+            }
+            if rows > 0 {
+                let mut copy = tx.copy_in_raw(COPY_EVENTS).await?;
+                copy.send(data.into_bytes()).await?;
+                copy.finish().await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(rows)
         }
         .await;
         if merged.is_err() {
             conn.close_on_drop();
         }
         Ok(merged?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventType;
+
+    #[test]
+    fn copy_rows_escape_backslashes_and_mark_nulls() {
+        let e = Event {
+            event_id: Some("a\\N".into()),
+            user_id: "\\N".into(),
+            course_id: "c 1".into(),
+            kind: EventType::Watch,
+            value: Some(0.25),
+            ts_ms: 1_700_000_000_000,
+            rec_id: None,
+        };
+        let mut out = String::new();
+        copy_row(&mut out, &e, 7);
+        assert_eq!(out, "a\\\\N\t\\\\N\tc 1\twatch\t0.25\t1700000000000\t\\N\t7\n");
     }
 }

@@ -1,15 +1,17 @@
 //! `courserec import` of an events CSV: chunks (merged two at a time on
 //! Postgres) stay idempotent by `event_id` (duplicates inside the file and
 //! across reruns), land exactly in the rollup, and an invalid row stops the
-//! import with every chunk before it stored and nothing after it.
+//! import with every chunk before it stored and nothing after it. On
+//! Postgres a large import drops the log's secondary indexes and rebuilds
+//! them exactly, also after a failure and after an import that died.
 
 use std::path::{Path, PathBuf};
 
-use courserec::import::{run, EventCounts, ImportArgs, EVENT_COLUMNS};
+use courserec::import::{run, DeferIndexes, EventCounts, ImportArgs, EVENT_COLUMNS};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::rollup::{event, expected_cells, rollup_cells};
 
 fn write_csv(dir: &Path, name: &str, events: &[Value]) -> PathBuf {
@@ -41,6 +43,7 @@ fn args(events: PathBuf, skip_invalid: bool) -> ImportArgs {
         skip_invalid,
         // Small chunks: many merges, two in flight, duplicates across them.
         chunk_rows: 16,
+        defer_indexes: DeferIndexes::Auto,
     }
 }
 
@@ -137,4 +140,119 @@ async fn invalid_row_stops(app: TestApp) {
     };
     assert_eq!(counts, expected);
     assert_eq!(app.store.count_events().await.unwrap(), 59);
+}
+
+/// Every index on the event log, `event_ids` and their partitions: (name,
+/// definition), sorted.
+async fn event_indexes(app: &TestApp) -> Vec<(String, String)> {
+    let courserec::store::Store::Postgres(pool) = &app.store else {
+        unreachable!("Postgres only")
+    };
+    sqlx::query_as(
+        "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
+         WHERE t.relname = 'event_ids' OR t.relname LIKE 'events%' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn pending_rebuilds(app: &TestApp) -> i64 {
+    let courserec::store::Store::Postgres(pool) = &app.store else {
+        unreachable!("Postgres only")
+    };
+    sqlx::query_scalar("SELECT count(*) FROM deferred_indexes")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_import_rebuilds_every_index_even_after_a_failure() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let before = event_indexes(&app).await;
+    assert!(before.len() > 6, "partitions carry the indexes: {before:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let events = file_events();
+    let path = write_csv(dir.path(), "events.csv", &events);
+    let always = ImportArgs {
+        defer_indexes: DeferIndexes::Always,
+        ..args(path, false)
+    };
+    let counts = run(&app.store, &always, 0).await.unwrap().unwrap();
+    assert_eq!((counts.stored, counts.duplicates), (181, 19));
+    assert_eq!(event_indexes(&app).await, before, "the same indexes, rebuilt");
+    assert_eq!(pending_rebuilds(&app).await, 0);
+    app.store.compact_events().await.unwrap();
+    assert_eq!(rollup_cells(&app).await, expected_cells(&events));
+
+    // An invalid row stops the load; the indexes come back all the same.
+    let mut bad: Vec<Value> = (5000..5040)
+        .map(|i| event(i, "u1", "c1", "view", 1, None))
+        .collect();
+    bad[30]["type"] = "bogus".into();
+    let failing = ImportArgs {
+        defer_indexes: DeferIndexes::Always,
+        ..args(write_csv(dir.path(), "bad.csv", &bad), false)
+    };
+    let err = run(&app.store, &failing, 0).await.unwrap_err().to_string();
+    assert!(err.contains("row 31"), "{err}");
+    assert_eq!(app.store.count_events().await.unwrap(), 181 + 30);
+    assert_eq!(event_indexes(&app).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexes_an_unfinished_import_dropped_are_rebuilt_by_the_next_one() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let before = event_indexes(&app).await;
+    // An import that dies after dropping the indexes: its session ends.
+    let deferred = app.store.defer_event_indexes().await.unwrap().unwrap();
+    assert!(
+        deferred.names.contains(&"events_user_ts".to_string()),
+        "{:?}",
+        deferred.names
+    );
+    assert!(
+        deferred.names.contains(&"event_ids_ts".to_string()),
+        "{:?}",
+        deferred.names
+    );
+    assert!(
+        !deferred.names.contains(&"event_ids_pkey".to_string()),
+        "idempotency keeps its key"
+    );
+    // While it holds them dropped, nobody else rebuilds or drops them.
+    assert!(app.store.defer_event_indexes().await.unwrap().is_none());
+    assert_eq!(app.store.heal_deferred_indexes().await.unwrap(), 0);
+    let n = deferred.names.len() as i64;
+    drop(deferred);
+    let during = event_indexes(&app).await;
+    assert!(
+        during.iter().all(|(name, _)| !name.contains("user_ts")),
+        "{during:?}"
+    );
+    assert_eq!(pending_rebuilds(&app).await, n);
+
+    // The next import (one that does not defer) rebuilds them first.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_csv(dir.path(), "events.csv", &file_events());
+    let never = ImportArgs {
+        defer_indexes: DeferIndexes::Never,
+        ..args(path, false)
+    };
+    // The closed session's lock may take a moment to go.
+    for _ in 0..50 {
+        if pending_rebuilds(&app).await == 0 {
+            break;
+        }
+        run(&app.store, &never, 0).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending_rebuilds(&app).await, 0);
+    assert_eq!(event_indexes(&app).await, before);
 }
