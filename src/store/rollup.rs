@@ -24,14 +24,27 @@ pub(super) const INGEST_LOCK: i64 = 0x636f_7572_7365; // "course"
 /// Gives a key to every learner and course of the events in `($1, $2]`
 /// that has none. `NOT EXISTS` first so no sequence value is spent on ids
 /// already keyed (keys stay dense); compaction is their only writer.
-const KEY_SQL: [&str; 2] = [
-    "INSERT INTO learner_keys (id) SELECT DISTINCT user_id FROM events e \
-     WHERE seq > $1 AND seq <= $2 AND NOT EXISTS (SELECT 1 FROM learner_keys k WHERE k.id = e.user_id) \
-     ON CONFLICT (id) DO NOTHING",
-    "INSERT INTO course_keys (id) SELECT DISTINCT course_id FROM events e \
-     WHERE seq > $1 AND seq <= $2 AND NOT EXISTS (SELECT 1 FROM course_keys k WHERE k.id = e.course_id) \
-     ON CONFLICT (id) DO NOTHING",
-];
+/// `collate` is [`PG_COLLATE`] on Postgres, empty on SQLite.
+fn key_sql(collate: &str) -> [String; 2] {
+    [
+        format!(
+            "INSERT INTO learner_keys (id) SELECT DISTINCT user_id FROM events e \
+             WHERE seq > $1 AND seq <= $2 AND NOT EXISTS (SELECT 1 FROM learner_keys k WHERE k.id = e.user_id{collate}) \
+             ON CONFLICT (id) DO NOTHING"
+        ),
+        format!(
+            "INSERT INTO course_keys (id) SELECT DISTINCT course_id FROM events e \
+             WHERE seq > $1 AND seq <= $2 AND NOT EXISTS (SELECT 1 FROM course_keys k WHERE k.id = e.course_id{collate}) \
+             ON CONFLICT (id) DO NOTHING"
+        ),
+    ]
+}
+
+/// The log's ids compare in byte order (migration 0012) and the key
+/// tables' in the database's: compared as they are, the key tables' indexes
+/// could not serve the lookup and every compaction would scan them. Both
+/// collations are deterministic, so equality is the same either way.
+const PG_COLLATE: &str = " COLLATE \"default\"";
 
 /// The rollup's cells plus the cells of the events after its watermark. The
 /// reader runs all four in one snapshot; a cell can come twice, once from
@@ -115,10 +128,10 @@ impl Store {
                         .await?;
                     // Another replica may have compacted past our mark meanwhile.
                     if high > low {
-                        for sql in KEY_SQL {
-                            sqlx::query(sql).bind(low).bind(high).execute(&mut *tx).await?;
+                        for sql in key_sql(PG_COLLATE) {
+                            sqlx::query(&sql).bind(low).bind(high).execute(&mut *tx).await?;
                         }
-                        let cells = sqlx::query(&merge_sql("GREATEST", "LEAST"))
+                        let cells = sqlx::query(&merge_sql("GREATEST", "LEAST", PG_COLLATE))
                             .bind(low)
                             .bind(high)
                             .execute(&mut *tx)
@@ -142,10 +155,10 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let cells = if high > low {
-                    for sql in KEY_SQL {
-                        sqlx::query(sql).bind(low).bind(high).execute(&mut *tx).await?;
+                    for sql in key_sql("") {
+                        sqlx::query(&sql).bind(low).bind(high).execute(&mut *tx).await?;
                     }
-                    sqlx::query(&merge_sql("MAX", "MIN"))
+                    sqlx::query(&merge_sql("MAX", "MIN", ""))
                         .bind(low)
                         .bind(high)
                         .execute(&mut *tx)
@@ -225,7 +238,7 @@ impl Store {
 
 /// The merge of `($1, $2]` in a dialect whose two-argument max and min
 /// are `max` and `min`.
-fn merge_sql(max: &str, min: &str) -> String {
+fn merge_sql(max: &str, min: &str, collate: &str) -> String {
     let code = type_code_sql("e.type");
     // A type this build does not know (written by a newer one) is left in
     // the raw log rather than stopping every compaction on a NULL code.
@@ -239,7 +252,7 @@ fn merge_sql(max: &str, min: &str) -> String {
          (learner_key, course_key, type, day, n, value_sum, value_max, first_ts_ms, last_ts_ms) \
          SELECT l.key, c.key, {code}, e.ts_ms / 86400000, COUNT(*), \
          COALESCE(SUM(e.value), 0.0), COALESCE(MAX(e.value), 0.0), MIN(e.ts_ms), MAX(e.ts_ms) \
-         FROM events e JOIN learner_keys l ON l.id = e.user_id JOIN course_keys c ON c.id = e.course_id \
+         FROM events e JOIN learner_keys l ON l.id = e.user_id{collate} JOIN course_keys c ON c.id = e.course_id{collate} \
          WHERE e.seq > $1 AND e.seq <= $2 AND e.type IN ({known}) \
          GROUP BY l.key, c.key, e.type, e.ts_ms / 86400000 \
          ON CONFLICT (learner_key, course_key, type, day) DO UPDATE SET \
