@@ -73,17 +73,9 @@ impl Store {
         let Store::Postgres(pool) = self else {
             return Ok(None);
         };
-        let mut conn = pool.acquire().await?;
-        // Never back in the pool: closing the session releases the lock
-        // however the load ends.
-        conn.close_on_drop();
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(BULK_LOAD_LOCK)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !locked {
+        let Some(mut conn) = lock_bulk_load(pool).await? else {
             return Ok(None);
-        }
+        };
         rebuild(pool).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let found: Vec<(String, String)> = sqlx::query_as(DEFERRED).fetch_all(&mut *tx).await?;
@@ -112,11 +104,7 @@ impl Store {
             return Ok(0);
         };
         let built = rebuild(pool).await?;
-        let mut conn = deferred.conn;
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(BULK_LOAD_LOCK)
-            .execute(&mut *conn)
-            .await?;
+        unlock_bulk_load(deferred.conn).await?;
         Ok(built)
     }
 
@@ -133,26 +121,39 @@ impl Store {
         if pending == 0 {
             return Ok(0);
         }
-        let mut conn = pool.acquire().await?;
-        conn.close_on_drop();
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(BULK_LOAD_LOCK)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !locked {
+        let Some(conn) = lock_bulk_load(pool).await? else {
             return Ok(0);
-        }
+        };
         tracing::warn!(
             pending,
             "rebuilding event-log indexes an unfinished import dropped"
         );
         let built = rebuild(pool).await;
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(BULK_LOAD_LOCK)
-            .execute(&mut *conn)
-            .await?;
+        unlock_bulk_load(conn).await?;
         built
     }
+}
+
+/// A connection whose session holds the bulk-load lock, or `None` when
+/// another session holds it. The connection never goes back to the pool:
+/// closing the session releases the lock however the caller ends.
+async fn lock_bulk_load(pool: &sqlx::PgPool) -> sqlx::Result<Option<PoolConnection<Postgres>>> {
+    let mut conn = pool.acquire().await?;
+    conn.close_on_drop();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(BULK_LOAD_LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(locked.then_some(conn))
+}
+
+/// Releases what [`lock_bulk_load`] took, without waiting for the close.
+async fn unlock_bulk_load(mut conn: PoolConnection<Postgres>) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(BULK_LOAD_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Builds every index recorded in `deferred_indexes`, [`BUILDS_AT_ONCE`] at

@@ -2,8 +2,8 @@
 //! Postgres) stay idempotent by `event_id` (duplicates inside the file and
 //! across reruns), land exactly in the rollup, and an invalid row stops the
 //! import with every chunk before it stored and nothing after it. On
-//! Postgres a large import drops the log's secondary indexes and rebuilds
-//! them exactly, also after a failure and after an import that died.
+//! Postgres a large import drops the log's randomly inserted indexes and
+//! rebuilds them exactly, also after a failure and after an import that died.
 
 use std::path::{Path, PathBuf};
 
