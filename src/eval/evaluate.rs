@@ -9,7 +9,7 @@ use crate::model::als::{fit, AlsModel, AlsParams, FitError};
 use crate::model::interactions::csr_of;
 use crate::model::popularity::{popularity, top_popular};
 use crate::model::topn::top_n;
-use crate::model::{fold_in, Csr, Factors};
+use crate::model::{fold_in, Csr, Factors, Interaction};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::fmt;
@@ -36,24 +36,57 @@ pub fn evaluate(
     k: usize,
     full_weight: f32,
 ) -> Result<EvalReport, FitError> {
-    evaluate_model(n_users, n_items, s, params, k, full_weight).map(|(report, _)| report)
+    let ui = csr_of(&s.train, n_users, n_items);
+    let held = Heldout::new(&s.train, &s.test, n_items, full_weight);
+    fit_and_score(&ui, &held, params, k).map(|(report, _)| report)
 }
 
 /// As [`evaluate`], also returning the model fitted on `s.train`
 /// (`n_users` × k and `n_items` × k): a start for the fit on everything.
+/// Takes the split so its training part is freed once it is a matrix.
 pub fn evaluate_model(
     n_users: usize,
     n_items: usize,
-    s: &Split,
+    s: Split,
     params: &AlsParams,
     k: usize,
     full_weight: f32,
 ) -> Result<(EvalReport, AlsModel), FitError> {
-    let ui = csr_of(&s.train, n_users, n_items);
+    let Split { train, test } = s;
+    let ui = csr_of(&train, n_users, n_items);
+    let held = Heldout::new(&train, &test, n_items, full_weight);
+    drop(train);
+    fit_and_score(&ui, &held, params, k)
+}
+
+/// What scoring needs of a split besides the training matrix.
+struct Heldout<'a> {
+    test: &'a [(u32, Vec<u32>)],
+    /// Popularity of every item in the training part.
+    popularity: Vec<f32>,
+    train_interactions: usize,
+}
+
+impl<'a> Heldout<'a> {
+    fn new(train: &[Interaction], test: &'a [(u32, Vec<u32>)], n_items: usize, full_weight: f32) -> Self {
+        Heldout {
+            test,
+            popularity: popularity(train, n_items, 0, None, full_weight),
+            train_interactions: train.len(),
+        }
+    }
+}
+
+fn fit_and_score(
+    ui: &Csr,
+    held: &Heldout,
+    params: &AlsParams,
+    k: usize,
+) -> Result<(EvalReport, AlsModel), FitError> {
     let t0 = Instant::now();
-    let m = fit(&ui, params, |_, _| {})?;
+    let m = fit(ui, params, |_, _| {})?;
     let fit_seconds = t0.elapsed().as_secs_f64();
-    let report = score(&ui, &m.users, &m.items, s, k, full_weight, fit_seconds);
+    let report = score(ui, &m.users, &m.items, held, k, fit_seconds);
     Ok((report, m))
 }
 
@@ -87,7 +120,8 @@ pub fn evaluate_items(
         users.data[at..at + items.k].copy_from_slice(&x);
     }
     let fit_seconds = t0.elapsed().as_secs_f64();
-    Ok(score(&ui, &users, items, s, k, full_weight, fit_seconds))
+    let held = Heldout::new(&s.train, &s.test, items.n, full_weight);
+    Ok(score(&ui, &users, items, &held, k, fit_seconds))
 }
 
 /// Ranks the catalogue minus each test user's training items (rows of
@@ -96,22 +130,21 @@ fn score(
     ui: &Csr,
     users: &Factors,
     items: &Factors,
-    s: &Split,
+    held: &Heldout,
     k: usize,
-    full_weight: f32,
     fit_seconds: f64,
 ) -> EvalReport {
     let n_items = items.n;
-    let pop = popularity(&s.train, n_items, 0, None, full_weight);
+    let pop = &held.popularity;
     // Ranked in parallel, then accumulated in test order so results are stable.
-    let recs: Vec<(Vec<u32>, Vec<u32>)> = s
+    let recs: Vec<(Vec<u32>, Vec<u32>)> = held
         .test
         .par_iter()
         .map(|(u, _)| {
             let owned = ui.row(*u as usize).0;
             let excl = |i: u32| owned.binary_search(&i).is_ok();
             let model = top_n(users.row(*u as usize), items, k, excl);
-            let base = top_popular(&pop, k, excl);
+            let base = top_popular(pop, k, excl);
             (
                 model.into_iter().map(|r| r.0).collect(),
                 base.into_iter().map(|r| r.0).collect(),
@@ -119,7 +152,7 @@ fn score(
         })
         .collect();
     let (mut am, mut ap) = (MetricsAcc::new(k, n_items), MetricsAcc::new(k, n_items));
-    for ((_, test), (model, base)) in s.test.iter().zip(&recs) {
+    for ((_, test), (model, base)) in held.test.iter().zip(&recs) {
         am.add(model, test);
         ap.add(base, test);
     }
@@ -127,7 +160,7 @@ fn score(
         model: am.finish(),
         popularity: ap.finish(),
         fit_seconds,
-        train_interactions: s.train.len(),
+        train_interactions: held.train_interactions,
     }
 }
 

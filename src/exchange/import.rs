@@ -11,7 +11,7 @@ use super::factors::{self, FactorFileError, FactorTable};
 use crate::eval::evaluate::evaluate_items;
 use crate::model::{fold_in, Factors};
 use crate::retrain::phases::Phases;
-use crate::retrain::pipeline::{assemble, gate, Fitted, TrainFailure, TrainInput};
+use crate::retrain::pipeline::{assemble, gate, log_side, Fitted, TrainFailure, TrainInput};
 use crate::retrain::{Outcome, TrainSettings, Trainer};
 use crate::serve::snapshot::ModelSnapshot;
 
@@ -140,7 +140,7 @@ pub async fn publish(trainer: &Trainer, files: FactorFiles) -> Result<ImportRepo
 
 /// The snapshot of the imported factors over `input`, if it passes the gate.
 fn build(
-    input: TrainInput,
+    mut input: TrainInput,
     s: &TrainSettings,
     previous: Option<&ModelSnapshot>,
     users: &FactorTable,
@@ -162,12 +162,14 @@ fn build(
     let n_users = inter.users.len();
     let full_weight = s.weights.purchase;
     let report = gate(&inter, &s, |sp| {
-        evaluate_items(n_users, sp, &items, &s.model, 10, full_weight)
+        evaluate_items(n_users, &sp, &items, &s.model, 10, full_weight)
     })
     .map_err(|(why, _)| why)?;
     phases.end("evaluate", evaluate_started);
+    let days = std::mem::take(&mut input.days);
+    let log = log_side(days, &inter, &input.catalog, &s, input.read_at_ms, previous);
 
-    let fit_started = phases.begin();
+    let fit_started = Instant::now();
     let history = inter.to_csr();
     let gram = items.gram();
     for u in (0..n_users).filter(|&u| !has_user[u]) {
@@ -198,8 +200,9 @@ fn build(
         inter,
         fitted,
         report,
+        log,
         phases,
-        fit_started,
+        fit_started.elapsed().as_secs_f64(),
         started,
     );
     Ok((snap, counts))

@@ -18,6 +18,72 @@ pub struct DayRow {
     pub value_max: f32,
 }
 
+/// Every learner's day rows, flat: learner `u`'s are `rows[starts[u]..starts[u + 1]]`,
+/// sorted by day. One buffer instead of one per learner, so a training can
+/// turn the store's cells into it in place.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histories {
+    rows: Vec<DayRow>,
+    starts: Vec<usize>,
+}
+
+impl Histories {
+    /// From `(learner, row)` pairs sorted by learner then day, learners
+    /// below `n_learners`. The buffer is reused for the rows (Rust collects
+    /// a mapped `Vec` in place) and then shrunk, so no second copy is made.
+    ///
+    /// # Panics
+    /// If the pairs are not sorted by learner or a learner is out of range.
+    pub fn from_sorted(tagged: Vec<(u32, DayRow)>, n_learners: usize) -> Histories {
+        let mut starts = Vec::with_capacity(n_learners + 1);
+        for (i, &(u, _)) in tagged.iter().enumerate() {
+            let u = u as usize;
+            assert!(u < n_learners && u + 1 >= starts.len(), "rows sorted by learner");
+            starts.resize(u + 1, i);
+        }
+        starts.resize(n_learners + 1, tagged.len());
+        let mut rows: Vec<DayRow> = tagged.into_iter().map(|(_, r)| r).collect();
+        // In place, the buffer keeps the pairs' size: give the rest back.
+        rows.shrink_to_fit();
+        Histories { rows, starts }
+    }
+
+    /// One history per learner, each sorted by day.
+    pub fn from_nested(histories: Vec<Vec<DayRow>>) -> Histories {
+        let mut starts = Vec::with_capacity(histories.len() + 1);
+        let mut rows = Vec::with_capacity(histories.iter().map(Vec::len).sum());
+        for h in histories {
+            starts.push(rows.len());
+            rows.extend(h);
+        }
+        starts.push(rows.len());
+        Histories { rows, starts }
+    }
+
+    /// Learners.
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Learner `u`'s rows, by day.
+    pub fn get(&self, u: usize) -> &[DayRow] {
+        &self.rows[self.starts[u]..self.starts[u + 1]]
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[DayRow]> + '_ {
+        (0..self.len()).map(|u| self.get(u))
+    }
+
+    pub fn par_iter(&self) -> impl rayon::iter::IndexedParallelIterator<Item = &[DayRow]> + '_ {
+        use rayon::prelude::*;
+        (0..self.len()).into_par_iter().map(|u| self.get(u))
+    }
+}
+
 /// What features need to know about a course.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CourseInfo {

@@ -11,7 +11,7 @@ use super::bgbb::BgBb;
 use super::calibration::{cross_fitted, fit_platt};
 use super::classifier::{fit, LinearModel};
 use super::features::{
-    bgbb_columns, features, labels, Activity, CourseInfo, DayRow, History, Row, BASELINE, BGBB_FIRST,
+    bgbb_columns, features, labels, Activity, CourseInfo, Histories, History, Row, BASELINE, BGBB_FIRST,
     N_FEATURES,
 };
 use super::metrics::{quality, spend_quality, Quality, SpendQuality};
@@ -21,7 +21,7 @@ use super::MarketingSettings;
 /// Every learner's history and the catalog, as of the training.
 pub struct LearnerData<'a> {
     /// Per learner (snapshot user order), rows sorted by day.
-    pub histories: &'a [Vec<DayRow>],
+    pub histories: &'a Histories,
     pub courses: &'a [CourseInfo],
     pub n_categories: usize,
     /// T: the first day not yet seen (today + 1).
@@ -290,7 +290,7 @@ fn restate(
         .zip(rows)
         .map(|(&u, row)| {
             let hist = History {
-                rows: &d.histories[u],
+                rows: d.histories.get(u),
                 active: &active,
             };
             let (a, b) = bgbb_columns(&hist, cutoff, activity.as_ref());

@@ -7,7 +7,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::features::{CourseInfo, DayRow};
+use super::features::{CourseInfo, DayRow, Histories};
 use crate::domain::EventType;
 
 pub use super::learners::{Kind, KINDS};
@@ -25,15 +25,17 @@ pub struct Planted {
 
 impl Planted {
     /// Histories cut at `today`: what the pipeline may see.
-    pub fn seen(&self) -> Vec<Vec<DayRow>> {
-        self.histories
-            .iter()
-            .map(|h| h.iter().filter(|r| r.day < self.today).cloned().collect())
-            .collect()
+    pub fn seen(&self) -> Histories {
+        Histories::from_nested(
+            self.histories
+                .iter()
+                .map(|h| h.iter().filter(|r| r.day < self.today).cloned().collect())
+                .collect(),
+        )
     }
 
     /// The pipeline's input over `histories` (usually [`Planted::seen`]).
-    pub fn data<'a>(&'a self, histories: &'a [Vec<DayRow>]) -> super::predict::LearnerData<'a> {
+    pub fn data<'a>(&'a self, histories: &'a Histories) -> super::predict::LearnerData<'a> {
         super::predict::LearnerData {
             histories,
             courses: &self.courses,

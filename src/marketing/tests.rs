@@ -3,7 +3,7 @@
 
 use super::campaign::{discounted, effect, in_control, Arm};
 use super::classifier::fit;
-use super::features::{features, labels, CourseInfo, DayRow, History};
+use super::features::{features, labels, CourseInfo, DayRow, Histories, History};
 use super::metrics::{auc, ece, lift, quality};
 use super::rfm::{quintile_scores, score, RfmGroup, RfmInput};
 use super::MarketingSettings;
@@ -363,15 +363,16 @@ fn a_model_that_loses_to_the_baseline_keeps_the_previous_one() {
     let first = predict(&d, &s, None);
     // With no history before T − 2H there is nothing to backtest: the
     // previous model keeps serving.
-    let short: Vec<Vec<DayRow>> = seen
-        .iter()
-        .map(|h| {
-            h.iter()
-                .filter(|r| r.day >= planted.today - 40)
-                .cloned()
-                .collect()
-        })
-        .collect();
+    let short = Histories::from_nested(
+        seen.iter()
+            .map(|h| {
+                h.iter()
+                    .filter(|r| r.day >= planted.today - 40)
+                    .cloned()
+                    .collect()
+            })
+            .collect(),
+    );
     let d2 = LearnerData {
         histories: &short,
         ..d

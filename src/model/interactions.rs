@@ -207,6 +207,9 @@ impl Interactions {
             }
         }
         runs.sort_by_key(|run| run.0);
+        // Nearly every pair survives: growth by doubling would leave up to
+        // half of the largest buffer of a training unused.
+        out.entries.reserve_exact(runs.len());
         for group in runs.chunk_by(|a, b| a.0 == b.0) {
             let ((u, c), mut e) = group[0];
             group[1..].iter().for_each(|later| e.merge(&later.1));

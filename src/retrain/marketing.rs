@@ -1,37 +1,50 @@
-//! The marketing half of a training: the log's per-day cells indexed by the
-//! snapshot's users and courses, then the pure `marketing` pipeline.
+//! The marketing half of a training, in two steps: [`prepare`] needs only
+//! the log and the catalog (so it runs beside the ALS fit), [`finish`] adds
+//! what needs the fitted factors (the offer shares).
+
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 
 use super::days::DayData;
 use crate::marketing::audience::MarketingModel;
-use crate::marketing::features::{CourseInfo, DayRow};
+use crate::marketing::features::{CourseInfo, DayRow, Histories};
 use crate::marketing::offer::{Catalogue, OfferShares};
-use crate::marketing::predict::{predict, LearnerData};
+use crate::marketing::predict::{predict, LearnerData, Predictions};
 use crate::marketing::MarketingSettings;
-use crate::serve::snapshot::{CourseSide, UserSide};
+use crate::serve::snapshot::{CourseMeta, CourseSide, UserSide};
 
-/// Predictions, RFM and offer shares for every snapshot user as of day
-/// `today` (the first day not seen). `days` is consumed: its cells are
-/// copied into per-learner histories and freed before the fits run.
-pub fn build(
+/// The learners' histories and predictions, before the offer shares.
+pub struct Prepared {
+    predictions: Predictions,
+    categories: Vec<String>,
+    course_category: Vec<u32>,
+    last_active_day: Vec<i32>,
+    today: i32,
+}
+
+/// Predictions and RFM for every learner as of day `today` (the first day
+/// not seen). `users` and `courses` map ids to the snapshot's indices
+/// (every learner of the snapshot; `meta[i]` is course i's metadata). `days` is
+/// consumed: its cells are copied into per-learner histories and freed
+/// before the fits run.
+pub fn prepare(
     days: DayData,
-    users: &UserSide,
-    courses: &CourseSide,
+    users: &HashMap<String, u32>,
+    courses: &HashMap<String, u32>,
+    meta: &[CourseMeta],
     s: &MarketingSettings,
     today: i32,
     previous: Option<&MarketingModel>,
-) -> MarketingModel {
-    let mut categories: Vec<String> = courses.meta.iter().map(|m| m.category.clone()).collect();
+) -> Prepared {
+    let mut categories: Vec<String> = meta.iter().map(|m| m.category.clone()).collect();
     categories.sort_unstable();
     categories.dedup();
-    let course_category: Vec<u32> = courses
-        .meta
+    let course_category: Vec<u32> = meta
         .iter()
         .map(|m| categories.binary_search(&m.category).unwrap_or(0) as u32)
         .collect();
-    let infos: Vec<CourseInfo> = courses
-        .meta
+    let infos: Vec<CourseInfo> = meta
         .iter()
         .zip(&course_category)
         .map(|(m, &category)| CourseInfo {
@@ -39,39 +52,7 @@ pub fn build(
             price_cents: m.price_cents,
         })
         .collect();
-    // Day-store indices to snapshot indices (None: not in the snapshot).
-    let user_of: Vec<Option<u32>> = days
-        .user_ids
-        .iter()
-        .map(|u| users.index.get(u).copied())
-        .collect();
-    let course_of: Vec<Option<u32>> = days
-        .course_ids
-        .iter()
-        .map(|c| courses.index.get(c).copied())
-        .collect();
-    // Exact capacities: at scale, growth by doubling left a third of the
-    // histories' memory unused.
-    let mut lengths = vec![0usize; users.ids.len()];
-    for c in &days.rows {
-        if let (Some(u), Some(_)) = (user_of[c.user as usize], course_of[c.course as usize]) {
-            lengths[u as usize] += 1;
-        }
-    }
-    let mut histories: Vec<Vec<DayRow>> = lengths.into_iter().map(Vec::with_capacity).collect();
-    for c in &days.rows {
-        if let (Some(u), Some(course)) = (user_of[c.user as usize], course_of[c.course as usize]) {
-            histories[u as usize].push(DayRow {
-                day: c.day,
-                course,
-                kind: c.kind,
-                count: c.count,
-                value_max: c.value_max,
-            });
-        }
-    }
-    drop(days);
-    histories.par_iter_mut().for_each(|h| h.sort_by_key(|r| r.day));
+    let histories = histories(days, users, courses);
     let data = LearnerData {
         histories: &histories,
         courses: &infos,
@@ -89,12 +70,57 @@ pub fn build(
                 .map_or(i32::MIN, |r| r.day)
         })
         .collect();
+    Prepared {
+        predictions,
+        categories,
+        course_category,
+        last_active_day,
+        today,
+    }
+}
+
+/// Per snapshot learner, the cells of `days` of snapshot courses, by day.
+/// The cells' buffer becomes the histories' (mapped in place), so the two
+/// never coexist.
+fn histories(days: DayData, users: &HashMap<String, u32>, courses: &HashMap<String, u32>) -> Histories {
+    // Day-store indices to snapshot indices (None: not in the snapshot).
+    let user_of: Vec<Option<u32>> = days.user_ids.iter().map(|u| users.get(u).copied()).collect();
+    let course_of: Vec<Option<u32>> = days.course_ids.iter().map(|c| courses.get(c).copied()).collect();
+    let mut tagged: Vec<(u32, DayRow)> = days
+        .rows
+        .into_iter()
+        .filter_map(|c| {
+            let (u, course) = (user_of[c.user as usize]?, course_of[c.course as usize]?);
+            let row = DayRow {
+                day: c.day,
+                course,
+                kind: c.kind,
+                count: c.count,
+                value_max: c.value_max,
+            };
+            Some((u, row))
+        })
+        .collect();
+    // (course, type) within a day, as the cells were: a total order.
+    tagged.par_sort_unstable_by_key(|(u, r)| (*u, r.day, r.course, r.kind.index()));
+    Histories::from_sorted(tagged, users.len())
+}
+
+/// The marketing model: `prepared` plus the offer shares under the fitted
+/// factors. `courses` must be the courses `prepare` was given, in order.
+pub fn finish(
+    prepared: Prepared,
+    users: &UserSide,
+    courses: &CourseSide,
+    s: &MarketingSettings,
+) -> MarketingModel {
+    debug_assert_eq!(courses.ids.len(), prepared.course_category.len());
     let offered: Vec<bool> = courses.meta.iter().map(|m| m.servable()).collect();
     let catalogue = Catalogue {
         factors: &courses.factors,
-        category: &course_category,
+        category: &prepared.course_category,
         offered: &offered,
-        n_categories: categories.len(),
+        n_categories: prepared.categories.len(),
     };
     let (offers, audit) = OfferShares::build(
         &users.factors,
@@ -114,11 +140,11 @@ pub fn build(
         );
     }
     MarketingModel {
-        predictions,
+        predictions: prepared.predictions,
         offers,
-        categories,
-        course_category,
-        last_active_day,
-        today,
+        categories: prepared.categories,
+        course_category: prepared.course_category,
+        last_active_day: prepared.last_active_day,
+        today: prepared.today,
     }
 }

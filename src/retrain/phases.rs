@@ -25,6 +25,17 @@ impl Phases {
         });
     }
 
+    /// Records the phase `name` that took `seconds` in all, with the peak
+    /// since the last [`Phases::begin`]: phases that ran side by side
+    /// share that peak.
+    pub fn record(&mut self, name: &str, seconds: f64) {
+        self.0.push(TrainingPhase {
+            name: name.to_string(),
+            seconds,
+            peak_rss_bytes: crate::memory::peak_rss_bytes().unwrap_or(0),
+        });
+    }
+
     /// Awaits `f` as the phase `name`.
     pub async fn run_async<R>(&mut self, name: &str, f: impl std::future::Future<Output = R>) -> R {
         let started = self.begin();

@@ -13,6 +13,7 @@ use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, Split, SplitKind, SplitParams};
 use crate::model::als::fit_from;
 use crate::model::{fit, Csr, Factors, Interactions, Weights};
+use crate::segment::Profile;
 use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot, UserSide};
 use crate::serve::{catalog, segments};
 
@@ -74,6 +75,8 @@ impl TrainFailure {
 
 /// Trains, evaluates against popularity on a holdout of each sampled user's
 /// latest interactions, then refits on everything and builds the snapshot.
+/// The parts that need only the log (profiles, marketing predictions) run
+/// beside the ALS fit, so the serial steps of one fill the other's idle core.
 ///
 /// A model that loses to popularity, or that cannot be evaluated (no user
 /// has enough interactions for a holdout), is never published. Unless an
@@ -81,7 +84,7 @@ impl TrainFailure {
 /// a popularity snapshot is returned instead, saying why; so is one when
 /// there are no interactions at all (newest courses first).
 pub fn train(
-    input: TrainInput,
+    mut input: TrainInput,
     s: &TrainSettings,
     previous: Option<&ModelSnapshot>,
 ) -> Result<ModelSnapshot, TrainFailure> {
@@ -89,7 +92,7 @@ pub fn train(
     let mut phases = Phases::default();
     let inter = phases.run("build", || input.interactions(&s.weights));
     let keeps_model = previous.is_some_and(ModelSnapshot::is_model);
-    let fallback = |why: TrainFailure, evaluated: Option<EvalReport>| {
+    let fallback = |input: &TrainInput, why: TrainFailure, evaluated: Option<EvalReport>| {
         if keeps_model {
             Err(why)
         } else {
@@ -97,53 +100,130 @@ pub fn train(
                 code: why.reason().to_string(),
                 reason: why.to_string(),
             };
-            Ok(popularity_snapshot(&input, &inter, s, basis, evaluated, started))
+            Ok(popularity_snapshot(input, &inter, s, basis, evaluated, started))
         }
     };
     if inter.entries.is_empty() {
-        return fallback(TrainFailure::NoData, None);
+        return fallback(&input, TrainFailure::NoData, None);
     }
-    let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
-
-    let evaluate_started = phases.begin();
-    let mut evaluated = None;
-    let report = match gate(&inter, s, |sp| {
-        let (report, model) =
-            crate::eval::evaluate::evaluate_model(n_users, n_courses, sp, &s.model, 10, s.weights.purchase)?;
-        evaluated = Some(model);
-        Ok(report)
-    }) {
-        Ok(report) => report,
+    let days = std::mem::take(&mut input.days);
+    phases.begin();
+    let (als, log) = rayon::join(
+        || fit_and_evaluate(&inter, s),
+        || log_side(days, &inter, &input.catalog, s, input.read_at_ms, previous),
+    );
+    let als = match als {
+        Ok(als) => als,
         Err((why @ TrainFailure::Fit(_), _)) => return Err(why),
-        Err((why, report)) => return fallback(why, report.map(|r| *r)),
+        Err((why, report)) => return fallback(&input, why, report.map(|r| *r)),
     };
-    phases.end("evaluate", evaluate_started);
-
-    let fit_started = phases.begin();
-    let ui = inter.to_csr();
-    let model = match evaluated {
-        // The holdout split keeps every index, so the evaluated factors
-        // are a start near the optimum on all interactions.
-        Some(start) if s.refit_iterations > 0 => {
-            fit_from(&ui, &s.model, start, s.refit_iterations, |_, _| {})?
-        }
-        _ => fit(&ui, &s.model, |_, _| {})?,
-    };
+    phases.record("evaluate", als.evaluate_seconds);
     Ok(assemble(
         input,
         s,
         previous,
         inter,
-        Fitted {
+        als.fitted,
+        als.report,
+        log,
+        phases,
+        als.fit_seconds,
+        started,
+    ))
+}
+
+/// The ALS half of a training: the gate's fit and evaluation, then the
+/// published model's refit, with the seconds each took.
+struct AlsOutcome {
+    report: EvalReport,
+    fitted: Fitted,
+    evaluate_seconds: f64,
+    fit_seconds: f64,
+}
+
+type GateError = (TrainFailure, Option<Box<EvalReport>>);
+
+fn fit_and_evaluate(inter: &Interactions, s: &TrainSettings) -> Result<AlsOutcome, GateError> {
+    let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
+    let evaluate_started = Instant::now();
+    let mut evaluated = None;
+    let report = gate(inter, s, |sp| {
+        let (report, model) =
+            crate::eval::evaluate::evaluate_model(n_users, n_courses, sp, &s.model, 10, s.weights.purchase)?;
+        evaluated = Some(model);
+        Ok(report)
+    })?;
+    let evaluate_seconds = evaluate_started.elapsed().as_secs_f64();
+    let fit_started = Instant::now();
+    let ui = inter.to_csr();
+    let model = match evaluated {
+        // The holdout split keeps every index, so the evaluated factors
+        // are a start near the optimum on all interactions.
+        Some(start) if s.refit_iterations > 0 => {
+            fit_from(&ui, &s.model, start, s.refit_iterations, |_, _| {})
+        }
+        _ => fit(&ui, &s.model, |_, _| {}),
+    }
+    .map_err(|e| (TrainFailure::Fit(e), None))?;
+    Ok(AlsOutcome {
+        report,
+        fitted: Fitted {
             users: model.users,
             items: model.items,
             history: ui,
         },
-        report,
-        phases,
-        fit_started,
-        started,
-    ))
+        evaluate_seconds,
+        fit_seconds: fit_started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What a training derives from the log and the catalog alone: every
+/// learner's profile and the marketing predictions, with the seconds each
+/// took (counted into the `segment` and `predict` phases).
+pub struct LogSide {
+    profiles: Vec<Profile>,
+    marketing: super::marketing::Prepared,
+    profile_seconds: f64,
+    predict_seconds: f64,
+}
+
+/// [`LogSide`] of the learners and courses of `inter`, as of `read_at_ms`.
+/// `days` is consumed (freed once the histories are copied out of it).
+pub fn log_side(
+    days: DayData,
+    inter: &Interactions,
+    catalog: &[Course],
+    s: &TrainSettings,
+    read_at_ms: i64,
+    previous: Option<&ModelSnapshot>,
+) -> LogSide {
+    let meta = catalog::meta_of(&inter.courses, catalog);
+    let profile_started = Instant::now();
+    let profiles = segments::profiles(
+        days.aggregates(read_at_ms),
+        &inter.users,
+        &segments::listed_index(&inter.courses, &meta),
+        read_at_ms,
+    );
+    let profile_seconds = profile_started.elapsed().as_secs_f64();
+    let predict_started = Instant::now();
+    // T is the first day the training has not seen in full: tomorrow.
+    let today = (read_at_ms.div_euclid(86_400_000) + 1) as i32;
+    let marketing = super::marketing::prepare(
+        days,
+        &inter.user_index,
+        &inter.course_index,
+        &meta,
+        &s.marketing,
+        today,
+        previous.and_then(|p| p.marketing.as_deref()),
+    );
+    LogSide {
+        profiles,
+        marketing,
+        profile_seconds,
+        predict_seconds: predict_started.elapsed().as_secs_f64(),
+    }
 }
 
 /// The gate every published model passes: the latest interactions of up to
@@ -153,13 +233,13 @@ pub fn train(
 pub fn gate(
     inter: &Interactions,
     s: &TrainSettings,
-    score: impl FnOnce(&Split) -> Result<EvalReport, crate::model::FitError>,
+    score: impl FnOnce(Split) -> Result<EvalReport, crate::model::FitError>,
 ) -> Result<EvalReport, (TrainFailure, Option<Box<EvalReport>>)> {
     let sp = holdout_split(inter, s);
     if sp.test.is_empty() {
         return Err((TrainFailure::NotEvaluated, None));
     }
-    let report = score(&sp).map_err(|e| (TrainFailure::Fit(e), None))?;
+    let report = score(sp).map_err(|e| (TrainFailure::Fit(e), None))?;
     if s.require_beat_baseline && report.model.ndcg <= report.popularity.ndcg {
         let why = TrainFailure::NotBetter {
             model: report.model.ndcg,
@@ -193,23 +273,24 @@ pub struct Fitted {
 }
 
 /// The snapshot of a model that passed the [`gate`]: courses with few
-/// learners are blended with content factors, then segments and marketing
-/// predictions are rebuilt. The `fit` phase (begun at `fit_started`) ends
-/// once the factors are placed. `inter` and the input's cells are freed as
-/// soon as the last step that reads them is done, so later phases do not
-/// carry them.
+/// learners are blended with content factors, then segments and offer
+/// shares are built from the factors and `log`. The `fit` phase counts
+/// `fit_seconds` already spent; `inter` is freed as soon as the last step
+/// that reads it is done, so later phases do not carry it.
 #[allow(clippy::too_many_arguments)]
 pub fn assemble(
-    mut input: TrainInput,
+    input: TrainInput,
     s: &TrainSettings,
     previous: Option<&ModelSnapshot>,
     inter: Interactions,
     fitted: Fitted,
     report: EvalReport,
+    log: LogSide,
     mut phases: Phases,
-    fit_started: Instant,
+    fit_seconds: f64,
     started: Instant,
 ) -> ModelSnapshot {
+    let place_started = phases.begin();
     let n_courses = inter.courses.len();
     // Evidence per course: learners with a positive interaction.
     let mut learners = vec![0u32; n_courses];
@@ -225,38 +306,36 @@ pub fn assemble(
     );
     let users = user_side(&inter, fitted.users, fitted.history);
     drop(inter);
-    phases.end("fit", fit_started);
-    let seg_started = phases.begin();
-    let segs = segments::build(
-        input.days.aggregates(input.read_at_ms),
-        &users,
-        &courses,
-        &s.segment,
-        previous,
-        input.read_at_ms,
-        s.model.seed,
+    phases.record("fit", fit_seconds + place_started.elapsed().as_secs_f64());
+    // Segments and offer shares both read the factors only: side by side.
+    phases.begin();
+    let LogSide {
+        profiles,
+        marketing,
+        profile_seconds,
+        predict_seconds,
+    } = log;
+    let ((segs, segment_seconds), (marketing, offer_seconds)) = rayon::join(
+        || timed(|| segments::build(&profiles, &users, &s.segment, previous, s.model.seed)),
+        || timed(|| super::marketing::finish(marketing, &users, &courses, &s.marketing)),
     );
-    let segmentation_seconds = seg_started.elapsed().as_secs_f64();
-    phases.end("segment", seg_started);
-    // T is the first day the training has not seen in full: tomorrow.
-    let today = (input.read_at_ms.div_euclid(86_400_000) + 1) as i32;
-    let days = std::mem::take(&mut input.days);
-    let marketing = phases.run("predict", || {
-        super::marketing::build(
-            days,
-            &users,
-            &courses,
-            &s.marketing,
-            today,
-            previous.and_then(|p| p.marketing.as_deref()),
-        )
-    });
+    drop(profiles);
+    let segmentation_seconds = profile_seconds + segment_seconds;
+    phases.record("segment", segmentation_seconds);
+    phases.record("predict", predict_seconds + offer_seconds);
     let mut snap = snapshot(&input, s, users, courses, Some(report), started);
     snap.segments = Some(Arc::new(segs));
     snap.segmentation_seconds = segmentation_seconds;
     snap.marketing = Some(Arc::new(marketing));
     snap.phases = phases.0;
     snap
+}
+
+/// `f`'s result and the seconds it took.
+fn timed<R>(f: impl FnOnce() -> R) -> (R, f64) {
+    let started = Instant::now();
+    let r = f();
+    (r, started.elapsed().as_secs_f64())
 }
 
 /// Popularity (learners, time-decayed) of every course of `inter`.

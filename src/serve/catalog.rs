@@ -2,7 +2,7 @@
 //! courses get a factor from the courses that share their category and tags,
 //! so they can be recommended (and find an audience) before their first sale.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::content::ContentIndex;
 use super::snapshot::{CourseMeta, CourseSide};
@@ -150,7 +150,13 @@ pub fn build_blended(
 /// Trained courses plus the catalog: metadata from the catalog, courses the
 /// catalog lacks are kept (their events trained users) but never served.
 pub fn build(ids: Vec<String>, factors: Factors, popularity: Vec<f32>, catalog: &[Course]) -> CourseSide {
-    let unlisted = CourseMeta {
+    let meta = vec![unlisted(); ids.len()];
+    with_courses(&CourseSide::new(ids, factors, meta, popularity), catalog)
+}
+
+/// A trained course the catalog lacks: kept, never served.
+fn unlisted() -> CourseMeta {
+    CourseMeta {
         title: String::new(),
         category: String::new(),
         tags: vec![],
@@ -159,9 +165,20 @@ pub fn build(ids: Vec<String>, factors: Factors, popularity: Vec<f32>, catalog: 
         active: false,
         listed: false,
         trained: true,
-    };
-    let meta = vec![unlisted; ids.len()];
-    with_courses(&CourseSide::new(ids, factors, meta, popularity), catalog)
+    }
+}
+
+/// The metadata [`build`] gives `ids` when the catalog holds no course
+/// outside them (as in a training, whose interactions index every catalog
+/// course), without building the side: one entry per id, in order.
+pub fn meta_of(ids: &[String], catalog: &[Course]) -> Vec<CourseMeta> {
+    let by_id: HashMap<&str, &Course> = catalog.iter().map(|c| (c.id.as_str(), c)).collect();
+    ids.iter()
+        .map(|id| match by_id.get(id.as_str()) {
+            Some(c) => CourseMeta::from_course(c, true),
+            None => unlisted(),
+        })
+        .collect()
 }
 
 /// A copy of `side` with `courses` created or updated.
