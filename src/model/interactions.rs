@@ -159,28 +159,72 @@ impl Interactions {
     pub fn build<'a, I>(rows: I, catalog: &[Course], w: &Weights, now_ms: i64) -> Interactions
     where
         I: IntoIterator,
+        I::IntoIter: Clone,
         I::Item: Into<AggView<'a>>,
     {
-        let mut out = Interactions::default();
+        let rows = rows.into_iter();
+        let mut seeded = Interactions::default();
         for c in catalog {
-            intern(&c.id, &mut out.courses, &mut out.course_index);
+            intern(&c.id, &mut seeded.courses, &mut seeded.course_index);
         }
-        // One total per run of rows on the same pair; runs of a pair that
-        // come apart are merged after a stable sort. Grouped input (the
-        // training's) has one run per pair, and no hashing of pairs at all.
-        let mut runs: Vec<((u32, u32), Acc)> = Vec::new();
+        // The training's cells come grouped by user: one pass, holding one
+        // user's pairs at a time.
+        if let Some(out) = seeded
+            .clone()
+            .fold_by_user(rows.clone().map(Into::into), w, now_ms)
+        {
+            return out;
+        }
+        // A user's rows came apart: group them (a stable sort, so each
+        // user's rows keep their order), ids indexed as first seen.
+        let mut all: Vec<(u32, AggView)> = rows
+            .map(|r| {
+                let r: AggView = r.into();
+                let u = intern(r.user_id, &mut seeded.users, &mut seeded.user_index);
+                intern(r.course_id, &mut seeded.courses, &mut seeded.course_index);
+                (u, r)
+            })
+            .collect();
+        all.sort_by_key(|(u, _)| *u);
+        seeded
+            .fold_by_user(all.into_iter().map(|(_, r)| r), w, now_ms)
+            .expect("rows grouped by user")
+    }
+
+    /// Adds `rows` to these (id-only) interactions, user by user; `None`
+    /// when a user's rows are not contiguous. Runs of rows on one pair are
+    /// totalled, and runs of a pair that come apart (within its user) are
+    /// merged in arrival order after a stable sort.
+    fn fold_by_user<'a>(
+        mut self,
+        rows: impl Iterator<Item = AggView<'a>>,
+        w: &Weights,
+        now_ms: i64,
+    ) -> Option<Interactions> {
+        let mut runs: Vec<(u32, Acc)> = Vec::new();
+        let mut done = vec![false; self.users.len()];
+        let mut current: Option<u32> = None;
         let (mut last_user, mut last_course) = (None, None);
         for r in rows {
-            let r: AggView = r.into();
-            let u = intern_cached(r.user_id, &mut last_user, &mut out.users, &mut out.user_index);
+            let u = intern_cached(r.user_id, &mut last_user, &mut self.users, &mut self.user_index);
+            if current != Some(u) {
+                if let Some(prev) = current {
+                    self.add_user(prev, &mut runs, w);
+                }
+                done.resize(self.users.len(), false);
+                if std::mem::replace(&mut done[u as usize], true) {
+                    return None;
+                }
+                current = Some(u);
+            }
             let c = intern_cached(
                 r.course_id,
                 &mut last_course,
-                &mut out.courses,
-                &mut out.course_index,
+                &mut self.courses,
+                &mut self.course_index,
             );
-            if runs.last().is_none_or(|run| run.0 != (u, c)) {
-                runs.push(((u, c), Acc::EMPTY));
+            if runs.last().is_none_or(|run| run.0 != c) {
+                runs.push((c, Acc::EMPTY));
             }
             let e = &mut runs.last_mut().expect("pushed above").1;
             let d = decay(w, now_ms, r.last_ts_ms);
@@ -206,12 +250,23 @@ impl Interactions {
                 EventType::Purchase | EventType::Refund => {}
             }
         }
+        if let Some(prev) = current {
+            self.add_user(prev, &mut runs, w);
+        }
+        // Growth by doubling can leave up to half of it unused.
+        self.entries.shrink_to_fit();
+        // Users come in index order (new ones are numbered as they appear).
+        debug_assert!(self.entries.is_sorted_by_key(|e| (e.user, e.course)));
+        self.drop_users_without_entries();
+        Some(self)
+    }
+
+    /// Totals user `u`'s `runs` (course, running totals) per course into
+    /// entries, and empties `runs`.
+    fn add_user(&mut self, u: u32, runs: &mut Vec<(u32, Acc)>, w: &Weights) {
         runs.sort_by_key(|run| run.0);
-        // Nearly every pair survives: growth by doubling would leave up to
-        // half of the largest buffer of a training unused.
-        out.entries.reserve_exact(runs.len());
         for group in runs.chunk_by(|a, b| a.0 == b.0) {
-            let ((u, c), mut e) = group[0];
+            let (c, mut e) = group[0];
             group[1..].iter().for_each(|later| e.merge(&later.1));
             let some = |t: i64| (t != i64::MIN).then_some(t);
             let owned = ownership_from_latest(some(e.last_purchase), some(e.last_refund), 0).owned;
@@ -227,7 +282,7 @@ impl Interactions {
             }
             let taken = owned || e.rated;
             if weight > 0.0 || taken {
-                out.entries.push(Interaction {
+                self.entries.push(Interaction {
                     user: u,
                     course: c,
                     weight,
@@ -236,9 +291,7 @@ impl Interactions {
                 });
             }
         }
-        drop(runs);
-        out.drop_users_without_entries();
-        out
+        runs.clear();
     }
 
     /// Leaves out users none of whose pairs survived (e.g. only a refund of

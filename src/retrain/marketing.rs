@@ -1,6 +1,7 @@
-//! The marketing half of a training, in two steps: [`prepare`] needs only
-//! the log and the catalog (so it runs beside the ALS fit), [`finish`] adds
-//! what needs the fitted factors (the offer shares).
+//! The marketing half of a training, in three steps: [`histories`] and
+//! [`prepare`] need only the log and the catalog (so the predictions are
+//! fitted beside the ALS fit), [`finish`] adds what needs the fitted
+//! factors (the offer shares).
 
 use std::collections::HashMap;
 
@@ -23,15 +24,10 @@ pub struct Prepared {
     today: i32,
 }
 
-/// Predictions and RFM for every learner as of day `today` (the first day
-/// not seen). `users` and `courses` map ids to the snapshot's indices
-/// (every learner of the snapshot; `meta[i]` is course i's metadata). `days` is
-/// consumed: its cells are copied into per-learner histories and freed
-/// before the fits run.
+/// Predictions and RFM for every learner of `histories` as of day `today`
+/// (the first day not seen); `meta[i]` is snapshot course i's metadata.
 pub fn prepare(
-    days: DayData,
-    users: &HashMap<String, u32>,
-    courses: &HashMap<String, u32>,
+    histories: Histories,
     meta: &[CourseMeta],
     s: &MarketingSettings,
     today: i32,
@@ -52,7 +48,6 @@ pub fn prepare(
             price_cents: m.price_cents,
         })
         .collect();
-    let histories = histories(days, users, courses);
     let data = LearnerData {
         histories: &histories,
         courses: &infos,
@@ -79,10 +74,11 @@ pub fn prepare(
     }
 }
 
-/// Per snapshot learner, the cells of `days` of snapshot courses, by day.
-/// The cells' buffer becomes the histories' (mapped in place), so the two
-/// never coexist.
-fn histories(days: DayData, users: &HashMap<String, u32>, courses: &HashMap<String, u32>) -> Histories {
+/// Per snapshot learner, the cells of `days` of snapshot courses, by day;
+/// `users` and `courses` map ids to the snapshot's indices (every learner
+/// of the snapshot). The cells' buffer becomes the histories' (mapped in
+/// place), so the two never coexist.
+pub fn histories(days: DayData, users: &HashMap<String, u32>, courses: &HashMap<String, u32>) -> Histories {
     // Day-store indices to snapshot indices (None: not in the snapshot).
     let user_of: Vec<Option<u32>> = days.user_ids.iter().map(|u| users.get(u).copied()).collect();
     let course_of: Vec<Option<u32>> = days.course_ids.iter().map(|c| courses.get(c).copied()).collect();

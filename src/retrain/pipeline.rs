@@ -11,8 +11,10 @@ use super::TrainSettings;
 use crate::domain::Course;
 use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, Split, SplitKind, SplitParams};
+use crate::marketing::features::Histories;
 use crate::model::als::fit_from;
 use crate::model::{fit, Csr, Factors, Interactions, Weights};
+use crate::segment::profile::{build_profiles, in_order, profiles_by_user};
 use crate::segment::Profile;
 use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot, UserSide};
 use crate::serve::{catalog, segments};
@@ -33,13 +35,14 @@ impl TrainInput {
     /// The log's weighted (learner, course) interactions as of the read,
     /// every catalog course indexed.
     pub fn interactions(&self, w: &Weights) -> Interactions {
-        Interactions::build(
-            self.days.aggregates(self.read_at_ms),
-            &self.catalog,
-            w,
-            self.read_at_ms,
-        )
+        interactions_of(&self.days, &self.catalog, w, self.read_at_ms)
     }
+}
+
+/// The weighted (learner, course) interactions of `days` as of `read_at_ms`,
+/// every course of `catalog` indexed.
+fn interactions_of(days: &DayData, catalog: &[Course], w: &Weights, read_at_ms: i64) -> Interactions {
+    Interactions::build(days.aggregates(read_at_ms), catalog, w, read_at_ms)
 }
 
 /// Why a training did not produce a snapshot to publish.
@@ -90,7 +93,15 @@ pub fn train(
 ) -> Result<ModelSnapshot, TrainFailure> {
     let started = Instant::now();
     let mut phases = Phases::default();
-    let inter = phases.run("build", || input.interactions(&s.weights));
+    let read_at = input.read_at_ms;
+    let days = std::mem::take(&mut input.days);
+    let index = crate::segment::course_index(&input.catalog);
+    let build_started = phases.begin();
+    // Both read the log's cells, each on one core.
+    let (inter, (by_user, profile_seconds)) = rayon::join(
+        || interactions_of(&days, &input.catalog, &s.weights, read_at),
+        || timed(|| profiles_by_user(days.aggregates(read_at), &index, read_at)),
+    );
     let keeps_model = previous.is_some_and(ModelSnapshot::is_model);
     let fallback = |input: &TrainInput, why: TrainFailure, evaluated: Option<EvalReport>| {
         if keeps_model {
@@ -106,11 +117,13 @@ pub fn train(
     if inter.entries.is_empty() {
         return fallback(&input, TrainFailure::NoData, None);
     }
-    let days = std::mem::take(&mut input.days);
+    let profiles = in_order(&inter.users, by_user, &index, read_at);
+    let histories = super::marketing::histories(days, &inter.user_index, &inter.course_index);
+    phases.end("build", build_started);
     phases.begin();
-    let (als, log) = rayon::join(
+    let (als, (marketing, predict_seconds)) = rayon::join(
         || fit_and_evaluate(&inter, s),
-        || log_side(days, &inter, &input.catalog, s, input.read_at_ms, previous),
+        || timed(|| predictions(histories, &inter, &input.catalog, s, read_at, previous)),
     );
     let als = match als {
         Ok(als) => als,
@@ -118,6 +131,12 @@ pub fn train(
         Err((why, report)) => return fallback(&input, why, report.map(|r| *r)),
     };
     phases.record("evaluate", als.evaluate_seconds);
+    let log = LogSide {
+        profiles,
+        marketing,
+        profile_seconds,
+        predict_seconds,
+    };
     Ok(assemble(
         input,
         s,
@@ -187,8 +206,9 @@ pub struct LogSide {
     predict_seconds: f64,
 }
 
-/// [`LogSide`] of the learners and courses of `inter`, as of `read_at_ms`.
-/// `days` is consumed (freed once the histories are copied out of it).
+/// [`LogSide`] of the learners and courses of `inter`, as of `read_at_ms`,
+/// one step after the other. `days` is consumed (its buffer becomes the
+/// marketing histories).
 pub fn log_side(
     days: DayData,
     inter: &Interactions,
@@ -197,33 +217,39 @@ pub fn log_side(
     read_at_ms: i64,
     previous: Option<&ModelSnapshot>,
 ) -> LogSide {
-    let meta = catalog::meta_of(&inter.courses, catalog);
-    let profile_started = Instant::now();
-    let profiles = segments::profiles(
-        days.aggregates(read_at_ms),
-        &inter.users,
-        &segments::listed_index(&inter.courses, &meta),
-        read_at_ms,
-    );
-    let profile_seconds = profile_started.elapsed().as_secs_f64();
-    let predict_started = Instant::now();
-    // T is the first day the training has not seen in full: tomorrow.
-    let today = (read_at_ms.div_euclid(86_400_000) + 1) as i32;
-    let marketing = super::marketing::prepare(
-        days,
-        &inter.user_index,
-        &inter.course_index,
-        &meta,
-        &s.marketing,
-        today,
-        previous.and_then(|p| p.marketing.as_deref()),
-    );
+    let index = crate::segment::course_index(catalog);
+    let (profiles, profile_seconds) =
+        timed(|| build_profiles(&inter.users, days.aggregates(read_at_ms), &index, read_at_ms));
+    let (marketing, predict_seconds) = timed(|| {
+        let histories = super::marketing::histories(days, &inter.user_index, &inter.course_index);
+        predictions(histories, inter, catalog, s, read_at_ms, previous)
+    });
     LogSide {
         profiles,
         marketing,
         profile_seconds,
-        predict_seconds: predict_started.elapsed().as_secs_f64(),
+        predict_seconds,
     }
+}
+
+/// The marketing predictions of `inter`'s learners from their histories.
+fn predictions(
+    histories: Histories,
+    inter: &Interactions,
+    catalog: &[Course],
+    s: &TrainSettings,
+    read_at_ms: i64,
+    previous: Option<&ModelSnapshot>,
+) -> super::marketing::Prepared {
+    // T is the first day the training has not seen in full: tomorrow.
+    let today = (read_at_ms.div_euclid(86_400_000) + 1) as i32;
+    super::marketing::prepare(
+        histories,
+        &catalog::meta_of(&inter.courses, catalog),
+        &s.marketing,
+        today,
+        previous.and_then(|p| p.marketing.as_deref()),
+    )
 }
 
 /// The gate every published model passes: the latest interactions of up to

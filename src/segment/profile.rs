@@ -180,8 +180,19 @@ where
     I::IntoIter: Clone,
     I::Item: Into<AggView<'a>>,
 {
+    in_order(user_ids, profiles_by_user(rows, courses, now_ms), courses, now_ms)
+}
+
+/// The profile of every user with rows, by user id: [`build_profiles`]
+/// before the users' order is known.
+pub fn profiles_by_user<'a, I>(rows: I, courses: &CourseIndex, now_ms: i64) -> HashMap<&'a str, Profile>
+where
+    I: IntoIterator,
+    I::IntoIter: Clone,
+    I::Item: Into<AggView<'a>>,
+{
     let rows = rows.into_iter();
-    let mut by_user = by_contiguous_runs(rows.clone(), courses, now_ms).unwrap_or_else(|| {
+    by_contiguous_runs(rows.clone(), courses, now_ms).unwrap_or_else(|| {
         let mut grouped: HashMap<&str, Vec<AggView>> = HashMap::new();
         for r in rows.map(Into::into) {
             grouped.entry(r.user_id).or_default().push(r);
@@ -190,7 +201,17 @@ where
             .into_iter()
             .map(|(u, rows)| (u, build_profile(u, &rows, courses, now_ms)))
             .collect()
-    });
+    })
+}
+
+/// The profiles of `user_ids`, in order, taken from `by_user` (an empty
+/// profile for a user it lacks).
+pub fn in_order(
+    user_ids: &[String],
+    mut by_user: HashMap<&str, Profile>,
+    courses: &CourseIndex,
+    now_ms: i64,
+) -> Vec<Profile> {
     user_ids
         .iter()
         .map(|u| {

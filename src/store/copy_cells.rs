@@ -6,10 +6,28 @@
 
 use super::rollup::KeyedCell;
 
-/// `COPY (…) TO STDOUT (FORMAT binary)` of this, in this column order.
-pub(super) const COPY_CELLS: &str =
-    "COPY (SELECT learner_key, course_key, type, day, n, value_sum, value_max, \
-     first_ts_ms, last_ts_ms FROM event_days) TO STDOUT (FORMAT binary)";
+/// `COPY (…) TO STDOUT (FORMAT binary)` of the rollup's cells whose
+/// heap page is in `pages` (a TID range scan reads only those pages), in
+/// the column order [`CellDecoder`] expects. COPY takes no parameters;
+/// the bounds are integers formatted here.
+pub(super) fn copy_cells(pages: std::ops::Range<Option<i64>>) -> String {
+    let mut filter = Vec::new();
+    if let Some(low) = pages.start {
+        filter.push(format!("ctid >= '({low},0)'::tid"));
+    }
+    if let Some(high) = pages.end {
+        filter.push(format!("ctid < '({high},0)'::tid"));
+    }
+    let filter = if filter.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filter.join(" AND "))
+    };
+    format!(
+        "COPY (SELECT learner_key, course_key, type, day, n, value_sum, value_max, \
+         first_ts_ms, last_ts_ms FROM event_days{filter}) TO STDOUT (FORMAT binary)"
+    )
+}
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// Signature, flags (i32), header extension length (i32).

@@ -11,9 +11,9 @@
 //! makes sequence order commit order. Compaction and erasure both lock the
 //! `rollup_state` row, so an erased learner's cells cannot be written back.
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
-use super::copy_cells::{CellDecoder, COPY_CELLS};
+use super::copy_cells::{copy_cells, CellDecoder};
 use super::{guarded_tx, on_pool, Store};
 use crate::domain::EventType;
 
@@ -205,15 +205,17 @@ impl Store {
                 stream!(tx, (i32, String), READ_LEARNERS, |(key, id)| sink
                     .learner(key, id));
                 stream!(tx, (i32, String), READ_COURSES, |(key, id)| sink.course(key, id));
-                {
-                    let mut decoder = CellDecoder::default();
-                    let mut chunks = tx.copy_out_raw(COPY_CELLS).await?;
-                    while let Some(chunk) = chunks.try_next().await? {
-                        decoder
-                            .feed(&chunk, |c| sink.cell(c))
-                            .map_err(sqlx::Error::Protocol)?;
+                match second_reader(p, &mut tx).await? {
+                    Some((mut other, mid)) => {
+                        let low = tx.copy_out_raw(&copy_cells(None..Some(mid))).await?;
+                        let high = other.copy_out_raw(&copy_cells(Some(mid)..None)).await?;
+                        decode_both(low, Some(high), sink).await?;
+                        other.commit().await?;
                     }
-                    decoder.finish().map_err(sqlx::Error::Protocol)?;
+                    None => {
+                        let all = tx.copy_out_raw(&copy_cells(None..None)).await?;
+                        decode_both(all, None::<futures::stream::Empty<_>>, sink).await?;
+                    }
                 }
                 stream!(tx, DayCell, READ_TAIL, |c| sink.tail(c));
                 tx.commit().await
@@ -280,4 +282,69 @@ pub(super) fn type_name_sql(col: &str) -> String {
         .map(|t| format!(" WHEN {} THEN '{}'", t.index(), t.as_str()))
         .collect();
     format!("CASE {col}{arms} END")
+}
+
+/// Below this many heap pages (8 MiB) the rollup is read on one connection.
+const SPLIT_FROM_PAGES: i64 = 1024;
+
+/// A second read-only transaction on `tx`'s snapshot, and the heap page
+/// where its half of the rollup begins; `None` when the rollup is small or
+/// the pool cannot lend a second connection. One backend runs one COPY,
+/// and COPY is most of a training's read, so two halves take about half
+/// as long (the `pg_dump --jobs` pattern: an exported snapshot).
+async fn second_reader(
+    p: &sqlx::PgPool,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+) -> sqlx::Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, i64)>> {
+    if p.options().get_max_connections() < 2 {
+        return Ok(None);
+    }
+    let pages: i64 =
+        sqlx::query_scalar("SELECT pg_relation_size('event_days') / current_setting('block_size')::bigint")
+            .fetch_one(&mut **tx)
+            .await?;
+    if pages < SPLIT_FROM_PAGES {
+        return Ok(None);
+    }
+    let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+        .fetch_one(&mut **tx)
+        .await?;
+    if !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Ok(None);
+    }
+    // The pool's acquire timeout bounds the wait; without a second
+    // connection the read is only slower.
+    let Ok(mut other) = p.begin().await else {
+        return Ok(None);
+    };
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *other)
+        .await?;
+    sqlx::query(&format!("SET TRANSACTION SNAPSHOT '{id}'"))
+        .execute(&mut *other)
+        .await?;
+    Ok(Some((other, pages / 2)))
+}
+
+/// Feeds the cells of one or two COPY streams to `sink` as their chunks
+/// arrive, so both backends keep sending.
+async fn decode_both<B: AsRef<[u8]>>(
+    a: impl futures::Stream<Item = sqlx::Result<B>>,
+    b: Option<impl futures::Stream<Item = sqlx::Result<B>>>,
+    sink: &mut impl DaySink,
+) -> sqlx::Result<()> {
+    let streams = 1 + usize::from(b.is_some());
+    let b = futures::stream::iter(b).flatten();
+    let mut decoders = [CellDecoder::default(), CellDecoder::default()];
+    let tagged = futures::stream::select(a.map_ok(|c| (0, c)), b.map_ok(|c| (1, c)));
+    futures::pin_mut!(tagged);
+    while let Some((i, chunk)) = tagged.try_next().await? {
+        decoders[i]
+            .feed(chunk.as_ref(), |c| sink.cell(c))
+            .map_err(sqlx::Error::Protocol)?;
+    }
+    for d in &decoders[..streams] {
+        d.finish().map_err(sqlx::Error::Protocol)?;
+    }
+    Ok(())
 }
