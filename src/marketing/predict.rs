@@ -315,7 +315,7 @@ fn per_buyer(s: &Sample) -> f64 {
 /// `p` are the purchase forecasts on `recent`'s rows of the model fitted
 /// on `old`.
 fn spend_backtest(old: &Sample, recent: &Sample, p: &[f64], horizon_days: u32) -> Option<SpendBacktest> {
-    if recent.rows.is_empty() {
+    if recent.spend.is_empty() {
         return None;
     }
     let spb = per_buyer(old);
@@ -329,14 +329,25 @@ fn spend_backtest(old: &Sample, recent: &Sample, p: &[f64], horizon_days: u32) -
     })
 }
 
-fn churn_subset(s: &Sample) -> (Vec<Row>, Vec<bool>, Vec<usize>) {
-    let mut out = (Vec::new(), Vec::new(), Vec::new());
+/// The rows, labels and learners of the churn sample of `s`. Its rows are
+/// taken and compacted in place: a second copy of every feature row would
+/// be the pipeline's largest buffer.
+fn churn_subset(s: &mut Sample) -> (Vec<Row>, Vec<bool>, Vec<usize>) {
+    let mut rows = std::mem::take(&mut s.rows);
+    let mut keep = vec![false; rows.len()];
+    let (mut churned, mut learners) = (
+        Vec::with_capacity(s.churn.len()),
+        Vec::with_capacity(s.churn.len()),
+    );
     for &(i, c) in &s.churn {
-        out.0.push(s.rows[i]);
-        out.1.push(c);
-        out.2.push(s.learners[i]);
+        keep[i] = true;
+        churned.push(c);
+        learners.push(s.learners[i]);
     }
-    out
+    let mut kept = keep.into_iter();
+    rows.retain(|_| kept.next().unwrap_or(false));
+    rows.shrink_to_fit();
+    (rows, churned, learners)
 }
 
 /// Runs the whole pipeline. `previous` are the models now serving.
@@ -346,7 +357,7 @@ pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predict
     // One BG/BB fit per training, as of T−2H, so its features mean the
     // same at every cutoff the models are fitted, tested and scored at.
     let activity = activity_model(d, s, t0);
-    let (old, recent) = (sample(d, s, t0, activity), sample(d, s, t1, activity));
+    let (mut old, mut recent) = (sample(d, s, t0, activity), sample(d, s, t1, activity));
     let purchase_restate = |m| restate(d, s, t1, &recent.learners, &recent.rows, m);
     let (purchase_model, purchase_gate, purchase_forecast) = gate(
         (&old.rows, &old.bought),
@@ -358,7 +369,7 @@ pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predict
         },
         s.l2,
     );
-    let (old_c, recent_c) = (churn_subset(&old), churn_subset(&recent));
+    let (old_c, recent_c) = (churn_subset(&mut old), churn_subset(&mut recent));
     let churn_restate = |m| restate(d, s, t1, &recent_c.2, &recent_c.0, m);
     let (churn_model, churn_gate, _) = gate(
         (&old_c.0, &old_c.1),
@@ -457,10 +468,8 @@ pub fn score_all(d: &LearnerData, s: &MarketingSettings, chosen: Chosen) -> Pred
 /// penalty, for comparisons as of T: the strongest form of the baseline,
 /// since it is fitted on the newest data and calibrated in sample.
 pub fn latest_baselines(d: &LearnerData, s: &MarketingSettings) -> (LinearModel, LinearModel) {
-    let recent = sample(d, s, d.today - s.horizon_days as i32, None);
-    let (rows_c, churned, _) = churn_subset(&recent);
-    (
-        fit(&recent.rows, &recent.bought, &BASELINE, 0.0),
-        fit(&rows_c, &churned, &BASELINE, 0.0),
-    )
+    let mut recent = sample(d, s, d.today - s.horizon_days as i32, None);
+    let purchase = fit(&recent.rows, &recent.bought, &BASELINE, 0.0);
+    let (rows_c, churned, _) = churn_subset(&mut recent);
+    (purchase, fit(&rows_c, &churned, &BASELINE, 0.0))
 }
