@@ -176,7 +176,7 @@ impl Metrics {
             training_phase_seconds: prometheus::GaugeVec::new(
                 opts(
                     "training_phase_seconds",
-                    "Wall time of each phase of the latest published training (read, build, evaluate, fit, segment, predict, persist).",
+                    "Wall time of each phase of the latest published training (read, build, evaluate, fit, segment, predict, persist); segment and predict partly run beside evaluate and fit, so phases overlap.",
                 ),
                 &["phase"],
             )

@@ -286,11 +286,12 @@ mod tests {
         let outer = split(&data.entries, SplitKind::Temporal, &SplitParams::default(), 1);
         let inner = split(&outer.train, SplitKind::Temporal, &SplitParams::default(), 2);
         let p = AlsParams::default();
-        let (_, start) = evaluate_model(nu, ni, &inner, &p, 10, 1.0).unwrap();
+        let (_, start) = evaluate_model(nu, ni, inner, &p, 10, 1.0).unwrap();
         let all = csr_of(&outer.train, nu, ni);
         let warm = crate::model::als::fit_from(&all, &p, start, 3, |_, _| {}).unwrap();
         let cold = fit(&all, &p, |_, _| {}).unwrap();
-        let ndcg = |m: &AlsModel| score(&all, &m.users, &m.items, &outer, 10, 1.0, 0.0).model.ndcg;
+        let held = Heldout::new(&outer.train, &outer.test, ni, 1.0);
+        let ndcg = |m: &AlsModel| score(&all, &m.users, &m.items, &held, 10, 0.0).model.ndcg;
         let (warm, cold) = (ndcg(&warm), ndcg(&cold));
         eprintln!("NDCG@10 warm {warm:.4} cold {cold:.4}");
         assert!(warm >= cold * 0.97, "warm {warm:.4} vs cold {cold:.4}");

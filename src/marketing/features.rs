@@ -349,3 +349,40 @@ pub fn labels(
     let churned = was_active.then(|| !h.active_between(cutoff, cutoff + horizon));
     (bought, churned)
 }
+
+#[cfg(test)]
+mod histories_tests {
+    use super::{DayRow, Histories};
+    use crate::domain::EventType;
+
+    fn row(day: i32) -> DayRow {
+        DayRow {
+            day,
+            course: 0,
+            kind: EventType::View,
+            count: 1,
+            value_max: 0.0,
+        }
+    }
+
+    #[test]
+    fn learners_without_rows_get_empty_histories() {
+        // Learners 0 and 2 of 4 have rows; 1 and 3 none.
+        let h = Histories::from_sorted(vec![(0, row(1)), (0, row(3)), (2, row(2))], 4);
+        assert_eq!(h.len(), 4);
+        let days = |u: usize| h.get(u).iter().map(|r| r.day).collect::<Vec<_>>();
+        assert_eq!(
+            (days(0), days(1), days(2), days(3)),
+            (vec![1, 3], vec![], vec![2], vec![])
+        );
+        let nested = Histories::from_nested(vec![vec![row(1), row(3)], vec![], vec![row(2)], vec![]]);
+        assert_eq!(nested, h);
+        assert_eq!(h.iter().map(<[DayRow]>::len).collect::<Vec<_>>(), [2, 0, 1, 0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "sorted by learner")]
+    fn rows_out_of_learner_order_are_refused() {
+        Histories::from_sorted(vec![(1, row(1)), (0, row(2))], 2);
+    }
+}

@@ -154,7 +154,7 @@ fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32, model: Option<BgB
     let active = s.activity_mask();
     let h = s.horizon_days as i32;
     let activity = model.map(|model| Activity::new(model, s.horizon_days));
-    let per: Vec<_> = d
+    let per = d
         .histories
         .par_iter()
         .enumerate()
@@ -169,17 +169,20 @@ fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32, model: Option<BgB
             let trailing = hist.purchases_between(cutoff - h, cutoff, d.courses).1;
             Some((u, f, bought, churned, spend, trailing))
         })
-        .collect();
+        // Each worker's part, consumed part by part below: collected into
+        // one Vec, every feature row would be held twice while it is joined.
+        .collect_vec_list();
+    let n: usize = per.iter().map(Vec::len).sum();
     let mut out = Sample {
-        learners: Vec::with_capacity(per.len()),
-        rows: Vec::with_capacity(per.len()),
-        bought: Vec::with_capacity(per.len()),
+        learners: Vec::with_capacity(n),
+        rows: Vec::with_capacity(n),
+        bought: Vec::with_capacity(n),
         churn: Vec::new(),
         buyer_spend: (0, 0),
-        spend: Vec::with_capacity(per.len()),
-        trailing: Vec::with_capacity(per.len()),
+        spend: Vec::with_capacity(n),
+        trailing: Vec::with_capacity(n),
     };
-    for (i, (u, f, b, c, spend, trailing)) in per.into_iter().enumerate() {
+    for (i, (u, f, b, c, spend, trailing)) in per.into_iter().flatten().enumerate() {
         out.learners.push(u);
         out.rows.push(f);
         out.bought.push(b);

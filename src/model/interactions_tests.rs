@@ -151,4 +151,30 @@ fn interleaved_rows_give_the_same_interactions_as_grouped_rows() {
         .entries
         .windows(2)
         .all(|p| (p[0].user, p[0].course) < (p[1].user, p[1].course)));
+    // Regrouped, the ids keep the order they were first seen in.
+    assert_eq!(b.users, ["u", "v"]);
+    assert_eq!(b.courses, ["a", "b"]);
+}
+
+#[test]
+fn a_pair_split_within_one_user_is_merged_in_arrival_order() {
+    use EventType::*;
+    // Users contiguous (the one-pass path), but (u, a) comes apart around
+    // (u, b): the refund after the purchase un-takes it, as in one run.
+    let rows = [
+        agg("u", "a", Purchase, 1, 0.0, DAY),
+        agg("u", "b", Click, 1, 0.0, DAY),
+        agg("u", "a", Refund, 1, 0.0, 2 * DAY),
+        agg("w", "b", View, 1, 0.0, DAY),
+    ];
+    let it = Interactions::build(&rows, &[course("z")], &Weights::default(), 10 * DAY);
+    assert_eq!(it.users, ["u", "w"]);
+    assert_eq!(it.courses, ["z", "a", "b"]);
+    let got: Vec<(u32, u32, f32, bool)> = it
+        .entries
+        .iter()
+        .map(|e| (e.user, e.course, e.weight, e.taken))
+        .collect();
+    // (u, a): refunded, nothing left and not taken, so dropped.
+    assert_eq!(got, [(0, 2, 2.0, false), (1, 2, 1.0, false)]);
 }

@@ -138,6 +138,18 @@ impl CellDecoder {
 mod tests {
     use super::*;
 
+    #[test]
+    fn page_ranges_become_tid_bounds() {
+        assert!(!copy_cells(None..None).contains("WHERE"));
+        assert!(copy_cells(None..Some(7)).contains("FROM event_days WHERE ctid < '(7,0)'::tid)"));
+        assert!(copy_cells(Some(7)..None).contains("FROM event_days WHERE ctid >= '(7,0)'::tid)"));
+        let both = copy_cells(Some(1)..Some(9));
+        assert!(
+            both.contains("ctid >= '(1,0)'::tid AND ctid < '(9,0)'::tid"),
+            "{both}"
+        );
+    }
+
     fn encode(cells: &[KeyedCell]) -> Vec<u8> {
         let mut b = SIGNATURE.to_vec();
         b.extend(0i32.to_be_bytes());

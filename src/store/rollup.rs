@@ -178,6 +178,14 @@ impl Store {
     /// events after its watermark), all read in one snapshot: a repeatable-
     /// read transaction on Postgres, a read transaction on SQLite's WAL.
     pub async fn read_event_days(&self, sink: &mut impl DaySink) -> sqlx::Result<()> {
+        self.read_event_days_split_from(sink, SPLIT_FROM_PAGES).await
+    }
+
+    /// [`Store::read_event_days`], reading the rollup on two Postgres
+    /// connections once it has `pages` heap pages (tests force a split of
+    /// a small rollup with 0).
+    #[doc(hidden)]
+    pub async fn read_event_days_split_from(&self, sink: &mut impl DaySink, pages: i64) -> sqlx::Result<()> {
         // Postgres: the log is held shared for the whole read, so retention
         // cannot drop a partition between the rollup and the tail.
         let snapshot: &[&str] = match self {
@@ -205,7 +213,7 @@ impl Store {
                 stream!(tx, (i32, String), READ_LEARNERS, |(key, id)| sink
                     .learner(key, id));
                 stream!(tx, (i32, String), READ_COURSES, |(key, id)| sink.course(key, id));
-                match second_reader(p, &mut tx).await? {
+                match second_reader(p, &mut tx, pages).await? {
                     Some((mut other, mid)) => {
                         let low = tx.copy_out_raw(&copy_cells(None..Some(mid))).await?;
                         let high = other.copy_out_raw(&copy_cells(Some(mid)..None)).await?;
@@ -288,13 +296,15 @@ pub(super) fn type_name_sql(col: &str) -> String {
 const SPLIT_FROM_PAGES: i64 = 1024;
 
 /// A second read-only transaction on `tx`'s snapshot, and the heap page
-/// where its half of the rollup begins; `None` when the rollup is small or
-/// the pool cannot lend a second connection. One backend runs one COPY,
+/// where its half of the rollup begins; `None` when the rollup has fewer
+/// than `split_from_pages` pages or the pool cannot lend a second
+/// connection. One backend runs one COPY,
 /// and COPY is most of a training's read, so two halves take about half
 /// as long (the `pg_dump --jobs` pattern: an exported snapshot).
 async fn second_reader(
     p: &sqlx::PgPool,
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    split_from_pages: i64,
 ) -> sqlx::Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, i64)>> {
     if p.options().get_max_connections() < 2 {
         return Ok(None);
@@ -303,7 +313,7 @@ async fn second_reader(
         sqlx::query_scalar("SELECT pg_relation_size('event_days') / current_setting('block_size')::bigint")
             .fetch_one(&mut **tx)
             .await?;
-    if pages < SPLIT_FROM_PAGES {
+    if pages < split_from_pages.max(2) {
         return Ok(None);
     }
     let id: String = sqlx::query_scalar("SELECT pg_export_snapshot()")

@@ -235,3 +235,80 @@ both_backends!(
     compaction_beside_ingest,
     compaction_beside_concurrent_ingest_misses_nothing
 );
+
+/// A large rollup is read on two connections, half its heap pages each, on
+/// one exported snapshot: the cells are exactly those of one connection,
+/// with the tail after the watermark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollup_read_on_two_connections_is_exact() {
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let kinds = ["view", "click", "purchase", "watch", "rating"];
+    let sent: Vec<Value> = (0..3_000)
+        .map(|i| {
+            let kind = kinds[i % kinds.len()];
+            let value = match kind {
+                "watch" => Some(0.25 * (i % 4) as f64),
+                "rating" => Some((1 + i % 5) as f64),
+                _ => None,
+            };
+            event(
+                i,
+                &format!("u{}", i % 97),
+                &format!("c{}", i % 31),
+                kind,
+                (i % 40) as i64,
+                value,
+            )
+        })
+        .collect();
+    for batch in sent.chunks(500) {
+        post(&app, batch).await;
+    }
+    app.store.compact_events().await.unwrap();
+    let tail = [
+        event(9_001, "u1", "c1", "view", 41, None),
+        event(9_002, "new", "c2", "click", 41, None),
+    ];
+    post(&app, &tail).await;
+    let all: Vec<Value> = sent.iter().chain(&tail).cloned().collect();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db_url)
+        .await
+        .unwrap();
+    let pages: i64 = sqlx::query_scalar("SELECT (pg_relation_size('event_days') / 8192)::bigint")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(pages >= 4, "the rollup spans {pages} pages");
+
+    let mut split = DayData::default();
+    app.store.read_event_days_split_from(&mut split, 2).await.unwrap();
+    split.finish();
+    let mut one = DayData::default();
+    app.store
+        .read_event_days_split_from(&mut one, i64::MAX)
+        .await
+        .unwrap();
+    one.finish();
+    assert_eq!(split.n_events(), all.len() as i64);
+    assert_eq!(split.rows.len(), one.rows.len());
+    assert_eq!(rollup_cells(&app).await, expected_cells(&all));
+    let named = |d: &DayData| -> Vec<(String, String, i32, u32)> {
+        let mut v: Vec<_> = d
+            .rows
+            .iter()
+            .map(|c| {
+                (
+                    d.user_ids[c.user as usize].clone(),
+                    d.course_ids[c.course as usize].clone(),
+                    c.day,
+                    c.count,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(named(&split), named(&one), "two connections read what one does");
+}
