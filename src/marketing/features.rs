@@ -139,7 +139,7 @@ pub struct History<'a> {
 
 impl History<'_> {
     /// Rows strictly before day `cutoff`.
-    fn before(&self, cutoff: i32) -> &[DayRow] {
+    pub fn before(&self, cutoff: i32) -> &[DayRow] {
         &self.rows[..self.rows.partition_point(|r| r.day < cutoff)]
     }
 

@@ -154,37 +154,39 @@ fn sample(d: &LearnerData, s: &MarketingSettings, cutoff: i32, model: Option<BgB
     let active = s.activity_mask();
     let h = s.horizon_days as i32;
     let activity = model.map(|model| Activity::new(model, s.horizon_days));
-    let per = d
-        .histories
+    let history = |u: usize| History {
+        rows: d.histories.get(u),
+        active: &active,
+    };
+    // Learners with history before the cutoff (those `features` answers
+    // for), then their rows written straight into exact-size buffers: the
+    // feature rows are the sample's bulk, never held twice.
+    let learners: Vec<usize> = (0..d.histories.len())
+        .filter(|&u| !history(u).before(cutoff).is_empty())
+        .collect();
+    let (mut rows, mut outcomes) = (Vec::new(), Vec::new());
+    learners
         .par_iter()
-        .enumerate()
-        .filter_map(|(u, rows)| {
-            let hist = History {
-                rows,
-                active: &active,
-            };
-            let f = features(&hist, cutoff, d.courses, d.n_categories, activity.as_ref())?;
+        .map(|&u| {
+            let hist = history(u);
+            let f = features(&hist, cutoff, d.courses, d.n_categories, activity.as_ref())
+                .expect("a learner with rows before the cutoff has features");
             let (bought, churned) = labels(&hist, cutoff, h, s.churn_window_days as i32, d.courses);
             let spend = hist.purchases_between(cutoff, cutoff + h, d.courses).1;
             let trailing = hist.purchases_between(cutoff - h, cutoff, d.courses).1;
-            Some((u, f, bought, churned, spend, trailing))
+            (f, (bought, churned, spend, trailing))
         })
-        // Each worker's part, consumed part by part below: collected into
-        // one Vec, every feature row would be held twice while it is joined.
-        .collect_vec_list();
-    let n: usize = per.iter().map(Vec::len).sum();
+        .unzip_into_vecs(&mut rows, &mut outcomes);
     let mut out = Sample {
-        learners: Vec::with_capacity(n),
-        rows: Vec::with_capacity(n),
-        bought: Vec::with_capacity(n),
+        learners,
+        rows,
+        bought: Vec::with_capacity(outcomes.len()),
         churn: Vec::new(),
         buyer_spend: (0, 0),
-        spend: Vec::with_capacity(n),
-        trailing: Vec::with_capacity(n),
+        spend: Vec::with_capacity(outcomes.len()),
+        trailing: Vec::with_capacity(outcomes.len()),
     };
-    for (i, (u, f, b, c, spend, trailing)) in per.into_iter().flatten().enumerate() {
-        out.learners.push(u);
-        out.rows.push(f);
+    for (i, (b, c, spend, trailing)) in outcomes.into_iter().enumerate() {
         out.bought.push(b);
         out.spend.push(spend);
         out.trailing.push(trailing);

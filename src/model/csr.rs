@@ -15,9 +15,19 @@ impl Csr {
     /// Builds a matrix from `(row, col, value)` triples, summing duplicates.
     /// Panics if a row or column is out of range (a caller bug, not data).
     pub fn from_triples(n_rows: usize, n_cols: usize, triples: &[(u32, u32, f32)]) -> Csr {
+        Csr::from_triples_iter(n_rows, n_cols, triples.iter().copied())
+    }
+
+    /// [`Csr::from_triples`] of triples produced (twice) by `triples`, so a
+    /// caller need not collect them first.
+    pub fn from_triples_iter(
+        n_rows: usize,
+        n_cols: usize,
+        triples: impl Iterator<Item = (u32, u32, f32)> + Clone,
+    ) -> Csr {
         // Counting sort by row: O(nnz) and no big temporary besides the output.
         let mut indptr = vec![0usize; n_rows + 1];
-        for &(r, c, _) in triples {
+        for (r, c, _) in triples.clone() {
             assert!(
                 (r as usize) < n_rows && (c as usize) < n_cols,
                 "triple out of range"
@@ -28,9 +38,9 @@ impl Csr {
             indptr[r + 1] += indptr[r];
         }
         let mut next = indptr.clone();
-        let mut indices = vec![0u32; triples.len()];
-        let mut data = vec![0f32; triples.len()];
-        for &(r, c, v) in triples {
+        let mut indices = vec![0u32; indptr[n_rows]];
+        let mut data = vec![0f32; indptr[n_rows]];
+        for (r, c, v) in triples {
             let p = &mut next[r as usize];
             indices[*p] = c;
             data[*p] = v;

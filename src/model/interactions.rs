@@ -355,6 +355,9 @@ impl Interactions {
 
 /// A user × course weight matrix of any interaction list.
 pub fn csr_of(entries: &[Interaction], n_users: usize, n_courses: usize) -> Csr {
-    let t: Vec<(u32, u32, f32)> = entries.iter().map(|e| (e.user, e.course, e.weight)).collect();
-    Csr::from_triples(n_users, n_courses, &t)
+    Csr::from_triples_iter(
+        n_users,
+        n_courses,
+        entries.iter().map(|e| (e.user, e.course, e.weight)),
+    )
 }
