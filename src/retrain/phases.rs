@@ -18,11 +18,7 @@ impl Phases {
 
     /// Records the phase `name` begun at `started`.
     pub fn end(&mut self, name: &str, started: Instant) {
-        self.0.push(TrainingPhase {
-            name: name.to_string(),
-            seconds: started.elapsed().as_secs_f64(),
-            peak_rss_bytes: crate::memory::peak_rss_bytes().unwrap_or(0),
-        });
+        self.record(name, started.elapsed().as_secs_f64());
     }
 
     /// Records the phase `name` that took `seconds` in all, with the peak

@@ -103,7 +103,7 @@ pub fn train(
         || timed(|| profiles_by_user(days.aggregates(read_at), &index, read_at)),
     );
     let keeps_model = previous.is_some_and(ModelSnapshot::is_model);
-    let fallback = |input: &TrainInput, why: TrainFailure, evaluated: Option<EvalReport>| {
+    let fallback = |why: TrainFailure, evaluated: Option<EvalReport>| {
         if keeps_model {
             Err(why)
         } else {
@@ -111,11 +111,11 @@ pub fn train(
                 code: why.reason().to_string(),
                 reason: why.to_string(),
             };
-            Ok(popularity_snapshot(input, &inter, s, basis, evaluated, started))
+            Ok(popularity_snapshot(&input, &inter, s, basis, evaluated, started))
         }
     };
     if inter.entries.is_empty() {
-        return fallback(&input, TrainFailure::NoData, None);
+        return fallback(TrainFailure::NoData, None);
     }
     let profiles = in_order(&inter.users, by_user, &index, read_at);
     let histories = super::marketing::histories(days, &inter.user_index, &inter.course_index);
@@ -128,7 +128,7 @@ pub fn train(
     let als = match als {
         Ok(als) => als,
         Err((why @ TrainFailure::Fit(_), _)) => return Err(why),
-        Err((why, report)) => return fallback(&input, why, report.map(|r| *r)),
+        Err((why, report)) => return fallback(why, report.map(|r| *r)),
     };
     phases.record("evaluate", als.evaluate_seconds);
     let log = LogSide {
