@@ -4,9 +4,10 @@
 
 pub mod assign;
 pub mod report;
+pub mod sequential;
 pub mod spec;
 pub mod stats;
 
 pub use assign::assign;
-pub use report::{alpha, build_report, VariantCounts};
+pub use report::{alpha, build_report, srm, VariantCounts};
 pub use spec::{Arm, ExperimentSpec, Status, VariantSpec};

@@ -14,6 +14,7 @@
 
 use serde::Serialize;
 
+use super::sequential::{srm_p_value, Verdict};
 use super::spec::{Arm, ExperimentSpec};
 use super::stats::{compare, compare_ratios, wilson_at, z_two_sided, Comparison, RatioSums};
 
@@ -75,6 +76,11 @@ pub fn alpha(spec: &ExperimentSpec) -> f64 {
 pub struct VsControl {
     pub ctr: Option<Comparison>,
     pub conversion: Option<Comparison>,
+    /// What the CTR comparison allows to conclude (users of both variants,
+    /// clicks of both).
+    pub ctr_verdict: Verdict,
+    /// The same for conversion (users, buyers).
+    pub conversion_verdict: Verdict,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,13 +134,35 @@ pub fn build_report(spec: &ExperimentSpec, counts: &[VariantCounts]) -> Vec<Vari
                     (c.users > 0).then(|| c.buyers as f64 / c.users as f64),
                     wilson_at(c.buyers, c.users, z),
                 ),
-                vs_control: (!is_control).then(|| VsControl {
-                    ctr: compare_ratios(&c.ctr_sums(), &control.ctr_sums(), alpha),
-                    conversion: compare(c.buyers, c.users, control.buyers, control.users, alpha),
-                }),
+                vs_control: (!is_control).then(|| vs_control(&c, &control, alpha)),
             }
         })
         .collect()
+}
+
+fn vs_control(t: &VariantCounts, c: &VariantCounts, alpha: f64) -> VsControl {
+    let ctr = compare_ratios(&t.ctr_sums(), &c.ctr_sums(), alpha);
+    let conversion = compare(t.buyers, t.users, c.buyers, c.users, alpha);
+    let interval = |x: &Option<Comparison>| x.as_ref().map(|x| (x.ci_low, x.ci_high));
+    let users = [t.users, c.users];
+    VsControl {
+        ctr_verdict: Verdict::of(users, t.clicks + c.clicks, interval(&ctr)),
+        conversion_verdict: Verdict::of(users, t.buyers + c.buyers, interval(&conversion)),
+        ctr,
+        conversion,
+    }
+}
+
+/// Sample-ratio mismatch of the users each variant saw against the
+/// variants' weights (see [`srm_p_value`]).
+pub fn srm(spec: &ExperimentSpec, counts: &[VariantCounts]) -> Option<f64> {
+    let users: Vec<u64> = spec
+        .variants
+        .iter()
+        .map(|v| counts.iter().find(|c| c.variant == v.name).map_or(0, |c| c.users))
+        .collect();
+    let weights: Vec<f64> = spec.variants.iter().map(|v| f64::from(v.weight)).collect();
+    srm_p_value(&users, &weights)
 }
 
 #[cfg(test)]
@@ -184,20 +212,30 @@ mod tests {
         let vs = r[0].vs_control.as_ref().unwrap();
         let ctr = vs.ctr.as_ref().unwrap();
         assert!((ctr.difference - 0.02).abs() < 1e-12 && !ctr.significant);
+        assert_eq!(vs.ctr_verdict, Verdict::NoDetectableEffect);
         // Two treatments: each tested at 0.025.
         assert_eq!(alpha(&spec), 0.025);
         // One list per user: the delta method is the binomial test with
         // n − 1 variances (z ≈ 1.43 either way).
         assert!((ctr.z - 1.43).abs() < 0.01, "{}", ctr.z);
-        // Intervals at 97.5%, the tested level: 2.2414 standard errors.
+        // The always-valid interval at 97.5 %, the tested level.
         let conv = vs.conversion.as_ref().unwrap();
-        let z = (conv.ci_high - conv.difference) / (conv.difference / conv.z);
-        assert!((z - 2.2414).abs() < 1e-3, "{z}");
+        let se = conv.difference / conv.z;
+        let seq = super::super::sequential::msprt(conv.difference, se * se, 0.05, 0.025);
+        assert!((conv.ci_high - conv.difference - seq.half_width).abs() < 1e-12);
+        // 1,000 users per arm and 45 buyers in all: enough for a verdict.
+        assert_eq!(vs.conversion_verdict, Verdict::NoDetectableEffect);
+        // Weights 1:1:1 and 1,000 / 1,000 / 0 users: a mismatch.
+        assert!(srm(&spec, &counts).unwrap() < 1e-6);
         let want = super::super::stats::wilson_at(25, 1000, 2.2414027).unwrap();
         assert!((r[0].conversion.ci_low.unwrap() - want.0).abs() < 1e-9);
         // The variant without traffic: zeros, no rates, no comparison.
         assert_eq!(r[2].impressions, 0);
         assert_eq!(r[2].ctr.value, None);
         assert_eq!(r[2].vs_control.as_ref().unwrap().ctr, None);
+        assert_eq!(
+            r[2].vs_control.as_ref().unwrap().ctr_verdict,
+            Verdict::InsufficientData
+        );
     }
 }

@@ -1,7 +1,11 @@
-//! Proportions with intervals at a chosen level and the two-proportion
-//! z-test whose verdict always agrees with its interval.
+//! Proportions with intervals at a chosen level, and differences of rates
+//! tested by the always-valid mSPRT ([`super::sequential`]) on the
+//! two-proportion normal approximation, so a verdict always agrees with
+//! its interval and stays valid when the report is read every day.
 
 use serde::Serialize;
+
+use super::sequential::{msprt, MIXTURE_SD};
 
 /// The 97.5% quantile of the standard normal.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -104,12 +108,18 @@ pub fn compare_ratios(t: &RatioSums, c: &RatioSums, alpha: f64) -> Option<Compar
 pub struct Comparison {
     /// Treatment rate minus control rate.
     pub difference: f64,
-    /// Interval of the difference at level 1 − alpha, the test's level.
+    /// Always-valid confidence sequence of the difference at level
+    /// 1 − alpha, the test's level.
     pub ci_low: f64,
     pub ci_high: f64,
-    /// The z statistic and its two-sided p-value.
+    /// The z statistic (difference / standard error).
     pub z: f64,
+    /// Always-valid p-value (mSPRT), in 0..1.
     pub p_value: f64,
+    /// The fixed-sample two-sided p-value of `z`: valid only when read once,
+    /// kept to show what daily reading would do to it (never reported).
+    #[serde(skip)]
+    pub fixed_p_value: f64,
     /// `p_value` below the report's `alpha` (0.05, Bonferroni-divided by
     /// the number of treatments): exactly when the interval excludes 0.
     pub significant: bool,
@@ -120,18 +130,19 @@ impl Comparison {
     /// hypothesis (used only when the first is 0, e.g. rates of 0 and 1).
     /// Interval and test share one standard error and one level, so they
     /// cannot contradict each other; both 0 means no evidence at all.
-    fn new(difference: f64, se: f64, se_null: f64, alpha: f64) -> Comparison {
+    pub fn new(difference: f64, se: f64, se_null: f64, alpha: f64) -> Comparison {
         let se = if se > 0.0 { se } else { se_null };
         let z = if se > 0.0 { difference / se } else { 0.0 };
-        let p_value = libm::erfc(z.abs() / std::f64::consts::SQRT_2);
-        let half = z_two_sided(alpha) * se;
-        let (ci_low, ci_high) = (difference - half, difference + half);
+        let fixed_p_value = libm::erfc(z.abs() / std::f64::consts::SQRT_2);
+        let test = msprt(difference, se * se, MIXTURE_SD, alpha);
+        let (ci_low, ci_high) = (difference - test.half_width, difference + test.half_width);
         Comparison {
             difference,
             ci_low,
             ci_high,
             z,
-            p_value,
+            p_value: test.p_value,
+            fixed_p_value,
             significant: ci_low > 0.0 || ci_high < 0.0,
         }
     }
@@ -187,15 +198,19 @@ mod tests {
         let c = compare(120, 1000, 100, 1000, 0.05).unwrap();
         assert!(close(c.difference, 0.02));
         assert!(close(c.z, 1.43004), "{}", c.z);
-        assert!(close(c.p_value, 0.15271), "{}", c.p_value);
-        assert!(!c.significant);
-        assert!(close(c.ci_low, 0.02 - 1.959964 * 0.0139857));
+        assert!(close(c.fixed_p_value, 0.15271), "{}", c.fixed_p_value);
+        assert!(!c.significant && c.p_value > c.fixed_p_value);
+        let v = 0.0139857f64.powi(2);
+        let seq = msprt(0.02, v, MIXTURE_SD, 0.05);
+        assert!(close(c.ci_low, 0.02 - seq.half_width) && close(c.p_value, seq.p_value));
         // Rates 1 and 0 (no variance on either side): the pooled se.
-        let all = compare(10, 10, 0, 10, 0.05).unwrap();
+        let all = compare(100, 100, 0, 100, 0.05).unwrap();
         assert!(all.significant && all.ci_low > 0.0);
+        // Not yet with ten a side: the always-valid test pays for small samples.
+        assert!(!compare(10, 10, 0, 10, 0.05).unwrap().significant);
         // The same rates at 10× the traffic are significant.
         let big = compare(1200, 10_000, 1000, 10_000, 0.05).unwrap();
-        assert!(big.significant && big.p_value < 0.001);
+        assert!(big.significant && big.p_value < 0.01, "{big:?}");
         assert_eq!(compare(0, 10, 0, 10, 0.05).unwrap().p_value, 1.0);
         assert_eq!(compare(1, 0, 0, 10, 0.05), None);
     }
@@ -243,18 +258,22 @@ mod tests {
 
     #[test]
     fn interval_and_verdict_agree_at_the_tested_level() {
-        // z = 2.1 at 12.94% vs 10% of 1,000: significant at 0.05, not at
-        // 0.025 (Bonferroni for two treatments), where the interval must
-        // then include 0, as a 95% one would not.
-        for xt in 120..140 {
+        for xt in 120..180 {
             for alpha in [0.05, 0.025, 0.0125] {
                 let c = compare(xt, 1000, 100, 1000, alpha).unwrap();
                 assert_eq!(c.significant, c.ci_low > 0.0 || c.ci_high < 0.0);
                 assert_eq!(c.significant, c.p_value < alpha, "{xt} {alpha} {c:?}");
             }
         }
-        let c = compare(129, 1000, 100, 1000, 0.025).unwrap();
-        assert!(c.p_value < 0.05 && !c.significant && c.ci_low < 0.0);
-        assert!(c.difference - Z95 * (c.difference / c.z) > 0.0);
+        // A difference a single read would call significant (z = 3) is
+        // not yet one that survives reading every day.
+        let c = compare(140, 1000, 100, 1000, 0.05).unwrap();
+        assert!(
+            c.fixed_p_value < 0.01 && !c.significant && c.ci_low < 0.0,
+            "{c:?}"
+        );
+        // More significant at 0.05 than at 0.025 (Bonferroni for two).
+        let at = |alpha| compare(160, 1000, 100, 1000, alpha).unwrap();
+        assert!(at(0.05).significant && at(0.05).ci_low > at(0.025).ci_low);
     }
 }

@@ -1,8 +1,6 @@
 //! Campaigns: `POST /campaigns` freezes an audience and draws its control
 //! group; recipients (treatment only) and the uplift report.
 
-use std::collections::{HashMap, HashSet};
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,12 +15,14 @@ use super::recommend::count;
 use super::wire::{share, stat, time};
 use super::AppState;
 use crate::domain::now_ms;
-use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
+use crate::error::{ApiError, ErrorBody, Json, Result};
+use crate::experiment::sequential::{srm_warning, Verdict, MIN_UNITS_PER_ARM, TEST_NAME};
 use crate::marketing::audience::Filter;
-use crate::marketing::campaign::{converted_at, discounted, effect, in_control, Arm};
-use crate::model::ownership::{Payment, PaymentEvent};
+use crate::marketing::campaign::report::{report as figures, Cuped, ReportInput};
+use crate::marketing::campaign::spec::{check, CampaignAudience, CampaignDraft, OfferSpec};
+use crate::marketing::campaign::{offer_courses, Arm};
 use crate::serve::audience::{rank, AudienceSpec};
-use crate::store::StoredCampaign;
+use crate::store::{CampaignCreation, StoredCampaign};
 
 pub fn read_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,9 +47,10 @@ struct CampaignBody {
     course_id: Option<String>,
     /// Or any course of this category.
     category: Option<String>,
-    /// The `/audiences` filters.
+    /// The `/audiences` filters; `course_id` or `category` there must
+    /// equal the offer's, or be absent.
     #[serde(default)]
-    audience: Filter,
+    audience: CampaignAudience,
     /// Keep the best `size` learners by expected value (default all).
     #[schema(minimum = 1)]
     size: Option<usize>,
@@ -64,11 +65,30 @@ struct CampaignBody {
     ends_at: Option<String>,
 }
 
+impl CampaignBody {
+    fn draft(self) -> CampaignDraft {
+        CampaignDraft {
+            name: self.name,
+            course_id: self.course_id,
+            category: self.category,
+            audience: self.audience,
+            size: self.size,
+            control_share: self.control_share,
+            discount_pct: self.discount_pct,
+            ends_at: self.ends_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 struct CampaignCreated {
     campaign_id: String,
     treatment_size: usize,
     control_size: usize,
+    /// Ranked learners left out because they are in the control group of
+    /// a running campaign for an overlapping offer (the same course or
+    /// category).
+    held_out_overlap: usize,
     created_at: String,
     ends_at: String,
 }
@@ -88,15 +108,13 @@ struct CampaignInfo {
     ends_at: String,
     treatment_size: i64,
     control_size: i64,
+    held_out_overlap: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 struct CampaignList {
     campaigns: Vec<CampaignInfo>,
 }
-
-/// Per (member, course): in control, the course's price, its payments.
-type PairPayments = (bool, i64, Vec<PaymentEvent>);
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("campaign_not_found", format!("no campaign {id:?}"))
@@ -117,116 +135,100 @@ async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInf
         ends_at: time(c.ends_ms),
         treatment_size: treatment,
         control_size: control,
+        held_out_overlap: c.held_out_overlap,
     })
 }
 
-/// Create a campaign: the audience is ranked and frozen now, and a control
-/// group drawn by a seeded hash is held out (never exported).
+/// Create a campaign: the audience is ranked and frozen now, with the
+/// courses it offers; learners in the control group of a running campaign
+/// for an overlapping offer are left out; a control group drawn by a seeded
+/// hash is held out (never exported). A repeated `Idempotency-Key` returns
+/// the first campaign (header `idempotent-replayed: true`).
 #[utoipa::path(
     post,
     path = "/campaigns",
     tag = "marketing",
     request_body = CampaignBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 printable ASCII characters; a repeat returns the first campaign")),
     responses(
-        (status = 201, description = "Created", body = CampaignCreated),
+        (status = 201, description = "Created, or the campaign first created with this Idempotency-Key", body = CampaignCreated),
+        (status = 400, description = "Invalid Idempotency-Key (`invalid_parameter`)", body = ErrorBody),
         (status = 404, description = "No such course, category or segment", body = ErrorBody),
-        (status = 422, description = "Invalid campaign (`invalid_campaign`) or nobody matches (`empty_audience`)", body = ErrorBody),
+        (status = 422, description = "Invalid campaign (`invalid_campaign`), nobody matches (`empty_audience`), \
+            or the Idempotency-Key was used for another campaign (`idempotency_key_reused`)", body = ErrorBody),
     )
 )]
 async fn create(
     State(app): State<AppState>,
+    headers: HeaderMap,
     Json(b): Json<CampaignBody>,
-) -> Result<(StatusCode, Json<CampaignCreated>)> {
+) -> Result<Response> {
     let now = now_ms();
-    let mut errs = Vec::new();
-    let name = b.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        errs.push(FieldError::new("name", "must be 1 to 200 characters"));
+    let key = idempotency_key(&headers)?;
+    let spec = check(b.draft(), now)
+        .map_err(|errs| ApiError::invalid("invalid_campaign", "the campaign is invalid", errs))?;
+    let fingerprint = spec.fingerprint();
+    if let Some(k) = &key {
+        if let Some(first) = app.store.campaign_by_idempotency_key(k).await? {
+            return replay(&app, &first, &fingerprint).await;
+        }
     }
-    if b.course_id.is_some() == b.category.is_some() {
-        errs.push(FieldError::new(
-            "course_id",
-            "give exactly one of course_id and category",
-        ));
-    }
-    let share = b.control_share.unwrap_or(0.1);
-    if !(share > 0.0 && share < 1.0) {
-        errs.push(FieldError::new("control_share", "must be above 0 and below 1"));
-    }
-    if b.discount_pct.is_some_and(|d| !(0.0..=100.0).contains(&d)) {
-        errs.push(FieldError::new("discount_pct", "must be from 0 to 100"));
-    }
-    if b.size == Some(0) {
-        errs.push(FieldError::new("size", "must be at least 1"));
-    }
-    let prob = |x: Option<f64>| x.is_some_and(|p| !(0.0..=1.0).contains(&p));
-    if prob(b.audience.min_purchase_probability) || prob(b.audience.min_churn_probability) {
-        errs.push(FieldError::new("audience", "probabilities must be from 0 to 1"));
-    }
-    let ends_ms = match &b.ends_at {
-        None => None,
-        Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
-            Ok(t) if t.timestamp_millis() > now => Some(t.timestamp_millis()),
-            _ => {
-                errs.push(FieldError::new(
-                    "ends_at",
-                    "must be an RFC 3339 time in the future",
-                ));
-                None
-            }
-        },
+    let (course_id, category) = match &spec.offer {
+        OfferSpec::Course(c) => (Some(c.clone()), None),
+        OfferSpec::Category(c) => (None, Some(c.clone())),
     };
-    if !errs.is_empty() {
-        return Err(ApiError::invalid(
-            "invalid_campaign",
-            "the campaign is invalid",
-            errs,
-        ));
-    }
-    let spec = AudienceSpec {
-        course_id: b.course_id.clone(),
-        category: b.category.clone(),
-        filter: b.audience.clone(),
+    let audience = AudienceSpec {
+        course_id: course_id.clone(),
+        category: category.clone(),
+        filter: spec.filter.clone(),
     };
-    let (snap, mut members) = rank(&app.live, &app.store, &spec).await?;
-    members.truncate(b.size.unwrap_or(usize::MAX));
-    if members.is_empty() {
-        return Err(ApiError::invalid(
-            "empty_audience",
-            "no learner matches this audience",
-            vec![],
-        ));
-    }
+    let (snap, members) = rank(&app.live, &app.store, &audience).await?;
+    let candidates: Vec<String> = members
+        .iter()
+        .map(|m| snap.users.ids[m.user as usize].clone())
+        .collect();
+    let courses = &snap.courses;
+    let listed = (0..courses.ids.len())
+        .filter(|&i| courses.meta[i].listed)
+        .map(|i| (courses.ids[i].as_str(), courses.meta[i].category.as_str()));
+    let (offered, offer_category) = offer_courses(&spec.offer, listed);
     let horizon = snap.marketing.as_ref().map_or(28, |m| m.predictions.horizon_days);
     let id = format!("cmp_{}", uuid::Uuid::now_v7().simple());
     let seed = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
-    let list: Vec<(String, bool)> = members
-        .iter()
-        .map(|m| {
-            let u = &snap.users.ids[m.user as usize];
-            (u.clone(), in_control(seed, u, share))
-        })
-        .collect();
     let c = StoredCampaign {
         id,
-        name,
-        course_id: b.course_id,
-        category: b.category,
-        audience: serde_json::to_string(&b.audience).map_err(anyhow::Error::from)?,
-        discount_pct: b.discount_pct,
-        control_share: share,
+        name: spec.name.clone(),
+        course_id,
+        category,
+        audience: serde_json::to_string(&spec.filter).map_err(anyhow::Error::from)?,
+        discount_pct: spec.discount_pct,
+        control_share: spec.control_share,
         seed: seed as i64,
         model_version: snap.version,
         created_ms: now,
-        ends_ms: ends_ms.unwrap_or(now + i64::from(horizon) * 86_400_000),
+        ends_ms: spec.ends_ms.unwrap_or(now + i64::from(horizon) * 86_400_000),
+        offer_category: Some(offer_category),
+        idempotency_key: key,
+        request_hash: Some(fingerprint.clone()),
+        held_out_overlap: 0,
     };
-    app.store.create_campaign(&c, &list).await?;
-    let control = list.iter().filter(|m| m.1).count();
+    let size = spec.size.unwrap_or(usize::MAX);
+    let (members, held_out_overlap) = match app.store.create_campaign(&c, &offered, &candidates, size).await?
+    {
+        CampaignCreation::Created {
+            members,
+            held_out_overlap,
+        } => (members, held_out_overlap),
+        CampaignCreation::Replay(first) => return replay(&app, &first, &fingerprint).await,
+        CampaignCreation::Empty => return Err(empty_audience()),
+    };
+    let control = members.iter().filter(|m| m.1).count();
     app.metrics.campaigns_created.inc();
     app.metrics
         .campaign_members
         .with_label_values(&["treatment"])
-        .inc_by((list.len() - control) as u64);
+        .inc_by((members.len() - control) as u64);
     app.metrics
         .campaign_members
         .with_label_values(&["control"])
@@ -234,13 +236,68 @@ async fn create(
     Ok((
         StatusCode::CREATED,
         Json(CampaignCreated {
-            treatment_size: list.len() - control,
+            treatment_size: members.len() - control,
             control_size: control,
+            held_out_overlap,
             created_at: time(c.created_ms),
             ends_at: time(c.ends_ms),
             campaign_id: c.id,
         }),
-    ))
+    )
+        .into_response())
+}
+
+fn empty_audience() -> ApiError {
+    ApiError::invalid("empty_audience", "no learner matches this audience", vec![])
+}
+
+/// The `Idempotency-Key` header: absent, or 1 to 255 printable ASCII
+/// characters (400 otherwise).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+            Ok(Some(k.to_string()))
+        }
+        _ => Err(ApiError::bad_param(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+        )),
+    }
+}
+
+/// The answer to a request that repeats `first`'s `Idempotency-Key`: the
+/// first campaign when the request is the same, 422 when it is another.
+async fn replay(app: &AppState, first: &StoredCampaign, fingerprint: &str) -> Result<Response> {
+    if first.request_hash.as_deref() != Some(fingerprint) {
+        return Err(ApiError::invalid(
+            "idempotency_key_reused",
+            format!(
+                "this Idempotency-Key created campaign {} with another request",
+                first.id
+            ),
+            vec![],
+        ));
+    }
+    let (treatment, control) = app.store.campaign_sizes(&first.id).await?;
+    let mut r = (
+        StatusCode::CREATED,
+        Json(CampaignCreated {
+            campaign_id: first.id.clone(),
+            treatment_size: treatment as usize,
+            control_size: control as usize,
+            held_out_overlap: first.held_out_overlap as usize,
+            created_at: time(first.created_ms),
+            ends_at: time(first.ends_ms),
+        }),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "idempotent-replayed",
+        axum::http::HeaderValue::from_static("true"),
+    );
+    Ok(r)
 }
 
 /// Every campaign, newest first.
@@ -355,7 +412,8 @@ struct ArmReport {
     conversions: u64,
     /// conversions / users, 4 decimals.
     rate: f64,
-    /// Net of the discount for the treatment, cents.
+    /// At the prices paid when each conversion happened; net of the
+    /// discount for the treatment, cents.
     revenue_cents: i64,
 }
 
@@ -376,6 +434,35 @@ struct Window {
     to: String,
 }
 
+/// The uplift adjusted by CUPED on pre-period purchases.
+#[derive(Debug, Serialize, ToSchema)]
+struct CupedReport {
+    /// What the adjustment used.
+    covariate: String,
+    /// cov(x, y) / var(x) over all members.
+    theta: f64,
+    uplift: f64,
+    uplift_ci: Option<[f64; 2]>,
+    p_value: Option<f64>,
+    verdict: Verdict,
+    /// 1 − adjusted / plain variance of the uplift, 0..1.
+    variance_reduction: f64,
+}
+
+impl CupedReport {
+    fn new(c: &Cuped, days: i64) -> CupedReport {
+        CupedReport {
+            covariate: format!("distinct courses bought in the {days} days before the campaign"),
+            theta: stat(c.theta),
+            uplift: share(c.uplift),
+            uplift_ci: c.uplift_ci.map(|[lo, hi]| [share(lo), share(hi)]),
+            p_value: c.p_value.map(stat),
+            verdict: c.verdict,
+            variance_reduction: share(c.variance_reduction),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 struct CampaignReport {
     campaign_id: String,
@@ -384,67 +471,93 @@ struct CampaignReport {
     control: ArmReport,
     /// Treatment rate − control rate; null while an arm is empty.
     uplift: Option<f64>,
-    /// 95 % Wald interval of the uplift.
+    /// Always-valid 95 % interval of the uplift (see `test`); null while
+    /// the verdict is `insufficient_data`.
     uplift_ci: Option<[f64; 2]>,
+    /// Always-valid p-value, 0..1; null while the verdict is
+    /// `insufficient_data`.
     p_value: Option<f64>,
+    /// `insufficient_data`, `no_detectable_effect`, `positive` or `negative`.
+    verdict: Verdict,
+    /// The test behind `p_value` and `uplift_ci`: valid however often the
+    /// report is read.
+    test: &'static str,
+    /// Below this many members in either group, or 10 conversions in all,
+    /// the verdict is `insufficient_data`.
+    minimum_sample_per_arm: u64,
+    /// Half the interval's width: the smallest uplift the data could
+    /// declare now; null while an arm is empty.
+    detectable_uplift: Option<f64>,
+    /// uplift / control rate; null while the control has no conversion.
+    relative_lift: Option<f64>,
+    /// χ² test of the group sizes against `control_share` (sample ratio
+    /// mismatch).
+    srm_p_value: Option<f64>,
+    /// Set when `srm_p_value` < 0.001.
+    srm_warning: Option<String>,
     /// Uplift × treatment size, 2 decimals.
     incremental_conversions: f64,
     incremental_revenue_cents: i64,
     discount_cost_cents: i64,
     /// Incremental revenue / discount cost; null without a discount.
     roi: Option<f64>,
+    /// With `cuped=true`: the uplift adjusted by pre-period purchases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cuped: Option<CupedReport>,
 }
 
-/// Conversions (purchases of the offer in the window, net of refunds) in
-/// treatment against control: uplift with its interval and p-value,
-/// incremental conversions and revenue, discount cost and return.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReportParams {
+    /// Also adjust the uplift by CUPED, with the members' purchases in as
+    /// many days before the campaign as it lasts as the covariate.
+    cuped: Option<bool>,
+}
+
+/// Conversions (purchases of the offered courses in the window, net of
+/// refunds) in treatment against control, valued at the prices paid then:
+/// uplift with its always-valid interval, p-value and verdict, sample
+/// ratio check, incremental conversions and revenue, discount cost and
+/// return; optionally CUPED. Figures change only when members' events or
+/// erasures do, never with later catalog edits.
 #[utoipa::path(
     get,
     path = "/campaigns/{id}/report",
     tag = "marketing",
-    params(("id" = String, Path, description = CAMPAIGN_ID)),
+    params(("id" = String, Path, description = CAMPAIGN_ID), ReportParams),
     responses(
         (status = 200, description = "The report", body = CampaignReport),
         (status = 404, description = "No such campaign (`campaign_not_found`)", body = ErrorBody),
     )
 )]
-async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<CampaignReport>> {
+async fn report(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<ReportParams>,
+) -> Result<Json<CampaignReport>> {
     let c = load(&app, &id).await?;
     let (n_t, n_c) = app.store.campaign_sizes(&c.id).await?;
-    let rows = app.store.campaign_payments(&c).await?;
-    // Per (member, course): every payment, before the start too;
-    // `converted_at` decides by the shared ownership rule as of the start.
-    let mut pairs: HashMap<(&str, &str), PairPayments> = HashMap::new();
-    for (user, control, course, kind, ts, price) in &rows {
-        let kind = match kind.as_str() {
-            "purchase" => Payment::Purchase,
-            "refund" => Payment::Refund,
-            _ => continue,
-        };
-        let e = pairs
-            .entry((user, course))
-            .or_insert((*control, *price, Vec::new()));
-        e.2.push(PaymentEvent { ts_ms: *ts, kind });
-    }
-    let discount = c.discount_pct.unwrap_or(0.0);
-    let (mut conv, mut revenue, mut cost) = ([HashSet::new(), HashSet::new()], [0i64, 0i64], 0i64);
-    for ((user, _), (control, price, events)) in &pairs {
-        if converted_at(events, c.created_ms, c.ends_ms).is_none() {
-            continue;
-        }
-        let arm = usize::from(*control);
-        conv[arm].insert(*user);
-        if *control {
-            revenue[1] += price;
-        } else {
-            let paid = discounted(*price, discount);
-            revenue[0] += paid;
-            cost += price - paid;
-        }
-    }
-    let t = Arm::new(n_t as u64, conv[0].len() as u64, revenue[0]);
-    let k = Arm::new(n_c as u64, conv[1].len() as u64, revenue[1]);
-    let e = effect(&t, &k, cost);
+    let payments = app.store.campaign_payments(&c.id).await?;
+    let length = c.ends_ms - c.created_ms;
+    let covariates = match p.cuped {
+        Some(true) => Some(
+            app.store
+                .campaign_pre_period(&c.id, c.created_ms - length, c.created_ms)
+                .await?,
+        ),
+        _ => None,
+    };
+    let f = figures(&ReportInput {
+        treatment_users: n_t as u64,
+        control_users: n_c as u64,
+        control_share: c.control_share,
+        discount_pct: c.discount_pct.unwrap_or(0.0),
+        from_ms: c.created_ms,
+        to_ms: c.ends_ms,
+        payments: &payments,
+        covariates: covariates.as_deref(),
+    });
+    let (t, k, e) = (&f.treatment, &f.control, &f.effect);
     let m = &app.metrics;
     m.campaign_conversions
         .with_label_values(&[&c.id, "treatment"])
@@ -461,14 +574,22 @@ async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<J
             from: time(c.created_ms),
             to: time(c.ends_ms),
         },
-        treatment: (&t).into(),
-        control: (&k).into(),
+        treatment: t.into(),
+        control: k.into(),
         uplift: e.uplift.map(share),
         uplift_ci: e.uplift_ci.map(|[lo, hi]| [share(lo), share(hi)]),
         p_value: e.p_value.map(stat),
+        verdict: e.verdict,
+        test: TEST_NAME,
+        minimum_sample_per_arm: MIN_UNITS_PER_ARM,
+        detectable_uplift: e.detectable_uplift.map(share),
+        relative_lift: e.relative_lift.map(stat),
+        srm_p_value: f.srm_p_value.map(stat),
+        srm_warning: srm_warning(f.srm_p_value),
         incremental_conversions: (e.incremental_conversions * 100.0).round() / 100.0,
         incremental_revenue_cents: e.incremental_revenue_cents,
         discount_cost_cents: e.discount_cost_cents,
         roi: e.roi.map(stat),
+        cuped: f.cuped.as_ref().map(|x| CupedReport::new(x, length / 86_400_000)),
     }))
 }

@@ -15,8 +15,9 @@ use crate::domain::now_ms;
 use crate::domain::valid_id;
 use crate::error::{ApiError, ErrorBody, FieldError, Json, Result};
 use crate::experiment::report::{Rate, VariantReport};
+use crate::experiment::sequential::{srm_warning, Verdict, MIN_UNITS_PER_ARM, TEST_NAME};
 use crate::experiment::stats::Comparison;
-use crate::experiment::{alpha, build_report, Arm, ExperimentSpec, Status, VariantSpec};
+use crate::experiment::{alpha, build_report, srm, Arm, ExperimentSpec, Status, VariantSpec};
 use crate::store::{PutError, StoredExperiment};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -171,29 +172,36 @@ impl From<&Rate> for RateInfo {
     }
 }
 
-/// A treatment's rate against the control's.
+/// A treatment's rate against the control's, by the report's `test`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ComparisonInfo {
     /// Treatment rate minus control rate.
     pub difference: f64,
+    /// Always-valid interval (confidence sequence) at `confidence_level`.
     pub ci_low: f64,
     pub ci_high: f64,
-    /// z statistic and its two-sided p-value.
+    /// Difference / standard error.
     pub z: f64,
-    pub p_value: f64,
-    /// `p_value` < `alpha`: exactly when the interval excludes 0.
+    /// Always-valid p-value, 0..1; null while the verdict is
+    /// `insufficient_data`.
+    pub p_value: Option<f64>,
+    /// `p_value` < `alpha`: exactly when the interval excludes 0 (never
+    /// with `insufficient_data`).
     pub significant: bool,
+    pub verdict: Verdict,
 }
 
-impl From<&Comparison> for ComparisonInfo {
-    fn from(c: &Comparison) -> ComparisonInfo {
+impl ComparisonInfo {
+    fn new(c: &Comparison, verdict: Verdict) -> ComparisonInfo {
+        let enough = verdict != Verdict::InsufficientData;
         ComparisonInfo {
             difference: share(c.difference),
             ci_low: share(c.ci_low),
             ci_high: share(c.ci_high),
             z: stat(c.z),
-            p_value: stat(c.p_value),
-            significant: c.significant,
+            p_value: enough.then(|| stat(c.p_value)),
+            significant: enough && c.significant,
+            verdict,
         }
     }
 }
@@ -239,8 +247,11 @@ impl From<&VariantReport> for VariantInfo {
             ctr: (&v.ctr).into(),
             conversion: (&v.conversion).into(),
             vs_control: v.vs_control.as_ref().map(|c| VsControlInfo {
-                ctr: c.ctr.as_ref().map(Into::into),
-                conversion: c.conversion.as_ref().map(Into::into),
+                ctr: c.ctr.as_ref().map(|x| ComparisonInfo::new(x, c.ctr_verdict)),
+                conversion: c
+                    .conversion
+                    .as_ref()
+                    .map(|x| ComparisonInfo::new(x, c.conversion_verdict)),
             }),
         }
     }
@@ -256,6 +267,18 @@ pub struct ExperimentReport {
     pub alpha: f64,
     /// 1 − alpha: the level of every interval in the report.
     pub confidence_level: f64,
+    /// The test behind every p-value and interval: always valid, so the
+    /// report may be read every day without inflating false positives.
+    pub test: &'static str,
+    /// Below this many users in a variant or its control, or 10 successes
+    /// in both, a comparison's verdict is `insufficient_data`.
+    pub minimum_users_per_variant: u64,
+    /// χ² test of the variants' users against their weights (sample ratio
+    /// mismatch); null before any traffic.
+    pub srm_p_value: Option<f64>,
+    /// Set when `srm_p_value` < 0.001: the split is broken and the report
+    /// should not be trusted.
+    pub srm_warning: Option<String>,
     pub generated_at: String,
     pub variants: Vec<VariantInfo>,
 }
@@ -279,12 +302,17 @@ async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<J
     let counts = app.store.experiment_counts(&id).await?;
     let variants = build_report(&e.spec, &counts);
     let alpha = alpha(&e.spec);
+    let srm_p_value = srm(&e.spec, &counts);
     Ok(Json(ExperimentReport {
         experiment_id: e.id.clone(),
         status: e.spec.status,
         control: e.spec.control_name().to_string(),
         alpha: share(alpha),
         confidence_level: share(1.0 - alpha),
+        test: TEST_NAME,
+        minimum_users_per_variant: MIN_UNITS_PER_ARM,
+        srm_p_value: srm_p_value.map(stat),
+        srm_warning: srm_warning(srm_p_value),
         generated_at: time(now_ms()),
         variants: variants.iter().map(Into::into).collect(),
     }))

@@ -263,15 +263,30 @@ fn uplift_report_by_hand() {
     let c = Arm::new(1000, 100, 100 * 1000);
     let e = effect(&t, &c, 120 * 100);
     assert!(close(e.uplift.unwrap(), 0.02));
-    // Unpooled z = 0.02 / √(0.12·0.88/1000 + 0.1·0.9/1000) = 1.43003.
-    assert!((e.p_value.unwrap() - 0.152708).abs() < 5e-5);
+    // The mSPRT on the unpooled variance 0.12·0.88/1000 + 0.1·0.9/1000.
+    let v = 0.12 * 0.88 / 1000.0 + 0.1 * 0.9 / 1000.0;
+    let seq = crate::experiment::sequential::msprt(0.02, v, 0.05, 0.05);
+    assert!((e.p_value.unwrap() - seq.p_value).abs() < 1e-9);
     let [lo, hi] = e.uplift_ci.unwrap();
     assert!(lo < 0.0 && hi > 0.04 && close(lo + hi, 0.04));
+    assert!(close(e.detectable_uplift.unwrap(), seq.half_width));
+    assert!(close(e.relative_lift.unwrap(), 0.2));
+    assert_eq!(
+        e.verdict,
+        crate::experiment::sequential::Verdict::NoDetectableEffect
+    );
     assert!(close(e.incremental_conversions, 20.0));
     assert_eq!(e.incremental_revenue_cents, 8000);
     assert!(close(e.roi.unwrap(), 8000.0 / 12000.0));
     // No control group: no uplift.
     assert_eq!(effect(&t, &Arm::new(0, 0, 0), 0).uplift, None);
+    // 40 learners a side: an uplift, but no p-value that looks precise.
+    let small = effect(&Arm::new(40, 12, 0), &Arm::new(40, 2, 0), 0);
+    assert!(small.uplift.is_some() && small.p_value.is_none() && small.uplift_ci.is_none());
+    assert_eq!(
+        small.verdict,
+        crate::experiment::sequential::Verdict::InsufficientData
+    );
 }
 
 #[test]

@@ -27,6 +27,12 @@ const INSERT_COURSE: &str =
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING";
 const UPDATE_COURSE: &str = "UPDATE courses SET title = $2, category = $3, tags = $4, level = $5, \
      price_cents = $6, active = $7, updated_ms = $8 WHERE id = $1";
+// A price change starts a new row of the course's price history (campaign
+// reports value each conversion at the price of its time).
+const RECORD_PRICE: &str = "INSERT INTO course_prices (course_id, from_ms, price_cents) \
+     SELECT $1, $2, $3 WHERE COALESCE((SELECT price_cents FROM course_prices WHERE course_id = $1 \
+     ORDER BY from_ms DESC LIMIT 1), -1) <> $3 \
+     ON CONFLICT (course_id, from_ms) DO UPDATE SET price_cents = excluded.price_cents";
 
 impl Store {
     /// Creates or replaces courses in one transaction; returns, per course,
@@ -55,6 +61,12 @@ impl Store {
                     }
                     new = false;
                 }
+                sqlx::query(RECORD_PRICE)
+                    .bind(&c.id)
+                    .bind(now)
+                    .bind(c.price_cents)
+                    .execute(&mut *tx)
+                    .await?;
                 created.push(new);
             }
             created

@@ -1,7 +1,12 @@
 //! What marketing reads and writes: campaigns with their frozen members,
 //! and the payments a campaign report counts.
 
-use super::{on_pool, Store};
+use std::collections::HashSet;
+
+use super::{guarded_tx, on_pool, Store};
+use crate::marketing::campaign::draw_members;
+use crate::marketing::campaign::report::{Covariate, PaymentRow};
+use crate::model::ownership::Payment;
 
 /// A campaign as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -18,26 +23,73 @@ pub struct StoredCampaign {
     pub model_version: i64,
     pub created_ms: i64,
     pub ends_ms: i64,
+    /// The offer's category in lower case, frozen at creation.
+    pub offer_category: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// [`crate::marketing::campaign::spec::CampaignSpec::fingerprint`].
+    pub request_hash: Option<String>,
+    /// Learners left out as controls of a running overlapping campaign.
+    pub held_out_overlap: i64,
 }
 
-/// A purchase or refund of the offer by a member: (user, in control,
-/// course, type, ts_ms, course price in cents).
-pub type PaymentRow = (String, bool, String, String, i64, i64);
+/// What [`Store::create_campaign`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CampaignCreation {
+    /// Stored, with its members (user, in control).
+    Created {
+        members: Vec<(String, bool)>,
+        held_out_overlap: usize,
+    },
+    /// A campaign with the same `Idempotency-Key` exists: this one.
+    Replay(Box<StoredCampaign>),
+    /// No candidate is left once the overlap is held out: nothing stored.
+    Empty,
+}
 
 const CAMPAIGN_COLUMNS: &str = "id, name, course_id, category, audience, discount_pct, control_share, \
-     seed, model_version, created_ms, ends_ms";
+     seed, model_version, created_ms, ends_ms, offer_category, idempotency_key, request_hash, held_out_overlap";
 
 /// Rows per member insert statement (3 parameters each).
 const MEMBERS_PER_STATEMENT: usize = 5_000;
 
+/// Serialises campaign creations on Postgres, so two at once cannot miss
+/// each other's control groups ("coursq").
+const CAMPAIGN_LOCK: i64 = 0x636f_7572_7371;
+
+/// Members of the control group of a campaign running at $2, other than
+/// $1, whose offer overlaps $1's: the same category ($3), or a course in
+/// common.
+const HELD_OUT_SQL: &str = "SELECT DISTINCT m.user_id FROM campaigns c \
+     JOIN campaign_members m ON m.campaign_id = c.id \
+     WHERE m.control AND c.id <> $1 AND c.created_ms <= $2 AND c.ends_ms > $2 \
+     AND (c.offer_category = $3 OR EXISTS (SELECT 1 FROM campaign_offer_courses a \
+          JOIN campaign_offer_courses b ON b.course_id = a.course_id \
+          WHERE a.campaign_id = c.id AND b.campaign_id = $1))";
+
 impl Store {
-    /// Stores a campaign and its members (user, in control) in one transaction.
-    pub async fn create_campaign(&self, c: &StoredCampaign, members: &[(String, bool)]) -> sqlx::Result<()> {
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            sqlx::query(
+    /// Stores a campaign, the courses it offers (frozen) and its members in
+    /// one transaction. The candidates (ranked learners) lose those in the
+    /// control group of a running campaign for an overlapping offer; the
+    /// rest are drawn into treatment or control by
+    /// [`draw_members`], up to `size`. When a campaign with the same
+    /// `idempotency_key` committed first, nothing is written and that one
+    /// is returned.
+    pub async fn create_campaign(
+        &self,
+        c: &StoredCampaign,
+        offer_courses: &[String],
+        candidates: &[String],
+        size: usize,
+    ) -> sqlx::Result<CampaignCreation> {
+        let outcome = on_pool!(self, p => guarded_tx!(p, tx => {
+            if matches!(self, Store::Postgres(_)) {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CAMPAIGN_LOCK).execute(&mut *tx).await?;
+            }
+            let inserted = sqlx::query(
                 "INSERT INTO campaigns (id, name, course_id, category, audience, discount_pct, control_share, \
-                 seed, model_version, created_ms, ends_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 seed, model_version, created_ms, ends_ms, offer_category, idempotency_key, request_hash, \
+                 held_out_overlap) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0) \
+                 ON CONFLICT (idempotency_key) DO NOTHING",
             )
             .bind(&c.id)
             .bind(&c.name)
@@ -50,18 +102,70 @@ impl Store {
             .bind(c.model_version)
             .bind(c.created_ms)
             .bind(c.ends_ms)
+            .bind(&c.offer_category)
+            .bind(&c.idempotency_key)
+            .bind(&c.request_hash)
             .execute(&mut *tx)
             .await?;
-            for chunk in members.chunks(MEMBERS_PER_STATEMENT) {
-                let mut qb = sqlx::QueryBuilder::new("INSERT INTO campaign_members (campaign_id, user_id, control) ");
-                qb.push_values(chunk, |mut b, (u, control)| {
-                    b.push_bind(&c.id).push_bind(u).push_bind(*control);
-                });
-                qb.build().execute(&mut *tx).await?;
+            if inserted.rows_affected() == 0 {
+                // Another request with this key committed first.
+                None
+            } else {
+                for chunk in offer_courses.chunks(MEMBERS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO campaign_offer_courses (campaign_id, course_id) ");
+                    qb.push_values(chunk, |mut b, course| {
+                        b.push_bind(&c.id).push_bind(course);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                let held: HashSet<String> = sqlx::query_scalar(HELD_OUT_SQL)
+                    .bind(&c.id)
+                    .bind(c.created_ms)
+                    .bind(&c.offer_category)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let (members, held_out) = draw_members(candidates, &held, size, c.seed as u64, c.control_share);
+                if members.is_empty() {
+                    for table in ["DELETE FROM campaign_offer_courses WHERE campaign_id = $1", "DELETE FROM campaigns WHERE id = $1"] {
+                        sqlx::query(table).bind(&c.id).execute(&mut *tx).await?;
+                    }
+                }
+                for chunk in members.chunks(MEMBERS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO campaign_members (campaign_id, user_id, control) ");
+                    qb.push_values(chunk, |mut b, (u, control)| {
+                        b.push_bind(&c.id).push_bind(u).push_bind(*control);
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE campaigns SET held_out_overlap = $2 WHERE id = $1")
+                    .bind(&c.id)
+                    .bind(held_out as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                Some((members, held_out))
             }
-            tx.commit().await?;
-            Ok(())
-        })
+        }))?;
+        match outcome {
+            Some((members, _)) if members.is_empty() => Ok(CampaignCreation::Empty),
+            Some((members, held_out_overlap)) => Ok(CampaignCreation::Created {
+                members,
+                held_out_overlap,
+            }),
+            None => {
+                let key = c.idempotency_key.as_deref().unwrap_or_default();
+                let first = self.campaign_by_idempotency_key(key).await?;
+                Ok(CampaignCreation::Replay(Box::new(
+                    first.ok_or(sqlx::Error::RowNotFound)?,
+                )))
+            }
+        }
+    }
+
+    pub async fn campaign_by_idempotency_key(&self, key: &str) -> sqlx::Result<Option<StoredCampaign>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE idempotency_key = $1");
+        on_pool!(self, p => sqlx::query_as(&sql).bind(key).fetch_optional(p).await)
     }
 
     pub async fn list_campaigns(&self) -> sqlx::Result<Vec<StoredCampaign>> {
@@ -107,23 +211,75 @@ impl Store {
         })
     }
 
-    /// Every purchase and refund of the campaign's offer by its members,
-    /// before the start too (ownership as of the start decides whether a
-    /// purchase in the window is a conversion), with the course's price.
-    pub async fn campaign_payments(&self, c: &StoredCampaign) -> sqlx::Result<Vec<PaymentRow>> {
-        let (offer_sql, offer) = match (&c.course_id, &c.category) {
-            (Some(course), _) => ("e.course_id = $2", course.clone()),
-            (None, Some(cat)) => ("k.category = $2", cat.clone()),
-            (None, None) => ("$2 = $2", String::new()),
-        };
-        let sql = format!(
-            "SELECT m.user_id, m.control, e.course_id, e.type, e.ts_ms, k.price_cents \
-             FROM campaign_members m JOIN events e ON e.user_id = m.user_id \
-             JOIN courses k ON k.id = e.course_id \
-             WHERE m.campaign_id = $1 AND e.type IN ('purchase', 'refund') AND {offer_sql}"
-        );
-        on_pool!(self, p => {
-            sqlx::query_as(&sql).bind(&c.id).bind(&offer).fetch_all(p).await
-        })
+    /// Every purchase and refund, by a member, of a course the campaign
+    /// offered when it was created, before the start too (ownership as of
+    /// the start decides whether a purchase in the window is a
+    /// conversion), with the course's price in force at the event's time
+    /// (the earliest known price when the event predates the history).
+    pub async fn campaign_payments(&self, id: &str) -> sqlx::Result<Vec<PaymentRow>> {
+        let rows: Vec<(String, bool, String, String, i64, Option<i64>)> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT m.user_id, m.control, e.course_id, e.type, e.ts_ms, \
+                 COALESCE((SELECT h.price_cents FROM course_prices h WHERE h.course_id = e.course_id \
+                           AND h.from_ms <= e.ts_ms ORDER BY h.from_ms DESC LIMIT 1), \
+                          (SELECT h.price_cents FROM course_prices h WHERE h.course_id = e.course_id \
+                           ORDER BY h.from_ms LIMIT 1)) \
+                 FROM campaign_members m JOIN events e ON e.user_id = m.user_id \
+                 JOIN campaign_offer_courses o ON o.campaign_id = m.campaign_id AND o.course_id = e.course_id \
+                 WHERE m.campaign_id = $1 AND e.type IN ('purchase', 'refund')",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(user, control, course, kind, ts_ms, price)| {
+                let kind = match kind.as_str() {
+                    "purchase" => Payment::Purchase,
+                    "refund" => Payment::Refund,
+                    _ => return None,
+                };
+                Some(PaymentRow {
+                    user,
+                    control,
+                    course,
+                    kind,
+                    ts_ms,
+                    price_cents: price.unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// Per member with any: the distinct courses bought in [from_ms, to_ms)
+    /// (the CUPED covariate of a report).
+    pub async fn campaign_pre_period(
+        &self,
+        id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> sqlx::Result<Vec<Covariate>> {
+        let rows: Vec<(String, bool, i64)> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT m.user_id, m.control, COUNT(DISTINCT e.course_id) \
+                 FROM campaign_members m JOIN events e ON e.user_id = m.user_id \
+                 WHERE m.campaign_id = $1 AND e.type = 'purchase' AND e.ts_ms >= $2 AND e.ts_ms < $3 \
+                 GROUP BY m.user_id, m.control",
+            )
+            .bind(id)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(user, control, n)| Covariate {
+                user,
+                control,
+                purchases: n.max(0) as u64,
+            })
+            .collect())
     }
 }

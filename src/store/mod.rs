@@ -30,7 +30,7 @@ pub use experiments::{Impression, PutError, StoredExperiment};
 pub use health::{run_probe, ProbeTiming, StoreHealth};
 pub use history::TrainingRun;
 pub use indexes::DeferredIndexes;
-pub use marketing::{PaymentRow, StoredCampaign};
+pub use marketing::{CampaignCreation, StoredCampaign};
 pub use retention::Expired;
 pub use rollup::{Compaction, DayCell, DaySink, KeyedCell};
 
