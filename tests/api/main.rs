@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bounds;
+mod campaign_facts;
 mod catalog;
 mod cluster;
 mod cold_courses;

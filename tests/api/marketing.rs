@@ -250,12 +250,21 @@ async fn marketing_loop(app: TestApp) {
         rep["discount_cost_cents"].as_i64().unwrap(),
         conv_t as i64 * (price - price * 8 / 10)
     );
-    let ci = rep["uplift_ci"].as_array().unwrap();
-    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
     // The planted uplift is 0.3 less the refunded share of treatment.
     let planted = 0.3 - 5.0 / n_t as f64;
-    assert!(lo < planted && planted < hi, "{planted} outside [{lo}, {hi}]");
-    assert!(rep["p_value"].as_f64().unwrap() < 0.01);
+    if n_t.min(n_c) >= 100 {
+        let ci = rep["uplift_ci"].as_array().unwrap();
+        let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        assert!(lo < planted && planted < hi, "{planted} outside [{lo}, {hi}]");
+        assert!(rep["p_value"].as_f64().unwrap() < 0.01);
+        assert_eq!(rep["verdict"], "positive", "{rep}");
+    } else {
+        // Too few learners a side for a verdict: no p-value that looks precise.
+        assert_eq!(rep["verdict"], "insufficient_data", "{rep}");
+        assert!(rep["p_value"].is_null() && rep["uplift_ci"].is_null(), "{rep}");
+    }
+    let detectable = rep["detectable_uplift"].as_f64().unwrap();
+    assert!(detectable > 0.0 && detectable < planted, "{rep}");
     let uplift = rep["uplift"].as_f64().unwrap();
     // The uplift is sent to 4 decimals, incremental conversions to 2.
     let slack = 5e-5 * n_t as f64 + 0.005;
@@ -385,8 +394,16 @@ async fn prior_owners_do_not_convert(app: TestApp) {
     let rep = app.get_ok(&format!("/campaigns/{id}/report")).await;
     assert_eq!(conversions(&rep), 1, "only the newcomer converted: {rep}");
 
-    // A course offer; payments before the start arrive after it.
-    let course = data.courses[1].id.clone();
+    // A course offer of another category (the category campaign above
+    // still runs: its control group would be held out of an overlapping
+    // offer); payments before the start arrive after it.
+    let course = data
+        .courses
+        .iter()
+        .find(|c| c.category.to_lowercase() != category.to_lowercase())
+        .unwrap()
+        .id
+        .clone();
     let members = ids(&all_pages(&app, &format!("/audiences?course_id={course}"), 1000).await);
     assert!(members.len() >= 3);
     let (id, start) = create_campaign(

@@ -26,7 +26,8 @@ async fn intervals_are_drawn_at_the_tested_level(app: TestApp) {
     // Clicks: b users 1 in 2, c users 1 in 3, control a 1 in 4; purchases
     // half as often.
     let mut events = Vec::new();
-    for u in 0..300 {
+    // 450 users: about 150 a variant, above the minimum sample of 100.
+    for u in 0..450 {
         let user = format!("u{u}");
         let list = app.get_ok(&format!("/recommend/{user}")).await;
         let every = match list["variant"].as_str().unwrap() {
@@ -64,19 +65,29 @@ async fn intervals_are_drawn_at_the_tested_level(app: TestApp) {
                 c["difference"].as_f64().unwrap(),
                 c["z"].as_f64().unwrap(),
             );
+            assert_ne!(c["verdict"], "insufficient_data", "{c}");
             assert_eq!(c["significant"].as_bool().unwrap(), lo > 0.0 || hi < 0.0, "{c}");
             assert_eq!(
                 c["significant"].as_bool().unwrap(),
                 c["p_value"].as_f64().unwrap() < 0.025,
                 "{c}"
             );
-            // Half-width over standard error: the 97.5% critical value, not 1.96.
-            // (Sent rounded to 4 decimals, hence the tolerance; 1.96 is far.)
-            assert!(((hi - d) / (d / z) - 2.241_403).abs() < 0.05, "{c}");
+            // The always-valid half-width at 0.025, not at 0.05. (Sent
+            // rounded to 4 decimals, hence the tolerance.)
+            let at = |alpha: f64| {
+                let (v, t2) = ((d / z).powi(2), 0.05f64.powi(2));
+                (2.0 * v * (v + t2) / t2 * ((1.0 / alpha).ln() + 0.5 * ((v + t2) / v).ln())).sqrt()
+            };
+            assert!(((hi - d) - at(0.025)).abs() < 1e-3, "{c}");
+            assert!(at(0.025) - at(0.05) > 2e-3, "{c}");
             compared += 1;
         }
     }
     assert_eq!(compared, 4);
+    assert!(report["test"].as_str().unwrap().starts_with("mSPRT"));
+    // Weights 1:1:1 and a seeded hash: no sample ratio mismatch.
+    assert!(report["srm_p_value"].as_f64().unwrap() > 0.001, "{report}");
+    assert!(report["srm_warning"].is_null());
     app.stop().await;
 }
 both_backends!(report_level, intervals_are_drawn_at_the_tested_level);
