@@ -86,11 +86,14 @@ impl Learners {
         Learners::checked(self)
     }
 
+    /// `t`, checked, with its index (built once: adding a column keeps it).
     fn checked(mut t: Learners) -> Learners {
         if let Err(e) = t.check() {
             panic!("{e}");
         }
-        t.index = index_of(&t.ids);
+        if t.index.len() != t.ids.len() {
+            t.index = index_of(&t.ids);
+        }
         t
     }
 

@@ -54,7 +54,7 @@ fn table(n: usize) -> Learners {
     let mut owned = Vec::new();
     for i in 0..n {
         triples.extend(history_row(i).into_iter().map(|(c, w)| (i as u32, c, w)));
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             owned.push((i as u32, (i % COURSES) as u32, 1.0));
         }
     }
@@ -64,7 +64,7 @@ fn table(n: usize) -> Learners {
             // NaN (not active lately) for some learners, as in production.
             churn: (0..n)
                 .map(|i| {
-                    if i % 6 == 0 {
+                    if i.is_multiple_of(6) {
                         f32::NAN
                     } else {
                         1.0 / (i as f32 + 1.0)
@@ -75,7 +75,13 @@ fn table(n: usize) -> Learners {
             rfm: (0..n).map(rfm).collect(),
         },
         last_active_day: (0..n)
-            .map(|i| if i % 9 == 0 { i32::MIN } else { i as i32 * 3 })
+            .map(|i| {
+                if i.is_multiple_of(9) {
+                    i32::MIN
+                } else {
+                    i as i32 * 3
+                }
+            })
             .collect(),
         offers: OfferShares {
             beta: 10.0,
@@ -103,7 +109,11 @@ fn assert_own_row(t: &Learners, u: usize) {
     let (cols, vals) = t.history.row(u);
     let got: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
     assert_eq!(got, history_row(i), "history of u{i}");
-    let owns: &[u32] = if i % 2 == 0 { &[(i % COURSES) as u32] } else { &[] };
+    let owns: &[u32] = if i.is_multiple_of(2) {
+        &[(i % COURSES) as u32]
+    } else {
+        &[]
+    };
     assert_eq!(t.taken_row(u as u32), owns, "taken of u{i}");
     assert_eq!(t.segment_of(u as u32), Some((i % 7) as u32), "segment of u{i}");
     let m = t.marketing.as_ref().unwrap();
@@ -112,7 +122,7 @@ fn assert_own_row(t: &Learners, u: usize) {
         (i as f32 / 1000.0).to_bits(),
         "purchase of u{i}"
     );
-    let churn = if i % 6 == 0 {
+    let churn = if i.is_multiple_of(6) {
         f32::NAN
     } else {
         1.0 / (i as f32 + 1.0)
@@ -120,7 +130,11 @@ fn assert_own_row(t: &Learners, u: usize) {
     assert_eq!(m.scores.churn[u].to_bits(), churn.to_bits(), "churn of u{i}");
     assert_eq!(m.scores.spend_cents[u], i as i64 * 7, "spend of u{i}");
     assert_eq!(m.scores.rfm[u], rfm(i), "rfm of u{i}");
-    let day = if i % 9 == 0 { i32::MIN } else { i as i32 * 3 };
+    let day = if i.is_multiple_of(9) {
+        i32::MIN
+    } else {
+        i as i32 * 3
+    };
     assert_eq!(m.last_active_day[u], day, "last activity of u{i}");
     assert_eq!(m.offers.log_norm[u], -(i as f32), "normaliser of u{i}");
     for c in 0..CATEGORIES {
