@@ -60,7 +60,7 @@ async fn segment_of(
         metrics: &app.metrics,
     };
     let factor = match user_view(&src, snap, user).await {
-        UserView::Known(i) => return Ok(segs.assignment.get(i as usize).copied()),
+        UserView::Known(i) => return Ok(snap.users.segment_of(i)),
         UserView::Folded(f) => f.factor.clone(),
         UserView::Unknown => None,
     };
@@ -199,18 +199,19 @@ async fn get_profile(State(app): State<AppState>, Path(user): Path<String>) -> R
 /// the model has not seen (or who was erased since).
 fn marketing(app: &AppState, snap: &ModelSnapshot, user: &str) -> (Option<Predictions>, Option<Rfm>) {
     let known = snap.users.index.get(user).copied();
-    let (Some(mk), Some(u)) = (snap.marketing.as_deref(), known) else {
+    let (Some(mk), Some(p), Some(u)) = (snap.marketing.as_deref(), snap.users.marketing.as_ref(), known)
+    else {
         return (None, None);
     };
     if app.live.is_erased(user) {
         return (None, None);
     }
-    let p = &mk.predictions;
+    let p = &p.scores;
     let u = u as usize;
     let churn = Some(p.churn[u]).filter(|c| !c.is_nan());
     (
         Some(Predictions {
-            horizon_days: p.horizon_days,
+            horizon_days: mk.predictions.horizon_days,
             purchase_probability: share(f64::from(p.purchase[u])),
             churn_probability: churn.map(|c| share(f64::from(c))),
             predicted_spend_cents: p.spend_cents[u],

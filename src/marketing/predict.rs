@@ -90,7 +90,68 @@ pub struct Chosen {
     pub spend_per_buyer_cents: f64,
 }
 
+/// What a snapshot keeps of a training's predictions: the models, their
+/// backtests and the spend per buyer. The per-learner scores live in the
+/// snapshot's learner table (`crate::learners`), which restricts them with
+/// every other per-learner column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictionModels {
+    pub horizon_days: u32,
+    pub purchase_model: LinearModel,
+    pub churn_model: LinearModel,
+    pub purchase_gate: Gate,
+    pub churn_gate: Gate,
+    /// Mean spend in the horizon of learners who bought in it, cents.
+    pub spend_per_buyer_cents: f64,
+    pub spend_backtest: Option<SpendBacktest>,
+}
+
+/// The per-learner half of [`Predictions`], one entry per learner each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// P(any purchase in the next H days), 0..1.
+    pub purchase: Vec<f32>,
+    /// P(no activity in the next H days); NaN when not active in the last D days.
+    pub churn: Vec<f32>,
+    /// Expected spend over the next 90 days, cents.
+    pub spend_cents: Vec<i64>,
+    pub rfm: Vec<Rfm>,
+}
+
 impl Predictions {
+    /// The models and the per-learner scores, apart (moved, not copied).
+    pub fn split(self) -> (PredictionModels, Scores) {
+        let Predictions {
+            horizon_days,
+            purchase,
+            churn,
+            spend_cents,
+            rfm,
+            purchase_model,
+            churn_model,
+            purchase_gate,
+            churn_gate,
+            spend_per_buyer_cents,
+            spend_backtest,
+        } = self;
+        let models = PredictionModels {
+            horizon_days,
+            purchase_model,
+            churn_model,
+            purchase_gate,
+            churn_gate,
+            spend_per_buyer_cents,
+            spend_backtest,
+        };
+        let scores = Scores {
+            purchase,
+            churn,
+            spend_cents,
+            rfm,
+        };
+        (models, scores)
+    }
+
     /// What scoring needs to repeat this training's scores.
     pub fn chosen(&self) -> Chosen {
         Chosen {
@@ -356,7 +417,7 @@ fn churn_subset(s: &mut Sample) -> (Vec<Row>, Vec<bool>, Vec<usize>) {
 }
 
 /// Runs the whole pipeline. `previous` are the models now serving.
-pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predictions>) -> Predictions {
+pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&PredictionModels>) -> Predictions {
     let h = s.horizon_days as i32;
     let (t0, t1) = (d.today - 2 * h, d.today - h);
     // One BG/BB fit per training, as of T−2H, so its features mean the

@@ -392,7 +392,7 @@ fn a_model_that_loses_to_the_baseline_keeps_the_previous_one() {
         histories: &short,
         ..d
     };
-    let second = predict(&d2, &s, Some(&first));
+    let second = predict(&d2, &s, Some(&first.clone().split().0));
     assert_eq!(second.purchase_gate.source, Source::Previous);
     assert_eq!(second.purchase_model, first.purchase_model);
     let third = predict(&d2, &s, None);

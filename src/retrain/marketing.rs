@@ -8,16 +8,19 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::days::DayData;
+use crate::learners::Learners;
 use crate::marketing::audience::MarketingModel;
+use crate::marketing::columns::MarketingColumns;
 use crate::marketing::features::{CourseInfo, DayRow, Histories};
 use crate::marketing::offer::{Catalogue, OfferShares};
-use crate::marketing::predict::{predict, LearnerData, Predictions};
+use crate::marketing::predict::{predict, LearnerData, PredictionModels, Scores};
 use crate::marketing::MarketingSettings;
-use crate::serve::snapshot::{CourseMeta, CourseSide, UserSide};
+use crate::serve::snapshot::{CourseMeta, CourseSide};
 
 /// The learners' histories and predictions, before the offer shares.
 pub struct Prepared {
-    predictions: Predictions,
+    predictions: PredictionModels,
+    scores: Scores,
     categories: Vec<String>,
     course_category: Vec<u32>,
     last_active_day: Vec<i32>,
@@ -54,7 +57,7 @@ pub fn prepare(
         n_categories: categories.len(),
         today,
     };
-    let predictions = predict(&data, s, previous.map(|p| &p.predictions));
+    let (predictions, scores) = predict(&data, s, previous.map(|p| &p.predictions)).split();
     let active = s.activity_mask();
     let last_active_day = histories
         .iter()
@@ -67,6 +70,7 @@ pub fn prepare(
         .collect();
     Prepared {
         predictions,
+        scores,
         categories,
         course_category,
         last_active_day,
@@ -102,14 +106,15 @@ pub fn histories(days: DayData, users: &HashMap<String, u32>, courses: &HashMap<
     Histories::from_sorted(tagged, users.len())
 }
 
-/// The marketing model: `prepared` plus the offer shares under the fitted
-/// factors. `courses` must be the courses `prepare` was given, in order.
+/// The marketing model and the learners' marketing columns: `prepared`
+/// plus the offer shares under the fitted factors. `courses` must be the
+/// courses `prepare` was given, in order.
 pub fn finish(
     prepared: Prepared,
-    users: &UserSide,
+    users: &Learners,
     courses: &CourseSide,
     s: &MarketingSettings,
-) -> MarketingModel {
+) -> (MarketingModel, MarketingColumns) {
     debug_assert_eq!(courses.ids.len(), prepared.course_category.len());
     let offered: Vec<bool> = courses.meta.iter().map(|m| m.servable()).collect();
     let catalogue = Catalogue {
@@ -135,12 +140,16 @@ pub fn finish(
             "offer normaliser sampled"
         );
     }
-    MarketingModel {
+    let model = MarketingModel {
         predictions: prepared.predictions,
-        offers,
         categories: prepared.categories,
         course_category: prepared.course_category,
-        last_active_day: prepared.last_active_day,
         today: prepared.today,
-    }
+    };
+    let columns = MarketingColumns {
+        scores: prepared.scores,
+        last_active_day: prepared.last_active_day,
+        offers,
+    };
+    (model, columns)
 }
