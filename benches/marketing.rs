@@ -50,8 +50,9 @@ fn bench(c: &mut Criterion) {
         offers,
         categories: (0..8).map(|i| format!("cat{i}")).collect(),
         course_category: category,
-        last_active_day: vec![planted.today - 3; 100_000],
+        last_active_ms: vec![i64::from(planted.today - 3) * courserec::domain::DAY_MS; 100_000],
         today: planted.today,
+        cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
     };
     let segments: Vec<u32> = (0..100_000).map(|u| u % 7).collect();
     let offer = Offer::Course {

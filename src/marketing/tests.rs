@@ -20,6 +20,7 @@ fn row(day: i32, course: u32, kind: EventType, count: u32, value_max: f32) -> Da
         kind,
         count,
         value_max,
+        last_ms: 0,
     }
 }
 

@@ -4,14 +4,16 @@
 //! factors (the offer shares).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::days::DayData;
+use crate::domain::DAY_MS;
 use crate::marketing::audience::MarketingModel;
-use crate::marketing::features::{CourseInfo, DayRow, Histories};
+use crate::marketing::features::{CourseInfo, DayRow, Histories, History};
 use crate::marketing::offer::{Catalogue, OfferShares};
-use crate::marketing::predict::{predict, LearnerData, Predictions};
+use crate::marketing::predict::{check, predict, Incoherent, LearnerData, Predictions};
 use crate::marketing::MarketingSettings;
 use crate::serve::snapshot::{CourseMeta, CourseSide, UserSide};
 
@@ -20,17 +22,20 @@ pub struct Prepared {
     predictions: Predictions,
     categories: Vec<String>,
     course_category: Vec<u32>,
-    last_active_day: Vec<i32>,
+    last_active_ms: Vec<i64>,
     today: i32,
+    cutoff_ms: i64,
 }
 
-/// Predictions and RFM for every learner of `histories` as of day `today`
-/// (the first day not seen); `meta[i]` is snapshot course i's metadata.
+/// Predictions and RFM for every learner of `histories` as of the data
+/// cutoff `cutoff_ms` (when the log was read); features are computed as of
+/// day `today`, the first day not seen in full. `meta[i]` is snapshot
+/// course i's metadata.
 pub fn prepare(
     histories: Histories,
     meta: &[CourseMeta],
     s: &MarketingSettings,
-    today: i32,
+    (today, cutoff_ms): (i32, i64),
     previous: Option<&MarketingModel>,
 ) -> Prepared {
     let mut categories: Vec<String> = meta.iter().map(|m| m.category.clone()).collect();
@@ -53,24 +58,28 @@ pub fn prepare(
         courses: &infos,
         n_categories: categories.len(),
         today,
+        cutoff_ms,
     };
     let predictions = predict(&data, s, previous.map(|p| &p.predictions));
     let active = s.activity_mask();
-    let last_active_day = histories
+    let last_active_ms = histories
         .iter()
-        .map(|h| {
-            h.iter()
-                .rev()
-                .find(|r| active[r.kind.index()])
-                .map_or(i32::MIN, |r| r.day)
+        .map(|rows| {
+            History {
+                rows,
+                active: &active,
+            }
+            .last_active_ms(today)
+            .unwrap_or(i64::MIN)
         })
         .collect();
     Prepared {
         predictions,
         categories,
         course_category,
-        last_active_day,
+        last_active_ms,
         today,
+        cutoff_ms,
     }
 }
 
@@ -93,6 +102,7 @@ pub fn histories(days: DayData, users: &HashMap<String, u32>, courses: &HashMap<
                 kind: c.kind,
                 count: c.count,
                 value_max: c.value_max,
+                last_ms: (c.last_ts_ms() - i64::from(c.day) * DAY_MS) as i32,
             };
             Some((u, row))
         })
@@ -140,7 +150,20 @@ pub fn finish(
         offers,
         categories: prepared.categories,
         course_category: prepared.course_category,
-        last_active_day: prepared.last_active_day,
+        last_active_ms: prepared.last_active_ms,
         today: prepared.today,
+        cutoff_ms: prepared.cutoff_ms,
     }
+}
+
+/// The coherence check every published marketing model passes
+/// ([`crate::marketing::predict::check`]): a model that fails it is taken
+/// out (`*marketing` becomes `None`, so audiences answer "not ready"
+/// rather than serve it) and the failure returned for the caller to log
+/// and count.
+pub fn refuse_incoherent(marketing: &mut Option<Arc<MarketingModel>>) -> Result<(), Incoherent> {
+    let Some(m) = marketing.as_deref() else {
+        return Ok(());
+    };
+    check(&m.predictions).inspect_err(|_| *marketing = None)
 }

@@ -13,7 +13,7 @@ use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 
 /// What a snapshot's lists rest on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
