@@ -52,10 +52,11 @@ fn bench(c: &mut Criterion) {
         categories: (0..8).map(|i| format!("cat{i}")).collect(),
         course_category: category,
         today: planted.today,
+        cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
     };
     let columns = MarketingColumns {
         scores,
-        last_active_day: vec![planted.today - 3; 100_000],
+        last_active_ms: vec![i64::from(planted.today - 3) * courserec::domain::DAY_MS; 100_000],
         offers,
     };
     let segments: Vec<u32> = (0..100_000).map(|u| u % 7).collect();

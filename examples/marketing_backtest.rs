@@ -136,10 +136,11 @@ fn scale() {
         categories: (0..8).map(|i| format!("cat{i}")).collect(),
         course_category: category,
         today: planted.today,
+        cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
     };
     let columns = MarketingColumns {
         scores,
-        last_active_day: vec![planted.today - 3; n],
+        last_active_ms: vec![i64::from(planted.today - 3) * courserec::domain::DAY_MS; n],
         offers,
     };
     let segments: Vec<u32> = (0..n as u32).map(|u| u % 7).collect();

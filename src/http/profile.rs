@@ -14,6 +14,7 @@ use super::AppState;
 use crate::domain::now_ms;
 use crate::domain::{Level, TypeAgg};
 use crate::error::{ApiError, ErrorBody, Json, Result};
+use crate::marketing::predict::within_active;
 use crate::marketing::rfm::Rfm;
 use crate::segment::profile::Profile;
 use crate::serve::segments;
@@ -102,7 +103,8 @@ pub struct SegmentRef {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Predictions {
     pub horizon_days: u32,
-    /// P(buying any course in the horizon), 0..1.
+    /// P(buying any course in the horizon), 0..1; never above
+    /// 1 − `churn_probability` (buying is activity).
     pub purchase_probability: f64,
     /// P(no activity in the horizon), 0..1; null when the learner was not
     /// recently active (churn is undefined).
@@ -208,12 +210,16 @@ fn marketing(app: &AppState, snap: &ModelSnapshot, user: &str) -> (Option<Predic
     }
     let p = &p.scores;
     let u = u as usize;
-    let churn = Some(p.churn[u]).filter(|c| !c.is_nan());
+    let churn = Some(p.churn[u])
+        .filter(|c| !c.is_nan())
+        .map(|c| share(f64::from(c)));
+    // Rounded to 4 decimals, P(purchase) stays within 1 − the churn shown.
+    let purchase = within_active(f64::from(p.purchase[u]), churn);
     (
         Some(Predictions {
             horizon_days: mk.predictions.horizon_days,
-            purchase_probability: share(f64::from(p.purchase[u])),
-            churn_probability: churn.map(|c| share(f64::from(c))),
+            purchase_probability: share(purchase),
+            churn_probability: churn,
             predicted_spend_cents: p.spend_cents[u],
         }),
         Some(p.rfm[u]),

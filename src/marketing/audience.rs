@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::columns::MarketingColumns;
+use super::features::active_within;
 use super::predict::PredictionModels;
 use super::rfm::RfmGroup;
 use crate::model::Factors;
@@ -20,6 +21,9 @@ pub struct MarketingModel {
     pub course_category: Vec<u32>,
     /// T: the first day the training did not see.
     pub today: i32,
+    /// The data cutoff (when the training read the log), ms since the
+    /// epoch: `active_days` and `inactive_days` count elapsed days back from it.
+    pub cutoff_ms: i64,
 }
 
 /// What is offered: anything, one course (its factor and price), or a category.
@@ -43,10 +47,11 @@ pub struct Filter {
     /// 0..1.
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_churn_probability: Option<f64>,
-    /// Active within the last N days (before T).
+    /// Active within the last N days: elapsed time, N × 24 h back from
+    /// the data cutoff of the training.
     #[schema(minimum = 1, maximum = 3650)]
     pub active_days: Option<u32>,
-    /// Not active within the last N days (before T).
+    /// Not active within the last N days (elapsed, as `active_days`).
     #[schema(minimum = 1, maximum = 3650)]
     pub inactive_days: Option<u32>,
 }
@@ -112,14 +117,10 @@ impl MarketingModel {
         let mut out: Vec<Member> = (0..p.purchase.len())
             .into_par_iter()
             .filter_map(|u| {
-                let last = cols.last_active_day[u];
-                let days_since = i64::from(self.today) - i64::from(last);
-                if filter
-                    .active_days
-                    .is_some_and(|n| last == i32::MIN || days_since > i64::from(n))
-                    || filter
-                        .inactive_days
-                        .is_some_and(|n| last != i32::MIN && days_since <= i64::from(n))
+                let last = Some(cols.last_active_ms[u]).filter(|&t| t != i64::MIN);
+                let within = |n| active_within(last, self.cutoff_ms, n);
+                if filter.active_days.is_some_and(|n| !within(n))
+                    || filter.inactive_days.is_some_and(within)
                     || filter
                         .segment
                         .is_some_and(|s| segments.and_then(|g| g.get(u)) != Some(&s))

@@ -14,8 +14,9 @@ use crate::model::select_rows;
 pub struct MarketingColumns {
     /// P(purchase), P(churn), predicted spend (cents) and RFM.
     pub scores: Scores,
-    /// Last activity day of each learner (days since the epoch), `i32::MIN` if none.
-    pub last_active_day: Vec<i32>,
+    /// Time of each learner's last activity, ms since the epoch
+    /// (`i64::MIN` if none).
+    pub last_active_ms: Vec<i64>,
     /// Softmax normalisers and category shares (`n_categories` per learner).
     pub offers: OfferShares,
 }
@@ -33,7 +34,7 @@ impl MarketingColumns {
                     spend_cents,
                     rfm,
                 },
-            last_active_day,
+            last_active_ms,
             offers:
                 OfferShares {
                     beta: _,
@@ -47,7 +48,7 @@ impl MarketingColumns {
             ("churn", churn.len()),
             ("spend_cents", spend_cents.len()),
             ("rfm", rfm.len()),
-            ("last_active_day", last_active_day.len()),
+            ("last_active_ms", last_active_ms.len()),
             ("log_norm", log_norm.len()),
         ];
         let shares = category_share.len();
@@ -69,7 +70,7 @@ impl MarketingColumns {
                     spend_cents,
                     rfm,
                 },
-            last_active_day,
+            last_active_ms,
             offers:
                 OfferShares {
                     beta,
@@ -85,7 +86,7 @@ impl MarketingColumns {
                 spend_cents: select_rows(spend_cents, 1, keep),
                 rfm: select_rows(rfm, 1, keep),
             },
-            last_active_day: select_rows(last_active_day, 1, keep),
+            last_active_ms: select_rows(last_active_ms, 1, keep),
             offers: OfferShares {
                 beta: *beta,
                 log_norm: select_rows(log_norm, 1, keep),

@@ -248,7 +248,7 @@ fn predictions(
         histories,
         &catalog::meta_of(&inter.courses, catalog),
         &s.marketing,
-        today,
+        (today, read_at_ms),
         previous.and_then(|p| p.marketing.as_deref()),
     )
 }
