@@ -6,6 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
 use courserec::marketing::audience::{Filter, MarketingModel, Offer};
+use courserec::marketing::columns::MarketingColumns;
 use courserec::marketing::offer::{Catalogue, NormaliserSampling, OfferShares};
 use courserec::marketing::predict::{predict, score_all};
 use courserec::marketing::{synthetic, MarketingSettings};
@@ -45,13 +46,18 @@ fn bench(c: &mut Criterion) {
         n_categories: 8,
     };
     let (offers, _) = OfferShares::build(&users, &taken, &catalogue, 10.0, &NormaliserSampling::default());
+    let (predictions, scores) = p.split();
     let model = MarketingModel {
-        predictions: p,
-        offers,
+        predictions,
         categories: (0..8).map(|i| format!("cat{i}")).collect(),
         course_category: category,
-        last_active_day: vec![planted.today - 3; 100_000],
         today: planted.today,
+        cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
+    };
+    let columns = MarketingColumns {
+        scores,
+        last_active_ms: vec![i64::from(planted.today - 3) * courserec::domain::DAY_MS; 100_000],
+        offers,
     };
     let segments: Vec<u32> = (0..100_000).map(|u| u % 7).collect();
     let offer = Offer::Course {
@@ -66,7 +72,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 model
-                    .rank(&users, Some(&segments), &offer, &filter, |u| u % 50 == 0)
+                    .rank(&users, Some(&segments), &columns, &offer, &filter, |u| {
+                        u % 50 == 0
+                    })
                     .len(),
             )
         })

@@ -15,7 +15,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("100k_users_64f_auto_k", |b| {
         b.iter(|| {
-            let seg = segment_users(
+            let (seg, _) = segment_users(
                 black_box(&s.factors),
                 64,
                 black_box(&s.profiles),

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use courserec::domain::Level;
 use courserec::eval::synthetic;
+use courserec::learners::Learners;
 use courserec::model::{AlsParams, Csr, Factors, Weights};
 use courserec::serve::recommend::{recommend, Query, Who};
-use courserec::serve::snapshot::{CourseMeta, CourseSide, ModelSnapshot, UserSide};
+use courserec::serve::snapshot::{CourseMeta, CourseSide, ModelSnapshot};
 use courserec::serve::Strategy;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
@@ -61,7 +62,7 @@ fn big_snapshot() -> ModelSnapshot {
         weights: Weights::default(),
         metrics: None,
         baseline_metrics: None,
-        users: Arc::new(UserSide::new(ids, random_factors(n_users, k, 1), history, taken)),
+        users: Arc::new(Learners::new(ids, random_factors(n_users, k, 1), history, taken)),
         courses: Arc::new(courses),
         segments: None,
         segmentation_seconds: 0.0,

@@ -100,6 +100,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
 /// of five runs (`cargo bench --bench marketing` measures the same).
 fn scale() {
     use courserec::marketing::audience::{Filter, MarketingModel, Offer};
+    use courserec::marketing::columns::MarketingColumns;
     use courserec::marketing::offer::{Catalogue, NormaliserSampling, OfferShares};
     use courserec::marketing::predict::{predict, score_all};
     use courserec::marketing::{synthetic, MarketingSettings};
@@ -129,13 +130,18 @@ fn scale() {
         n_categories: 8,
     };
     let (offers, _) = OfferShares::build(&users, &taken, &catalogue, 10.0, &NormaliserSampling::default());
+    let (predictions, scores) = p.split();
     let model = MarketingModel {
-        predictions: p,
-        offers,
+        predictions,
         categories: (0..8).map(|i| format!("cat{i}")).collect(),
         course_category: category,
-        last_active_day: vec![planted.today - 3; n],
         today: planted.today,
+        cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
+    };
+    let columns = MarketingColumns {
+        scores,
+        last_active_ms: vec![i64::from(planted.today - 3) * courserec::domain::DAY_MS; n],
+        offers,
     };
     let segments: Vec<u32> = (0..n as u32).map(|u| u % 7).collect();
     let offer = Offer::Course {
@@ -146,6 +152,7 @@ fn scale() {
         let m = model.rank(
             &users,
             Some(segments.as_slice()),
+            &columns,
             &offer,
             &Filter::default(),
             |u| u % 50 == 0,

@@ -19,6 +19,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod learners;
 pub mod marketing;
 pub mod memory;
 pub mod metrics;

@@ -46,6 +46,9 @@ pub struct MetricSet {
     pub impressions_dropped: IntCounter,
     /// Backtest of the marketing predictions: prediction, model or baseline, metric.
     pub marketing_metric: prometheus::GaugeVec,
+    /// Trainings whose marketing predictions failed the coherence check
+    /// (`marketing::predict::check`) and were not published.
+    pub marketing_refused: IntCounter,
     pub campaigns_created: IntCounter,
     pub campaign_members: IntCounterVec,
     /// Latest report of each campaign: conversions per arm, uplift.
@@ -203,6 +206,11 @@ impl Metrics {
                 &["prediction", "model", "metric"],
             )
             .unwrap(),
+            marketing_refused: IntCounter::with_opts(opts(
+                "marketing_predictions_refused_total",
+                "Trainings whose marketing predictions broke P(purchase) <= 1 - P(churn) or 0..1, not published.",
+            ))
+            .unwrap(),
             campaigns_created: IntCounter::with_opts(opts("campaigns_created_total", "Campaigns created."))
                 .unwrap(),
             campaign_members: IntCounterVec::new(
@@ -268,6 +276,7 @@ fn register_all(m: &MetricSet) {
         Box::new(m.experiment_impressions.clone()),
         Box::new(m.impressions_dropped.clone()),
         Box::new(m.marketing_metric.clone()),
+        Box::new(m.marketing_refused.clone()),
         Box::new(m.campaigns_created.clone()),
         Box::new(m.campaign_members.clone()),
         Box::new(m.campaign_conversions.clone()),

@@ -9,7 +9,15 @@ use std::path::{Path, PathBuf};
 
 /// Maths and seeded data only: no I/O, so no tokio, sqlx or axum. (`demo`
 /// too: `marketing` draws its synthetic learners from it.)
-const PURE: &[&str] = &["model", "eval", "segment", "experiment", "marketing", "demo"];
+const PURE: &[&str] = &[
+    "model",
+    "eval",
+    "segment",
+    "experiment",
+    "marketing",
+    "demo",
+    "learners",
+];
 const IO_CRATES: &[&str] = &["tokio", "sqlx", "axum"];
 
 /// module → (module it uses → first place it does, as `file:line`).

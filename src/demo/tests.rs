@@ -81,9 +81,9 @@ fn taste_groups_are_recoverable_from_profiles() {
         silhouette_size: 1000,
         ..SegmentParams::default()
     };
-    let seg = segment_users(&[], 0, &profiles, &params, None, 11);
+    let (seg, assignment) = segment_users(&[], 0, &profiles, &params, None, 11);
     let truth: Vec<usize> = d.taste_groups.iter().map(|t| t.1).collect();
-    let ari = adjusted_rand_index(&truth, &seg.assignment);
+    let ari = adjusted_rand_index(&truth, &assignment);
     assert_eq!(seg.segments.len(), d.group_names.len(), "{:?}", seg.k_scores);
     eprintln!("ARI {ari:.4}, k scores {:?}", seg.k_scores);
     eprintln!(

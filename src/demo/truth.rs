@@ -40,7 +40,8 @@ pub fn planted(data: &DemoData, now_ms: i64) -> Planted {
         .map(|(i, u)| (u.0.as_str(), i))
         .collect();
     let today = (now_ms.div_euclid(DAY) + 1) as i32;
-    let mut days: HashMap<(usize, u32, EventType, i32), (u32, f32)> = HashMap::new();
+    // (count, largest value, last event's ms within the day).
+    let mut days: HashMap<(usize, u32, EventType, i32), (u32, f32, i32)> = HashMap::new();
     for (e, future) in data
         .events
         .iter()
@@ -56,18 +57,20 @@ pub fn planted(data: &DemoData, now_ms: i64) -> Planted {
                 e.kind,
                 day,
             ))
-            .or_insert((0, 0.0));
+            .or_insert((0, 0.0, 0));
         r.0 += 1;
         r.1 = r.1.max(e.value.unwrap_or(0.0) as f32);
+        r.2 = r.2.max((e.ts_ms - i64::from(day) * DAY).clamp(0, DAY - 1) as i32);
     }
     let mut histories = vec![Vec::new(); data.users.len()];
-    for ((u, course, kind, day), (count, value_max)) in days {
+    for ((u, course, kind, day), (count, value_max, last_ms)) in days {
         histories[u].push(DayRow {
             day,
             course,
             kind,
             count,
             value_max,
+            last_ms,
         });
     }
     // A total order, so the rows (and all that follows) are reproducible.

@@ -148,15 +148,15 @@ pub struct Audience {
 }
 
 fn member(snap: &ModelSnapshot, m: &Member) -> AudienceMember {
-    let mk = snap.marketing.as_deref().expect("ranked with predictions");
+    let cols = snap.users.marketing.as_ref().expect("ranked with predictions");
     let u = m.user as usize;
     AudienceMember {
         user_id: snap.users.ids[u].clone(),
         purchase_probability: share(m.purchase),
         churn_probability: m.churn.map(share),
         expected_value_cents: m.value_cents.round() as i64,
-        segment_id: snap.segments.as_ref().and_then(|s| s.assignment.get(u).copied()),
-        rfm_group: mk.predictions.rfm[u].group,
+        segment_id: snap.users.segment_of(m.user),
+        rfm_group: cols.scores.rfm[u].group,
     }
 }
 

@@ -14,6 +14,7 @@ use super::AppState;
 use crate::domain::now_ms;
 use crate::domain::{Level, TypeAgg};
 use crate::error::{ApiError, ErrorBody, Json, Result};
+use crate::marketing::predict::within_active;
 use crate::marketing::rfm::Rfm;
 use crate::segment::profile::Profile;
 use crate::serve::segments;
@@ -60,7 +61,7 @@ async fn segment_of(
         metrics: &app.metrics,
     };
     let factor = match user_view(&src, snap, user).await {
-        UserView::Known(i) => return Ok(segs.assignment.get(i as usize).copied()),
+        UserView::Known(i) => return Ok(snap.users.segment_of(i)),
         UserView::Folded(f) => f.factor.clone(),
         UserView::Unknown => None,
     };
@@ -102,7 +103,8 @@ pub struct SegmentRef {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Predictions {
     pub horizon_days: u32,
-    /// P(buying any course in the horizon), 0..1.
+    /// P(buying any course in the horizon), 0..1; never above
+    /// 1 − `churn_probability` (buying is activity).
     pub purchase_probability: f64,
     /// P(no activity in the horizon), 0..1; null when the learner was not
     /// recently active (churn is undefined).
@@ -199,20 +201,25 @@ async fn get_profile(State(app): State<AppState>, Path(user): Path<String>) -> R
 /// the model has not seen (or who was erased since).
 fn marketing(app: &AppState, snap: &ModelSnapshot, user: &str) -> (Option<Predictions>, Option<Rfm>) {
     let known = snap.users.index.get(user).copied();
-    let (Some(mk), Some(u)) = (snap.marketing.as_deref(), known) else {
+    let (Some(mk), Some(p), Some(u)) = (snap.marketing.as_deref(), snap.users.marketing.as_ref(), known)
+    else {
         return (None, None);
     };
     if app.live.is_erased(user) {
         return (None, None);
     }
-    let p = &mk.predictions;
+    let p = &p.scores;
     let u = u as usize;
-    let churn = Some(p.churn[u]).filter(|c| !c.is_nan());
+    let churn = Some(p.churn[u])
+        .filter(|c| !c.is_nan())
+        .map(|c| share(f64::from(c)));
+    // Rounded to 4 decimals, P(purchase) stays within 1 − the churn shown.
+    let purchase = within_active(f64::from(p.purchase[u]), churn);
     (
         Some(Predictions {
-            horizon_days: p.horizon_days,
-            purchase_probability: share(f64::from(p.purchase[u])),
-            churn_probability: churn.map(|c| share(f64::from(c))),
+            horizon_days: mk.predictions.horizon_days,
+            purchase_probability: share(purchase),
+            churn_probability: churn,
             predicted_spend_cents: p.spend_cents[u],
         }),
         Some(p.rfm[u]),

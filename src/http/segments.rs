@@ -81,7 +81,7 @@ fn two(x: f64) -> f64 {
 )]
 async fn get_segments(State(app): State<AppState>) -> Result<Json<Segments>> {
     let snap = app.live.snapshot().ok_or_else(no_model)?;
-    let Some(segs) = &snap.segments else {
+    let Some(segs) = crate::serve::segments::counted(&snap, &app.live.erased_users()) else {
         return Ok(Json(Segments {
             model_version: Some(snap.version),
             k: 0,
@@ -133,9 +133,11 @@ fn members(app: &AppState, snap: &ModelSnapshot, id: u32) -> Result<Vec<String>>
     }
     let users = &snap.users.ids;
     let erased = app.live.erased_users();
-    let mut out: Vec<String> = segs
-        .assignment
+    let mut out: Vec<String> = snap
+        .users
+        .segment
         .iter()
+        .flatten()
         .enumerate()
         .filter(|(i, s)| **s == id && !erased.contains(&users[*i]))
         .map(|(i, _)| users[i].clone())
@@ -298,7 +300,7 @@ async fn get_audience(
             .get(id)
             .copied()
             .unwrap_or_else(|| users.taken_row(u).binary_search(&ci).is_ok())
-            || segment.is_some_and(|s| segs.and_then(|g| g.assignment.get(u as usize)) != Some(&s))
+            || segment.is_some_and(|s| users.segment_of(u) != Some(s))
             || erased.contains(id)
     };
     // A course nothing is known about (no learner, nothing alike) has a
@@ -312,7 +314,7 @@ async fn get_audience(
         .map(|&(u, s)| ScoredLearner {
             user_id: users.ids[u as usize].clone(),
             score: score(s),
-            segment_id: segs.and_then(|g| g.assignment.get(u as usize)).copied(),
+            segment_id: users.segment_of(u),
         })
         .collect();
     Ok(Json(CourseAudience {

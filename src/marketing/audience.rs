@@ -4,24 +4,26 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::offer::OfferShares;
-use super::predict::Predictions;
+use super::columns::MarketingColumns;
+use super::features::active_within;
+use super::predict::PredictionModels;
 use super::rfm::RfmGroup;
 use crate::model::Factors;
 
-/// What a training publishes for marketing, per snapshot user.
+/// What a training publishes for marketing besides the per-learner
+/// columns (those are [`MarketingColumns`], in the snapshot's learner table).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MarketingModel {
-    pub predictions: Predictions,
-    pub offers: OfferShares,
-    /// Category names, indexed as in `offers` and `course_category`.
+    pub predictions: PredictionModels,
+    /// Category names, indexed as in the offer shares and `course_category`.
     pub categories: Vec<String>,
     /// Category index of each snapshot course.
     pub course_category: Vec<u32>,
-    /// Last activity day of each learner (days since the epoch), `i32::MIN` if none.
-    pub last_active_day: Vec<i32>,
     /// T: the first day the training did not see.
     pub today: i32,
+    /// The data cutoff (when the training read the log), ms since the
+    /// epoch: `active_days` and `inactive_days` count elapsed days back from it.
+    pub cutoff_ms: i64,
 }
 
 /// What is offered: anything, one course (its factor and price), or a category.
@@ -45,10 +47,11 @@ pub struct Filter {
     /// 0..1.
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub min_churn_probability: Option<f64>,
-    /// Active within the last N days (before T).
+    /// Active within the last N days: elapsed time, N × 24 h back from
+    /// the data cutoff of the training.
     #[schema(minimum = 1, maximum = 3650)]
     pub active_days: Option<u32>,
-    /// Not active within the last N days (before T).
+    /// Not active within the last N days (elapsed, as `active_days`).
     #[schema(minimum = 1, maximum = 3650)]
     pub inactive_days: Option<u32>,
 }
@@ -79,47 +82,45 @@ impl MarketingModel {
     }
 
     /// P(buying `offer` in the horizon) and its expected value for learner `u`.
-    fn value(&self, u: usize, x: &[f32], offer: &Offer) -> (f64, f64) {
+    fn value(&self, cols: &MarketingColumns, u: usize, x: &[f32], offer: &Offer) -> (f64, f64) {
         let p = &self.predictions;
-        let any = f64::from(p.purchase[u]);
+        let any = f64::from(cols.scores.purchase[u]);
         match offer {
             Offer::Any => (any, any * p.spend_per_buyer_cents),
             Offer::Course { factor, price_cents } => {
-                let q = any * f64::from(self.offers.course_share(u, x, factor));
+                let q = any * f64::from(cols.offers.course_share(u, x, factor));
                 (q, q * *price_cents as f64)
             }
             Offer::Category {
                 index,
                 mean_price_cents,
             } => {
-                let q = any * f64::from(self.offers.category(u, *index));
+                let q = any * f64::from(cols.offers.category(u, *index));
                 (q, q * mean_price_cents)
             }
         }
     }
 
     /// Learners passing `filter` and not `excluded`, by expected value
-    /// (largest first; ties by user index). `segments[u]` is u's taste segment.
+    /// (largest first; ties by user index). `users`, `segments` and `cols`
+    /// are the learner table's factors, taste segments and marketing columns.
     pub fn rank(
         &self,
         users: &Factors,
         segments: Option<&[u32]>,
+        cols: &MarketingColumns,
         offer: &Offer,
         filter: &Filter,
         excluded: impl Fn(u32) -> bool + Sync,
     ) -> Vec<Member> {
-        let p = &self.predictions;
+        let p = &cols.scores;
         let mut out: Vec<Member> = (0..p.purchase.len())
             .into_par_iter()
             .filter_map(|u| {
-                let last = self.last_active_day[u];
-                let days_since = i64::from(self.today) - i64::from(last);
-                if filter
-                    .active_days
-                    .is_some_and(|n| last == i32::MIN || days_since > i64::from(n))
-                    || filter
-                        .inactive_days
-                        .is_some_and(|n| last != i32::MIN && days_since <= i64::from(n))
+                let last = Some(cols.last_active_ms[u]).filter(|&t| t != i64::MIN);
+                let within = |n| active_within(last, self.cutoff_ms, n);
+                if filter.active_days.is_some_and(|n| !within(n))
+                    || filter.inactive_days.is_some_and(within)
                     || filter
                         .segment
                         .is_some_and(|s| segments.and_then(|g| g.get(u)) != Some(&s))
@@ -134,7 +135,7 @@ impl MarketingModel {
                 {
                     return None;
                 }
-                let (purchase, value_cents) = self.value(u, users.row(u), offer);
+                let (purchase, value_cents) = self.value(cols, u, users.row(u), offer);
                 if filter.min_purchase_probability.is_some_and(|m| purchase < m) || excluded(u as u32) {
                     return None;
                 }

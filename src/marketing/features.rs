@@ -3,7 +3,8 @@
 
 use super::bgbb::prepared::DAYS_TABULATED;
 use super::bgbb::{BgBb, Prepared, Rf};
-use crate::domain::EventType;
+use crate::domain::{EventType, DAY_MS};
+use crate::model::ownership::{ownership_from_latest, Ownership};
 
 /// Events of one type by one learner on one course on one day (UTC days
 /// since the Unix epoch), summed in the store.
@@ -16,6 +17,54 @@ pub struct DayRow {
     pub count: u32,
     /// Largest value that day (watch fraction 0..1, rating 1..5).
     pub value_max: f32,
+    /// Time of the row's last event, ms after the start of `day`: what
+    /// elapsed-time windows and the ownership order of payments read.
+    pub last_ms: i32,
+}
+
+impl DayRow {
+    /// Time of the row's last event, ms since the Unix epoch.
+    pub fn last_ts_ms(&self) -> i64 {
+        i64::from(self.day) * DAY_MS + i64::from(self.last_ms)
+    }
+}
+
+/// Was the last activity at `last_ms` within `days` days (elapsed time,
+/// 86,400,000 ms each) before `cutoff_ms`? `None` (never active) is not.
+/// The one definition behind "active in the last N days" everywhere:
+/// audience filters, the churn window at scoring.
+pub fn active_within(last_ms: Option<i64>, cutoff_ms: i64, days: u32) -> bool {
+    last_ms.is_some_and(|t| cutoff_ms.saturating_sub(t) <= i64::from(days) * DAY_MS)
+}
+
+/// Elapsed days (fractional) from `last_ms` to `cutoff_ms`, at least 0;
+/// infinite for a learner never active.
+pub fn days_since(last_ms: Option<i64>, cutoff_ms: i64) -> f64 {
+    last_ms.map_or(f64::INFINITY, |t| (cutoff_ms - t).max(0) as f64 / DAY_MS as f64)
+}
+
+/// One course's payments by one learner, as [`History::payments`] reads them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CoursePayments {
+    pub course: u32,
+    /// Ownership just before the window, by [`crate::model::ownership`]
+    /// from the latest purchase and refund times.
+    pub before: Ownership,
+    /// At least one purchase event in the window.
+    pub bought_in_window: bool,
+}
+
+/// Distinct purchases: courses owned (count) and net spend (cents at list
+/// price), by the shared ownership rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owned {
+    /// Courses owned: a purchase repeated while owned (a retry) counts
+    /// once, a purchase later refunded not at all.
+    pub courses: u32,
+    /// Net spend: the price of each owned course, cents.
+    pub net_cents: i64,
+    /// Courses whose purchase was cancelled by a refund.
+    pub refunded: u32,
 }
 
 /// Every learner's day rows, flat: learner `u`'s are `rows[starts[u]..starts[u + 1]]`,
@@ -164,6 +213,62 @@ impl History<'_> {
             .map(|r| r.day)
     }
 
+    /// Time of the last activity before day `cutoff`, ms since the epoch.
+    pub fn last_active_ms(&self, cutoff: i32) -> Option<i64> {
+        let day = self.last_active(cutoff)?;
+        let rows = self.before(cutoff);
+        let from = rows.partition_point(|r| r.day < day);
+        rows[from..]
+            .iter()
+            .filter(|r| self.active[r.kind.index()])
+            .map(DayRow::last_ts_ms)
+            .max()
+    }
+
+    /// Per course with a payment before day `to`, by course: ownership
+    /// before day `from` and whether it was bought in days [from, to).
+    pub fn payments(&self, from: i32, to: i32, courses: &[CourseInfo]) -> Vec<CoursePayments> {
+        let mut pay: Vec<&DayRow> = self.rows[..self.rows.partition_point(|r| r.day < to)]
+            .iter()
+            .filter(|r| matches!(r.kind, EventType::Purchase | EventType::Refund))
+            .collect();
+        pay.sort_by_key(|r| r.course);
+        pay.chunk_by(|a, b| a.course == b.course)
+            .map(|rows| {
+                let latest = |kind| {
+                    rows.iter()
+                        .filter(|r| r.kind == kind && r.day < from)
+                        .map(|r| r.last_ts_ms())
+                        .max()
+                };
+                let course = rows[0].course;
+                let price = courses[course as usize].price_cents;
+                CoursePayments {
+                    course,
+                    before: ownership_from_latest(
+                        latest(EventType::Purchase),
+                        latest(EventType::Refund),
+                        price,
+                    ),
+                    bought_in_window: rows
+                        .iter()
+                        .any(|r| r.kind == EventType::Purchase && r.day >= from),
+                }
+            })
+            .collect()
+    }
+
+    /// Courses owned and net spend before day `cutoff` (see [`Owned`]).
+    pub fn owned(&self, cutoff: i32, courses: &[CourseInfo]) -> Owned {
+        self.payments(cutoff, cutoff, courses)
+            .iter()
+            .fold(Owned::default(), |o, p| Owned {
+                courses: o.courses + u32::from(p.before.owned),
+                net_cents: o.net_cents + p.before.net_spend_cents,
+                refunded: o.refunded + u32::from(p.before.refunded),
+            })
+    }
+
     /// Any activity in days [from, to).
     pub fn active_between(&self, from: i32, to: i32) -> bool {
         self.rows
@@ -171,16 +276,16 @@ impl History<'_> {
             .any(|r| r.day >= from && r.day < to && self.active[r.kind.index()])
     }
 
-    /// Purchases (count, cents at list price) in days [from, to).
+    /// Purchases in days [from, to) (count, cents at list price): the
+    /// courses bought in the window that were not owned before it, each
+    /// once however many purchase events (retries) it has. A refund later
+    /// in the window does not undo the purchase here.
     pub fn purchases_between(&self, from: i32, to: i32, courses: &[CourseInfo]) -> (u32, i64) {
-        self.rows
+        self.payments(from, to, courses)
             .iter()
-            .filter(|r| r.day >= from && r.day < to && r.kind == EventType::Purchase)
-            .fold((0, 0), |(n, c), r| {
-                (
-                    n + r.count,
-                    c + i64::from(r.count) * courses[r.course as usize].price_cents,
-                )
+            .filter(|p| p.bought_in_window && !p.before.owned)
+            .fold((0, 0), |(n, c), p| {
+                (n + 1, c + courses[p.course as usize].price_cents)
             })
     }
 }
@@ -242,7 +347,6 @@ pub fn features(
     let since = |d: i32| f64::from(cutoff - d);
     let mut active_days = (0u32, 0u32, None::<i32>); // 28, 90, last counted day
     let (mut ev28, mut ev14, mut ev14_28) = (0u32, 0u32, 0u32);
-    let (mut purchases, mut refunds, mut p28, mut spend) = (0i64, 0i64, 0u32, 0i64);
     let mut last_purchase = None;
     let mut cat = vec![0u32; n_categories.max(1)];
     let (mut watch_sum, mut watch_n, mut rate_sum, mut rate_n) = (0.0, 0u32, 0.0, 0u32);
@@ -251,7 +355,6 @@ pub fn features(
     let mut last_active = None;
     for r in rows {
         let age = cutoff - r.day;
-        let price = courses[r.course as usize].price_cents;
         if h.active[r.kind.index()] {
             last_active = Some(r.day);
             if active_days.2 != Some(r.day) {
@@ -266,15 +369,8 @@ pub fn features(
         cat[courses[r.course as usize].category as usize] += r.count;
         match r.kind {
             EventType::Purchase => {
-                purchases += i64::from(r.count);
-                spend += i64::from(r.count) * price;
-                p28 += if age <= 28 { r.count } else { 0 };
                 last_purchase = Some(r.day);
                 bought.push(r.course);
-            }
-            EventType::Refund => {
-                refunds += i64::from(r.count);
-                spend -= i64::from(r.count) * price;
             }
             EventType::Watch => {
                 watch_sum += f64::from(r.value_max);
@@ -296,12 +392,15 @@ pub fn features(
     let top = cat.iter().copied().max().unwrap_or(0);
     let touched = cat.iter().filter(|&&c| c > 0).count();
     let bgbb = bgbb_columns(h, cutoff, activity);
+    // Purchases and spend count people's sales, not events: see [`Owned`].
+    let owned = h.owned(cutoff, courses);
+    let p28 = h.purchases_between(cutoff - 28, cutoff, courses).0;
     Some([
         ln1p(last_active.map_or(NEVER_DAYS, since)),
         ln1p(f64::from(active_days.0)),
         ln1p(f64::from(active_days.1)),
-        ln1p((purchases - refunds) as f64),
-        ln1p(spend as f64 / 100.0),
+        ln1p(f64::from(owned.courses)),
+        ln1p(owned.net_cents as f64 / 100.0),
         ln1p(since(first)),
         (f64::from(ev14) - f64::from(ev14_28)) / (f64::from(ev14 + ev14_28) + 1.0),
         if total > 0 {
@@ -315,7 +414,7 @@ pub fn features(
         } else {
             0.0
         },
-        ln1p(refunds as f64),
+        ln1p(f64::from(owned.refunded)),
         if rate_n > 0 {
             rate_sum / f64::from(rate_n) / 5.0
         } else {
@@ -362,6 +461,7 @@ mod histories_tests {
             kind: EventType::View,
             count: 1,
             value_max: 0.0,
+            last_ms: 0,
         }
     }
 

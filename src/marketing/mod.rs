@@ -8,6 +8,7 @@ pub mod bgbb;
 pub mod calibration;
 pub mod campaign;
 pub mod classifier;
+pub mod columns;
 pub mod features;
 pub mod learners;
 pub mod metrics;

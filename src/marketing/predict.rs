@@ -11,8 +11,8 @@ use super::bgbb::BgBb;
 use super::calibration::{cross_fitted, fit_platt};
 use super::classifier::{fit, LinearModel};
 use super::features::{
-    bgbb_columns, features, labels, Activity, CourseInfo, Histories, History, Row, BASELINE, BGBB_FIRST,
-    N_FEATURES,
+    active_within, bgbb_columns, days_since, features, labels, Activity, CourseInfo, Histories, History, Row,
+    BASELINE, BGBB_FIRST, N_FEATURES,
 };
 use super::metrics::{quality, spend_quality, Quality, SpendQuality};
 use super::rfm::{score, Rfm, RfmInput};
@@ -24,8 +24,12 @@ pub struct LearnerData<'a> {
     pub histories: &'a Histories,
     pub courses: &'a [CourseInfo],
     pub n_categories: usize,
-    /// T: the first day not yet seen (today + 1).
+    /// T: the first day not yet seen (today + 1). Features are computed
+    /// as of T's start, as the models were fitted (at day boundaries).
     pub today: i32,
+    /// The data cutoff (when the log was read), ms since the epoch: the
+    /// elapsed-time windows (churn window, RFM recency) end here.
+    pub cutoff_ms: i64,
 }
 
 /// Where a published prediction's model came from.
@@ -90,7 +94,68 @@ pub struct Chosen {
     pub spend_per_buyer_cents: f64,
 }
 
+/// What a snapshot keeps of a training's predictions: the models, their
+/// backtests and the spend per buyer. The per-learner scores live in the
+/// snapshot's learner table (`crate::learners`), which restricts them with
+/// every other per-learner column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PredictionModels {
+    pub horizon_days: u32,
+    pub purchase_model: LinearModel,
+    pub churn_model: LinearModel,
+    pub purchase_gate: Gate,
+    pub churn_gate: Gate,
+    /// Mean spend in the horizon of learners who bought in it, cents.
+    pub spend_per_buyer_cents: f64,
+    pub spend_backtest: Option<SpendBacktest>,
+}
+
+/// The per-learner half of [`Predictions`], one entry per learner each.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// P(any purchase in the next H days), 0..1.
+    pub purchase: Vec<f32>,
+    /// P(no activity in the next H days); NaN when not active in the last D days.
+    pub churn: Vec<f32>,
+    /// Expected spend over the next 90 days, cents.
+    pub spend_cents: Vec<i64>,
+    pub rfm: Vec<Rfm>,
+}
+
 impl Predictions {
+    /// The models and the per-learner scores, apart (moved, not copied).
+    pub fn split(self) -> (PredictionModels, Scores) {
+        let Predictions {
+            horizon_days,
+            purchase,
+            churn,
+            spend_cents,
+            rfm,
+            purchase_model,
+            churn_model,
+            purchase_gate,
+            churn_gate,
+            spend_per_buyer_cents,
+            spend_backtest,
+        } = self;
+        let models = PredictionModels {
+            horizon_days,
+            purchase_model,
+            churn_model,
+            purchase_gate,
+            churn_gate,
+            spend_per_buyer_cents,
+            spend_backtest,
+        };
+        let scores = Scores {
+            purchase,
+            churn,
+            spend_cents,
+            rfm,
+        };
+        (models, scores)
+    }
+
     /// What scoring needs to repeat this training's scores.
     pub fn chosen(&self) -> Chosen {
         Chosen {
@@ -356,7 +421,7 @@ fn churn_subset(s: &mut Sample) -> (Vec<Row>, Vec<bool>, Vec<usize>) {
 }
 
 /// Runs the whole pipeline. `previous` are the models now serving.
-pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&Predictions>) -> Predictions {
+pub fn predict(d: &LearnerData, s: &MarketingSettings, previous: Option<&PredictionModels>) -> Predictions {
     let h = s.horizon_days as i32;
     let (t0, t1) = (d.today - 2 * h, d.today - h);
     // One BG/BB fit per training, as of T−2H, so its features mean the
@@ -409,7 +474,6 @@ pub fn score_all(d: &LearnerData, s: &MarketingSettings, chosen: Chosen) -> Pred
         spend_per_buyer_cents,
     } = chosen;
     let active = s.activity_mask();
-    let window = s.churn_window_days as i32;
     let scale = 90.0 / f64::from(s.horizon_days.max(1));
     let with_horizon = |m: &LinearModel| m.activity.map(|model| Activity::new(model, s.horizon_days));
     let (activity, churn_activity) = (with_horizon(&purchase_model), with_horizon(&churn_model));
@@ -430,26 +494,29 @@ pub fn score_all(d: &LearnerData, s: &MarketingSettings, chosen: Chosen) -> Pred
                 };
                 return (0.0, f32::NAN, 0, never);
             };
-            let p = purchase_model.predict(&f);
-            let churn = if hist.active_between(d.today - window, d.today) {
+            let last_active = hist.last_active_ms(d.today);
+            // Churn is defined for learners active within the last D days
+            // of elapsed time before the data cutoff.
+            let churn = if active_within(last_active, d.cutoff_ms, s.churn_window_days) {
                 let mut fc = f;
                 if churn_differs {
                     let (a, b) = bgbb_columns(&hist, d.today, churn_activity.as_ref());
                     fc[BGBB_FIRST] = a;
                     fc[BGBB_FIRST + 1] = b;
                 }
-                churn_model.predict(&fc) as f32
+                Some(churn_model.predict(&fc))
             } else {
-                f32::NAN
+                None
             };
-            // Features are ln(1+x): undo them for the RFM inputs.
+            let p = within_active(purchase_model.predict(&f), churn);
+            let owned = hist.owned(d.today, d.courses);
             let rfm = RfmInput {
-                recency_days: f[0].exp_m1(),
-                frequency: f[3].exp_m1(),
-                monetary_cents: f[4].exp_m1() * 100.0,
+                recency_days: days_since(last_active, d.cutoff_ms),
+                frequency: f64::from(owned.courses),
+                monetary_cents: owned.net_cents as f64,
             };
             let spend = (p * spend_per_buyer_cents * scale).round() as i64;
-            (p as f32, churn, spend, rfm)
+            (p as f32, churn.map_or(f32::NAN, |c| c as f32), spend, rfm)
         })
         .collect();
     let rfm = score(&scored.iter().map(|x| x.3).collect::<Vec<_>>());
@@ -465,6 +532,66 @@ pub fn score_all(d: &LearnerData, s: &MarketingSettings, chosen: Chosen) -> Pred
         churn_gate,
         spend_per_buyer_cents,
         spend_backtest: None,
+    }
+}
+
+/// P(purchase) held within P(active) = 1 − P(churn). Buying is activity,
+/// so no learner can be likelier to buy in the horizon than to be active
+/// in it; the purchase and churn models are fitted apart and can disagree.
+/// The published probability is P(active) × P(purchase | active) with
+/// P(purchase | active) = min(1, p̂ / P(active)) from the purchase model's
+/// p̂: that is p̂ capped at P(active) (the Fréchet bound), so a learner the
+/// two models agree on keeps p̂. `churn`: `None` where churn is undefined
+/// (not active in the last D days), and p̂ stands.
+pub fn within_active(purchase: f64, churn: Option<f64>) -> f64 {
+    churn.map_or(purchase, |c| purchase.min(1.0 - c))
+}
+
+/// Slack for f32 storage when [`check`] compares P(purchase) with 1 − P(churn).
+const COHERENCE_SLACK: f32 = 1e-6;
+
+/// A published prediction that breaks the rules [`check`] enforces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Incoherent {
+    /// Index of the first learner that breaks them.
+    pub learner: usize,
+    pub purchase: f32,
+    /// NaN where churn is undefined.
+    pub churn: f32,
+}
+
+impl std::fmt::Display for Incoherent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "learner {}: P(purchase) {} with P(churn) {} (want both in 0..1 and P(purchase) <= 1 - P(churn))",
+            self.learner, self.purchase, self.churn
+        )
+    }
+}
+
+/// Every learner's probabilities (one entry each in `purchase` and
+/// `churn`) are in 0..1 (churn may be NaN:
+/// undefined) and P(purchase) ≤ 1 − P(churn) where churn is defined. Run
+/// on every model a training publishes; the first learner breaking it is
+/// the error.
+pub fn check(purchase: &[f32], churn: &[f32]) -> Result<(), Incoherent> {
+    let unit = |x: f32| (0.0..=1.0).contains(&x);
+    let bad = purchase.iter().zip(churn).position(|(&p, &c)| {
+        !unit(p) || !(c.is_nan() || unit(c) && p <= 1.0 - c + COHERENCE_SLACK)
+    });
+    match bad {
+        None if purchase.len() == churn.len() => Ok(()),
+        None => Err(Incoherent {
+            learner: purchase.len().min(churn.len()),
+            purchase: f32::NAN,
+            churn: f32::NAN,
+        }),
+        Some(learner) => Err(Incoherent {
+            learner,
+            purchase: purchase[learner],
+            churn: churn[learner],
+        }),
     }
 }
 

@@ -41,6 +41,8 @@ impl Planted {
             courses: &self.courses,
             n_categories: self.n_categories,
             today: self.today,
+            // Everything before T is seen: the data end at T's start.
+            cutoff_ms: i64::from(self.today) * crate::domain::DAY_MS,
         }
     }
 }
@@ -86,6 +88,7 @@ pub fn generate(n: usize, seed: u64, today: i32, history: i32, future: i32) -> P
                 kind: EventType::View,
                 count: rng.random_range(1..4),
                 value_max: 0.0,
+                last_ms: 0,
             });
             if rng.random::<f64>() < kind.buy * scale {
                 let c = pick(&mut rng);
@@ -95,6 +98,7 @@ pub fn generate(n: usize, seed: u64, today: i32, history: i32, future: i32) -> P
                     kind: EventType::AddToCart,
                     count: 1,
                     value_max: 0.0,
+                    last_ms: 0,
                 });
                 rows.push(DayRow {
                     day,
@@ -102,6 +106,7 @@ pub fn generate(n: usize, seed: u64, today: i32, history: i32, future: i32) -> P
                     kind: EventType::Purchase,
                     count: 1,
                     value_max: 0.0,
+                    last_ms: 0,
                 });
             } else if rng.random::<f64>() < 0.1 {
                 rows.push(DayRow {
@@ -110,6 +115,7 @@ pub fn generate(n: usize, seed: u64, today: i32, history: i32, future: i32) -> P
                     kind: EventType::AddToCart,
                     count: 1,
                     value_max: 0.0,
+                    last_ms: 0,
                 });
             }
         }

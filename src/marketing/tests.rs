@@ -20,6 +20,7 @@ fn row(day: i32, course: u32, kind: EventType, count: u32, value_max: f32) -> Da
         kind,
         count,
         value_max,
+        last_ms: 0,
     }
 }
 
@@ -392,7 +393,7 @@ fn a_model_that_loses_to_the_baseline_keeps_the_previous_one() {
         histories: &short,
         ..d
     };
-    let second = predict(&d2, &s, Some(&first));
+    let second = predict(&d2, &s, Some(&first.clone().split().0));
     assert_eq!(second.purchase_gate.source, Source::Previous);
     assert_eq!(second.purchase_model, first.purchase_model);
     let third = predict(&d2, &s, None);
@@ -460,4 +461,166 @@ fn spend_metrics_by_hand() {
     // Errors 100, 0, 50, 50: MAE 50, RMSE √(15000/4); totals 200 / 200.
     assert!(close(q.mae_cents, 50.0) && close(q.rmse_cents, (15_000.0f64 / 4.0).sqrt()));
     assert!(close(q.total_ratio, 1.0) && q.n == 4);
+}
+
+/// A row whose last event is `ms` into its day.
+fn at(day: i32, ms: i32, course: u32, kind: EventType, count: u32) -> DayRow {
+    DayRow {
+        last_ms: ms,
+        ..row(day, course, kind, count, 0.0)
+    }
+}
+
+#[test]
+fn retried_purchases_count_once_and_refunds_net_out() {
+    use super::features::Owned;
+    let active = MarketingSettings::default().activity_mask();
+    // Course 0 bought once, the purchase posted 25 times: 20 in one day's
+    // row, 5 more on later days. Course 1 bought, then refunded.
+    let rows = vec![
+        at(10, 1000, 0, Purchase, 20),
+        at(11, 1000, 0, Purchase, 3),
+        at(12, 1000, 1, Purchase, 1),
+        at(13, 1000, 0, Purchase, 2),
+        at(14, 1000, 1, Refund, 1),
+    ];
+    let h = History {
+        rows: &rows,
+        active: &active,
+    };
+    let owned = h.owned(20, &catalog());
+    assert_eq!(
+        owned,
+        Owned {
+            courses: 1,
+            net_cents: 1000,
+            refunded: 1
+        }
+    );
+    // Before the refund course 1 was owned: $30 net.
+    assert_eq!(h.owned(14, &catalog()).net_cents, 3000);
+    let f = features(&h, 20, &catalog(), 2, None).unwrap();
+    assert!(close(f[3], 2f64.ln()), "one net purchase: {}", f[3]);
+    assert!(close(f[4], 11f64.ln()), "$10 net: {}", f[4]);
+    assert!(close(f[10], 2f64.ln()), "one refunded course: {}", f[10]);
+    assert!(
+        close(f[13], 3f64.ln()),
+        "two courses bought in 28 days: {}",
+        f[13]
+    );
+    // A purchase of a course owned before the window is a retry, not a sale.
+    assert_eq!(h.purchases_between(11, 14, &catalog()), (1, 2000));
+    assert_eq!(h.purchases_between(10, 11, &catalog()), (1, 1000));
+    // Refund and purchase on one day: the later one decides, by time.
+    let rebought = vec![
+        at(5, 100, 0, Refund, 1),
+        at(5, 50, 0, Purchase, 1),
+        at(5, 200, 0, Purchase, 1),
+    ];
+    let mut sorted = rebought.clone();
+    sorted.sort_by_key(|r| (r.day, r.course, r.kind.index()));
+    let h = History {
+        rows: &sorted,
+        active: &active,
+    };
+    assert_eq!(h.owned(6, &catalog()).courses, 1);
+}
+
+#[test]
+fn rfm_frequency_is_courses_owned_not_purchase_events() {
+    use super::predict::predict;
+    // Learner 0 posts one purchase 25 times; learner 1 buys one course,
+    // learners 2 to 5 both courses; all active on day 99.
+    let mut histories = vec![
+        vec![at(90, 0, 0, Purchase, 25), at(99, 0, 0, View, 1)],
+        vec![at(90, 0, 0, Purchase, 1), at(99, 0, 0, View, 1)],
+    ];
+    for _ in 2..=5 {
+        histories.push(vec![
+            at(90, 0, 0, Purchase, 1),
+            at(90, 0, 1, Purchase, 1),
+            at(99, 0, 0, View, 1),
+        ]);
+    }
+    let hs = Histories::from_nested(histories);
+    let courses = catalog();
+    let d = super::predict::LearnerData {
+        histories: &hs,
+        courses: &courses,
+        n_categories: 2,
+        today: 100,
+        cutoff_ms: 100 * crate::domain::DAY_MS,
+    };
+    let p = predict(&d, &MarketingSettings::default(), None);
+    // Learner 0 ties the one-course buyers, below the two-course ones.
+    assert_eq!(p.rfm[0].f, p.rfm[1].f);
+    assert!(p.rfm[0].f < p.rfm[2].f, "{:?}", p.rfm);
+    assert_eq!(p.rfm[0].m, p.rfm[1].m);
+    assert!(!matches!(p.rfm[0].group, RfmGroup::Loyal | RfmGroup::Champions));
+}
+
+#[test]
+fn activity_windows_are_elapsed_time_before_the_cutoff() {
+    use super::features::{active_within, days_since};
+    use crate::domain::DAY_MS;
+    let hour = 3_600_000;
+    // The data end at 01:00 on day 100.
+    let cutoff = 100 * DAY_MS + hour;
+    // 23:30 on day 99: 90 minutes ago, active in the last day although
+    // on another calendar day.
+    assert!(active_within(Some(100 * DAY_MS - hour / 2), cutoff, 1));
+    // 00:30 on day 99: 24.5 hours ago, not within one day, within two.
+    let earlier = 99 * DAY_MS + hour / 2;
+    assert!(!active_within(Some(earlier), cutoff, 1));
+    assert!(active_within(Some(earlier), cutoff, 2));
+    // Exactly one day back is within it; never active is never within.
+    assert!(active_within(Some(cutoff - DAY_MS), cutoff, 1));
+    assert!(!active_within(None, cutoff, 3650));
+    assert!(close(days_since(Some(earlier), cutoff), 24.5 / 24.0));
+    assert_eq!(days_since(None, cutoff), f64::INFINITY);
+    // The last activity time is the latest row of the last active day.
+    let active = MarketingSettings::default().activity_mask();
+    let rows = [
+        at(98, 5, 0, View, 1),
+        at(99, 700, 0, View, 1),
+        at(99, 300, 1, View, 1),
+        at(99, 900, 1, Refund, 1),
+    ];
+    let h = History {
+        rows: &rows,
+        active: &active,
+    };
+    assert_eq!(h.last_active_ms(100), Some(99 * DAY_MS + 700));
+    assert_eq!(h.last_active_ms(99), Some(98 * DAY_MS + 5));
+    assert_eq!(h.last_active_ms(98), None);
+}
+
+#[test]
+fn purchase_stays_within_activity_and_the_check_refuses_otherwise() {
+    use super::predict::{check, predict, within_active};
+    assert!(close(within_active(0.9, Some(0.3)), 0.7));
+    assert!(close(within_active(0.2, Some(0.3)), 0.2));
+    assert!(close(within_active(0.9, None), 0.9));
+    assert!(close(within_active(0.5, Some(1.0)), 0.0));
+    let planted = super::synthetic::generate(2000, 5, 20_000, 150, 28);
+    let seen = planted.seen();
+    let p = predict(&planted.data(&seen), &MarketingSettings::default(), None);
+    assert_eq!(check(&p.purchase, &p.churn), Ok(()));
+    let defined: Vec<usize> = (0..p.churn.len()).filter(|&u| !p.churn[u].is_nan()).collect();
+    assert!(defined.len() > 500);
+    for &u in &defined {
+        assert!(p.purchase[u] <= 1.0 - p.churn[u] + 1e-6, "learner {u}");
+    }
+    // P(purchase) + P(churn) > 1 is refused, naming the learner.
+    let mut bad = p.clone();
+    let u = defined[0];
+    bad.churn[u] = 0.5;
+    bad.purchase[u] = 0.51;
+    assert_eq!(check(&bad.purchase, &bad.churn).map_err(|e| e.learner), Err(u));
+    let mut out_of_range = p.clone();
+    out_of_range.purchase[defined[1]] = f32::NAN;
+    assert_eq!(check(&out_of_range.purchase, &out_of_range.churn).map_err(|e| e.learner), Err(defined[1]));
+    let mut short = p;
+    short.churn.pop();
+    assert!(check(&short.purchase, &short.churn).is_err());
 }

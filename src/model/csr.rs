@@ -82,6 +82,26 @@ impl Csr {
         self.indices.len()
     }
 
+    /// The rows `keep`, in that order (same columns).
+    pub fn select(&self, keep: &[usize]) -> Csr {
+        let mut indptr = Vec::with_capacity(keep.len() + 1);
+        indptr.push(0);
+        let (mut indices, mut data) = (Vec::new(), Vec::new());
+        for &r in keep {
+            let (cols, vals) = self.row(r);
+            indices.extend_from_slice(cols);
+            data.extend_from_slice(vals);
+            indptr.push(indices.len());
+        }
+        Csr {
+            n_rows: keep.len(),
+            n_cols: self.n_cols,
+            indptr,
+            indices,
+            data,
+        }
+    }
+
     /// Column indices and values of row `r`.
     #[inline]
     pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
@@ -141,5 +161,14 @@ mod tests {
         assert_eq!((t.n_rows, t.n_cols), (3, 2));
         assert_eq!(t.row(2), (&[0u32, 1][..], &[1.0f32, 3.0][..]));
         assert_eq!(t.transpose(), m);
+    }
+
+    #[test]
+    fn select_keeps_the_chosen_rows_in_order() {
+        let m = Csr::from_triples(3, 2, &[(0, 0, 1.0), (1, 1, 2.0), (2, 0, 3.0), (2, 1, 4.0)]);
+        let r = m.select(&[2, 0]);
+        assert_eq!((r.n_rows, r.n_cols), (2, 2));
+        assert_eq!(r.row(0), (&[0u32, 1][..], &[3.0f32, 4.0][..]));
+        assert_eq!(r.row(1), (&[0u32][..], &[1.0f32][..]));
     }
 }

@@ -14,7 +14,28 @@ pub struct Factors {
     pub data: Vec<f32>,
 }
 
+/// Rows `keep` of a row-major matrix `width` wide, in `keep`'s order.
+///
+/// # Panics
+/// If a kept row is past the end of `data`.
+pub fn select_rows<T: Clone>(data: &[T], width: usize, keep: &[usize]) -> Vec<T> {
+    let mut out = Vec::with_capacity(keep.len() * width);
+    for &r in keep {
+        out.extend_from_slice(&data[r * width..(r + 1) * width]);
+    }
+    out
+}
+
 impl Factors {
+    /// The rows `keep`, in that order.
+    pub fn select(&self, keep: &[usize]) -> Factors {
+        Factors {
+            n: keep.len(),
+            k: self.k,
+            data: select_rows(&self.data, self.k, keep),
+        }
+    }
+
     /// All-zero factors.
     pub fn zeros(n: usize, k: usize) -> Factors {
         Factors {

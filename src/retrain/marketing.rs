@@ -4,33 +4,41 @@
 //! factors (the offer shares).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::days::DayData;
+use crate::domain::DAY_MS;
+use crate::learners::Learners;
 use crate::marketing::audience::MarketingModel;
-use crate::marketing::features::{CourseInfo, DayRow, Histories};
+use crate::marketing::columns::MarketingColumns;
+use crate::marketing::features::{CourseInfo, DayRow, Histories, History};
 use crate::marketing::offer::{Catalogue, OfferShares};
-use crate::marketing::predict::{predict, LearnerData, Predictions};
+use crate::marketing::predict::{check, predict, Incoherent, LearnerData, PredictionModels, Scores};
 use crate::marketing::MarketingSettings;
-use crate::serve::snapshot::{CourseMeta, CourseSide, UserSide};
+use crate::serve::snapshot::{CourseMeta, CourseSide, ModelSnapshot};
 
 /// The learners' histories and predictions, before the offer shares.
 pub struct Prepared {
-    predictions: Predictions,
+    predictions: PredictionModels,
+    scores: Scores,
     categories: Vec<String>,
     course_category: Vec<u32>,
-    last_active_day: Vec<i32>,
+    last_active_ms: Vec<i64>,
     today: i32,
+    cutoff_ms: i64,
 }
 
-/// Predictions and RFM for every learner of `histories` as of day `today`
-/// (the first day not seen); `meta[i]` is snapshot course i's metadata.
+/// Predictions and RFM for every learner of `histories` as of the data
+/// cutoff `cutoff_ms` (when the log was read); features are computed as of
+/// day `today`, the first day not seen in full. `meta[i]` is snapshot
+/// course i's metadata.
 pub fn prepare(
     histories: Histories,
     meta: &[CourseMeta],
     s: &MarketingSettings,
-    today: i32,
+    (today, cutoff_ms): (i32, i64),
     previous: Option<&MarketingModel>,
 ) -> Prepared {
     let mut categories: Vec<String> = meta.iter().map(|m| m.category.clone()).collect();
@@ -53,24 +61,29 @@ pub fn prepare(
         courses: &infos,
         n_categories: categories.len(),
         today,
+        cutoff_ms,
     };
-    let predictions = predict(&data, s, previous.map(|p| &p.predictions));
+    let (predictions, scores) = predict(&data, s, previous.map(|p| &p.predictions)).split();
     let active = s.activity_mask();
-    let last_active_day = histories
+    let last_active_ms = histories
         .iter()
-        .map(|h| {
-            h.iter()
-                .rev()
-                .find(|r| active[r.kind.index()])
-                .map_or(i32::MIN, |r| r.day)
+        .map(|rows| {
+            History {
+                rows,
+                active: &active,
+            }
+            .last_active_ms(today)
+            .unwrap_or(i64::MIN)
         })
         .collect();
     Prepared {
         predictions,
+        scores,
         categories,
         course_category,
-        last_active_day,
+        last_active_ms,
         today,
+        cutoff_ms,
     }
 }
 
@@ -93,6 +106,7 @@ pub fn histories(days: DayData, users: &HashMap<String, u32>, courses: &HashMap<
                 kind: c.kind,
                 count: c.count,
                 value_max: c.value_max,
+                last_ms: (c.last_ts_ms() - i64::from(c.day) * DAY_MS) as i32,
             };
             Some((u, row))
         })
@@ -102,14 +116,15 @@ pub fn histories(days: DayData, users: &HashMap<String, u32>, courses: &HashMap<
     Histories::from_sorted(tagged, users.len())
 }
 
-/// The marketing model: `prepared` plus the offer shares under the fitted
-/// factors. `courses` must be the courses `prepare` was given, in order.
+/// The marketing model and the learners' marketing columns: `prepared`
+/// plus the offer shares under the fitted factors. `courses` must be the
+/// courses `prepare` was given, in order.
 pub fn finish(
     prepared: Prepared,
-    users: &UserSide,
+    users: &Learners,
     courses: &CourseSide,
     s: &MarketingSettings,
-) -> MarketingModel {
+) -> (MarketingModel, MarketingColumns) {
     debug_assert_eq!(courses.ids.len(), prepared.course_category.len());
     let offered: Vec<bool> = courses.meta.iter().map(|m| m.servable()).collect();
     let catalogue = Catalogue {
@@ -135,12 +150,33 @@ pub fn finish(
             "offer normaliser sampled"
         );
     }
-    MarketingModel {
+    let model = MarketingModel {
         predictions: prepared.predictions,
-        offers,
         categories: prepared.categories,
         course_category: prepared.course_category,
-        last_active_day: prepared.last_active_day,
         today: prepared.today,
+        cutoff_ms: prepared.cutoff_ms,
+    };
+    let columns = MarketingColumns {
+        scores: prepared.scores,
+        last_active_ms: prepared.last_active_ms,
+        offers,
+    };
+    (model, columns)
+}
+
+/// The coherence check every published marketing model passes
+/// ([`crate::marketing::predict::check`]): a model that fails it is taken
+/// out (`snap.marketing` becomes `None`, so audiences answer "not ready"
+/// rather than serve it) and the failure returned for the caller to log
+/// and count.
+pub fn refuse_incoherent(snap: &mut ModelSnapshot) -> Result<(), Incoherent> {
+    let (Some(_), Some(cols)) = (&snap.marketing, &snap.users.marketing) else {
+        return Ok(());
+    };
+    let verdict = check(&cols.scores.purchase, &cols.scores.churn);
+    if verdict.is_err() {
+        snap.marketing = None;
     }
+    verdict
 }

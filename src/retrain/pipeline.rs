@@ -11,12 +11,13 @@ use super::TrainSettings;
 use crate::domain::Course;
 use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, Split, SplitKind, SplitParams};
+use crate::learners::Learners;
 use crate::marketing::features::Histories;
 use crate::model::als::fit_from;
 use crate::model::{fit, Csr, Factors, Interactions, Weights};
 use crate::segment::profile::{build_profiles, in_order, profiles_by_user};
 use crate::segment::Profile;
-use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot, UserSide};
+use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot};
 use crate::serve::{catalog, segments};
 
 /// What the store gave the training.
@@ -247,7 +248,7 @@ fn predictions(
         histories,
         &catalog::meta_of(&inter.courses, catalog),
         &s.marketing,
-        today,
+        (today, read_at_ms),
         previous.and_then(|p| p.marketing.as_deref()),
     )
 }
@@ -341,7 +342,7 @@ pub fn assemble(
         profile_seconds,
         predict_seconds,
     } = log;
-    let ((segs, segment_seconds), (marketing, offer_seconds)) = rayon::join(
+    let (((segs, assignment), segment_seconds), ((marketing, columns), offer_seconds)) = rayon::join(
         || timed(|| segments::build(&profiles, &users, &s.segment, previous, s.model.seed)),
         || timed(|| super::marketing::finish(marketing, &users, &courses, &s.marketing)),
     );
@@ -349,6 +350,8 @@ pub fn assemble(
     let segmentation_seconds = profile_seconds + segment_seconds;
     phases.record("segment", segmentation_seconds);
     phases.record("predict", predict_seconds + offer_seconds);
+    // Every per-learner column joins the one table (moved, not copied).
+    let users = users.with_segments(assignment).with_marketing(columns);
     let mut snap = snapshot(&input, s, users, courses, Some(report), started);
     snap.segments = Some(Arc::new(segs));
     snap.segmentation_seconds = segmentation_seconds;
@@ -376,7 +379,7 @@ fn popularity_of(inter: &Interactions, s: &TrainSettings, now_ms: i64) -> Vec<f3
 }
 
 /// Users with their factors, history and taken courses.
-fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> UserSide {
+fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> Learners {
     let taken: Vec<(u32, u32, f32)> = inter
         .entries
         .iter()
@@ -384,7 +387,7 @@ fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> UserSide {
         .map(|e| (e.user, e.course, 1.0))
         .collect();
     let taken = Csr::from_triples(inter.users.len(), inter.courses.len(), &taken);
-    UserSide::new(inter.users.clone(), factors, history, taken)
+    Learners::new(inter.users.clone(), factors, history, taken)
 }
 
 /// A snapshot that serves popularity only (zero factors), saying why.
@@ -431,7 +434,7 @@ pub fn popularity_only(input: TrainInput, s: &TrainSettings, code: &str, reason:
 fn snapshot(
     input: &TrainInput,
     s: &TrainSettings,
-    users: UserSide,
+    users: Learners,
     courses: CourseSide,
     evaluated: Option<EvalReport>,
     started: Instant,

@@ -172,6 +172,10 @@ impl Trainer {
         .await
         .map_err(|e| ("panic", e.to_string()))?
         .map_err(|f| (f.reason(), f.to_string()))?;
+        if let Err(why) = super::marketing::refuse_incoherent(&mut snap) {
+            i.metrics.marketing_refused.inc();
+            tracing::error!(%why, "marketing predictions refused: not published with this model");
+        }
         phases.0.append(&mut snap.phases);
         // The persisted copy carries every phase but its own.
         snap.phases = phases.0.clone();

@@ -47,8 +47,6 @@ pub struct Segmentation {
     /// segments.len() × space.dim() row-major, row i belongs to segments[i].
     pub centroids: Vec<f32>,
     pub space: FeatureSpace,
-    /// Segment id of each user, aligned with the user index of the fit.
-    pub assignment: Vec<u32>,
     /// First id a later retrain may hand out.
     pub next_id: u32,
     /// Silhouette of the chosen k on the sample.
@@ -76,10 +74,30 @@ impl Segmentation {
     pub fn segment(&self, id: u32) -> Option<&Segment> {
         self.segments.iter().find(|s| s.id == id)
     }
+
+    /// Sets every segment's `size` and `share` (of all members) from the
+    /// segment ids of the members there are now, one per learner: after an
+    /// erasure the figures drop with the member lists. Ids no segment has
+    /// are not counted.
+    pub fn recount(&mut self, members: impl IntoIterator<Item = u32>) {
+        let mut sizes = vec![0u32; self.segments.len()];
+        for id in members {
+            if let Ok(j) = self.segments.binary_search_by_key(&id, |s| s.id) {
+                sizes[j] += 1;
+            }
+        }
+        let total: u32 = sizes.iter().sum();
+        for (s, n) in self.segments.iter_mut().zip(sizes) {
+            s.size = n;
+            s.share = n as f32 / total.max(1) as f32;
+        }
+    }
 }
 
 /// Segments users. `user_factors` is n × `k` row-major (n = profiles.len())
 /// or empty. With `previous`, segments that still exist keep their ids.
+/// Returns the segmentation and each user's segment id (aligned with
+/// `profiles`).
 ///
 /// # Panics
 /// If `user_factors` is neither empty nor n × `k` long.
@@ -90,7 +108,7 @@ pub fn segment_users(
     params: &SegmentParams,
     previous: Option<&Segmentation>,
     seed: u64,
-) -> Segmentation {
+) -> (Segmentation, Vec<u32>) {
     let n = profiles.len();
     assert!(
         user_factors.is_empty() || user_factors.len() == n * k,
@@ -217,14 +235,14 @@ pub fn segment_users(
     segments.iter_mut().zip(names).for_each(|(s, l)| s.label = l);
     debug_assert_eq!(d, space.factor_dim + c + ACTIVITY_DIM);
 
-    Segmentation {
+    let segmentation = Segmentation {
         segments,
         centroids,
         space,
-        assignment,
         next_id,
         silhouette,
         k_scores,
         overall,
-    }
+    };
+    (segmentation, assignment)
 }

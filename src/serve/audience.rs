@@ -42,6 +42,7 @@ pub async fn rank(
 ) -> Result<(Arc<ModelSnapshot>, Vec<Member>), AudienceError> {
     let snap = live.snapshot().ok_or(AudienceError::NotReady)?;
     let mk: &MarketingModel = snap.marketing.as_deref().ok_or(AudienceError::NotReady)?;
+    let cols = snap.users.marketing.as_ref().ok_or(AudienceError::NotReady)?;
     let courses = &snap.courses;
     let mut course_ix = None;
     let offer = match (&spec.course_id, &spec.category) {
@@ -99,7 +100,8 @@ pub async fn rank(
     };
     let members = mk.rank(
         &users.factors,
-        segs.map(|s| s.assignment.as_slice()),
+        users.segment.as_deref(),
+        cols,
         &offer,
         &spec.filter,
         excluded,

@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Course, Level};
 use crate::eval::metrics::Metrics;
+pub use crate::learners::Learners;
 use crate::marketing::audience::MarketingModel;
 use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 6;
+const FORMAT: u32 = 7;
 
 /// What a snapshot's lists rest on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,19 +62,6 @@ impl CourseMeta {
     }
 }
 
-/// Users known at training time.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct UserSide {
-    pub ids: Vec<String>,
-    pub factors: Factors,
-    /// Interaction weights per user (row) and course (column).
-    pub history: Csr,
-    /// Courses each user has taken (purchased or rated), excluded from lists.
-    pub taken: Csr,
-    #[serde(skip)]
-    pub index: HashMap<String, u32>,
-}
-
 /// Courses: learned or derived factors, metadata and popularity.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CourseSide {
@@ -109,14 +97,18 @@ pub struct ModelSnapshot {
     pub weights: Weights,
     pub metrics: Option<Metrics>,
     pub baseline_metrics: Option<Metrics>,
-    pub users: Arc<UserSide>,
+    /// Every per-learner column (ids, factors, histories, segments,
+    /// marketing scores, activity, offer shares), one row per learner.
+    pub users: Arc<Learners>,
     pub courses: Arc<CourseSide>,
+    /// The segments themselves; each learner's segment is in `users`.
     pub segments: Option<Arc<Segmentation>>,
     pub segmentation_seconds: f64,
     /// Wall time and peak memory of each phase of the training that made it.
     pub phases: Vec<TrainingPhase>,
     pub basis: Basis,
-    /// Purchase and churn predictions, RFM groups and offer shares per user.
+    /// The marketing models and backtests; each learner's predictions,
+    /// RFM group, activity and offer shares are in `users`.
     pub marketing: Option<Arc<MarketingModel>>,
 }
 
@@ -135,23 +127,6 @@ fn index_of(ids: &[String]) -> HashMap<String, u32> {
         .enumerate()
         .map(|(i, id)| (id.clone(), i as u32))
         .collect()
-}
-
-impl UserSide {
-    pub fn new(ids: Vec<String>, factors: Factors, history: Csr, taken: Csr) -> UserSide {
-        let index = index_of(&ids);
-        UserSide {
-            ids,
-            factors,
-            history,
-            taken,
-            index,
-        }
-    }
-
-    pub fn taken_row(&self, user: u32) -> &[u32] {
-        self.taken.row(user as usize).0
-    }
 }
 
 impl CourseSide {
@@ -235,7 +210,15 @@ impl ModelSnapshot {
             anyhow::bail!("snapshot format {} is not {FORMAT}", d.format);
         }
         let mut s = d.snapshot;
-        Arc::get_mut(&mut s.users).expect("fresh").index = index_of(&s.users.ids);
+        let users = Arc::get_mut(&mut s.users).expect("fresh");
+        users.restore()?;
+        if users.segment.is_some() != s.segments.is_some()
+            || users.marketing.is_some() != s.marketing.is_some()
+        {
+            anyhow::bail!(
+                "the learner table's segment or marketing columns do not match the snapshot's models"
+            );
+        }
         Arc::get_mut(&mut s.courses).expect("fresh").rebuild();
         Ok(s)
     }
@@ -258,12 +241,12 @@ impl ModelSnapshot {
     pub fn training_basis(&self) -> ModelSnapshot {
         let k = self.users.factors.k;
         let no_history = || Csr::from_triples(0, 0, &[]);
-        let users = UserSide::new(Vec::new(), Factors::zeros(0, k), no_history(), no_history());
+        let users = Learners::new(Vec::new(), Factors::zeros(0, k), no_history(), no_history());
         let courses = CourseSide::new(Vec::new(), Factors::zeros(0, k), Vec::new(), Vec::new());
         self.with_sides(Arc::new(users), Arc::new(courses))
     }
 
-    fn with_sides(&self, users: Arc<UserSide>, courses: Arc<CourseSide>) -> ModelSnapshot {
+    fn with_sides(&self, users: Arc<Learners>, courses: Arc<CourseSide>) -> ModelSnapshot {
         ModelSnapshot {
             version: self.version,
             trained_at_ms: self.trained_at_ms,

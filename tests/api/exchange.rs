@@ -247,7 +247,8 @@ async fn offline_training(app: TestApp) {
     assert_eq!(snap.courses.ids.len(), served.courses.ids.len());
     assert_eq!(snap.users.factors.data.len(), served.users.factors.data.len());
     assert!(snap.users.factors.data.iter().any(|&x| x != 0.0));
-    let segs = snap.segments.as_deref().expect("segments");
-    assert_eq!(segs.assignment.len(), served.users.ids.len());
-    assert!(snap.marketing.is_some());
+    assert!(snap.segments.is_some() && snap.marketing.is_some());
+    let segment = snap.users.segment.as_ref().expect("segment column");
+    assert_eq!(segment.len(), served.users.ids.len());
+    assert!(snap.users.marketing.is_some());
 }

@@ -223,13 +223,25 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
+    /// Stops the server (the store stays as it is).
+    async fn shut_down(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         if let Some(h) = self.server.take() {
             h.await.unwrap().unwrap();
         }
+    }
+
+    /// Stops this app and starts a new one on the same store (database and
+    /// directory), as a restart of the process would.
+    pub async fn restart(mut self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        self.shut_down().await;
+        spawn_app_on(self.db_url.clone(), self._dir, tweak).await
+    }
+
+    pub async fn stop(mut self) {
+        self.shut_down().await;
         // Drop the per-test Postgres database so repeated runs leave nothing behind.
         if let Some(name) = &self.pg_database {
             use sqlx::Connection;

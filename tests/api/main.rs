@@ -18,6 +18,7 @@ mod experiments;
 mod faults;
 mod import;
 mod ingest;
+mod learners;
 mod marketing;
 mod observability;
 mod openapi;

@@ -14,7 +14,7 @@ use crate::helpers::TestApp;
 use crate::recommend::trained;
 
 /// Every learner of an audience query through its `next` pages.
-async fn all_pages(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
+pub async fn all_pages(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {

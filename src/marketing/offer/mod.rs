@@ -21,7 +21,7 @@ use plan::Plan;
 
 /// Per learner: the log of the softmax normalizer, and the share of each
 /// category (row-major, `n_categories` per learner).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OfferShares {
     pub beta: f32,
     pub log_norm: Vec<f32>,
