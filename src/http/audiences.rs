@@ -47,7 +47,8 @@ impl From<AudienceError> for ApiError {
 pub struct AudienceParams {
     /// Offer one course: probabilities are of buying it; its owners are left out.
     course_id: Option<String>,
-    /// Offer any course of a category (not with `course_id`).
+    /// Offer any course of a category (not with `course_id`), matched
+    /// whatever its case, as every route does.
     category: Option<String>,
     /// Only this taste segment.
     segment: Option<u32>,
@@ -70,7 +71,9 @@ pub struct AudienceParams {
     /// Page size, 1 to 10,000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
-    /// The `next` of the previous page. A cursor from an earlier model is
+    /// The `next` of the previous page: pages are slices of one ranking per
+    /// model version, so a cursor keeps its place when the learner it names
+    /// drops out (buys, is erased). A cursor from an earlier model is
     /// refused with 409 `stale_cursor`.
     after: Option<String>,
 }

@@ -17,6 +17,7 @@ mod experiments;
 mod faults;
 mod import;
 mod ingest;
+mod lists;
 mod marketing;
 mod observability;
 mod openapi;
