@@ -10,15 +10,11 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::{course_ids, TestApp};
+use crate::marketing::{all_pages, get_csv, ids, post_events};
 use crate::recommend::{taken_by, trained};
 
 fn user_ids(page: &Value) -> Vec<String> {
-    page["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["user_id"].as_str().unwrap().to_string())
-        .collect()
+    ids(page["users"].as_array().unwrap())
 }
 
 /// One page of `query` after `after`.
@@ -31,25 +27,11 @@ async fn page(app: &TestApp, query: &str, limit: usize, after: Option<&str>) -> 
 
 /// Every learner of `query`, page by page.
 async fn walk(app: &TestApp, query: &str, limit: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let p = page(app, query, limit, after.as_deref()).await;
-        out.extend(user_ids(&p));
-        match p["next"].as_str() {
-            Some(a) => after = Some(a.to_string()),
-            None => return out,
-        }
-    }
+    ids(&all_pages(app, query, limit).await)
 }
 
 fn ts_now() -> String {
     chrono::Utc::now().to_rfc3339()
-}
-
-async fn post_events(app: &TestApp, events: Value) {
-    let r = app.post_json("/events", &json!({ "events": events })).await;
-    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
 }
 
 /// Page 1, then its last learner buys the offer; page 2 is still the next
@@ -69,7 +51,7 @@ async fn cursors_keep_their_place(app: TestApp) {
     let bought = ranking[29].clone();
     post_events(
         &app,
-        json!([{"user_id": bought, "course_id": course, "type": "purchase", "ts": ts_now()}]),
+        &[json!({"user_id": bought, "course_id": course, "type": "purchase", "ts": ts_now()})],
     )
     .await;
     let p2 = page(&app, &q, 30, p1["next"].as_str()).await;
@@ -104,16 +86,7 @@ async fn cursors_keep_their_place(app: TestApp) {
     let expected: Vec<String> = ranking.iter().filter(|u| !dropped.contains(u)).cloned().collect();
     assert_eq!(fresh, expected);
     // The CSV export is the same list.
-    let csv = app
-        .client
-        .get(app.url(&q))
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = get_csv(&app, &q).await;
     let csv_ids: Vec<&str> = csv
         .lines()
         .skip(1)
@@ -240,7 +213,7 @@ async fn every_reason_is_true(app: TestApp) {
             taken.get_mut(u).unwrap().insert(c.clone());
         }
     }
-    post_events(&app, Value::Array(events)).await;
+    post_events(&app, &events).await;
 
     let (mut reasons, mut with_reasons) = (0, 0);
     for (u, _) in &data.users {
