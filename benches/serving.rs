@@ -94,12 +94,10 @@ fn bench_serving(c: &mut Criterion) {
         })
     });
     let user = 42usize;
-    let (cols, vals) = users.history.row(user);
-    let history: Vec<(u32, f32)> = cols.iter().copied().zip(vals.iter().copied()).collect();
     let who = Who::Factor {
         factor: users.factors.row(user),
         taken: users.taken_row(user as u32),
-        history: &history,
+        took: users.taken_row(user as u32),
         strategy: Strategy::Personalized,
     };
     let q = Query {

@@ -4,6 +4,12 @@ use serde::Deserialize;
 
 use super::{valid_id, valid_text, Course, FieldError, Level};
 
+/// A category name as the catalog stores it: trimmed and lowercased, so
+/// "Web ", "WEB" and "web" name one category on every route.
+pub fn category_key(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
 /// A course as clients send it; for PUT the id comes from the path.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CourseBody {
@@ -47,7 +53,7 @@ impl CourseBody {
         } else if !valid_text(&self.title) {
             errs.push(FieldError::new("title", "must not contain control characters"));
         }
-        let category = self.category.trim().to_lowercase();
+        let category = category_key(&self.category);
         if !valid_id(&category) {
             errs.push(FieldError::new("category", "must be 1 to 128 characters"));
         }

@@ -11,7 +11,7 @@ mod scope;
 
 use serde::{Deserialize, Serialize};
 
-pub use catalog::CourseBody;
+pub use catalog::{category_key, CourseBody};
 pub use clock::{day_start_ms, month_start, now_ms, retention_cutoff_ms, DAY_MS};
 pub use scope::Scope;
 

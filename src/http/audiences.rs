@@ -17,7 +17,7 @@ use super::AppState;
 use crate::error::{ApiError, ErrorBody, Json, Result};
 use crate::marketing::audience::{Filter, Member};
 use crate::marketing::rfm::RfmGroup;
-use crate::serve::audience::{rank, AudienceError, AudienceSpec};
+use crate::serve::audience::{ranked, AudienceError, AudienceSpec};
 use crate::serve::snapshot::ModelSnapshot;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -36,6 +36,7 @@ impl From<AudienceError> for ApiError {
             AudienceError::CategoryNotFound(_) => ApiError::not_found("category_not_found", message),
             AudienceError::SegmentNotFound(_) => ApiError::not_found("segment_not_found", message),
             AudienceError::Store(e) => ApiError::Store(e),
+            AudienceError::Failed(m) => ApiError::Internal(anyhow::anyhow!(m)),
         }
     }
 }
@@ -46,7 +47,8 @@ impl From<AudienceError> for ApiError {
 pub struct AudienceParams {
     /// Offer one course: probabilities are of buying it; its owners are left out.
     course_id: Option<String>,
-    /// Offer any course of a category (not with `course_id`).
+    /// Offer any course of a category (not with `course_id`), matched
+    /// whatever its case, as every route does.
     category: Option<String>,
     /// Only this taste segment.
     segment: Option<u32>,
@@ -69,7 +71,9 @@ pub struct AudienceParams {
     /// Page size, 1 to 10,000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
-    /// The `next` of the previous page. A cursor from an earlier model is
+    /// The `next` of the previous page: pages are slices of one ranking per
+    /// model version, so a cursor keeps its place when the learner it names
+    /// drops out (buys, is erased). A cursor from an earlier model is
     /// refused with 409 `stale_cursor`.
     after: Option<String>,
 }
@@ -215,36 +219,34 @@ async fn get_audiences(
 ) -> Result<Response> {
     let spec = p.spec()?;
     let limit = count(p.limit, "limit", 100, 10_000)?;
-    let (snap, members) = rank(&app.live, &app.store, &spec).await?;
+    let audience = ranked(&app.live, &app.store, &spec).await?;
     if wants_csv(&headers) {
-        let rows = (0..members.len()).map(move |i| csv_line(&member(&snap, &members[i])));
+        let rows = (0..audience.len()).map(move |i| csv_line(&member(&audience.snap, audience.get(i))));
         return Ok(csv_stream(CSV_HEADER, rows));
     }
+    let snap = &audience.snap;
+    // Keyset on the frozen ranking: the page starts after the cursor's
+    // learner, whether or not they have dropped out since.
     let start = match &p.after {
         None => 0,
         Some(after) => {
             let cursor = Cursor::parse(after, snap.version)?;
-            let ids = &snap.users.ids;
-            members
-                .iter()
-                .position(|m| ids[m.user as usize] == cursor.key)
-                .map(|i| i + 1)
+            audience
+                .start_after(&cursor.key)
                 .ok_or_else(|| ApiError::BadRequest {
                     code: "invalid_cursor",
                     message: "after is not in this audience: start again without after".into(),
                 })?
         }
     };
-    let page = &members[start..(start + limit).min(members.len())];
-    let next = (start + page.len() < members.len())
-        .then(|| page.last())
-        .flatten()
-        .map(|m| Cursor::encode(snap.version, &snap.users.ids[m.user as usize]));
+    let end = (start + limit).min(audience.len());
+    let next = (start < end && end < audience.len())
+        .then(|| Cursor::encode(snap.version, &snap.users.ids[audience.get(end - 1).user as usize]));
     Ok(Json(Audience {
-        size: members.len(),
-        expected_conversions: (members.iter().map(|m| m.purchase).sum::<f64>() * 100.0).round() / 100.0,
-        expected_revenue_cents: members.iter().map(|m| m.value_cents).sum::<f64>().round() as i64,
-        users: page.iter().map(|m| member(&snap, m)).collect(),
+        size: audience.len(),
+        expected_conversions: (audience.iter().map(|m| m.purchase).sum::<f64>() * 100.0).round() / 100.0,
+        expected_revenue_cents: audience.iter().map(|m| m.value_cents).sum::<f64>().round() as i64,
+        users: (start..end).map(|i| member(snap, audience.get(i))).collect(),
         next,
         model_version: snap.version,
     })

@@ -17,7 +17,7 @@ use crate::error::{ApiError, Json, Result};
 use crate::experiment::Arm;
 use crate::serve::recommend::{recommend, Pick, Who};
 use crate::serve::snapshot::ModelSnapshot;
-use crate::serve::user_view::{history, user_view, who, Sources};
+use crate::serve::user_view::{user_view, who, Sources};
 use crate::serve::{Query as RecQuery, Strategy};
 use crate::store::Impression;
 
@@ -61,7 +61,8 @@ pub fn count(v: Option<usize>, name: &str, default: usize, max: usize) -> Result
 
 /// A category filter as the catalog stores it; empty means none.
 pub fn category(c: Option<String>) -> Option<String> {
-    c.map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty())
+    c.map(|c| crate::domain::category_key(&c))
+        .filter(|c| !c.is_empty())
 }
 
 impl RecommendParams {
@@ -108,7 +109,8 @@ pub struct RecommendedItem {
     pub reasons: Option<Vec<Reason>>,
 }
 
-/// "Because you took …": a course of the learner's history.
+/// "Because you took …": a course the learner took (owned or rated), never
+/// one of the same list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reason {
     pub course_id: String,
@@ -198,8 +200,7 @@ async fn get_recommend(
         metrics: &app.metrics,
     };
     let view = user_view(&src, &snap, &user).await;
-    let history = history(&snap, &view);
-    let who = who(&snap, &view, &history, app.settings.serve.exclude_taken);
+    let who = who(&snap, &view, app.settings.serve.exclude_taken);
     // Under a running experiment the user's variant may change the arm
     // and the diversity; the list is logged as an impression.
     let experiment = app.experiments.current();

@@ -74,12 +74,12 @@ fn table(n: usize) -> Learners {
             spend_cents: (0..n).map(|i| i as i64 * 7).collect(),
             rfm: (0..n).map(rfm).collect(),
         },
-        last_active_day: (0..n)
+        last_active_ms: (0..n)
             .map(|i| {
                 if i.is_multiple_of(9) {
-                    i32::MIN
+                    i64::MIN
                 } else {
-                    i as i32 * 3
+                    i as i64 * 3
                 }
             })
             .collect(),
@@ -131,11 +131,11 @@ fn assert_own_row(t: &Learners, u: usize) {
     assert_eq!(m.scores.spend_cents[u], i as i64 * 7, "spend of u{i}");
     assert_eq!(m.scores.rfm[u], rfm(i), "rfm of u{i}");
     let day = if i.is_multiple_of(9) {
-        i32::MIN
+        i64::MIN
     } else {
-        i as i32 * 3
+        i as i64 * 3
     };
-    assert_eq!(m.last_active_day[u], day, "last activity of u{i}");
+    assert_eq!(m.last_active_ms[u], day, "last activity of u{i}");
     assert_eq!(m.offers.log_norm[u], -(i as f32), "normaliser of u{i}");
     for c in 0..CATEGORIES {
         let want = (i * CATEGORIES + c) as f32 + 0.25;
@@ -225,9 +225,9 @@ fn a_decoded_table_whose_columns_disagree_is_refused() {
     );
     assert_eq!(
         short(&|t| {
-            t.marketing.as_mut().unwrap().last_active_day.push(0);
+            t.marketing.as_mut().unwrap().last_active_ms.push(0);
         }),
-        "last_active_day"
+        "last_active_ms"
     );
     assert_eq!(
         short(&|t| {

@@ -4,7 +4,6 @@
 //! factors (the offer shares).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use rayon::prelude::*;
 

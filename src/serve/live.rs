@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
 
+use super::audience::{ranking_cache, RankingCache};
 use super::catalog;
 use super::overlay::{FoldCache, FoldedBytes, Overlay};
 pub use super::overlay::{Folded, LiveLimits, UserState};
@@ -20,6 +21,8 @@ pub struct Live {
     pub(super) limits: LiveLimits,
     /// Keys erasure hashes; set once the store was reached.
     pub(super) erasure_key: std::sync::OnceLock<ErasureKey>,
+    /// Frozen audience rankings of the serving version (see `audience`).
+    pub(super) audiences: Arc<RankingCache>,
 }
 
 impl Live {
@@ -36,6 +39,7 @@ impl Live {
             folded: FoldCache::with_weighter(items, limits.cache_bytes.max(1), FoldedBytes),
             limits,
             erasure_key: std::sync::OnceLock::new(),
+            audiences: Arc::new(ranking_cache()),
         }
     }
 
@@ -63,6 +67,7 @@ impl Live {
         self.current.store(Some(snap));
         let mut o = self.overlay.lock().unwrap();
         self.folded.clear();
+        self.audiences.clear();
         o.drop_before(read_at);
     }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::snapshot::ModelSnapshot;
 use crate::model::topn::top_n_scores;
+use crate::model::Factors;
 
 /// How a list was made: the trained factor, a factor folded in since, the
 /// learner's declared interests, or popularity.
@@ -48,8 +49,10 @@ pub enum Who<'a> {
         factor: &'a [f32],
         /// Sorted course indices to leave out (already taken).
         taken: &'a [u32],
-        /// (course, weight) the user interacted with, for reasons.
-        history: &'a [(u32, f32)],
+        /// Sorted course indices the learner took (owned or rated), the only
+        /// courses a reason may cite; kept when `taken` is emptied to let
+        /// taken courses come back.
+        took: &'a [u32],
         strategy: Strategy,
     },
     Interests {
@@ -96,13 +99,13 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
             && !excluded.contains(&i)
     };
     let pool = if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n };
-    let (mut hits, strategy, history) = match who {
+    let (mut hits, strategy, took) = match who {
         Who::Factor {
             factor,
-            history,
+            took,
             strategy,
             ..
-        } => (c.top().top_n(factor, pool, |i| !allowed(i)), *strategy, *history),
+        } => (c.top().top_n(factor, pool, |i| !allowed(i)), *strategy, *took),
         Who::Interests { interests, .. } => {
             let wanted: HashSet<&str> = interests.iter().map(String::as_str).collect();
             let matches = |i: u32| {
@@ -130,13 +133,14 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
         hits = mmr(snap, hits, q.n, q.diversity);
     }
     hits.truncate(q.n);
+    let listed: Vec<u32> = hits.iter().map(|h| h.0).collect();
     let picks = hits
         .into_iter()
         .map(|(course, score)| Pick {
             course,
             score,
             reasons: if q.explain {
-                reasons(snap, course, history)
+                reasons(snap.courses.cosine().unit(), course, took, &listed)
             } else {
                 vec![]
             },
@@ -174,16 +178,52 @@ fn mmr(snap: &ModelSnapshot, cands: Vec<(u32, f32)>, n: usize, lambda: f32) -> V
     out
 }
 
-/// Up to two of the user's own courses closest to `course`.
-fn reasons(snap: &ModelSnapshot, course: u32, history: &[(u32, f32)]) -> Vec<u32> {
-    let unit = snap.courses.cosine().unit();
+/// Up to two courses the learner took (`took`) closest to `course` by
+/// cosine of course factors, never one of the list itself (`listed`): a
+/// reason says "because you took X", so X must be taken and not offered.
+/// `unit` holds the unit-length course factors.
+fn reasons(unit: &Factors, course: u32, took: &[u32], listed: &[u32]) -> Vec<u32> {
     let q = unit.row(course as usize);
-    let mut scored: Vec<(u32, f32)> = history
+    let mut scored: Vec<(u32, f32)> = took
         .iter()
-        .filter(|(i, _)| *i != course)
-        .map(|&(i, _)| (i, crate::model::topn::dot(q, unit.row(i as usize))))
+        .filter(|i| **i != course && !listed.contains(i))
+        .map(|&i| (i, crate::model::topn::dot(q, unit.row(i as usize))))
         .filter(|(_, s)| *s > 0.0)
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored.into_iter().take(2).map(|(i, _)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four unit courses in 2-d: 0 and 1 point the same way, 2 is at 45°,
+    /// 3 points away.
+    fn unit() -> Factors {
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        Factors {
+            n: 4,
+            k: 2,
+            data: vec![1.0, 0.0, 1.0, 0.0, h, h, -1.0, 0.0],
+        }
+    }
+
+    #[test]
+    fn reasons_cite_taken_courses_by_similarity() {
+        assert_eq!(reasons(&unit(), 0, &[1, 2, 3], &[0]), [1, 2]);
+        // Dissimilar (cosine ≤ 0) courses are no reason.
+        assert_eq!(reasons(&unit(), 0, &[3], &[0]), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn reasons_never_cite_a_course_of_the_same_list_or_one_not_taken() {
+        // 1 is listed beside 0 (taken courses may come back when
+        // exclude_taken is off): it is not a reason for 0.
+        assert_eq!(reasons(&unit(), 0, &[1, 2], &[0, 1]), [2]);
+        // Nothing taken, nothing to cite, however close the other courses.
+        assert_eq!(reasons(&unit(), 0, &[], &[0]), Vec::<u32>::new());
+        // The course itself is never its own reason.
+        assert_eq!(reasons(&unit(), 2, &[2], &[]), Vec::<u32>::new());
+    }
 }

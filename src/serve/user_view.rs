@@ -72,37 +72,21 @@ fn from_snapshot(live: &Live, snap: &ModelSnapshot, user: &str) -> UserView {
     }
 }
 
-/// The learner's (course, weight) history, owned so a [`Who`] can borrow it.
-pub fn history(snap: &ModelSnapshot, view: &UserView) -> Vec<(u32, f32)> {
-    match view {
-        UserView::Known(i) => {
-            let (cols, vals) = snap.users.history.row(*i as usize);
-            cols.iter().copied().zip(vals.iter().copied()).collect()
-        }
-        _ => Vec::new(),
-    }
-}
-
 /// Who a list is for: a factor (trained or folded in), declared interests,
 /// or nobody. With `exclude_taken` off, taken courses may come back.
-pub fn who<'a>(
-    snap: &'a ModelSnapshot,
-    view: &'a UserView,
-    history: &'a [(u32, f32)],
-    exclude_taken: bool,
-) -> Who<'a> {
+pub fn who<'a>(snap: &'a ModelSnapshot, view: &'a UserView, exclude_taken: bool) -> Who<'a> {
     let who = match view {
         UserView::Known(i) => Who::Factor {
             factor: snap.users.factors.row(*i as usize),
             taken: snap.users.taken_row(*i),
-            history,
+            took: snap.users.taken_row(*i),
             strategy: Strategy::Personalized,
         },
         UserView::Folded(f) => match (&f.factor, &f.attrs) {
             (Some(factor), _) => Who::Factor {
                 factor,
                 taken: &f.taken,
-                history: &f.history,
+                took: &f.taken,
                 strategy: Strategy::FoldIn,
             },
             (None, Some(a)) if !a.interests.is_empty() => Who::Interests {
@@ -119,13 +103,13 @@ pub fn who<'a>(
     match who {
         Who::Factor {
             factor,
-            history,
+            took,
             strategy,
             ..
         } => Who::Factor {
             factor,
             taken: &[],
-            history,
+            took,
             strategy,
         },
         Who::Interests { interests, .. } => Who::Interests {

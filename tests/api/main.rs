@@ -19,6 +19,7 @@ mod faults;
 mod import;
 mod ingest;
 mod learners;
+mod lists;
 mod marketing;
 mod observability;
 mod openapi;
