@@ -32,7 +32,7 @@ async fn all_pages(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
     out
 }
 
-async fn get_csv(app: &TestApp, path: &str) -> String {
+pub(crate) async fn get_csv(app: &TestApp, path: &str) -> String {
     let r = app
         .client
         .get(app.url(path))
@@ -48,7 +48,7 @@ async fn get_csv(app: &TestApp, path: &str) -> String {
     r.text().await.unwrap()
 }
 
-async fn post_events(app: &TestApp, events: &[Value]) {
+pub(crate) async fn post_events(app: &TestApp, events: &[Value]) {
     for chunk in events.chunks(1000) {
         let r = app.post_json("/events", &json!({ "events": chunk })).await;
         assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
