@@ -22,7 +22,7 @@ const MINUS: char = '\u{2212}';
 /// Filters a marketer could type that keep a large audience: the most
 /// common (segment, RFM group) pair among the course's audience with a
 /// purchase probability of at least 0.001, and a minimum purchase
-/// probability (3 decimals, above 0) that most of that pair passes.
+/// probability (3 decimals, above 0) that all of that pair passes.
 async fn pick_filters(app: &TestApp, course: &str) -> (u64, String, String) {
     let all = app
         .get_ok(&format!("/audiences?course_id={course}&limit=10000"))
@@ -37,12 +37,12 @@ async fn pick_filters(app: &TestApp, course: &str) -> (u64, String, String) {
             pairs.entry((seg, rfm.to_string())).or_default().push(p);
         }
     }
-    let ((seg, rfm), mut probs) = pairs
+    let ((seg, rfm), probs) = pairs
         .into_iter()
         .max_by_key(|(k, v)| (v.len(), std::cmp::Reverse(k.clone())))
         .expect("an audience with segments and RFM groups");
-    probs.sort_by(f64::total_cmp);
-    let floor = (probs[probs.len() / 5] * 1000.0).floor() / 1000.0;
+    let least = probs.iter().copied().fold(f64::INFINITY, f64::min);
+    let floor = (least * 1000.0).floor() / 1000.0;
     (seg, rfm, format!("{floor:.3}"))
 }
 
