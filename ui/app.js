@@ -3,9 +3,10 @@
 'use strict';
 (function () {
   const KEY = 'courserec.key';
-  const RFM_GROUPS = ['champions', 'loyal', 'potential_loyalists', 'new', 'promising', 'need_attention', 'about_to_sleep', 'at_risk', 'cannot_lose', 'hibernating', 'lost'];
   const main = document.getElementById('main');
   const C = window.Charts;
+  const F = window.Format;
+  const { RFM_GROUPS, money, pct, num, int } = F;
   // Routes the server documents in /openapi.json: parts of the console that
   // need routes this server lacks say so instead of calling them.
   const paths = fetch('/openapi.json').then((r) => r.json()).then((d) => new Set(Object.keys(d.paths || {})));
@@ -22,10 +23,6 @@
     for (const k of kids.flat()) if (k != null) e.append(k instanceof Node ? k : String(k));
     return e;
   }
-  const money = (c) => (c == null ? '–' : '$' + (c / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
-  const pct = (v, d = 1) => (v == null ? '–' : (v * 100).toFixed(d) + '%');
-  const num = (v, d = 3) => (v == null ? '–' : (+v).toFixed(d));
-  const int = (v) => (v == null ? '–' : Number(v).toLocaleString('en-US'));
   const when = (t) => (t ? new Date(t).toISOString().replace('T', ' ').slice(0, 16) + ' UTC' : '–');
   const stat = (k, v, id) => h('div', { class: 'card stat' }, h('span', { class: 'v', id }, v), h('span', { class: 'k' }, k));
   const note = (text, id) => h('p', { class: 'note', 'data-testid': id }, text);
@@ -37,7 +34,7 @@
   }
 
   class ApiError extends Error {
-    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+    constructor(status, code, message, details) { super(message); this.status = status; this.code = code; this.details = details || []; }
   }
 
   // Every call goes through here: the key (if any) as a bearer token, JSON
@@ -52,13 +49,23 @@
     if (r.status === 401) { askForKey(key ? 'That key was refused.' : ''); throw new ApiError(401, 'unauthorized', 'an API key is needed'); }
     if (opts.raw && r.ok) return r;
     const data = r.status === 204 ? null : await r.json().catch(() => null);
-    if (!r.ok) throw new ApiError(r.status, data && data.error && data.error.code, (data && data.error && data.error.message) || r.statusText);
+    const err = (data && data.error) || {};
+    if (!r.ok) throw new ApiError(r.status, err.code, err.message || r.statusText, err.details);
     return data;
   }
   const has = async (p) => (await paths).has(p);
   function failure(e) {
     if (e.status === 403) return note('This key may not read this (' + e.message + ').', 'forbidden');
-    return h('p', { class: 'error', role: 'alert' }, `Could not load: ${e.message}${e.code ? ' (' + e.code + ')' : ''}`);
+    const fields = (e.details || []).map((d) => `${d.field}: ${d.reason}`).join('; ');
+    return h('p', { class: 'error', role: 'alert' }, `Could not load: ${e.message}${e.code ? ' (' + e.code + ')' : ''}${fields ? ': ' + fields : ''}`);
+  }
+  // Saves what `path` answers as CSV (with the console's key) under `filename`.
+  async function downloadCsv(path, filename) {
+    const r = await api(path, { headers: { Accept: 'text/csv' }, raw: true });
+    const url = URL.createObjectURL(await r.blob());
+    const a = h('a', { href: url, download: filename });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
   }
   // ---------- key prompt ----------
   const prompt = document.getElementById('key-prompt');
@@ -150,7 +157,7 @@
       card('Taste map: category mix, first two principal axes (bubble area = size)', tasteMap(segs)),
       card('Value map: activity against spend (bubble area = size)', C.scatter('Segments by mean events in 30 days and mean spend',
         segs.map((x) => ({ label: String(x.id), x: x.activity.mean_events_30d, y: x.activity.mean_spend_cents / 100, size: x.size })),
-        'events / 30 d', 'mean spend ($)', (v) => v.toFixed(1), (v) => '$' + v.toFixed(2)))));
+        'events / 30 d', 'mean spend ($)', (v) => v.toFixed(1), (v) => money(v * 100)))));
     out.push(await rfmCard());
     out.push(membersCard(segs));
     return out;
@@ -190,13 +197,7 @@
       } catch (e) { list.append(failure(e)); }
     }
     async function csv() {
-      try {
-        const r = await api(`/segments/${sel.value}/users`, { headers: { Accept: 'text/csv' }, raw: true });
-        const url = URL.createObjectURL(await r.blob());
-        const a = h('a', { href: url, download: `segment-${sel.value}.csv` });
-        document.body.append(a); a.click(); a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 1000);
-      } catch (e) { list.prepend(failure(e)); }
+      try { await downloadCsv(`/segments/${sel.value}/users`, `segment-${sel.value}.csv`); } catch (e) { list.prepend(failure(e)); }
     }
     const more = h('button', { type: 'button', class: 'secondary', onclick: () => load(false) }, 'More');
     sel.addEventListener('change', () => load(true));
@@ -295,26 +296,28 @@
     const [market, campaigns] = await Promise.all([has('/audiences'), has('/campaigns')]);
     const fields = market ? {
       rfm: h('select', { id: 'aud-rfm' }, h('option', { value: '' }, 'any'), RFM_GROUPS.map((g) => h('option', { value: g }, g.replace(/_/g, ' ')))),
-      min_purchase_probability: h('input', { id: 'aud-minp', type: 'number', min: '0', max: '1', step: '0.01', size: '5' }),
-      min_churn_probability: h('input', { id: 'aud-minc', type: 'number', min: '0', max: '1', step: '0.01', size: '5' }),
+      min_purchase_probability: h('input', { id: 'aud-minp', type: 'number', min: '0', max: '1', step: 'any', size: '5' }),
+      min_churn_probability: h('input', { id: 'aud-minc', type: 'number', min: '0', max: '1', step: 'any', size: '5' }),
       active_days: h('input', { id: 'aud-active', type: 'number', min: '1', size: '5' }),
       inactive_days: h('input', { id: 'aud-inactive', type: 'number', min: '1', size: '5' }),
     } : {};
+    // The form's strings, typed as the API reads them.
     const filters = () => {
-      const f = { course_id: c.course_id };
-      if (segSel.value) f.segment = segSel.value;
-      for (const [k, el] of Object.entries(fields)) if (el.value) f[k] = el.value;
-      return f;
+      const raw = { segment: segSel.value };
+      for (const [k, el] of Object.entries(fields)) raw[k] = el.value;
+      return F.typedFilter(raw);
     };
     async function load() {
+      const { filter, errors } = filters();
+      if (errors.length) return box.replaceChildren(h('p', { class: 'error', role: 'alert', id: 'filter-error' }, errors.join('; ')));
       box.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
       try {
         if (market) {
-          const a = await api('/audiences?limit=50&' + new URLSearchParams(filters()));
+          const a = await api('/audiences?limit=50&' + F.audienceQuery({ course_id: c.course_id }, filter));
           box.replaceChildren(h('p', { id: 'audience-size' }, `${int(a.size)} learners · expected conversions ${num(a.expected_conversions, 1)} · expected revenue ${money(a.expected_revenue_cents)}`),
             table(['learner', 'purchase', 'churn', 'expected value', 'segment', 'RFM'], a.users.map((u) => [h('a', { href: '#/learners/' + encodeURIComponent(u.user_id) }, u.user_id),
               pct(u.purchase_probability), pct(u.churn_probability), money(u.expected_value_cents), u.segment_id == null ? '–' : String(u.segment_id), u.rfm_group || '–']), [0, 1, 1, 1, 1, 0]),
-            campaignForm(c, filters(), campaigns));
+            campaignForm(c, filter, a.size, campaigns));
         } else {
           const a = await api(`/courses/${encodeURIComponent(c.course_id)}/audience?n=50${segSel.value ? '&segment=' + segSel.value : ''}`);
           box.replaceChildren(h('p', { id: 'audience-size' }, `${a.users.length} learners most likely to buy (by model score)`),
@@ -329,26 +332,69 @@
     return card('Audience', form, box);
   }
 
-  function campaignForm(c, audience, available) {
+  // A campaign for the audience shown above (its typed filters): a preview
+  // of the sizes from the audience's size, then the sizes the server drew.
+  function campaignForm(c, filter, audienceSize, available) {
     if (!available) return note('Campaigns are not available on this server.', 'campaigns-unavailable');
     const name = h('input', { id: 'camp-name', required: true, value: `${c.title} offer` });
-    const size = h('input', { id: 'camp-size', type: 'number', min: '1', size: '6' });
-    const control = h('input', { id: 'camp-control', type: 'number', min: '0.01', max: '0.5', step: '0.01', value: '0.1', size: '5' });
-    const discount = h('input', { id: 'camp-discount', type: 'number', min: '0', max: '100', size: '4' });
-    const msg = h('p', { role: 'status' });
-    const offer = Object.assign({}, audience);
-    delete offer.course_id;
-    return h('form', { class: 'row', id: 'campaign-form', onsubmit: async (e) => {
+    const size = h('input', { id: 'camp-size', type: 'number', min: '1', step: '1', size: '6' });
+    const control = h('input', { id: 'camp-control', type: 'number', min: '0.01', max: '0.99', step: '0.01', value: '0.1', size: '5' });
+    const discount = h('input', { id: 'camp-discount', type: 'number', min: '0', max: '100', step: 'any', size: '4' });
+    const submit = h('button', { type: 'submit', id: 'create-campaign' }, 'Create campaign');
+    const preview = h('p', { id: 'camp-preview', role: 'status' });
+    const msg = h('div', { role: 'status' });
+    // One key per campaign being created: a retried or double submit
+    // returns the first campaign instead of creating a second.
+    const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+    let idempotencyKey = newKey();
+    // The form's numbers, or the reason they are not valid.
+    function values() {
+      const cap = size.value === '' ? null : Number(size.value);
+      const share = Number(control.value);
+      const off = discount.value === '' ? null : Number(discount.value);
+      if (cap != null && !(Number.isInteger(cap) && cap >= 1)) return { error: 'size must be a whole number of at least 1' };
+      if (!(share > 0 && share < 1)) return { error: 'control share must be above 0 and below 1' };
+      if (off != null && !(off >= 0 && off <= 100)) return { error: 'discount must be from 0 to 100 %' };
+      return { cap, share, off };
+    }
+    function showPreview() {
+      const v = values();
+      for (const k of ['total', 'treatment', 'control']) delete preview.dataset[k];
+      if (v.error) { preview.textContent = 'No preview: ' + v.error + '.'; return; }
+      const p = F.previewSplit(audienceSize, v.cap, v.share);
+      Object.assign(preview.dataset, { total: p.total, treatment: p.treatment, control: p.control });
+      preview.textContent = `Preview: ${int(p.total)} learners, about ${int(p.treatment)} treatment and ${int(p.control)} control `
+        + '(each learner\'s group is drawn when the campaign is created).';
+    }
+    size.addEventListener('input', showPreview);
+    control.addEventListener('input', showPreview);
+    showPreview();
+    async function create(e) {
       e.preventDefault();
-      const body = { name: name.value, course_id: c.course_id, audience: offer, control_share: Number(control.value) };
-      if (size.value) body.size = Number(size.value);
-      if (discount.value) body.discount_pct = Number(discount.value);
+      const v = values();
+      if (v.error) return msg.replaceChildren(h('p', { class: 'error', role: 'alert' }, v.error));
+      const body = { name: name.value, course_id: c.course_id, audience: filter, control_share: v.share };
+      if (v.cap != null) body.size = v.cap;
+      if (v.off != null) body.discount_pct = v.off;
+      submit.disabled = true;
+      msg.replaceChildren(h('p', { class: 'muted' }, 'Creating…'));
       try {
-        const r = await api('/campaigns', { method: 'POST', body });
-        location.hash = '#/marketing/campaign/' + encodeURIComponent(r.campaign_id);
+        const r = await api('/campaigns', { method: 'POST', body, headers: { 'Idempotency-Key': idempotencyKey } });
+        idempotencyKey = newKey();
+        const held = r.held_out_overlap == null ? '' : `; ${int(r.held_out_overlap)} held out (in the control group of a running campaign for an overlapping offer)`;
+        const done = h('p', { id: 'camp-created', class: 'ok', 'data-campaign-id': r.campaign_id, 'data-treatment': r.treatment_size, 'data-control': r.control_size,
+          'data-held-out': r.held_out_overlap == null ? null : r.held_out_overlap },
+        `Created: ${int(r.treatment_size)} treatment and ${int(r.control_size)} control${held}. `,
+        h('a', { id: 'camp-open', href: '#/marketing/campaign/' + encodeURIComponent(r.campaign_id) }, 'Open the campaign'));
+        msg.replaceChildren(done);
       } catch (err) { msg.replaceChildren(failure(err)); }
-    } }, h('label', {}, 'campaign name', name), h('label', {}, 'size', size), h('label', {}, 'control share', control), h('label', {}, 'discount %', discount),
-    h('button', { type: 'submit', id: 'create-campaign' }, 'Create campaign'), msg);
+      submit.disabled = false;
+    }
+    return h('div', {}, h('h3', {}, 'Campaign for this audience'),
+      h('form', { class: 'row', id: 'campaign-form', onsubmit: create },
+        h('label', {}, 'campaign name', name), h('label', {}, 'size (best by expected value)', size), h('label', {}, 'control share', control),
+        h('label', {}, 'discount %', discount), submit),
+      preview, msg);
   }
 
   async function marketing(args) {
@@ -373,18 +419,40 @@
     return out;
   }
 
+  // A campaign: its offer and sizes, the recipients CSV, and its report.
+  // Report fields added later (verdict, test, detectable_uplift, srm_*) show
+  // when the server sends them.
   async function campaign(id) {
     const q = encodeURIComponent(id);
     const [c, r] = await Promise.all([api('/campaigns/' + q), api(`/campaigns/${q}/report`)]);
+    const empty = F.noData(r);
+    const verdict = F.verdictSentence(r);
+    const dl = h('span', { role: 'status' });
+    const csv = async () => {
+      try { await downloadCsv(`/campaigns/${q}/recipients`, `campaign-${id}-recipients.csv`); dl.replaceChildren(); } catch (e) { dl.replaceChildren(failure(e)); }
+    };
     const rows = ['treatment', 'control'].map((g) => [g, int(r[g].users), int(r[g].conversions), pct(r[g].rate, 2), money(r[g].revenue_cents)]);
+    const sent = (k) => r[k] !== undefined;
+    // Figures that are zeros only because nothing happened yet.
+    const unlessEmpty = (text) => (empty ? 'no data yet' : text);
     return [h('h1', { id: 'campaign-title' }, `Campaign: ${c.name || id}`),
-      h('p', {}, `${c.course_id || c.category || ''} · window ${when(r.window.from)} to ${when(r.window.to)}`),
-      h('div', { class: 'cards' }, stat('uplift', r.uplift == null ? '–' : pct(r.uplift, 2), 'campaign-uplift'), stat('p-value', num(r.p_value)),
-        stat('incremental conversions', num(r.incremental_conversions, 1)), stat('incremental revenue', money(r.incremental_revenue_cents)),
-        stat('discount cost', money(r.discount_cost_cents)), stat('ROI', r.roi == null ? '–' : num(r.roi, 2))),
+      h('p', {}, `${c.course_id || c.category || ''} · ${int(c.treatment_size)} recipients, ${int(c.control_size)} held out as control · window ${when(r.window.from)} to ${when(r.window.to)}`),
+      h('div', { class: 'row' }, h('button', { type: 'button', id: 'recipients-csv', onclick: csv }, 'Recipients CSV'), dl),
+      verdict ? h('p', { class: 'verdict', id: 'campaign-verdict' }, verdict) : null,
+      r.srm_warning ? h('p', { class: 'warning', role: 'alert', id: 'srm-warning' }, 'Sample ratio mismatch: ' + r.srm_warning) : null,
+      h('div', { class: 'cards' }, stat('uplift', F.upliftText(r), 'campaign-uplift'),
+        stat('p-value', unlessEmpty(num(r.p_value)), 'campaign-p-value'),
+        sent('test') ? stat('test', r.test || '–', 'campaign-test') : null,
+        sent('detectable_uplift') ? stat('smallest detectable difference', F.points(r.detectable_uplift, 1), 'campaign-detectable') : null,
+        sent('srm_p_value') ? stat('sample ratio p-value', num(r.srm_p_value), 'campaign-srm') : null,
+        stat('incremental conversions', unlessEmpty(num(r.incremental_conversions, 1))),
+        stat('incremental revenue', unlessEmpty(money(r.incremental_revenue_cents)), 'campaign-incremental-revenue'),
+        stat('discount cost', money(r.discount_cost_cents)), stat('ROI', unlessEmpty(r.roi == null ? '–' : num(r.roi, 2)))),
       h('div', { class: 'grid' }, card('Treatment and control', table(['group', 'learners', 'conversions', 'rate', 'revenue'], rows, [0, 1, 1, 1, 1])),
-        card('Uplift (conversion rate difference) with its 95% interval', C.intervals('Campaign uplift and interval',
-          [{ label: 'uplift', value: r.uplift, low: r.uplift_ci && r.uplift_ci[0], high: r.uplift_ci && r.uplift_ci[1] }], (v) => pct(v, 2))))];
+        card('Uplift (conversion rate difference) with its 95% interval', empty
+          ? note('No data yet: an interval needs learners in both groups and a conversion in either.', 'campaign-no-data')
+          : C.intervals('Campaign uplift and interval',
+            [{ label: 'uplift', value: r.uplift, low: r.uplift_ci && r.uplift_ci[0], high: r.uplift_ci && r.uplift_ci[1] }], (v) => F.points(v))))];
   }
 
   async function experiment(id) {
@@ -423,7 +491,7 @@
         : e.code === 'model_not_ready' ? [note('No model has been trained yet; this page fills in after the first training.', 'no-model')] : [failure(e)];
     }
     if (mine !== generation) return;
-    main.replaceChildren(...[].concat(content));
+    main.replaceChildren(...[].concat(content).filter((x) => x != null));
     document.title = `${name[0].toUpperCase() + name.slice(1)} · courserec`;
     // For tests and the curious: when the page finished, since navigation start.
     window.renderedAt = performance.now();

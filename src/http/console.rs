@@ -26,6 +26,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../ui/charts.js"),
     ),
     (
+        "/ui/format.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../ui/format.js"),
+    ),
+    (
         "/ui/app.css",
         "text/css; charset=utf-8",
         include_str!("../../ui/app.css"),

@@ -17,9 +17,9 @@ use crate::recommend::trained;
 use crate::webdriver::Browser;
 
 /// One browser at a time: two cores are shared by the whole suite.
-static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
+pub static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
 
-const DESKTOP: (u32, u32) = (1280, 900);
+pub const DESKTOP: (u32, u32) = (1280, 900);
 const PHONE: (u32, u32) = (390, 844);
 
 pub fn shots_dir() -> PathBuf {
@@ -31,7 +31,7 @@ pub fn shots_dir() -> PathBuf {
 
 /// Waits until the page for the current location has finished rendering
 /// (not the one before a click changed it).
-async fn settled(b: &Browser) {
+pub async fn settled(b: &Browser) {
     b.wait_until(
         "return document.body.dataset.ready !== undefined && document.body.dataset.route === location.hash",
     )
@@ -41,7 +41,7 @@ async fn settled(b: &Browser) {
 /// Loads `/ui#/<route>` afresh (so navigation timing covers the whole load),
 /// waits for the page to finish, and checks the console stayed clean.
 /// Returns the first render in milliseconds since navigation start.
-async fn open(b: &Browser, app: &TestApp, route: &str, page: &str) -> f64 {
+pub async fn open(b: &Browser, app: &TestApp, route: &str, page: &str) -> f64 {
     b.goto("about:blank").await;
     b.goto(&app.url(&format!("/ui#/{route}"))).await;
     b.wait_for(&format!("body[data-ready='{page}']")).await;
@@ -59,7 +59,7 @@ async fn open(b: &Browser, app: &TestApp, route: &str, page: &str) -> f64 {
 }
 
 /// Full-page screenshots of the current page at phone and desktop widths.
-async fn shoot(b: &Browser, name: &str) {
+pub async fn shoot(b: &Browser, name: &str) {
     let dir = shots_dir();
     for ((width, height), kind) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
         b.set_size(width, height).await;
@@ -222,6 +222,7 @@ async fn audience_to_campaign(b: &Browser, app: &TestApp) {
     }
     b.type_into("#camp-name", "console test").await;
     b.click("#create-campaign").await;
+    b.click("#camp-created a#camp-open").await;
     b.wait_for("#campaign-title").await;
     let id = b
         .eval(

@@ -11,6 +11,7 @@ mod cluster;
 mod cold_courses;
 mod console;
 mod console_api;
+mod console_campaigns;
 mod edge;
 mod erasure;
 mod exchange;

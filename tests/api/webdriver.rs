@@ -4,7 +4,7 @@
 //! have; the browser's console log is read through chromedriver's log
 //! endpoint, which the WebDriver crates do not expose.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ pub struct Browser {
     driver: Child,
     browser_pid: Option<u64>,
     closed: bool,
+    downloads: PathBuf,
     _profile: tempfile::TempDir,
 }
 
@@ -66,6 +67,8 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().unwrap();
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).unwrap();
         // Without these a headless Chromium in a closed network stalls on
         // background fetches; as root it needs --no-sandbox.
         let args = [
@@ -88,7 +91,10 @@ impl Browser {
         .collect::<Vec<_>>();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:chromeOptions": {"binary": chromium, "args": args, "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+            }},
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let r: Value = http
@@ -110,6 +116,7 @@ impl Browser {
             driver,
             browser_pid: v["capabilities"]["goog:processID"].as_u64(),
             closed: false,
+            downloads,
             _profile: profile,
         })
     }
@@ -228,6 +235,28 @@ impl Browser {
             Some(json!({ "text": text })),
         )
         .await;
+    }
+
+    /// Waits up to 15 s for the browser to finish downloading `name` into
+    /// this browser's own download folder; its bytes.
+    pub async fn downloaded(&self, name: &str) -> Vec<u8> {
+        let path = self.downloads.join(name);
+        let partial = self.downloads.join(format!("{name}.crdownload"));
+        let started = Instant::now();
+        while !path.exists() || partial.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{name} was never downloaded; the folder has {:?}",
+                std::fs::read_dir(&self.downloads)
+                    .map(|d| d
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.file_name())
+                        .collect::<Vec<_>>())
+                    .unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        std::fs::read(&path).unwrap()
     }
 
     /// Saves a PNG of the viewport.

@@ -1,0 +1,123 @@
+// Pure helpers of the console: how figures are printed, how a campaign
+// form's text fields become the API's typed filters, and the sentences a
+// campaign report reads as. No DOM and no fetch here, so the browser tests
+// can check them on small hand-made cases (window.Format).
+'use strict';
+(function () {
+  const MINUS = '\u2212';
+  const RFM_GROUPS = ['champions', 'loyal', 'potential_loyalists', 'new', 'promising', 'need_attention', 'about_to_sleep', 'at_risk', 'cannot_lose', 'hibernating', 'lost'];
+  // A typographic minus (U+2212) before negative figures ("−$1,580.43"),
+  // none when the rounded figure is zero.
+  const signed = (v, text) => (v < 0 && /[1-9]/.test(text) ? MINUS + text : text);
+
+  // Cents as dollars with thousands separators.
+  const money = (c) => (c == null ? '–'
+    : signed(c, '$' + (Math.abs(c) / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })));
+  // A probability 0..1 as a percentage.
+  const pct = (v, d = 1) => (v == null ? '–' : signed(v, Math.abs(v * 100).toFixed(d) + '%'));
+  // A difference of two rates (0..1) in percentage points, with its sign.
+  const points = (v, d = 2) => {
+    if (v == null) return '–';
+    const t = Math.abs(v * 100).toFixed(d);
+    return (/[1-9]/.test(t) ? (v < 0 ? MINUS : '+') : '') + t + ' points';
+  };
+  const num = (v, d = 3) => (v == null ? '–' : signed(+v, Math.abs(+v).toFixed(d)));
+  const int = (v) => (v == null ? '–' : Number(v).toLocaleString('en-US'));
+
+  // ---------- campaign form ----------
+  // The /audiences filters typed as the API reads them (see marketing::Filter):
+  // raw holds the form's strings ('' = not set). Returns {filter, errors}:
+  // segment an integer, rfm an array of group names, probabilities numbers
+  // 0..1, active/inactive days integers 1..3650; errors name the field.
+  function typedFilter(raw) {
+    const filter = {};
+    const errors = [];
+    const set = (k) => raw[k] != null && String(raw[k]).trim() !== '';
+    const integer = (k, lo, hi) => {
+      if (!set(k)) return;
+      const v = Number(raw[k]);
+      if (Number.isInteger(v) && v >= lo && v <= hi) filter[k] = v;
+      else errors.push(`${k.replace(/_/g, ' ')} must be a whole number from ${lo} to ${hi}`);
+    };
+    integer('segment', 0, 4294967295);
+    if (set('rfm')) {
+      const groups = [].concat(raw.rfm).flatMap((g) => String(g).split(',')).map((g) => g.trim()).filter(Boolean);
+      const bad = groups.filter((g) => !RFM_GROUPS.includes(g));
+      if (bad.length) errors.push(`unknown RFM group ${bad.join(', ')}`);
+      else if (groups.length) filter.rfm = groups;
+    }
+    for (const k of ['min_purchase_probability', 'min_churn_probability']) {
+      if (!set(k)) continue;
+      const v = Number(raw[k]);
+      if (Number.isFinite(v) && v >= 0 && v <= 1) filter[k] = v;
+      else errors.push(`${k.replace(/_/g, ' ')} must be a number from 0 to 1`);
+    }
+    integer('active_days', 1, 3650);
+    integer('inactive_days', 1, 3650);
+    return { filter, errors };
+  }
+
+  // The /audiences query string of an offer and a typed filter (rfm
+  // comma-separated, as the route accepts).
+  function audienceQuery(offer, filter) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(Object.assign({}, offer, filter))) q.set(k, Array.isArray(v) ? v.join(',') : String(v));
+    return q.toString();
+  }
+
+  // Expected campaign sizes before creating it: the audience's size capped
+  // by the form's size (null = no cap), control_share of it held out. The
+  // server draws each learner's arm by a seeded hash, so the arms are
+  // expected sizes and the total is exact.
+  function previewSplit(audienceSize, cap, controlShare) {
+    const total = cap == null ? audienceSize : Math.min(audienceSize, cap);
+    const control = Math.round(total * controlShare);
+    return { total, treatment: total - control, control };
+  }
+
+  // ---------- campaign report ----------
+  // True when the report cannot say anything yet: an arm has no learners,
+  // or neither arm has a conversion (a 0 % to 0 % interval means nothing).
+  function noData(r) {
+    return !r.treatment.users || !r.control.users || (!r.treatment.conversions && !r.control.conversions) || r.uplift == null;
+  }
+
+  // Relative lift (uplift / control rate): the report's own relative_lift
+  // when it has the field; servers that predate it get the same ratio here.
+  function relativeLift(r) {
+    if ('relative_lift' in r) return r.relative_lift;
+    return r.uplift == null || !(r.control.rate > 0) ? null : r.uplift / r.control.rate;
+  }
+
+  // The difference in points with the relative lift beside it:
+  // "+3.20 points (+16.0 % relative)".
+  function upliftText(r) {
+    if (noData(r)) return 'no data yet';
+    const rel = relativeLift(r);
+    if (rel == null) return points(r.uplift);
+    return `${points(r.uplift)} (${rel < 0 ? MINUS : '+'}${Math.abs(rel * 100).toFixed(1)} % relative)`;
+  }
+
+  // The report's verdict as a sentence; null when the report has no verdict.
+  function verdictSentence(r) {
+    const oneDecimal = (v) => Math.abs(v * 100).toFixed(1);
+    switch (r.verdict) {
+      case 'insufficient_data':
+        return 'Not enough data yet' + (r.minimum_sample_per_arm != null ? `: at least ${int(r.minimum_sample_per_arm)} learners per group are needed.` : '.');
+      case 'no_detectable_effect':
+        return r.detectable_uplift != null
+          ? `No detectable effect yet: the control group is too small to see less than ${oneDecimal(r.detectable_uplift)} points.`
+          : 'No detectable effect yet.';
+      case 'positive':
+      case 'negative': {
+        const rel = relativeLift(r);
+        return `The offer ${r.verdict === 'positive' ? 'raised' : 'lowered'} conversion by ${r.uplift == null ? '?' : oneDecimal(r.uplift)} points`
+          + (rel == null ? '.' : ` (${oneDecimal(rel)} % relative).`);
+      }
+      default:
+        return null;
+    }
+  }
+
+  window.Format = { MINUS, RFM_GROUPS, money, pct, points, num, int, typedFilter, audienceQuery, previewSplit, noData, relativeLift, upliftText, verdictSentence };
+})();
