@@ -2,9 +2,12 @@
 //! conventional named groups of the R × FM grid.
 //!
 //! R is days since the last activity (fewer is better), F the number of
-//! purchases net of refunds, M the net spend. Each score is 1 + ⌊5·b/n⌋,
-//! b = learners strictly worse: ties share a score, so a tie at zero (most
-//! learners never bought) lands everyone there in the same low quintile.
+//! courses owned (distinct purchases net of refunds), M the net spend.
+//! Each score is 1 + ⌊5·b/n⌋, b = learners strictly worse: ties share a
+//! score. F and M rank buyers among buyers (n = learners with F, or M,
+//! above zero) and give 1 to learners with none: with most learners never
+//! buying, ranking over everyone would put a one-course buyer in the top
+//! quintiles, "champions" for a single purchase.
 //!
 //! Groups follow the widely used RFM segment map on R and FM = ⌈(F+M)/2⌉:
 //!
@@ -121,12 +124,23 @@ pub fn quintile_scores(values: &[f64]) -> Vec<u8> {
         .collect()
 }
 
+/// [`quintile_scores`] of the values above zero among themselves; 1 for
+/// the others (nothing bought, nothing spent).
+pub fn positive_quintile_scores(values: &[f64]) -> Vec<u8> {
+    let positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+    let mut scores = quintile_scores(&positive).into_iter();
+    values
+        .iter()
+        .map(|v| if *v > 0.0 { scores.next().unwrap_or(1) } else { 1 })
+        .collect()
+}
+
 /// RFM scores and groups of every learner in `inputs`.
 pub fn score(inputs: &[RfmInput]) -> Vec<Rfm> {
     // Fewer days since the last activity is better: score the negation.
     let r = quintile_scores(&inputs.iter().map(|i| -i.recency_days).collect::<Vec<_>>());
-    let f = quintile_scores(&inputs.iter().map(|i| i.frequency).collect::<Vec<_>>());
-    let m = quintile_scores(&inputs.iter().map(|i| i.monetary_cents).collect::<Vec<_>>());
+    let f = positive_quintile_scores(&inputs.iter().map(|i| i.frequency).collect::<Vec<_>>());
+    let m = positive_quintile_scores(&inputs.iter().map(|i| i.monetary_cents).collect::<Vec<_>>());
     (0..inputs.len())
         .map(|i| {
             let fm = (f[i] + m[i]).div_ceil(2);

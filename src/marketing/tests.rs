@@ -131,6 +131,11 @@ fn labels_come_from_the_horizon_after_the_cutoff() {
 
 #[test]
 fn quintiles_share_scores_on_ties() {
+    // Buyers rank among buyers; no purchase scores 1.
+    assert_eq!(
+        super::rfm::positive_quintile_scores(&[0.0, 0.0, 0.0, 1.0, 1.0, 3.0]),
+        vec![1, 1, 1, 1, 1, 4]
+    );
     assert_eq!(quintile_scores(&[5.0, 1.0, 3.0, 2.0, 4.0]), vec![5, 1, 3, 2, 4]);
     assert_eq!(quintile_scores(&[0.0, 0.0, 0.0, 0.0, 10.0]), vec![1, 1, 1, 1, 5]);
     // Ten learners: two per quintile.

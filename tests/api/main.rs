@@ -25,6 +25,7 @@ mod marketing;
 mod observability;
 mod openapi;
 mod ownership;
+mod people;
 mod proxy;
 mod recommend;
 mod report_level;
