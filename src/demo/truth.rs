@@ -13,6 +13,9 @@ use super::DemoData;
 /// `now_ms` are moved to T, so [`Planted::seen`] is exactly the past).
 /// Learners in demo user order; courses in catalog order, categories
 /// by sorted name, as the training indexes them.
+/// (learner, course, event type, day) of a day cell.
+type DayKey = (usize, u32, EventType, i32);
+
 pub fn planted(data: &DemoData, now_ms: i64) -> Planted {
     use std::collections::HashMap;
     const DAY: i64 = 86_400_000;
@@ -40,8 +43,8 @@ pub fn planted(data: &DemoData, now_ms: i64) -> Planted {
         .map(|(i, u)| (u.0.as_str(), i))
         .collect();
     let today = (now_ms.div_euclid(DAY) + 1) as i32;
-    // (count, largest value, last event's ms within the day).
-    let mut days: HashMap<(usize, u32, EventType, i32), (u32, f32, i32)> = HashMap::new();
+    // (learner, course, type, day) → (count, largest value, last event's ms within the day).
+    let mut days: HashMap<DayKey, (u32, f32, i32)> = HashMap::new();
     for (e, future) in data
         .events
         .iter()

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::domain::category_key;
 use crate::experiment::sequential::Verdict;
 use crate::experiment::stats::compare;
 use crate::model::ownership::{ownership, Payment, PaymentEvent};
@@ -45,7 +46,7 @@ pub fn draw_members(
 
 /// The courses an offer covers, frozen at a campaign's creation, and the
 /// offer's category in lower case: the course itself, or every listed
-/// course of the category (compared case-insensitively). `catalog` yields
+/// course of the category (compared by [`category_key`]: trimmed, any case). `catalog` yields
 /// (id, category) of the listed courses.
 pub fn offer_courses<'a>(
     offer: &spec::OfferSpec,
@@ -55,15 +56,15 @@ pub fn offer_courses<'a>(
         spec::OfferSpec::Course(id) => {
             let category = catalog
                 .filter(|(c, _)| c == id)
-                .map(|(_, cat)| cat.to_lowercase())
+                .map(|(_, cat)| category_key(cat))
                 .next()
                 .unwrap_or_default();
             (vec![id.clone()], category)
         }
         spec::OfferSpec::Category(cat) => {
-            let cat = cat.to_lowercase();
+            let cat = category_key(cat);
             let mut ids: Vec<String> = catalog
-                .filter(|(_, c)| c.to_lowercase() == cat)
+                .filter(|(_, c)| category_key(c) == cat)
                 .map(|(id, _)| id.to_string())
                 .collect();
             ids.sort();
@@ -204,7 +205,7 @@ mod tests {
     #[test]
     fn an_offer_freezes_its_courses_and_category() {
         let catalog = [("c1", "Rust"), ("c2", "rust"), ("c3", "Go")];
-        let (ids, cat) = offer_courses(&OfferSpec::Category("RUST".into()), catalog.into_iter());
+        let (ids, cat) = offer_courses(&OfferSpec::Category(" RUST ".into()), catalog.into_iter());
         assert_eq!((ids, cat.as_str()), (vec!["c1".to_string(), "c2".into()], "rust"));
         let (ids, cat) = offer_courses(&OfferSpec::Course("c3".into()), catalog.into_iter());
         assert_eq!((ids, cat.as_str()), (vec!["c3".to_string()], "go"));

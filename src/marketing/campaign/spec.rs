@@ -116,7 +116,7 @@ pub fn check(d: CampaignDraft, now_ms: i64) -> Result<CampaignSpec, Vec<FieldErr
             }
         }
         Some(OfferSpec::Category(c)) => {
-            let same = |x: &String| x.to_lowercase() == c.to_lowercase();
+            let same = |x: &String| crate::domain::category_key(x) == crate::domain::category_key(c);
             if a.category.as_ref().is_some_and(|x| !same(x)) || a.course_id.is_some() {
                 errs.push(FieldError::new(
                     "audience.category",
