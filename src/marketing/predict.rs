@@ -577,9 +577,10 @@ impl std::fmt::Display for Incoherent {
 /// the error.
 pub fn check(purchase: &[f32], churn: &[f32]) -> Result<(), Incoherent> {
     let unit = |x: f32| (0.0..=1.0).contains(&x);
-    let bad = purchase.iter().zip(churn).position(|(&p, &c)| {
-        !unit(p) || !(c.is_nan() || unit(c) && p <= 1.0 - c + COHERENCE_SLACK)
-    });
+    let bad = purchase
+        .iter()
+        .zip(churn)
+        .position(|(&p, &c)| !unit(p) || !(c.is_nan() || unit(c) && p <= 1.0 - c + COHERENCE_SLACK));
     match bad {
         None if purchase.len() == churn.len() => Ok(()),
         None => Err(Incoherent {

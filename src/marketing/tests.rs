@@ -624,7 +624,10 @@ fn purchase_stays_within_activity_and_the_check_refuses_otherwise() {
     assert_eq!(check(&bad.purchase, &bad.churn).map_err(|e| e.learner), Err(u));
     let mut out_of_range = p.clone();
     out_of_range.purchase[defined[1]] = f32::NAN;
-    assert_eq!(check(&out_of_range.purchase, &out_of_range.churn).map_err(|e| e.learner), Err(defined[1]));
+    assert_eq!(
+        check(&out_of_range.purchase, &out_of_range.churn).map_err(|e| e.learner),
+        Err(defined[1])
+    );
     let mut short = p;
     short.churn.pop();
     assert!(check(&short.purchase, &short.churn).is_err());

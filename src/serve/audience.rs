@@ -257,7 +257,14 @@ fn rank_all(snap: &ModelSnapshot, offer: &Resolved, filter: &Filter) -> Vec<Memb
     let mk = snap.marketing.as_deref().expect("checked before");
     let cols = snap.users.marketing.as_ref().expect("checked before");
     let users = &snap.users;
-    mk.rank(&users.factors, users.segment.as_deref(), cols, &offer.offer(snap), filter, |_| false)
+    mk.rank(
+        &users.factors,
+        users.segment.as_deref(),
+        cols,
+        &offer.offer(snap),
+        filter,
+        |_| false,
+    )
 }
 
 /// Positions in `frozen` of learners who neither own the offered course

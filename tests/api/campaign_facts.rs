@@ -49,8 +49,13 @@ async fn recipients(app: &TestApp, id: &str) -> HashSet<String> {
 
 /// The report figures that must never move after the fact.
 fn figures(rep: &Value) -> Value {
-    json!([rep["treatment"], rep["control"], rep["uplift"], rep["discount_cost_cents"],
-        rep["incremental_revenue_cents"]])
+    json!([
+        rep["treatment"],
+        rep["control"],
+        rep["uplift"],
+        rep["discount_cost_cents"],
+        rep["incremental_revenue_cents"]
+    ])
 }
 
 async fn reports_do_not_follow_later_catalog_edits(app: TestApp) {
@@ -72,7 +77,12 @@ async fn reports_do_not_follow_later_catalog_edits(app: TestApp) {
         .iter()
         .map(|u| json!({"user_id": u, "course_id": course.id, "type": "purchase", "ts": ts(start + 1000)}))
         .collect();
-    assert_eq!(app.post_json("/events", &json!({ "events": events })).await.status(), 202);
+    assert_eq!(
+        app.post_json("/events", &json!({ "events": events }))
+            .await
+            .status(),
+        202
+    );
     let before = app.get_ok(&format!("/campaigns/{id}/report")).await;
     assert_eq!(before["treatment"]["conversions"], 2, "{before}");
     let paid = course.price_cents - course.price_cents / 4;
@@ -82,18 +92,41 @@ async fn reports_do_not_follow_later_catalog_edits(app: TestApp) {
     // The price doubles, the course moves to another category, then goes.
     let mut body = json!({"title": course.title, "category": course.category,
         "tags": course.tags, "level": course.level, "price_cents": course.price_cents * 2, "active": true});
-    assert_eq!(app.put_json(&format!("/courses/{}", course.id), &body).await.status(), 200);
-    assert_eq!(figures(&app.get_ok(&format!("/campaigns/{id}/report")).await), figures(&before));
+    assert_eq!(
+        app.put_json(&format!("/courses/{}", course.id), &body)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        figures(&app.get_ok(&format!("/campaigns/{id}/report")).await),
+        figures(&before)
+    );
     body["category"] = json!("somewhere-else");
-    assert_eq!(app.put_json(&format!("/courses/{}", course.id), &body).await.status(), 200);
-    assert_eq!(figures(&app.get_ok(&format!("/campaigns/{id}/report")).await), figures(&before));
+    assert_eq!(
+        app.put_json(&format!("/courses/{}", course.id), &body)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        figures(&app.get_ok(&format!("/campaigns/{id}/report")).await),
+        figures(&before)
+    );
     assert_eq!(app.delete(&format!("/courses/{}", course.id)).await.status(), 204);
-    assert_eq!(figures(&app.get_ok(&format!("/campaigns/{id}/report")).await), figures(&before));
+    assert_eq!(
+        figures(&app.get_ok(&format!("/campaigns/{id}/report")).await),
+        figures(&before)
+    );
 
     // A category offer is frozen too: a course added to the category later
     // is not part of it.
     let category = data.courses[1].category.clone();
-    let cat = create(&app, json!({"name": "cat", "category": category.to_uppercase(), "control_share": 0.5})).await;
+    let cat = create(
+        &app,
+        json!({"name": "cat", "category": category.to_uppercase(), "control_share": 0.5}),
+    )
+    .await;
     let cat_id = cat["campaign_id"].as_str().unwrap().to_string();
     let late = json!({"title": "Late", "category": category, "tags": [], "level": "beginner",
         "price_cents": 1000, "active": true});
@@ -125,14 +158,29 @@ async fn repeats_and_overlaps_cannot_contaminate(app: TestApp) {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!(again, first);
-    assert_eq!(app.get_ok("/campaigns").await["campaigns"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get_ok("/campaigns").await["campaigns"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // Another request under the same key is refused; a bad key is 400.
     let other = json!({"name": "other", "course_id": course.id, "control_share": 0.3});
     let r = created(&app, &other, Some("spring-1")).await;
     assert_eq!(r.status(), 422);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "idempotency_key_reused");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "idempotency_key_reused"
+    );
     assert_eq!(created(&app, &body, Some(&"k".repeat(300))).await.status(), 400);
-    assert_eq!(app.get_ok("/campaigns").await["campaigns"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get_ok("/campaigns").await["campaigns"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Sent again without a key: a second campaign, but the first one's
     // control group is held out of it and counted.
@@ -158,11 +206,16 @@ async fn repeats_and_overlaps_cannot_contaminate(app: TestApp) {
         .iter()
         .find(|c| c.category.to_lowercase() != course.category.to_lowercase())
         .unwrap();
-    let third = create(&app, json!({"name": "far", "course_id": far.id, "control_share": 0.5})).await;
+    let third = create(
+        &app,
+        json!({"name": "far", "course_id": far.id, "control_share": 0.5}),
+    )
+    .await;
     assert_eq!(third["held_out_overlap"], 0, "{third}");
 
     // The audience may repeat the offer, not contradict it.
-    let same = json!({"name": "rep", "course_id": far.id, "audience": {"course_id": far.id, "segment": null}});
+    let same =
+        json!({"name": "rep", "course_id": far.id, "audience": {"course_id": far.id, "segment": null}});
     assert_eq!(created(&app, &same, None).await.status(), 201);
     let clash = json!({"name": "clash", "course_id": far.id, "audience": {"course_id": course.id}});
     let r = created(&app, &clash, None).await;
@@ -190,11 +243,25 @@ async fn reports_say_what_they_can_conclude(app: TestApp) {
     let srm = rep["srm_p_value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&srm));
     assert_eq!(rep["srm_warning"].is_null(), srm >= 0.001);
-    assert!(rep["cuped"]["covariate"].as_str().unwrap().contains("days before"), "{rep}");
+    assert!(
+        rep["cuped"]["covariate"]
+            .as_str()
+            .unwrap()
+            .contains("days before"),
+        "{rep}"
+    );
     let plain = app.get_ok(&format!("/campaigns/{id}/report")).await;
     assert!(plain.get("cuped").is_none());
-    assert_eq!(app.get(&format!("/campaigns/{id}/report?cuped=maybe")).await.status(), 400);
+    assert_eq!(
+        app.get(&format!("/campaigns/{id}/report?cuped=maybe"))
+            .await
+            .status(),
+        400
+    );
     app.stop().await;
 }
 
-both_backends!(a_small_campaign_gets_no_verdict, reports_say_what_they_can_conclude);
+both_backends!(
+    a_small_campaign_gets_no_verdict,
+    reports_say_what_they_can_conclude
+);

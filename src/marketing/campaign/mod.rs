@@ -184,6 +184,11 @@ pub fn converted_at(events: &[PaymentEvent], from_ms: i64, to_ms: i64) -> Option
         .filter(|&t| (from_ms..to_ms).contains(&t))
 }
 
+/// Price paid after a discount of `discount_pct` (0–100), in cents.
+pub fn discounted(price_cents: i64, discount_pct: f64) -> i64 {
+    (price_cents as f64 * (1.0 - discount_pct / 100.0)).round() as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::spec::OfferSpec;
@@ -210,9 +215,4 @@ mod tests {
         let (ids, cat) = offer_courses(&OfferSpec::Course("c3".into()), catalog.into_iter());
         assert_eq!((ids, cat.as_str()), (vec!["c3".to_string()], "go"));
     }
-}
-
-/// Price paid after a discount of `discount_pct` (0–100), in cents.
-pub fn discounted(price_cents: i64, discount_pct: f64) -> i64 {
-    (price_cents as f64 * (1.0 - discount_pct / 100.0)).round() as i64
 }

@@ -76,10 +76,13 @@ pub struct Figures {
     pub cuped: Option<Cuped>,
 }
 
+/// Of one (member, course): in control, and each payment with its price.
+type PairPayments = (bool, Vec<(PaymentEvent, i64)>);
+
 /// The report of one campaign.
 pub fn report(input: &ReportInput) -> Figures {
     // Per (member, course): the payments, and each one's price.
-    let mut pairs: HashMap<(&str, &str), (bool, Vec<(PaymentEvent, i64)>)> = HashMap::new();
+    let mut pairs: HashMap<(&str, &str), PairPayments> = HashMap::new();
     for r in input.payments {
         pairs
             .entry((&r.user, &r.course))

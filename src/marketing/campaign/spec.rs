@@ -106,25 +106,23 @@ pub fn check(d: CampaignDraft, now_ms: i64) -> Result<CampaignSpec, Vec<FieldErr
         }
     };
     let a = &d.audience;
-    match &offer {
-        Some(OfferSpec::Course(c)) => {
-            if a.course_id.as_ref().is_some_and(|x| x != c) || a.category.is_some() {
-                errs.push(FieldError::new(
-                    "audience.course_id",
-                    "an audience's course_id must equal the campaign's, and it takes no category",
-                ));
-            }
-        }
+    let key = crate::domain::category_key;
+    let clash = match &offer {
+        Some(OfferSpec::Course(c)) => (a.course_id.as_ref().is_some_and(|x| x != c) || a.category.is_some())
+            .then_some((
+                "audience.course_id",
+                "an audience's course_id must equal the campaign's, and it takes no category",
+            )),
         Some(OfferSpec::Category(c)) => {
-            let same = |x: &String| crate::domain::category_key(x) == crate::domain::category_key(c);
-            if a.category.as_ref().is_some_and(|x| !same(x)) || a.course_id.is_some() {
-                errs.push(FieldError::new(
-                    "audience.category",
-                    "an audience's category must equal the campaign's, and it takes no course_id",
-                ));
-            }
+            (a.category.as_ref().is_some_and(|x| key(x) != key(c)) || a.course_id.is_some()).then_some((
+                "audience.category",
+                "an audience's category must equal the campaign's, and it takes no course_id",
+            ))
         }
-        None => {}
+        None => None,
+    };
+    if let Some((field, reason)) = clash {
+        errs.push(FieldError::new(field, reason));
     }
     let control_share = d.control_share.unwrap_or(0.1);
     if !(control_share > 0.0 && control_share < 1.0) {
