@@ -5,6 +5,7 @@
 # Prints the median of RUNS timed reports for a category campaign (the whole
 # audience of a category) and for a course campaign.
 #   USERS=20000 RUNS=11 scripts/campaign-report.sh      (NO_BUILD=1 to skip cargo,
+#   BIN= and DEMO_CSV= for other builds of the binary and the CSV generator,
 #   KEEP_DB=1 to keep the database for a look)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ USERS="${USERS:-20000}"
 RUNS="${RUNS:-11}"
 PG_ADMIN="${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/test}"
 BIN="${BIN:-./target/release/courserec}"
+DEMO_CSV="${DEMO_CSV:-./target/release/examples/demo_csv}"
 work=$(mktemp -d)
 dbname="courserec_campaign_$$"
 url="${PG_ADMIN%/*}/$dbname"
@@ -27,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin courserec --example demo_csv
-./target/release/examples/demo_csv "$USERS" "$work"
+"$DEMO_CSV" "$USERS" "$work"
 psql "$PG_ADMIN" -qc "CREATE DATABASE $dbname"
 "$BIN" migrate --database-url "$url" >/dev/null
 t0=$(date +%s.%N)
