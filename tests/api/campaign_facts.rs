@@ -72,10 +72,11 @@ async fn reports_do_not_follow_later_catalog_edits(app: TestApp) {
         .timestamp_millis();
     let treated: Vec<String> = recipients(&app, &id).await.into_iter().collect();
     assert!(treated.len() >= 2, "{camp}");
-    // Two treated learners buy in the window at the current price.
+    // Two treated learners buy in the window at the current price (1 ms
+    // after the start: before the price change below, however fast).
     let events: Vec<Value> = treated[..2]
         .iter()
-        .map(|u| json!({"user_id": u, "course_id": course.id, "type": "purchase", "ts": ts(start + 1000)}))
+        .map(|u| json!({"user_id": u, "course_id": course.id, "type": "purchase", "ts": ts(start + 1)}))
         .collect();
     assert_eq!(
         app.post_json("/events", &json!({ "events": events }))
@@ -233,7 +234,11 @@ both_backends!(
 async fn reports_say_what_they_can_conclude(app: TestApp) {
     let data = trained(&app).await;
     let course = &data.courses[3];
-    let camp = create(&app, json!({"name": "small", "course_id": course.id, "size": 40})).await;
+    let camp = create(
+        &app,
+        json!({"name": "small", "course_id": course.id, "size": 40, "control_share": 0.5}),
+    )
+    .await;
     let id = camp["campaign_id"].as_str().unwrap();
     let rep = app.get_ok(&format!("/campaigns/{id}/report?cuped=true")).await;
     assert_eq!(rep["verdict"], "insufficient_data", "{rep}");
