@@ -216,16 +216,22 @@ impl Store {
     /// the start decides whether a purchase in the window is a
     /// conversion), with the course's price in force at the event's time
     /// (the earliest known price when the event predates the history).
+    /// Each offered course's history is cut into [from, next from)
+    /// intervals (the first open to the past) and joined once, rather than
+    /// looked up per event.
     pub async fn campaign_payments(&self, id: &str) -> sqlx::Result<Vec<PaymentRow>> {
         let rows: Vec<(String, bool, String, String, i64, Option<i64>)> = on_pool!(self, p => {
             sqlx::query_as(
-                "SELECT m.user_id, m.control, e.course_id, e.type, e.ts_ms, \
-                 COALESCE((SELECT h.price_cents FROM course_prices h WHERE h.course_id = e.course_id \
-                           AND h.from_ms <= e.ts_ms ORDER BY h.from_ms DESC LIMIT 1), \
-                          (SELECT h.price_cents FROM course_prices h WHERE h.course_id = e.course_id \
-                           ORDER BY h.from_ms LIMIT 1)) \
+                "WITH prices AS (SELECT h.course_id, h.from_ms, h.price_cents, \
+                   LEAD(h.from_ms) OVER (PARTITION BY h.course_id ORDER BY h.from_ms) AS to_ms, \
+                   ROW_NUMBER() OVER (PARTITION BY h.course_id ORDER BY h.from_ms) AS n \
+                   FROM course_prices h JOIN campaign_offer_courses q \
+                   ON q.course_id = h.course_id AND q.campaign_id = $1) \
+                 SELECT m.user_id, m.control, e.course_id, e.type, e.ts_ms, p.price_cents \
                  FROM campaign_members m JOIN events e ON e.user_id = m.user_id \
                  JOIN campaign_offer_courses o ON o.campaign_id = m.campaign_id AND o.course_id = e.course_id \
+                 LEFT JOIN prices p ON p.course_id = e.course_id \
+                   AND (e.ts_ms >= p.from_ms OR p.n = 1) AND (p.to_ms IS NULL OR e.ts_ms < p.to_ms) \
                  WHERE m.campaign_id = $1 AND e.type IN ('purchase', 'refund')",
             )
             .bind(id)
