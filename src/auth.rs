@@ -43,7 +43,8 @@ impl Keys {
 
     /// Checks a bearer token against every key without stopping early, so timing
     /// says nothing about which key (or how much of one) matched.
-    fn check(&self, token: &[u8], needed: Scope) -> Result<(), ApiError> {
+    /// The key's scopes must include one of `any`.
+    fn check(&self, token: &[u8], any: &[Scope]) -> Result<(), ApiError> {
         let Some(keys) = &self.0 else { return Ok(()) };
         let mut found: Option<&Key> = None;
         for key in keys.iter() {
@@ -53,15 +54,15 @@ impl Keys {
         }
         match found {
             None => Err(ApiError::Unauthorized),
-            Some(k) if k.scopes.contains(&needed) => Ok(()),
-            Some(_) => Err(ApiError::Forbidden(needed)),
+            Some(k) if any.iter().any(|s| k.scopes.contains(s)) => Ok(()),
+            Some(_) => Err(ApiError::Forbidden(any[0])),
         }
     }
 }
 
 /// Route layer: `axum::middleware::from_fn_with_state((keys, scope), require)`.
 pub async fn require(
-    State((keys, scope)): State<(Keys, Scope)>,
+    State((keys, scopes)): State<(Keys, &'static [Scope])>,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -72,7 +73,7 @@ pub async fn require(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
-        keys.check(token.trim().as_bytes(), scope)?;
+        keys.check(token.trim().as_bytes(), scopes)?;
     }
     Ok(next.run(req).await)
 }

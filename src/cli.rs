@@ -55,6 +55,9 @@ pub enum Command {
     /// Publish learner and course factors trained elsewhere, only if they
     /// pass the training's evaluation gate.
     ImportFactors(ImportFactorsArgs),
+    /// Print the erasure key (64 hex digits) the store holds, to move it
+    /// into `database.erasure_key_file` or `COURSEREC_ERASURE_KEY`.
+    ErasureKey,
 }
 
 #[derive(Debug, Args)]
@@ -128,8 +131,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     crate::telemetry::init(&settings.log);
     match cli.command {
         Some(Command::Openapi) => {
-            println!("{}", crate::http::openapi::document());
-            Ok(())
+            // A reader that stops early (`| head`) is not an error.
+            use std::io::Write;
+            let text = format!("{}\n", crate::http::openapi::document());
+            match std::io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
         Some(Command::Migrate) => {
             let store = Store::connect(&settings.database).await?;
@@ -165,6 +173,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = crate::exchange::import::publish(&trainer, files).await?;
             println!("model version {} published", report.version);
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Some(Command::ErasureKey) => {
+            let store = Store::connect(&settings.database).await?;
+            store.migrate().await?;
+            let given = crate::store::configured_erasure_key(&settings.database.erasure_key_file)?;
+            if given.is_some() {
+                anyhow::bail!("the erasure key is already configured outside the store");
+            }
+            println!("{}", store.resolve_erasure_key(None).await?.to_hex());
             Ok(())
         }
         Some(Command::Train) => {
@@ -237,10 +255,44 @@ async fn offline_trainer(
     let metrics = crate::metrics::Metrics::new();
     let live = std::sync::Arc::new(crate::serve::Live::new());
     let cluster = crate::cluster::Cluster::new(&settings.cluster, &store)?;
+    // Erasures made while this process trains are honoured by keyed hash.
+    let given = crate::store::configured_erasure_key(&settings.database.erasure_key_file)?;
+    live.set_erasure_key(store.resolve_erasure_key(given).await?);
     let trainer = crate::retrain::Trainer::new(settings.training(), store, live.clone(), metrics, cluster);
     match restore {
         Restore::Full => trainer.restore().await?,
         Restore::TrainingBasis => trainer.restore_training_basis().await?,
     };
     Ok((trainer, live))
+}
+
+/// An error and its causes on one line, each cause once: drivers often
+/// repeat their source's text in their own ("error returned from database:
+/// database \"x\" does not exist"), which `{:#}` would print twice.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    use super::one_line;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let e = anyhow::anyhow!("database \"x\" does not exist")
+            .context("error returned from database: database \"x\" does not exist")
+            .context("the store refuses this service");
+        assert_eq!(
+            one_line(&e),
+            "the store refuses this service: error returned from database: database \"x\" does not exist"
+        );
+    }
 }

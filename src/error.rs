@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 pub use crate::domain::FieldError;
 use crate::domain::Scope;
+use crate::store::is_transient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -31,12 +32,19 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("missing or unknown API key")]
     Unauthorized,
-    #[error("this API key lacks the {0:?} scope")]
+    #[error("this API key lacks the {} scope", .0.as_str())]
     Forbidden(Scope),
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A 409 that names the fields at fault (`event_id_conflict`).
+    #[error("{message}")]
+    ConflictAt {
+        code: &'static str,
+        message: String,
+        details: Vec<FieldError>,
+    },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
     #[error("the store failed")]
@@ -81,7 +89,9 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
-            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::Conflict { code, .. } | ApiError::ConflictAt { code, .. } => {
+                (StatusCode::CONFLICT, code)
+            }
             ApiError::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             // Only failures that may pass are "retry later"; a data or
             // constraint error would fail the same way forever.
@@ -103,7 +113,7 @@ impl IntoResponse for ApiError {
         }
         let message = self.to_string();
         let details = match self {
-            ApiError::Invalid { details, .. } => Some(details),
+            ApiError::Invalid { details, .. } | ApiError::ConflictAt { details, .. } => Some(details),
             _ => None,
         };
         let body = ErrorBody {
@@ -155,7 +165,7 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; may change between versions.
     pub message: String,
-    /// Every rejected field (422 only).
+    /// Every rejected field (422, and 409 `event_id_conflict`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<FieldError>>,
 }
@@ -164,66 +174,26 @@ pub struct ErrorDetail {
 #[derive(Debug, Clone, Copy)]
 pub struct StoreFailed;
 
-/// `axum::Json` whose rejections use the error shape above.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` whose rejections use the error shape above. As a request
+/// body, every string in it (ids, categories, tags) is put in NFC before
+/// `T` is read, so a decomposed spelling names the same learner or course.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Json<T>> {
+        let axum::Json(mut value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        crate::domain::nfc_json(&mut value);
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|e| ApiError::invalid("invalid_body", format!("the body does not fit: {e}"), vec![]))
+    }
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
-    }
-}
-
-/// Turns a request into a typed value the way [`Json`] does, for handlers that
-/// need the raw request too.
-pub async fn json_body<T: serde::de::DeserializeOwned>(req: Request) -> Result<T> {
-    let axum::Json(v) = axum::Json::<T>::from_request(req, &()).await?;
-    Ok(v)
-}
-
-/// True for failures that say nothing about the data and may pass by
-/// themselves (connection lost, pool exhausted, disk full, lock contention,
-/// a database shutting down): these answer 503 with `Retry-After`. Data and
-/// constraint errors are permanent for that input and must not.
-pub fn is_transient(e: &sqlx::Error) -> bool {
-    use sqlx::Error as E;
-    match e {
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
-        E::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            match code.as_ref() {
-                // SQLite primary codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN,
-                // READONLY (extended codes keep the primary in the low byte).
-                c if c.parse::<i64>().is_ok() => {
-                    let primary = c.parse::<i64>().unwrap_or(0) & 0xff;
-                    matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
-                }
-                // Postgres SQLSTATE classes: connection exception, insufficient
-                // resources, operator intervention; serialization failure and
-                // deadlock.
-                c => {
-                    c.starts_with("08")
-                        || c.starts_with("53")
-                        || c.starts_with("57")
-                        || c == "40001"
-                        || c == "40P01"
-                }
-            }
-        }
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lost_connections_are_transient_and_bad_data_is_not() {
-        assert!(is_transient(&sqlx::Error::PoolTimedOut));
-        assert!(is_transient(&sqlx::Error::Io(std::io::Error::other("reset"))));
-        assert!(!is_transient(&sqlx::Error::RowNotFound));
-        assert!(!is_transient(&sqlx::Error::ColumnNotFound("x".into())));
     }
 }

@@ -6,7 +6,7 @@ use clap::Parser;
 async fn main() {
     let cli = courserec::cli::Cli::parse();
     if let Err(e) = courserec::cli::run(cli).await {
-        eprintln!("courserec: {e:#}");
+        eprintln!("courserec: {}", courserec::cli::one_line(&e));
         std::process::exit(1);
     }
 }

@@ -56,7 +56,48 @@ pub struct MetricSet {
     pub campaign_uplift: prometheus::GaugeVec,
     /// Raw events removed by retention: `partition` (whole months) or `row`.
     pub events_expired: IntCounterVec,
+    /// 1, labelled with the crate version.
+    pub build_info: IntGaugeVec,
+    /// 1 while the store answers, 0 while requests serve from memory
+    /// (set at each scrape from the health breaker).
+    pub store_up: IntGaugeVec,
 }
+
+/// Label values every counter below starts with at 0, so an alert on
+/// `increase(...) > 0` has a series to compare from the first failure on.
+const TRAINING_FAILURE_REASONS: [&str; 8] = [
+    "store",
+    "fit",
+    "threads",
+    "injected",
+    "panic",
+    "no_data",
+    "not_evaluated",
+    "not_better_than_baseline",
+];
+const REJECT_REASONS: [&str; 14] = [
+    "malformed_json",
+    "unsupported_media_type",
+    "payload_too_large",
+    "invalid_body",
+    "empty_batch",
+    "batch_too_large",
+    "batch_invalid",
+    "missing_field",
+    "invalid_id",
+    "invalid_type",
+    "invalid_value",
+    "invalid_ts",
+    "future_ts",
+    "event_id_conflict",
+];
+const DB_OPS: [&str; 5] = [
+    "insert_events",
+    "fold_in",
+    "store_down",
+    "training_read",
+    "save_snapshot",
+];
 
 fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace("courserec")
@@ -236,9 +277,28 @@ impl Metrics {
                 &["unit"],
             )
             .unwrap(),
+            build_info: IntGaugeVec::new(opts("build_info", "1, labelled with the running version."), &["version"])
+                .unwrap(),
+            store_up: IntGaugeVec::new(
+                opts("store_up", "1 while the store answers, 0 while serving from memory."),
+                &["store"],
+            )
+            .unwrap(),
             registry,
         };
         register_all(&m);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for reason in TRAINING_FAILURE_REASONS {
+            m.training_failures.with_label_values(&[reason]);
+        }
+        for reason in REJECT_REASONS {
+            m.events_rejected.with_label_values(&[reason]);
+        }
+        for op in DB_OPS {
+            m.db_errors.with_label_values(&[op]);
+        }
         Metrics(Arc::new(m))
     }
 
@@ -253,8 +313,28 @@ impl Metrics {
 }
 
 fn register_all(m: &MetricSet) {
-    let r = &m.registry;
-    let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+    for c in collectors(m) {
+        m.registry.register(c).expect("metric names are unique");
+    }
+}
+
+impl MetricSet {
+    /// Every metric family this instance exports, by full name (a
+    /// histogram's `_bucket`, `_sum` and `_count` series under its one
+    /// name), whether or not it has a series yet.
+    pub fn family_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = collectors(self)
+            .iter()
+            .flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+fn collectors(m: &MetricSet) -> Vec<Box<dyn prometheus::core::Collector>> {
+    vec![
         Box::new(m.http_requests.clone()),
         Box::new(m.http_latency.clone()),
         Box::new(m.events_ingested.clone()),
@@ -282,8 +362,9 @@ fn register_all(m: &MetricSet) {
         Box::new(m.campaign_conversions.clone()),
         Box::new(m.campaign_uplift.clone()),
         Box::new(m.events_expired.clone()),
-    ];
-    for c in collectors {
-        r.register(c).expect("metric names are unique");
-    }
+        Box::new(m.build_info.clone()),
+        Box::new(m.store_up.clone()),
+        // Resident memory, CPU seconds, open descriptors, start time.
+        Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+    ]
 }

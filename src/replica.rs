@@ -51,11 +51,23 @@ async fn apply(r: &Replica, change: Change) {
     let result: anyhow::Result<()> = async {
         match change {
             Change::Model { .. } => load_newer_model(r).await?,
-            Change::Course { id } => match r.store.get_course(&id).await? {
-                Some(c) => r.live.note_courses(std::slice::from_ref(&c)),
-                None => r.live.remove_course(&id),
-            },
-            Change::Catalog => r.live.sync_catalog(&r.store.list_courses().await?),
+            Change::Course { id } => {
+                let _edit = r.live.lock_catalog().await;
+                match r.store.get_course(&id).await? {
+                    Some(c) => {
+                        let live = r.live.clone();
+                        tokio::task::spawn_blocking(move || live.note_courses(std::slice::from_ref(&c)))
+                            .await?
+                    }
+                    None => r.live.remove_course(&id),
+                }
+            }
+            Change::Catalog => {
+                let _edit = r.live.lock_catalog().await;
+                let catalog = r.store.list_courses().await?;
+                let live = r.live.clone();
+                tokio::task::spawn_blocking(move || live.sync_catalog(&catalog)).await?
+            }
             Change::User { id } => r.live.note_new_events(std::slice::from_ref(&id)),
             Change::UserErased { id } => {
                 r.live.forget_user(&id);
@@ -118,7 +130,12 @@ async fn poll(r: &Replica, marks: &mut Marks) {
     let catalog = async {
         let now = r.store.catalog_fingerprint().await?;
         if now != marks.catalog {
-            r.live.sync_catalog(&r.store.list_courses().await?);
+            let _edit = r.live.lock_catalog().await;
+            let catalog = r.store.list_courses().await?;
+            let live = r.live.clone();
+            tokio::task::spawn_blocking(move || live.sync_catalog(&catalog))
+                .await
+                .map_err(|e| sqlx::Error::Protocol(format!("catalog sync panicked: {e}")))?;
             marks.catalog = now;
         }
         let (erased, high) = r.store.erasures_since(marks.erasures).await?;

@@ -102,6 +102,10 @@ impl Application {
         };
         let started = match bring_up(&state).await {
             Ok(()) => true,
+            // Waiting cannot fix a missing database or role: say so and exit.
+            Err(e) if crate::store::is_permanent(&e) => {
+                return Err(e.context("the store refuses this service"));
+            }
             Err(e) => {
                 tracing::warn!(
                     error = format!("{e:#}"),
@@ -250,7 +254,8 @@ async fn bring_up(state: &AppState) -> anyhow::Result<()> {
             ),
         }
     });
-    let key = store.erasure_key().await?;
+    let given = crate::store::configured_erasure_key(&state.settings.database.erasure_key_file)?;
+    let key = store.resolve_erasure_key(given).await?;
     state.live.set_erasure_key(key.clone());
     let (trainer, experiments) = (&state.trainer, &state.experiments);
     // A restart serves the last persisted model at once.

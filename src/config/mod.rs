@@ -88,7 +88,9 @@ pub struct DatabaseSettings {
     pub url: String,
     pub sqlite_path: String,
     pub max_connections: u32,
-    /// Postgres: longest wait for a pooled connection before a request fails.
+    /// Postgres: longest wait for a pooled connection before a request
+    /// fails, and for the fold-in read of a recommendation (then served
+    /// from the snapshot).
     pub acquire_timeout_ms: u64,
     /// Store health probe: every `probe_interval_ms` while the store is up;
     /// after a failure from `probe_backoff_min_ms` doubling to
@@ -99,6 +101,12 @@ pub struct DatabaseSettings {
     pub probe_timeout_ms: u64,
     /// SQLite: cap the file at this many pages (0: no cap), a disk quota.
     pub sqlite_max_page_count: u64,
+    /// A file holding the erasure key (64 hex digits), so the key that
+    /// hashes erased ids is not kept in the database it protects. The
+    /// environment variable `COURSEREC_ERASURE_KEY` takes precedence. Empty
+    /// (and no variable): the key is generated and kept in the store.
+    #[serde(default)]
+    pub erasure_key_file: String,
     /// Raw events are kept for the current UTC month and this many before
     /// it, then dropped once the rollup holds them; 0 keeps them all.
     #[serde(default)]
@@ -256,7 +264,8 @@ impl Settings {
             for s in &key.scopes {
                 if Scope::parse(s).is_none() {
                     anyhow::bail!(
-                        "invalid configuration: auth.keys[{i}].scopes has unknown scope {s:?} (ingest, read, admin)"
+                        "invalid configuration: auth.keys[{i}].scopes has unknown scope {s:?} ({})",
+                        Scope::names().join(", ")
                     );
                 }
             }

@@ -2,12 +2,13 @@
 
 use serde::Deserialize;
 
-use super::{valid_id, valid_text, Course, FieldError, Level};
+use super::{nfc, valid_id, valid_text, Course, FieldError, Level};
 
 /// A category name as the catalog stores it: trimmed and lowercased, so
-/// "Web ", "WEB" and "web" name one category on every route.
+/// "Web ", "WEB" and "web" name one category on every route (in NFC, as
+/// ids are).
 pub fn category_key(raw: &str) -> String {
-    raw.trim().to_lowercase()
+    nfc(&raw.trim().to_lowercase()).into_owned()
 }
 
 /// A course as clients send it; for PUT the id comes from the path.
@@ -45,8 +46,12 @@ impl CourseBody {
     /// Checks every field, reporting all problems at once.
     pub fn into_course(self, id: String) -> std::result::Result<Course, Vec<FieldError>> {
         let mut errs = Vec::new();
+        let id = nfc(&id).into_owned();
         if !valid_id(&id) {
-            errs.push(FieldError::new("id", "must be a string of 1 to 128 characters"));
+            errs.push(FieldError::new(
+                "id",
+                "must be a string of 1 to 128 characters, without leading or trailing whitespace",
+            ));
         }
         if self.title.trim().is_empty() || self.title.len() > 512 {
             errs.push(FieldError::new("title", "must be 1 to 512 characters"));
@@ -57,7 +62,7 @@ impl CourseBody {
         if !valid_id(&category) {
             errs.push(FieldError::new("category", "must be 1 to 128 characters"));
         }
-        let tags: Vec<String> = self.tags.iter().map(|t| t.trim().to_lowercase()).collect();
+        let tags: Vec<String> = self.tags.iter().map(|t| category_key(t)).collect();
         if tags.len() > 64 || tags.iter().any(|t| !valid_id(t)) {
             errs.push(FieldError::new("tags", "at most 64 tags of 1 to 128 characters"));
         }

@@ -6,6 +6,7 @@
 mod catalog;
 mod clock;
 pub mod id_hash;
+mod ids;
 pub mod sample;
 mod scope;
 
@@ -13,16 +14,33 @@ use serde::{Deserialize, Serialize};
 
 pub use catalog::{category_key, CourseBody};
 pub use clock::{day_start_ms, month_start, now_ms, retention_cutoff_ms, DAY_MS};
+pub use ids::{id_forms, nfc, nfc_json, normalize_id, valid_id};
 pub use scope::Scope;
 
 /// Longest id accepted for users, courses, events and recommendations.
 pub const MAX_ID_LEN: usize = 128;
 
-/// What a user did to a course.
+/// What a user did to a course. Names (`add_to_cart`) come from the
+/// variants, for serde and for [`EventType::as_str`] / [`EventType::parse`]
+/// alike.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum EventType {
     View,
     Click,
@@ -35,32 +53,15 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
-        EventType::View,
-        EventType::Click,
-        EventType::Favorite,
-        EventType::AddToCart,
-        EventType::Watch,
-        EventType::Rating,
-        EventType::Purchase,
-        EventType::Refund,
-    ];
+    /// Every type, in declaration order (the rollup's codes).
+    pub const ALL: &'static [EventType] = <EventType as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::View => "view",
-            EventType::Click => "click",
-            EventType::Favorite => "favorite",
-            EventType::AddToCart => "add_to_cart",
-            EventType::Watch => "watch",
-            EventType::Rating => "rating",
-            EventType::Purchase => "purchase",
-            EventType::Refund => "refund",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<EventType> {
-        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+        s.parse().ok()
     }
 
     /// Index into arrays laid out in the order of [`EventType::ALL`]. The
@@ -89,9 +90,48 @@ pub struct Event {
     pub rec_id: Option<String>,
 }
 
+impl Event {
+    /// A fingerprint of what the event says apart from its time: user,
+    /// course, type and value (xxh3-64 over their bytes). An `event_id`
+    /// sent again with another fingerprint, or another explicit `ts`, is a
+    /// conflict rather than a duplicate.
+    pub fn body_hash(&self) -> i64 {
+        let mut buf = Vec::with_capacity(self.user_id.len() + self.course_id.len() + 24);
+        for part in [
+            self.user_id.as_bytes(),
+            self.course_id.as_bytes(),
+            self.kind.as_str().as_bytes(),
+        ] {
+            buf.extend_from_slice(part);
+            buf.push(0);
+        }
+        match self.value {
+            Some(v) => {
+                buf.push(1);
+                buf.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+            None => buf.push(0),
+        }
+        xxhash_rust::xxh3::xxh3_64(&buf) as i64
+    }
+}
+
 /// Course difficulty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Level {
     Beginner,
     Intermediate,
@@ -100,17 +140,11 @@ pub enum Level {
 
 impl Level {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Beginner => "beginner",
-            Level::Intermediate => "intermediate",
-            Level::Advanced => "advanced",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<Level> {
-        [Level::Beginner, Level::Intermediate, Level::Advanced]
-            .into_iter()
-            .find(|l| l.as_str() == s)
+        s.parse().ok()
     }
 }
 
@@ -189,14 +223,6 @@ impl<'a> From<&AggView<'a>> for AggView<'a> {
     }
 }
 
-/// True when `s` is a usable id: 1–128 characters, not blank, no control
-/// characters (so NUL, which Postgres text refuses and SQLite stores, is
-/// refused at the edge and both stores accept the same ids).
-pub fn valid_id(s: &str) -> bool {
-    let n = s.chars().count();
-    (1..=MAX_ID_LEN).contains(&n) && !s.trim().is_empty() && !s.chars().any(char::is_control)
-}
-
 /// True when free text (a course title, say) has no control characters
 /// other than tab and newline; NUL in particular is refused by Postgres.
 pub fn valid_text(s: &str) -> bool {
@@ -229,28 +255,16 @@ mod tests {
 
     #[test]
     fn event_types_round_trip_through_their_names() {
-        for t in EventType::ALL {
+        for &t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                t.as_str(),
+                "serde and strum agree"
+            );
             assert_eq!(EventType::ALL[t.index()], t);
         }
         assert_eq!(EventType::parse("like"), None);
-    }
-
-    #[test]
-    fn ids_must_be_one_to_128_chars() {
-        assert!(!valid_id(""));
-        assert!(valid_id("a"));
-        assert!(valid_id(&"x".repeat(128)));
-        assert!(!valid_id(&"x".repeat(129)));
-        assert!(!valid_id("a\nb"));
-        assert!(!valid_id("a\0b"));
-    }
-
-    #[test]
-    fn blank_ids_are_refused() {
-        assert!(!valid_id(" "));
-        assert!(!valid_id("\u{3000}"), "ideographic space is blank too");
-        assert!(valid_id(" a "));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub enum LoadError {
 }
 
 /// Finds the ratings file of a dataset directory (or takes a file as is).
-pub fn ratings_file(dir: &Path) -> Result<PathBuf, LoadError> {
+fn ratings_file(dir: &Path) -> Result<PathBuf, LoadError> {
     if dir.is_file() {
         return Ok(dir.to_path_buf());
     }

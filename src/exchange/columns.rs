@@ -45,7 +45,7 @@ pub(super) fn schema() -> SchemaRef {
         Field::new("first_ts_ms", DataType::Int64, false),
         Field::new("last_ts_ms", DataType::Int64, false),
     ];
-    for t in EventType::ALL {
+    for &t in EventType::ALL {
         fields.push(Field::new(format!("n_{}", t.as_str()), DataType::UInt32, false));
     }
     Arc::new(Schema::new(fields))
@@ -132,7 +132,7 @@ pub(super) fn batch(
         Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.first_ts_ms))),
         Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.last_ts_ms))),
     ];
-    for t in EventType::ALL {
+    for &t in EventType::ALL {
         cols.push(Arc::new(UInt32Array::from_iter_values(
             pairs.iter().map(|p| p.counts[t.index()]),
         )));

@@ -81,8 +81,10 @@ pub struct TableBuilder {
 
 impl TableBuilder {
     /// Appends row `ids.len()`: `id` must be new, `values` non-empty, finite
-    /// and as long as the first row's.
+    /// and as long as the first row's. Ids are compared in NFC, as at the
+    /// service's edge, so two spellings of one id are a duplicate.
     pub fn push(&mut self, id: &str, values: &[f32]) -> Result<(), Problem> {
+        let id = &*crate::domain::nfc(id);
         let row = self.ids.len();
         let k = *self.k.get_or_insert(values.len());
         if values.is_empty() {

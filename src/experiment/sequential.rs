@@ -124,7 +124,7 @@ pub fn srm_warning(p: Option<f64>) -> Option<String> {
 }
 
 /// P(χ²_df > x): the regularized upper incomplete gamma Q(df/2, x/2).
-pub fn chi2_survival(x: f64, df: f64) -> f64 {
+fn chi2_survival(x: f64, df: f64) -> f64 {
     if x <= 0.0 {
         return 1.0;
     }

@@ -27,14 +27,15 @@ pub fn z_two_sided(alpha: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
+#[cfg(test)]
 /// Wilson score interval for `x` successes in `n` trials at 95%: unlike
 /// the Wald interval it stays inside [0, 1] and is honest for small `n` or
 /// rates near 0, which click-through rates are.
-pub fn wilson(x: u64, n: u64) -> Option<(f64, f64)> {
+fn wilson(x: u64, n: u64) -> Option<(f64, f64)> {
     wilson_at(x, n, Z95)
 }
 
-/// [`wilson`] with critical value `z` (see [`z_two_sided`]).
+/// The Wilson score interval with critical value `z` (see [`z_two_sided`]).
 pub fn wilson_at(x: u64, n: u64, z: f64) -> Option<(f64, f64)> {
     if n == 0 {
         return None;

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{csv_field, wants_csv, Cursor, Query};
+use super::extract::{csv_row, wants_csv, Cursor, Query};
 use super::recommend::count;
 use super::wire::share;
 use super::AppState;
@@ -169,15 +169,14 @@ const CSV_HEADER: &str =
 
 fn csv_line(m: &AudienceMember) -> String {
     let opt = |x: Option<String>| x.unwrap_or_default();
-    format!(
-        "{},{},{},{},{},{}\n",
-        csv_field(&m.user_id),
-        m.purchase_probability,
+    csv_row([
+        m.user_id.clone(),
+        m.purchase_probability.to_string(),
         opt(m.churn_probability.map(|c| c.to_string())),
-        m.expected_value_cents,
+        m.expected_value_cents.to_string(),
         opt(m.segment_id.map(|s| s.to_string())),
-        m.rfm_group.as_str(),
-    )
+        m.rfm_group.as_str().to_string(),
+    ])
 }
 
 /// A response that streams rows a thousand at a time as the client reads.

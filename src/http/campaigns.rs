@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::audiences::csv_stream;
-use super::extract::{csv_field, wants_csv, Query};
+use super::extract::{csv_row, wants_csv, Query};
 use super::recommend::count;
 use super::wire::{share, stat, time};
 use super::AppState;
@@ -26,14 +26,14 @@ use crate::store::{CampaignCreation, StoredCampaign};
 
 pub fn read_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(get_one))
-        .routes(routes!(recipients))
-        .routes(routes!(report))
+        .routes(routes!(list_campaigns))
+        .routes(routes!(get_campaign))
+        .routes(routes!(campaign_recipients))
+        .routes(routes!(campaign_report))
 }
 
 pub fn admin_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create))
+    OpenApiRouter::new().routes(routes!(create_campaign))
 }
 
 /// A campaign: an offer to a frozen audience with a held-out control group.
@@ -159,7 +159,7 @@ async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInf
             or the Idempotency-Key was used for another campaign (`idempotency_key_reused`)", body = ErrorBody),
     )
 )]
-async fn create(
+async fn create_campaign(
     State(app): State<AppState>,
     headers: HeaderMap,
     Json(b): Json<CampaignBody>,
@@ -307,7 +307,7 @@ async fn replay(app: &AppState, first: &StoredCampaign, fingerprint: &str) -> Re
     tag = "marketing",
     responses((status = 200, description = "All campaigns", body = CampaignList))
 )]
-async fn list(State(app): State<AppState>) -> Result<Json<CampaignList>> {
+async fn list_campaigns(State(app): State<AppState>) -> Result<Json<CampaignList>> {
     let mut campaigns = Vec::new();
     for c in app.store.list_campaigns().await? {
         campaigns.push(campaign_info(&app, &c).await?);
@@ -332,7 +332,7 @@ const CAMPAIGN_ID: &str = "The campaign id (`cmp_…`)";
         (status = 404, description = "No such campaign (`campaign_not_found`)", body = ErrorBody),
     )
 )]
-async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<CampaignInfo>> {
+async fn get_campaign(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<CampaignInfo>> {
     let c = load(&app, &id).await?;
     Ok(Json(campaign_info(&app, &c).await?))
 }
@@ -374,7 +374,7 @@ struct Recipients {
         (status = 404, description = "No such campaign (`campaign_not_found`)", body = ErrorBody),
     )
 )]
-async fn recipients(
+async fn campaign_recipients(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(p): Query<RecipientParams>,
@@ -384,10 +384,7 @@ async fn recipients(
     let c = load(&app, &id).await?;
     if wants_csv(&headers) {
         let all = app.store.campaign_recipients(&c.id, None, None).await?;
-        return Ok(csv_stream(
-            "user_id\n",
-            all.into_iter().map(|u| csv_field(&u) + "\n"),
-        ));
+        return Ok(csv_stream("user_id\n", all.into_iter().map(|u| csv_row([u]))));
     }
     let after = p.after.as_deref().filter(|a| !a.is_empty());
     let mut page = app
@@ -530,7 +527,7 @@ struct ReportParams {
         (status = 404, description = "No such campaign (`campaign_not_found`)", body = ErrorBody),
     )
 )]
-async fn report(
+async fn campaign_report(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(p): Query<ReportParams>,

@@ -60,6 +60,15 @@ fn invalid(errs: Vec<FieldError>) -> ApiError {
     ApiError::invalid("invalid_course", "the course is invalid", errs)
 }
 
+/// Applies stored courses to the serving snapshot, off the async workers: a
+/// new course rebuilds the course side's indexes.
+async fn note_courses(app: &AppState, courses: Vec<Course>) {
+    let live = app.live.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || live.note_courses(&courses)).await {
+        tracing::error!(error = %e, "applying catalog edits to the live model panicked");
+    }
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("course_not_found", format!("no course {id:?}"))
 }
@@ -89,8 +98,9 @@ async fn put_course(
         )]));
     }
     let course = body.into_course(id).map_err(invalid)?;
+    let _edit = app.live.lock_catalog().await;
     let created = app.store.upsert_courses(std::slice::from_ref(&course)).await?;
-    app.live.note_courses(std::slice::from_ref(&course));
+    note_courses(&app, vec![course.clone()]).await;
     app.cluster
         .notify(Change::Course {
             id: course.id.clone(),
@@ -150,8 +160,9 @@ async fn post_courses(
     if !errs.is_empty() {
         return Err(invalid(errs));
     }
+    let _edit = app.live.lock_catalog().await;
     let created = app.store.upsert_courses(&courses).await?;
-    app.live.note_courses(&courses);
+    note_courses(&app, courses.clone()).await;
     app.cluster.notify(Change::Catalog).await;
     let n_created = created.iter().filter(|c| **c).count();
     Ok((
@@ -193,6 +204,7 @@ async fn get_course(State(app): State<AppState>, Path(id): Path<String>) -> Resu
     )
 )]
 async fn delete_course(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    let _edit = app.live.lock_catalog().await;
     if !app.store.delete_course(&id).await? {
         return Err(not_found(&id));
     }

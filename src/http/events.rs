@@ -16,8 +16,8 @@ use super::extract::Query;
 use super::recommend::count;
 use super::wire::time;
 use super::AppState;
-use crate::domain::EventType;
 use crate::domain::{now_ms, retention_cutoff_ms};
+use crate::domain::{EventType, FieldError};
 use crate::error::{ApiError, Json, Result};
 use crate::ingest::writer::WriteError;
 use crate::ingest::{parse_body, BodyError, Limits};
@@ -82,7 +82,10 @@ pub struct Ingested {
 ///
 /// A batch is validated whole: one invalid event rejects it with 422,
 /// listing every invalid index and why, and nothing is stored. A 202 is
-/// sent only after the events are committed.
+/// sent only after the events are committed. An `event_id` sent before
+/// with the same body is a duplicate (counted, not stored twice); with
+/// another user, course, type, value or explicit `ts` it is a conflict (409,
+/// the indexes in `details`), and nothing of the request is stored.
 #[utoipa::path(
     post,
     path = "/events",
@@ -90,6 +93,7 @@ pub struct Ingested {
     request_body(content = IngestBody, content_type = "application/json"),
     responses(
         (status = 202, description = "Stored", body = Ingested),
+        (status = 409, description = "An `event_id` was stored before with another body (`event_id_conflict`); `details` lists the indexes; nothing stored", body = crate::error::ErrorBody),
         (status = 422, description = "Invalid events (`invalid_events`, `invalid_body`, `empty_batch`, `batch_too_large`); nothing stored", body = crate::error::ErrorBody),
     )
 )]
@@ -166,8 +170,25 @@ async fn ingest(
         }
     };
     let users: Vec<String> = events.iter().map(|e| e.user_id.clone()).collect();
+    let batch = body.get("events").is_some();
+    let ts_given = crate::ingest::parse::explicit_ts(&body);
     // The cause is logged by the writer; clients learn whether to retry.
-    let written = app.ingest.write(events).await.map_err(|e| match e {
+    let written = app.ingest.write(events, ts_given).await.map_err(|e| match e {
+        WriteError::Conflict(at) => ApiError::ConflictAt {
+            code: "event_id_conflict",
+            message: format!(
+                "event_id of event(s) {at:?} was stored before with another user, course, type, \
+                 value or ts; nothing of this request was stored"
+            ),
+            details: at
+                .into_iter()
+                .map(|i| FieldError {
+                    index: batch.then_some(i),
+                    field: "event_id".into(),
+                    reason: "was stored before with another body".into(),
+                })
+                .collect(),
+        },
         WriteError::Unavailable => ApiError::Unavailable {
             code: "store_unavailable",
             message: "events were not stored: the store is unavailable; retry later".into(),

@@ -22,9 +22,9 @@ use crate::store::{PutError, StoredExperiment};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list))
-        .routes(routes!(get_one, put))
-        .routes(routes!(report))
+        .routes(routes!(list_experiments))
+        .routes(routes!(get_experiment, put_experiment))
+        .routes(routes!(experiment_report))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,7 +75,7 @@ fn not_found(id: &str) -> ApiError {
         (status = 422, description = "Invalid experiment (`invalid_experiment`)", body = ErrorBody),
     )
 )]
-async fn put(
+async fn put_experiment(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Json(spec): Json<ExperimentSpec>,
@@ -135,7 +135,7 @@ async fn find(app: &AppState, id: &str) -> Result<StoredExperiment> {
         (status = 404, description = "No such experiment (`experiment_not_found`)", body = ErrorBody),
     )
 )]
-async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<ExperimentInfo>> {
+async fn get_experiment(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<ExperimentInfo>> {
     Ok(Json((&find(&app, &id).await?).into()))
 }
 
@@ -146,7 +146,7 @@ async fn get_one(State(app): State<AppState>, Path(id): Path<String>) -> Result<
     tag = "experiments",
     responses((status = 200, description = "All experiments", body = ExperimentList))
 )]
-async fn list(State(app): State<AppState>) -> Result<Json<ExperimentList>> {
+async fn list_experiments(State(app): State<AppState>) -> Result<Json<ExperimentList>> {
     let all = app.store.list_experiments().await?;
     Ok(Json(ExperimentList {
         items: all.iter().map(Into::into).collect(),
@@ -295,7 +295,10 @@ pub struct ExperimentReport {
         (status = 404, description = "No such experiment (`experiment_not_found`)", body = ErrorBody),
     )
 )]
-async fn report(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<ExperimentReport>> {
+async fn experiment_report(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ExperimentReport>> {
     let e = find(&app, &id).await?;
     // Lists this process served count even if the log has not caught up.
     app.impressions.flush().await;

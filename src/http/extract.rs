@@ -33,13 +33,19 @@ pub fn wants_csv(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/csv"))
 }
 
-/// One CSV field, quoted when it holds a separator, quote or newline (RFC 4180).
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+/// One CSV record and its `\n`, written by the `csv` crate (RFC 4180
+/// quoting of separators, quotes and line breaks).
+pub fn csv_row<I>(fields: I) -> String
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(fields).expect("writing to memory cannot fail");
+    let bytes = w.into_inner().expect("flushing to memory cannot fail");
+    String::from_utf8(bytes).expect("UTF-8 fields make UTF-8 records")
 }
 
 /// A page position in a list ranked by one model: `<model_version>.<key>`.
@@ -105,7 +111,7 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(csv_field("a"), "a");
-        assert_eq!(csv_field("a,\"b"), "\"a,\"\"b\"");
+        assert_eq!(csv_row(["a", "b"]), "a,b\n");
+        assert_eq!(csv_row(["a,\"b"]), "\"a,\"\"b\"\n");
     }
 }

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::domain::{valid_id, MAX_ID_LEN};
+use crate::domain::{valid_id, FieldError, MAX_ID_LEN};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 
 /// Query parameters whose values are ids (course or user ids); `exclude`
@@ -24,11 +24,22 @@ const ID_PARAMS: [&str; 4] = ["exclude", "ids", "course_id", "user_id"];
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
-fn bad_id(field: &str) -> ApiError {
+/// 400 for an id that cannot be one; 422 for one padded with whitespace,
+/// which is refused rather than trimmed so " u1" never becomes a second
+/// spelling of "u1".
+fn bad_id(field: &str, value: &str) -> ApiError {
+    if value.trim() != value && valid_id(value.trim()) {
+        return ApiError::Invalid {
+            code: "invalid_id",
+            message: format!("{field} has leading or trailing whitespace"),
+            details: vec![FieldError::new(field, "has leading or trailing whitespace")],
+        };
+    }
     ApiError::BadRequest {
         code: "invalid_id",
         message: format!(
-            "{field} must be 1 to {MAX_ID_LEN} characters, not blank, without control characters"
+            "{field} must be 1 to {MAX_ID_LEN} characters, without leading or trailing \
+             whitespace or control characters"
         ),
     }
 }
@@ -57,7 +68,7 @@ pub async fn check_ids(
         Ok(params) => {
             for (name, value) in &params {
                 if !valid_id(value) {
-                    return bad_id(name).into_response();
+                    return bad_id(name, value).into_response();
                 }
             }
         }
@@ -71,11 +82,13 @@ pub async fn check_ids(
             Err(_) => return ApiError::bad_param("the query string is not valid").into_response(),
         };
         for (key, value) in pairs.iter().filter(|(k, _)| ID_PARAMS.contains(&k.as_str())) {
-            let mut ids = value.split(',');
             // An empty value means "not given", as the handlers read it; a
             // list may not have empty members.
-            if !value.is_empty() && !ids.all(valid_id) {
-                return bad_id(key).into_response();
+            if value.is_empty() {
+                continue;
+            }
+            if let Some(bad) = value.split(',').find(|id| !valid_id(id)) {
+                return bad_id(key, bad).into_response();
             }
         }
     }

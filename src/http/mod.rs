@@ -12,6 +12,7 @@ mod guard;
 mod lists;
 mod middleware;
 mod model;
+mod nfc;
 pub mod openapi;
 mod ops;
 mod profile;
@@ -61,25 +62,43 @@ pub struct AppState {
     pub health: Arc<StoreHealth>,
 }
 
+impl AppState {
+    /// Where serving reads a learner from, with the store's time budget.
+    pub fn sources(&self) -> crate::serve::user_view::Sources<'_> {
+        crate::serve::user_view::Sources {
+            live: &self.live,
+            store: &self.store,
+            health: &self.health,
+            metrics: &self.metrics,
+            budget: Duration::from_millis(self.settings.database.acquire_timeout_ms),
+        }
+    }
+}
+
 pub use crate::domain::CourseBody;
 pub use console::ASSETS as CONSOLE_ASSETS;
 use openapi::Group;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every documented route, grouped by the scope its key needs.
+/// Every documented route, grouped by the scopes a key may call it with.
+/// `client` (a key inside a web page or app) reaches the lists, course
+/// cards and `POST /events`, never what reveals another learner.
 pub fn groups() -> Vec<Group> {
     vec![
         Group {
-            scope: Some(Scope::Ingest),
+            scopes: &[Scope::Ingest, Scope::Client],
             routes: events::routes(),
         },
         Group {
-            scope: Some(Scope::Read),
+            scopes: &[Scope::Read, Scope::Client],
             routes: courses::read_routes()
                 .merge(recommend::routes())
-                .merge(lists::routes())
-                .merge(model::read_routes())
+                .merge(lists::routes()),
+        },
+        Group {
+            scopes: &[Scope::Read],
+            routes: model::read_routes()
                 .merge(events::read_routes())
                 .merge(profile::routes())
                 .merge(segments::routes())
@@ -87,7 +106,7 @@ pub fn groups() -> Vec<Group> {
                 .merge(campaigns::read_routes()),
         },
         Group {
-            scope: Some(Scope::Admin),
+            scopes: &[Scope::Admin],
             routes: courses::admin_routes()
                 .merge(users::routes())
                 .merge(model::admin_routes())
@@ -95,7 +114,7 @@ pub fn groups() -> Vec<Group> {
                 .merge(campaigns::admin_routes()),
         },
         Group {
-            scope: None,
+            scopes: &[],
             routes: ops::routes(),
         },
     ]
@@ -135,13 +154,13 @@ pub fn app(state: AppState) -> Router {
     let s = &state.settings.server;
     let (routers, _) = openapi::assemble(groups());
     let mut api = Router::new();
-    for (scope, router) in routers {
-        api = api.merge(match scope {
-            Some(scope) => router.route_layer(axum::middleware::from_fn_with_state(
-                (state.keys.clone(), scope),
+    for (scopes, router) in routers {
+        api = api.merge(match scopes {
+            [] => router,
+            scopes => router.route_layer(axum::middleware::from_fn_with_state(
+                (state.keys.clone(), scopes),
                 auth::require,
             )),
-            None => router,
         });
     }
     let api = api
@@ -188,5 +207,11 @@ pub fn app(state: AppState) -> Router {
         Some(layer) => app.layer(layer),
         None => app,
     };
-    app.with_state(state)
+    // Ids in the target are put in NFC before the router extracts them.
+    let app = app.with_state(state);
+    Router::new().fallback_service(
+        ServiceBuilder::new()
+            .map_request(nfc::normalize_request)
+            .service(app),
+    )
 }

@@ -277,10 +277,33 @@ pub struct RetrainStarted {
     tag = "model",
     responses(
         (status = 202, description = "Started; `GET /model` shows the result", body = RetrainStarted),
+        (status = 400, description = "The body is given but is not valid JSON (`malformed_json`)", body = crate::error::ErrorBody),
         (status = 409, description = "A training is already running (`training_in_progress`)", body = crate::error::ErrorBody),
+        (status = 422, description = "The body is JSON but not an object (`invalid_request`)", body = crate::error::ErrorBody),
     )
 )]
-async fn post_retrain(State(app): State<AppState>) -> Result<(StatusCode, Json<RetrainStarted>)> {
+async fn post_retrain(
+    State(app): State<AppState>,
+    req: axum::extract::Request,
+) -> Result<(StatusCode, Json<RetrainStarted>)> {
+    let body = axum::body::to_bytes(req.into_body(), 64 * 1024)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    // No options yet, but a body that is sent must be an object: a client
+    // whose JSON is broken learns it rather than starting a training.
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Err(e) => return Err(ApiError::MalformedJson(e.to_string())),
+            Ok(serde_json::Value::Object(_)) => {}
+            Ok(_) => {
+                return Err(ApiError::Invalid {
+                    code: "invalid_request",
+                    message: "the body, when given, must be a JSON object".into(),
+                    details: vec![],
+                })
+            }
+        }
+    }
     if app.trainer.trigger() {
         Ok((
             StatusCode::ACCEPTED,

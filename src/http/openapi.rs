@@ -33,20 +33,27 @@ struct Base;
 /// The bearer scheme's name in the document.
 pub const BEARER: &str = "bearer";
 
-/// A group of routes under one scope (`None`: no key needed).
+/// A group of routes a key with any one of `scopes` may call (empty: no
+/// key needed).
 pub struct Group {
-    pub scope: Option<Scope>,
+    pub scopes: &'static [Scope],
     pub routes: OpenApiRouter<AppState>,
 }
 
 /// Adds what a group's routes share to every one of its operations.
-pub fn annotate(scope: Option<Scope>, doc: &mut OpenApi) {
+pub fn annotate(scopes: &[Scope], doc: &mut OpenApi) {
     for item in doc.paths.paths.values_mut() {
         for op in operations(item) {
             let takes_body = op.request_body.is_some();
             let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
-            if let Some(scope) = scope {
-                op.security = Some(vec![SecurityRequirement::new(BEARER, [scope.as_str()])]);
+            if !scopes.is_empty() {
+                // Alternatives: one requirement per scope that suffices.
+                op.security = Some(
+                    scopes
+                        .iter()
+                        .map(|s| SecurityRequirement::new(BEARER, [s.as_str()]))
+                        .collect(),
+                );
                 add(op, "401", "missing or unknown API key (`unauthorized`)");
                 add(op, "403", "the key lacks this operation's scope (`forbidden`)");
             }
@@ -56,6 +63,13 @@ pub fn annotate(scope: Option<Scope>, doc: &mut OpenApi) {
                     "400",
                     "a parameter or id is invalid (`invalid_parameter`, `invalid_id`)",
                 );
+                if !takes_body {
+                    add(
+                        op,
+                        "422",
+                        "an id has leading or trailing whitespace (`invalid_id`), refused rather than trimmed",
+                    );
+                }
             } else {
                 add(op, "400", "the query string is not valid (`invalid_parameter`)");
             }
@@ -73,7 +87,8 @@ pub fn annotate(scope: Option<Scope>, doc: &mut OpenApi) {
                 add(
                     op,
                     "422",
-                    "the body is well-formed JSON but invalid; `details` lists every field",
+                    "the body is well-formed JSON but invalid, or an id has leading or trailing \
+                     whitespace (`invalid_id`); `details` lists every field",
                 );
                 add(op, "400", "the body is not valid JSON (`malformed_json`)");
             }
@@ -127,8 +142,8 @@ fn add(op: &mut Operation, status: &str, description: &str) {
         });
 }
 
-/// A group's router with the scope its auth layer must enforce.
-pub type ScopedRouter = (Option<Scope>, axum::Router<AppState>);
+/// A group's router with the scopes its auth layer accepts.
+pub type ScopedRouter = (&'static [Scope], axum::Router<AppState>);
 
 /// The routers of every group with their documents annotated, and the
 /// whole document (the groups' merged, with the bearer scheme).
@@ -137,9 +152,9 @@ pub fn assemble(groups: Vec<Group>) -> (Vec<ScopedRouter>, OpenApi) {
     let mut routers = Vec::new();
     for g in groups {
         let (router, mut part) = g.routes.split_for_parts();
-        annotate(g.scope, &mut part);
+        annotate(g.scopes, &mut part);
         doc.merge(part);
-        routers.push((g.scope, router));
+        routers.push((g.scopes, router));
     }
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -148,8 +163,9 @@ pub fn assemble(groups: Vec<Group>) -> (Vec<ScopedRouter>, OpenApi) {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
-                    "An API key from `auth.keys`, each with scopes `ingest`, `read` and/or `admin`. \
-                     With auth off (the loopback default) no key is needed.",
+                    "An API key from `auth.keys`, each with scopes `ingest`, `read`, `admin` and/or \
+                     `client` (what a web page or app may carry: recommendations, popular, similar, \
+                     course cards, `POST /events`). With auth off (the loopback default) no key is needed.",
                 ))
                 .build(),
         ),

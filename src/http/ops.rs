@@ -83,6 +83,10 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
 )]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    app.metrics
+        .store_up
+        .with_label_values(&[app.store.backend()])
+        .set(i64::from(app.health.is_up()));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         app.metrics.render(),

@@ -19,7 +19,7 @@ use crate::marketing::rfm::Rfm;
 use crate::segment::profile::Profile;
 use crate::serve::segments;
 use crate::serve::snapshot::ModelSnapshot;
-use crate::serve::user_view::{user_view, Sources, UserView};
+use crate::serve::user_view::{user_view, UserView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,13 +54,7 @@ async fn segment_of(
     let Some(segs) = snap.segments.as_ref() else {
         return Ok(None);
     };
-    let src = Sources {
-        live: &app.live,
-        store: &app.store,
-        health: &app.health,
-        metrics: &app.metrics,
-    };
-    let factor = match user_view(&src, snap, user).await {
+    let factor = match user_view(&app.sources(), snap, user).await {
         UserView::Known(i) => return Ok(snap.users.segment_of(i)),
         UserView::Folded(f) => f.factor.clone(),
         UserView::Unknown => None,

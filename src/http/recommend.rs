@@ -12,18 +12,21 @@ use utoipa_axum::routes;
 use super::extract::Query;
 use super::wire::{score, CourseCard};
 use super::AppState;
-use crate::domain::now_ms;
+use crate::domain::{now_ms, valid_id, FieldError};
 use crate::error::{ApiError, Json, Result};
 use crate::experiment::Arm;
 use crate::serve::recommend::{recommend, Pick, Who};
 use crate::serve::snapshot::ModelSnapshot;
-use crate::serve::user_view::{user_view, who, Sources};
+use crate::serve::user_view::{user_view, who};
 use crate::serve::{Query as RecQuery, Strategy};
 use crate::store::Impression;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_recommend))
+    OpenApiRouter::new().routes(routes!(get_recommend, post_recommend))
 }
+
+/// Most ids one `POST /recommend` body may exclude.
+pub const MAX_EXCLUDE: usize = 10_000;
 
 /// Longest list one request may ask for.
 pub const MAX_N: usize = 100;
@@ -46,6 +49,67 @@ pub struct RecommendParams {
     /// Add `reasons` to each item.
     #[serde(default)]
     explain: bool,
+}
+
+/// `POST /recommend/{user}`: the parameters of the GET as a JSON body, for
+/// exclusion lists longer than a URL may carry.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendBody {
+    /// How many courses, 1 to 100 (default 10).
+    #[schema(minimum = 1, maximum = 100)]
+    n: Option<usize>,
+    /// Only courses of this category.
+    category: Option<String>,
+    /// Course ids to leave out (each one id; at most 10,000).
+    #[serde(default)]
+    exclude: Vec<String>,
+    /// 0 (pure relevance) to 1 (most diverse, MMR re-ranking).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    diversity: Option<f32>,
+    /// Add `reasons` to each item.
+    #[serde(default)]
+    explain: bool,
+}
+
+impl RecommendBody {
+    /// The query, or a 422 listing every field at fault.
+    fn query(self) -> Result<RecQuery> {
+        let mut errs = Vec::new();
+        let n = self.n.unwrap_or(10);
+        if !(1..=MAX_N).contains(&n) {
+            errs.push(FieldError::new(
+                "n",
+                format!("must be an integer from 1 to {MAX_N}"),
+            ));
+        }
+        let diversity = self.diversity.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&diversity) {
+            errs.push(FieldError::new("diversity", "must be a number from 0 to 1"));
+        }
+        if self.exclude.len() > MAX_EXCLUDE {
+            errs.push(FieldError::new("exclude", format!("at most {MAX_EXCLUDE} ids")));
+        } else if let Some(bad) = self.exclude.iter().position(|id| !valid_id(id)) {
+            errs.push(FieldError::new(
+                "exclude",
+                format!("item {bad} is not an id (1 to 128 characters, no surrounding whitespace)"),
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(
+                "invalid_body",
+                "the parameters are invalid",
+                errs,
+            ));
+        }
+        Ok(RecQuery {
+            n,
+            category: category(self.category),
+            exclude: self.exclude.into_iter().collect(),
+            diversity,
+            explain: self.explain,
+        })
+    }
 }
 
 /// A count parameter: 1 to `max`, `default` when absent.
@@ -178,9 +242,47 @@ async fn get_recommend(
     Path(user): Path<String>,
     Query(p): Query<RecommendParams>,
 ) -> Result<Json<Recommendations>> {
+    // A single `exclude` value is split on commas unless it names a course.
+    let snap = app.trainer.serving().await;
+    let q = match &snap {
+        Some(snap) => p.query(|id| snap.courses.index.contains_key(id))?,
+        None => p.query(|_| false)?,
+    };
+    answer(&app, user, snap, q).await
+}
+
+/// Top-N courses for a learner, the parameters in a JSON body.
+///
+/// The same list as `GET /recommend/{user}`; `exclude` is a JSON array, so
+/// it may hold up to 10,000 ids.
+#[utoipa::path(
+    post,
+    path = "/recommend/{user}",
+    tag = "recommendations",
+    params(("user" = String, Path, description = "The learner's id")),
+    request_body = RecommendBody,
+    responses((status = 200, description = "The list, best first", body = Recommendations))
+)]
+async fn post_recommend(
+    State(app): State<AppState>,
+    Path(user): Path<String>,
+    Json(body): Json<RecommendBody>,
+) -> Result<Json<Recommendations>> {
+    let q = body.query()?;
+    let snap = app.trainer.serving().await;
+    answer(&app, user, snap, q).await
+}
+
+/// The list for `user` under `q` from the serving snapshot (popularity's
+/// empty list before the first training).
+async fn answer(
+    app: &AppState,
+    user: String,
+    snap: Option<std::sync::Arc<ModelSnapshot>>,
+    mut q: RecQuery,
+) -> Result<Json<Recommendations>> {
     let rec_id = uuid::Uuid::now_v7().to_string();
-    let Some(snap) = app.trainer.serving().await else {
-        p.query(|_| false)?;
+    let Some(snap) = snap else {
         app.metrics.recommendations.with_label_values(&["popular"]).inc();
         return Ok(Json(Recommendations {
             user_id: user,
@@ -192,14 +294,7 @@ async fn get_recommend(
             variant: None,
         }));
     };
-    let mut q = p.query(|id| snap.courses.index.contains_key(id))?;
-    let src = Sources {
-        live: &app.live,
-        store: &app.store,
-        health: &app.health,
-        metrics: &app.metrics,
-    };
-    let view = user_view(&src, &snap, &user).await;
+    let view = user_view(&app.sources(), &snap, &user).await;
     let who = who(&snap, &view, app.settings.serve.exclude_taken);
     // Under a running experiment the user's variant may change the arm
     // and the diversity; the list is logged as an impression.

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::audiences::csv_stream;
-use super::extract::{csv_field, wants_csv, Cursor, Query};
+use super::extract::{csv_row, wants_csv, Cursor, Query};
 use super::profile::no_model;
 use super::recommend::count;
 use super::wire::{score, share};
@@ -195,10 +195,7 @@ async fn get_segment_users(
     let snap = app.live.snapshot().ok_or_else(no_model)?;
     let all = members(&app, &snap, id)?;
     if wants_csv(&headers) {
-        return Ok(csv_stream(
-            "user_id\n",
-            all.into_iter().map(|u| csv_field(&u) + "\n"),
-        ));
+        return Ok(csv_stream("user_id\n", all.into_iter().map(|u| csv_row([u]))));
     }
     let start = match p.after.as_deref().filter(|a| !a.is_empty()) {
         Some(after) => {
@@ -270,7 +267,13 @@ async fn get_audience(
 ) -> Result<Json<CourseAudience>> {
     let n = count(p.n, "n", 100, 10_000)?;
     let segment = p.segment;
-    let snap = app.live.snapshot().ok_or_else(no_model)?;
+    let Some(snap) = app.live.snapshot() else {
+        // Unknown is 404 whether or not a model exists yet.
+        return Err(match app.store.get_course(&course).await? {
+            Some(c) if c.active => no_model(),
+            _ => ApiError::not_found("course_not_found", format!("no course {course:?}")),
+        });
+    };
     let c = &snap.courses;
     let Some(&ci) = c.index.get(&course).filter(|&&i| c.meta[i as usize].listed) else {
         return Err(ApiError::not_found(

@@ -122,10 +122,19 @@ async fn delete_user(State(app): State<AppState>, Path(id): Path<String>) -> Res
         code: "store_unavailable",
         message: "the store has not been reached yet; retry later".into(),
     })?;
+    // Impressions still queued for the learner are written first, so the
+    // erasure reaches them; one queued meanwhile is removed after.
+    app.impressions.flush().await;
     let existed = app.store.delete_user(&id, &key).await?;
-    // The live model stops using the user's factor at once, whatever was stored.
-    let known = app.live.forget_user(&id);
-    app.cluster.notify(Change::UserErased { id: id.clone() }).await;
+    app.impressions.flush().await;
+    app.store.delete_impressions_of(&id).await?;
+    // The live model stops using the user's factor at once, whatever was
+    // stored, under every spelling the snapshot may hold.
+    let mut known = false;
+    for form in crate::domain::id_forms(&id) {
+        known |= app.live.forget_user(&form);
+        app.cluster.notify(Change::UserErased { id: form }).await;
+    }
     if known {
         app.trainer.schedule_erasure_rewrite();
     }

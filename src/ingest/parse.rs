@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::{valid_id, Event, EventType};
+use crate::domain::{normalize_id, Event, EventType};
 use crate::error::FieldError;
 
 /// Limits the parser enforces.
@@ -81,18 +81,23 @@ fn id_field(
     required: bool,
     errs: &mut Vec<FieldError>,
 ) -> Option<String> {
-    match obj.get(name) {
-        None | Some(Value::Null) if !required => None,
-        Some(Value::String(s)) if valid_id(s) => Some(s.clone()),
+    let id = match obj.get(name) {
+        None | Some(Value::Null) if !required => return None,
         None | Some(Value::Null) => {
             errs.push(FieldError::new(name, "is required"));
-            None
+            return None;
         }
-        Some(_) => {
-            errs.push(FieldError::new(name, "must be a string of 1 to 128 characters"));
-            None
-        }
+        Some(Value::String(s)) => normalize_id(s),
+        Some(_) => None,
+    };
+    if id.is_none() {
+        errs.push(FieldError::new(
+            name,
+            "must be a string of 1 to 128 characters, without leading or trailing \
+             whitespace or control characters",
+        ));
     }
+    id
 }
 
 /// Validates one event; collects every problem rather than stopping at the first.
@@ -190,6 +195,16 @@ pub fn parse_event(v: &Value, limits: &Limits) -> Result<Event, Vec<FieldError>>
             rec_id,
         }),
         _ => Err(errs),
+    }
+}
+
+/// Per event of a valid body (as [`parse_body`] read it): whether the
+/// client gave its `ts`, which an `event_id` replay must then match.
+pub fn explicit_ts(body: &Value) -> Vec<bool> {
+    let given = |v: &Value| v.get("ts").is_some_and(|t| !t.is_null());
+    match body.get("events") {
+        Some(Value::Array(items)) => items.iter().map(given).collect(),
+        _ => vec![given(body)],
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use rayon::slice::ParallelSliceMut;
 
-use crate::domain::{AggView, Event, EventType, DAY_MS};
+use crate::domain::{AggView, EventType, DAY_MS};
 use crate::store::{DayCell, DaySink, KeyedCell};
 
 /// One cell with interned ids; times are offsets within `day`, ms.
@@ -149,26 +149,6 @@ impl DayData {
             first_ms: (r.first_ts_ms - base) as i32,
             last_ms: (r.last_ts_ms - base) as i32,
         });
-    }
-
-    /// The cells of raw `events` (the demo, examples), finished.
-    pub fn from_events(events: &[Event]) -> DayData {
-        let mut d = DayData::default();
-        for e in events {
-            d.push(DayCell {
-                user_id: e.user_id.clone(),
-                course_id: e.course_id.clone(),
-                kind: e.kind.as_str().to_string(),
-                day: e.ts_ms / DAY_MS,
-                n: 1,
-                value_sum: e.value.unwrap_or(0.0),
-                value_max: e.value.unwrap_or(0.0),
-                first_ts_ms: e.ts_ms,
-                last_ts_ms: e.ts_ms,
-            });
-        }
-        d.finish();
-        d
     }
 
     /// Sorts the cells and merges the parts of one cell (the rollup's and

@@ -445,7 +445,7 @@ fn snapshot(
     };
     ModelSnapshot {
         version: input.version,
-        trained_at_ms: crate::store::now_ms(),
+        trained_at_ms: crate::domain::now_ms(),
         trained_seq: input.trained_seq,
         data_read_at_ms: input.read_at_ms,
         training_seconds: started.elapsed().as_secs_f64(),

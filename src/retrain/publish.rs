@@ -19,6 +19,48 @@ fn named(m: &crate::eval::metrics::Metrics) -> [(&'static str, f64); 7] {
 }
 
 impl Trainer {
+    /// Publishes a snapshot built from data read at `data_read_at_ms` with
+    /// what changed since: the catalog as it is now (edits made during the
+    /// training survive; deleted and deactivated courses stay out, new ones
+    /// in) and the erasures made since, before and after the swap, so an
+    /// erasure racing the publish never leaves the new snapshot serving the
+    /// learner. A store that fails here costs the freshness, not the publish.
+    pub(super) async fn publish_fresh(&self, snap: ModelSnapshot) -> Arc<ModelSnapshot> {
+        let i = &self.inner;
+        let read_at = snap.data_read_at_ms;
+        let _edits = i.live.lock_catalog().await;
+        let snap = match i.store.list_courses().await {
+            Ok(catalog) => tokio::task::spawn_blocking(move || {
+                let side = crate::serve::catalog::matching_catalog(&snap.courses, &catalog);
+                snap.with_courses(side)
+            })
+            .await
+            .expect("applying the catalog does not panic"),
+            Err(e) => {
+                i.metrics.db_errors.with_label_values(&["publish_catalog"]).inc();
+                tracing::warn!(error = %e, "catalog not re-read at publish; edits since the training apply later");
+                snap
+            }
+        };
+        let before = self.erased_since(read_at).await;
+        let snap = Arc::new(snap);
+        self.publish(snap.clone());
+        i.live.forget_hashed(&before);
+        // An erasure committed meanwhile may have reached the old snapshot only.
+        i.live.forget_hashed(&self.erased_since(read_at).await);
+        snap
+    }
+
+    /// Keyed hashes of the learners erased after `ms` (none if the store fails).
+    async fn erased_since(&self, ms: i64) -> Vec<i64> {
+        let i = &self.inner;
+        i.store.erasures_after_ms(ms).await.unwrap_or_else(|e| {
+            i.metrics.db_errors.with_label_values(&["publish_erasures"]).inc();
+            tracing::warn!(error = %e, "erasures not re-read at publish");
+            Vec::new()
+        })
+    }
+
     pub(super) fn publish(&self, snap: Arc<ModelSnapshot>) {
         let m = &self.inner.metrics;
         m.model_version.set(snap.version);

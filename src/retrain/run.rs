@@ -97,24 +97,29 @@ impl Trainer {
         match result {
             Ok(snap) => {
                 let version = snap.version;
-                if let Basis::Popularity { code, reason } = &snap.basis {
-                    // No model published: counted and logged as before, but
-                    // fresh popularity serves instead of nothing.
-                    i.metrics.training_failures.with_label_values(&[code]).inc();
-                    tracing::warn!(
-                        reason = code.as_str(),
-                        why = reason.as_str(),
-                        "no model published; serving popularity"
-                    );
-                }
+                // One line per training: popularity published in place of
+                // a model (counted as a failure), or the model.
+                let popularity = match &snap.basis {
+                    Basis::Popularity { code, reason } => Some((code.clone(), reason.clone())),
+                    _ => None,
+                };
                 let phases = super::phases::summary(&snap.phases);
-                self.publish(Arc::new(snap));
-                tracing::info!(
-                    version,
-                    seconds = started.elapsed().as_secs_f64(),
-                    phases = %phases,
-                    "model published"
-                );
+                self.publish_fresh(snap).await;
+                // Milliseconds, not float seconds: no noise in the field.
+                let ms = started.elapsed().as_millis() as u64;
+                match popularity {
+                    Some((code, why)) => {
+                        i.metrics.training_failures.with_label_values(&[&code]).inc();
+                        tracing::warn!(
+                            version,
+                            reason = code.as_str(),
+                            why = why.as_str(),
+                            ms,
+                            "no model published; serving fresh popularity"
+                        );
+                    }
+                    None => tracing::info!(version, ms, phases = %phases, "model published"),
+                }
                 Outcome::Published(version)
             }
             Err((reason, why)) => {
@@ -180,10 +185,55 @@ impl Trainer {
         // The persisted copy carries every phase but its own.
         snap.phases = phases.0.clone();
         // Users erased while this training ran are in its data; they never
-        // reach the persisted copy.
+        // reach the persisted copy. Encoding is CPU work: off the async
+        // workers. An erasure committed while the copy was written (by this
+        // process or another, `courserec train` say) is checked after the
+        // write, and the copy rewritten without it.
         let persist_started = phases.begin();
         let _one = i.erase_lock.lock().await;
-        let erased = match (i.store.erasures_after_ms(read_at_ms).await, i.live.erasure_key()) {
+        let snap = Arc::new(snap);
+        let mut dropped = std::collections::HashSet::new();
+        let mut saved = false;
+        for _ in 0..3 {
+            let erased = self.erased_in(&snap, read_at_ms).await;
+            if saved && erased.is_subset(&dropped) {
+                break;
+            }
+            dropped = erased;
+            let (copy, drop) = (snap.clone(), dropped.clone());
+            let bytes = tokio::task::spawn_blocking(move || match copy.without_users(&drop) {
+                Some(clean) => clean.encode(),
+                None => copy.encode(),
+            })
+            .await
+            .map_err(|e| ("panic", e.to_string()))?
+            .map_err(|e| ("encode", e.to_string()))?;
+            if let Err(e) = i.store.save_snapshot(version, &bytes).await {
+                // Serving the new model still beats serving the old one; a
+                // restart falls back to the last persisted snapshot.
+                i.metrics.db_errors.with_label_values(&["save_snapshot"]).inc();
+                tracing::warn!(error = %e, version, "snapshot not persisted");
+                break;
+            }
+            saved = true;
+        }
+        if saved {
+            i.cluster.notify(Change::Model { version }).await;
+        }
+        // The encoders are done, so this is the one reference.
+        let mut snap =
+            Arc::try_unwrap(snap).map_err(|_| ("internal", "snapshot still shared".to_string()))?;
+        phases.end("persist", persist_started);
+        snap.phases = phases.0;
+        Ok(snap)
+    }
+}
+
+impl Trainer {
+    /// The learners of `snap` erased after `ms` (by keyed hash).
+    async fn erased_in(&self, snap: &ModelSnapshot, ms: i64) -> std::collections::HashSet<String> {
+        let i = &self.inner;
+        match (i.store.erasures_after_ms(ms).await, i.live.erasure_key()) {
             (Ok(h), Some(key)) if !h.is_empty() => {
                 let h: std::collections::HashSet<i64> = h.into_iter().collect();
                 snap.users
@@ -194,23 +244,7 @@ impl Trainer {
                     .collect()
             }
             _ => std::collections::HashSet::new(),
-        };
-        let bytes = match snap.without_users(&erased) {
-            Some(clean) => clean.encode(),
-            None => snap.encode(),
         }
-        .map_err(|e| ("encode", e.to_string()))?;
-        if let Err(e) = i.store.save_snapshot(version, &bytes).await {
-            // Serving the new model still beats serving the old one; a restart
-            // falls back to the last persisted snapshot.
-            i.metrics.db_errors.with_label_values(&["save_snapshot"]).inc();
-            tracing::warn!(error = %e, version, "snapshot not persisted");
-        } else {
-            i.cluster.notify(Change::Model { version }).await;
-        }
-        phases.end("persist", persist_started);
-        snap.phases = phases.0;
-        Ok(snap)
     }
 }
 

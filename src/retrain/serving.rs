@@ -95,15 +95,11 @@ impl Trainer {
             return Ok(None);
         };
         let snap = tokio::task::spawn_blocking(move || ModelSnapshot::decode(&bytes).map(keep)).await??;
-        // The catalog may have changed while the service was down.
-        let catalog = i.store.list_courses().await?;
-        let snap = snap.with_courses(crate::serve::catalog::matching_catalog(&snap.courses, &catalog));
         let newer = i.store.users_with_events_after(snap.trained_seq).await?;
-        let erased = i.store.erasures_after_ms(snap.data_read_at_ms).await?;
-        self.publish(Arc::new(snap));
+        // The catalog may have changed while the service was down, and users
+        // erased after that training must not come back with it.
+        self.publish_fresh(snap).await;
         i.live.mark_dirty(newer, now_ms());
-        // Users erased after that training must not come back with it.
-        i.live.forget_hashed(&erased);
         Ok(Some(version))
     }
 }

@@ -13,37 +13,6 @@ use crate::model::Factors;
 pub(super) const CATEGORY_WEIGHT: f32 = 1.0;
 pub(super) const TAG_WEIGHT: f32 = 2.0;
 
-/// A factor for `course` from the trained courses like it: the mean of their
-/// factors weighted by category match plus tag overlap (Jaccard). Zero when
-/// nothing is alike.
-pub fn content_factor(side: &CourseSide, course: &Course) -> Vec<f32> {
-    content_of(side, &course.category, &course.tags, None)
-}
-
-/// [`content_factor`] from a category and tags, leaving out course `skip`.
-fn content_of(side: &CourseSide, category: &str, tags: &[String], skip: Option<usize>) -> Vec<f32> {
-    let k = side.factors.k;
-    let tags: HashSet<&str> = tags.iter().map(String::as_str).collect();
-    let mut acc = vec![0f32; k];
-    let mut total = 0f32;
-    for (i, m) in side.meta.iter().enumerate() {
-        if !m.trained || skip == Some(i) {
-            continue;
-        }
-        let w = alike(category, &tags, m);
-        if w > 0.0 {
-            for (a, f) in acc.iter_mut().zip(side.factors.row(i)) {
-                *a += w * f;
-            }
-            total += w;
-        }
-    }
-    if total > 0.0 {
-        acc.iter_mut().for_each(|a| *a /= total);
-    }
-    acc
-}
-
 /// How alike a course with `category` and `tags` is to `m`: category match
 /// plus tag overlap (Jaccard), 0 to 3.
 fn alike(category: &str, tags: &HashSet<&str>, m: &CourseMeta) -> f32 {
@@ -59,7 +28,7 @@ fn alike(category: &str, tags: &HashSet<&str>, m: &CourseMeta) -> f32 {
 }
 
 /// Courses like course `i` by category and tags alone, scored 0..1 (the
-/// weights of [`content_factor`] over their maximum), the more popular
+/// weights of the content factor over their maximum), the more popular
 /// first among equals: neighbours when factors say nothing. Never `i`
 /// itself, courses with nothing in common, nor `exclude`d ones.
 pub fn content_neighbours(
@@ -202,7 +171,7 @@ pub fn with_courses(side: &CourseSide, courses: &[Course]) -> CourseSide {
                 meta[i as usize] = CourseMeta::from_course(c, trained);
             }
             None => {
-                factors.data.extend_from_slice(&content_factor(side, c));
+                factors.data.extend(std::iter::repeat_n(0.0, factors.k));
                 factors.n += 1;
                 added.insert(c.id.clone(), ids.len() as u32);
                 ids.push(c.id.clone());
@@ -211,7 +180,22 @@ pub fn with_courses(side: &CourseSide, courses: &[Course]) -> CourseSide {
             }
         }
     }
-    CourseSide::new(ids, factors, meta, popularity)
+    // New courses are untrained: their content factors come from the
+    // trained ones, as at training ([`ContentIndex`]).
+    let mut out = CourseSide::new(ids, factors, meta, popularity);
+    let index = ContentIndex::new(&out);
+    let mut shared = vec![0u32; out.ids.len()];
+    let fresh: Vec<(usize, Vec<f32>)> = added
+        .values()
+        .map(|&j| (j as usize, index.factor_of(&out, j as usize, &mut shared)))
+        .collect();
+    let mut factors = out.factors.clone();
+    let k = factors.k;
+    for (j, f) in fresh {
+        factors.data[j * k..(j + 1) * k].copy_from_slice(&f);
+    }
+    out = CourseSide::new(out.ids.clone(), factors, out.meta.clone(), out.popularity.clone());
+    out
 }
 
 /// `side` made to match the whole `catalog`: its courses created or
@@ -387,6 +371,30 @@ mod content_index_tests {
 
     use super::super::content::ContentIndex;
     use super::*;
+
+    /// The direct weighted mean the index must equal (a reference, O(catalog)).
+    fn content_of(side: &CourseSide, category: &str, tags: &[String], skip: Option<usize>) -> Vec<f32> {
+        let k = side.factors.k;
+        let tags: HashSet<&str> = tags.iter().map(String::as_str).collect();
+        let mut acc = vec![0f32; k];
+        let mut total = 0f32;
+        for (i, m) in side.meta.iter().enumerate() {
+            if !m.trained || skip == Some(i) {
+                continue;
+            }
+            let w = alike(category, &tags, m);
+            if w > 0.0 {
+                for (a, f) in acc.iter_mut().zip(side.factors.row(i)) {
+                    *a += w * f;
+                }
+                total += w;
+            }
+        }
+        if total > 0.0 {
+            acc.iter_mut().for_each(|a| *a /= total);
+        }
+        acc
+    }
 
     /// The indexed content factor equals the direct weighted mean for every
     /// course of a random catalog (some untrained, repeated tags, shared

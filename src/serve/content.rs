@@ -1,6 +1,6 @@
-//! The content factor of every course at once: the same weighted mean as
-//! [`super::catalog::content_factor`] (category match plus tag overlap by
-//! Jaccard), computed from per-category sums and an inverted tag index, so
+//! The content factor of courses the model has not trained (new ones, at
+//! training and on a live catalog edit alike): the weighted mean of the
+//! trained courses' factors by category match plus tag overlap (Jaccard), computed from per-category sums and an inverted tag index, so
 //! a course costs the courses it shares a tag with, not the whole catalog,
 //! and ids are compared as integers, not strings.
 

@@ -23,6 +23,10 @@ pub struct Live {
     pub(super) erasure_key: std::sync::OnceLock<ErasureKey>,
     /// Frozen audience rankings of the serving version (see `audience`).
     pub(super) audiences: Arc<RankingCache>,
+    /// Held by a catalog edit from its store write to its live update, and
+    /// by a publish from reading the catalog to the swap: an edit made
+    /// while a training ran is never undone by that training's snapshot.
+    catalog: tokio::sync::Mutex<()>,
 }
 
 impl Live {
@@ -40,7 +44,13 @@ impl Live {
             limits,
             erasure_key: std::sync::OnceLock::new(),
             audiences: Arc::new(ranking_cache()),
+            catalog: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Serialises catalog edits with publishes (see the field).
+    pub async fn lock_catalog(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.catalog.lock().await
     }
 
     /// Sets the installation's erasure key (the first value wins).

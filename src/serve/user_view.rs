@@ -19,6 +19,8 @@ pub struct Sources<'a> {
     pub store: &'a Store,
     pub health: &'a StoreHealth,
     pub metrics: &'a Metrics,
+    /// Longest wait on the store for a fold-in (`database.acquire_timeout_ms`).
+    pub budget: std::time::Duration,
 }
 
 pub enum UserView {
@@ -44,7 +46,12 @@ pub async fn user_view(src: &Sources<'_>, snap: &ModelSnapshot, user: &str) -> U
                     src.store.get_user(user).await?,
                 ))
             };
-            match loaded.await {
+            // A database that stopped answering (not refusing) costs a
+            // request this budget, not a TCP timeout.
+            let loaded = tokio::time::timeout(src.budget, loaded)
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+            match loaded {
                 Ok((aggs, attrs)) => {
                     let f = Arc::new(foldin::fold(snap, &aggs, attrs, mark, now_ms()));
                     let cached = src.live.cache(user, f.clone());

@@ -51,29 +51,37 @@ fn copy_row(out: &mut String, e: &Event, received_ms: i64) {
 
 impl Store {
     /// Stores `events` in one transaction; returns how many were new. An
-    /// id seen twice in `events` counts once (its first row).
+    /// id seen twice in `events` counts once (its first row). An id stored
+    /// earlier with another body (user, course, type, value) fails the
+    /// whole chunk, naming it: an import never drops such a row in silence.
     pub async fn bulk_insert_events(&self, events: &[Event]) -> anyhow::Result<usize> {
         if events.is_empty() {
             return Ok(0);
         }
         let Store::Postgres(pool) = self else {
-            return Ok(self.insert_events(events).await?.inserted);
+            let out = self.insert_events(events, &[]).await?;
+            return match conflict_error(&out.conflicts) {
+                Some(e) => Err(e),
+                None => Ok(out.inserted),
+            };
         };
         let received = now_ms();
         // The first row of each id. Ids are claimed in byte order: imports
         // merge chunks on two connections, and two merges that claim the
         // same ids in one order cannot deadlock.
-        let mut first: Vec<(&str, i64)> = Vec::with_capacity(events.len());
+        let mut first: Vec<(&str, i64, i64)> = Vec::with_capacity(events.len());
         let mut seen = HashSet::with_capacity(events.len());
         for e in events {
             if let Some(id) = e.event_id.as_deref() {
                 if seen.insert(id) {
-                    first.push((id, e.ts_ms));
+                    first.push((id, e.ts_ms, e.body_hash()));
                 }
             }
         }
         first.sort_unstable();
-        let (ids, times): (Vec<&str>, Vec<i64>) = first.into_iter().unzip();
+        let ids: Vec<&str> = first.iter().map(|f| f.0).collect();
+        let times: Vec<i64> = first.iter().map(|f| f.1).collect();
+        let hashes: Vec<i64> = first.iter().map(|f| f.2).collect();
         // As in `guarded_tx`: a connection that failed mid-write is closed.
         let mut conn = pool.acquire().await?;
         let merged = async {
@@ -86,16 +94,40 @@ impl Store {
                 Vec::new()
             } else {
                 sqlx::query_scalar(
-                    "INSERT INTO event_ids (event_id, ts_ms) \
-                     SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                    "INSERT INTO event_ids (event_id, ts_ms, body_hash) \
+                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) \
                      ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
                 )
                 .bind(&ids)
                 .bind(&times)
+                .bind(&hashes)
                 .fetch_all(&mut *tx)
                 .await?
             };
             let mut claimed: HashSet<&str> = claimed.iter().map(String::as_str).collect();
+            // Ids stored before: the same body is a duplicate, another one
+            // a conflict that fails the chunk (rolled back on return).
+            let taken: Vec<(&str, i64)> = first
+                .iter()
+                .filter(|f| !claimed.contains(f.0))
+                .map(|f| (f.0, f.2))
+                .collect();
+            if !taken.is_empty() {
+                let stored: Vec<(String, Option<i64>)> =
+                    sqlx::query_as("SELECT event_id, body_hash FROM event_ids WHERE event_id = ANY($1)")
+                        .bind(taken.iter().map(|t| t.0).collect::<Vec<_>>())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let stored: std::collections::HashMap<String, Option<i64>> = stored.into_iter().collect();
+                let conflicts: HashSet<String> = taken
+                    .iter()
+                    .filter(|(id, h)| stored.get(*id).is_some_and(|s| s.is_some_and(|s| s != *h)))
+                    .map(|(id, _)| id.to_string())
+                    .collect();
+                if !conflicts.is_empty() {
+                    return Ok::<_, sqlx::Error>(Err(conflicts));
+                }
+            }
             let mut data = String::with_capacity(events.len() * 96);
             let mut rows = 0usize;
             for e in events {
@@ -111,14 +143,28 @@ impl Store {
                 copy.finish().await?;
             }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(rows)
+            Ok::<_, sqlx::Error>(Ok(rows))
         }
         .await;
         if merged.is_err() {
             conn.close_on_drop();
         }
-        Ok(merged?)
+        match merged? {
+            Ok(rows) => Ok(rows),
+            Err(conflicts) => Err(conflict_error(&conflicts).expect("not empty")),
+        }
     }
+}
+
+/// The error for ids stored earlier with another body.
+fn conflict_error(conflicts: &HashSet<String>) -> Option<anyhow::Error> {
+    let mut ids: Vec<&String> = conflicts.iter().collect();
+    ids.sort();
+    let first = ids.first()?;
+    Some(anyhow::anyhow!(
+        "{} event_id(s) already stored with another event, e.g. {first:?}: nothing of this chunk was stored",
+        ids.len()
+    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Courses and user attributes.
 
-use super::{guarded_tx, now_ms, on_pool, ErasureKey, Store};
+use super::{guarded_tx, now_ms, on_pool, Store};
+use crate::domain::id_hash::ErasureKey;
 use crate::domain::{Course, Level, UserAttrs};
 
 type CourseRow = (String, String, String, String, String, i64, bool);
@@ -170,6 +171,14 @@ impl Store {
         })
     }
 
+    /// Deletes the experiment impressions of every stored form of `id`.
+    pub async fn delete_impressions_of(&self, id: &str) -> sqlx::Result<()> {
+        for form in crate::domain::id_forms(id) {
+            on_pool!(self, p => sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(&form).execute(p).await.map(|_| ()))?;
+        }
+        Ok(())
+    }
+
     /// Erases a user's events (raw and rolled up) and attributes in one transaction, recording
     /// the keyed hash of the id. Returns whether anything was there.
     pub async fn delete_user(&self, id: &str, key: &ErasureKey) -> sqlx::Result<bool> {
@@ -178,30 +187,37 @@ impl Store {
             "DELETE FROM event_ids WHERE event_id IN \
              (SELECT event_id FROM events WHERE user_id = $1 AND event_id IS NOT NULL)",
         );
+        // Every stored spelling of the person (rows from before ids were
+        // normalised at the edge may hold a decomposed one).
+        let forms = crate::domain::id_forms(id);
         on_pool!(self, p => guarded_tx!(p, tx => {
             // Queues behind a running compaction, which could write the
             // learner's cells back (see `rollup`).
             sqlx::query("UPDATE rollup_state SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
-            if let Some(sql) = claimed_ids {
-                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-            }
-            let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            let cells = sqlx::query(
-                "DELETE FROM event_days WHERE learner_key = (SELECT key FROM learner_keys WHERE id = $1)",
-            )
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM learner_keys WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM campaign_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO erasures (user_hash, erased_ms, keyed) VALUES ($1, $2, TRUE)")
-                .bind(key.hash(id))
-                .bind(now_ms())
+            let mut erased = 0;
+            for id in &forms {
+                if let Some(sql) = claimed_ids {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+                let events = sqlx::query("DELETE FROM events WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                let cells = sqlx::query(
+                    "DELETE FROM event_days WHERE learner_key = (SELECT key FROM learner_keys WHERE id = $1)",
+                )
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            events.rows_affected() + cells.rows_affected() + attrs.rows_affected() > 0
+                sqlx::query("DELETE FROM learner_keys WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM campaign_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO erasures (user_hash, erased_ms, keyed) VALUES ($1, $2, TRUE)")
+                    .bind(key.hash(id))
+                    .bind(now_ms())
+                    .execute(&mut *tx)
+                    .await?;
+                erased += events.rows_affected() + cells.rows_affected() + attrs.rows_affected();
+            }
+            erased > 0
         }))
     }
 }

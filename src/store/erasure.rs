@@ -7,7 +7,70 @@ use rand::RngCore;
 use super::{guarded_tx, on_pool, Store};
 use crate::domain::id_hash::ErasureKey;
 
+/// The environment variable that may hold the erasure key.
+pub const ERASURE_KEY_ENV: &str = "COURSEREC_ERASURE_KEY";
+
+/// The erasure key given from outside the store: `COURSEREC_ERASURE_KEY`,
+/// else the file `key_file` (64 hex digits, surrounding whitespace ignored);
+/// `None` when neither is set. A malformed key is an error, never ignored.
+pub fn configured_erasure_key(key_file: &str) -> anyhow::Result<Option<ErasureKey>> {
+    let (text, from) = match std::env::var(ERASURE_KEY_ENV) {
+        Ok(v) if !v.trim().is_empty() => (v, ERASURE_KEY_ENV.to_string()),
+        _ if key_file.is_empty() => return Ok(None),
+        _ => (
+            std::fs::read_to_string(key_file).map_err(|e| {
+                super::Unfit(format!("cannot read database.erasure_key_file {key_file}: {e}"))
+            })?,
+            key_file.to_string(),
+        ),
+    };
+    ErasureKey::from_hex(text.trim())
+        .map(Some)
+        .ok_or_else(|| super::Unfit(format!("the erasure key in {from} is not 64 hex digits")).into())
+}
+
 impl Store {
+    /// The key to hash erased ids with: `given` (from the environment or a
+    /// file), else the one kept in the store. A given key must equal the
+    /// stored one if there is one, which is then removed from the store
+    /// (moved out). Without a given key, one is generated and stored unless
+    /// erasures hashed with a key the store no longer holds exist: then
+    /// starting would silently stop honouring them, so it is an error.
+    pub async fn resolve_erasure_key(&self, given: Option<ErasureKey>) -> anyhow::Result<ErasureKey> {
+        let stored: Option<String> = on_pool!(self, p => {
+            sqlx::query_scalar("SELECT value FROM installation WHERE name = 'erasure_key'").fetch_optional(p).await
+        })?;
+        match (given, stored) {
+            (Some(key), Some(s)) if s != key.to_hex() => Err(super::Unfit(
+                "the configured erasure key differs from the one this store's erasures were hashed with"
+                    .into(),
+            )
+            .into()),
+            (Some(key), Some(_)) => {
+                on_pool!(self, p => {
+                    sqlx::query("DELETE FROM installation WHERE name = 'erasure_key'").execute(p).await.map(|_| ())
+                })?;
+                tracing::info!("erasure key moved out of the store; it now comes from the configuration");
+                Ok(key)
+            }
+            (Some(key), None) => Ok(key),
+            (None, Some(_)) => self.erasure_key().await,
+            (None, None) => {
+                let keyed: i64 = on_pool!(self, p => {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM erasures WHERE keyed").fetch_one(p).await
+                })?;
+                if keyed > 0 {
+                    return Err(super::Unfit(format!(
+                        "{keyed} erasures were hashed with a key this store does not hold: set {ERASURE_KEY_ENV} \
+                         or database.erasure_key_file"
+                    ))
+                    .into());
+                }
+                self.erasure_key().await
+            }
+        }
+    }
+
     /// The installation's erasure key, generated (from the OS's random
     /// source) and stored on first call; every replica reads the same one.
     pub async fn erasure_key(&self) -> anyhow::Result<ErasureKey> {

@@ -15,6 +15,31 @@ pub struct InsertOutcome {
     pub inserted: usize,
     /// The `event_id`s among them.
     pub inserted_ids: HashSet<String>,
+    /// Ids stored earlier with another body; when any, nothing was written.
+    pub conflicts: HashSet<String>,
+}
+
+/// What a replayed event must match: its body fingerprint, and its time
+/// when the replay states one (a replay without `ts` is stamped anew).
+pub struct Replay<'a> {
+    pub event: &'a Event,
+    pub ts_given: bool,
+}
+
+/// The ids among `replays` whose stored event says something else. `stored`
+/// maps an id to its stored fingerprint (`None` for ids claimed before
+/// fingerprints were kept) and time.
+fn conflicting(replays: &[Replay<'_>], stored: &HashMap<String, (Option<i64>, i64)>) -> HashSet<String> {
+    replays
+        .iter()
+        .filter_map(|r| {
+            let id = r.event.event_id.as_ref()?;
+            let (hash, ts) = stored.get(id)?;
+            let differs =
+                hash.is_some_and(|h| h != r.event.body_hash()) || (r.ts_given && *ts != r.event.ts_ms);
+            differs.then(|| id.clone())
+        })
+        .collect()
 }
 
 /// SQLite allows 32,766 bound parameters per statement; 9 per row.
@@ -39,31 +64,41 @@ fn agg_from_row(user_id: &str, r: AggRow) -> Option<TypeAgg> {
 
 impl Store {
     /// Inserts events in one transaction, one statement per batch (UNNEST on
-    /// Postgres); an `event_id` already stored is skipped, not an error.
-    pub async fn insert_events(&self, events: &[Event]) -> sqlx::Result<InsertOutcome> {
+    /// Postgres); an `event_id` already stored with the same body is skipped
+    /// (a duplicate). One stored with another body, or another explicit time
+    /// (`ts_given[i]`), is a conflict: then nothing is written and
+    /// [`InsertOutcome::conflicts`] names the ids. `events` hold each id once.
+    pub async fn insert_events(&self, events: &[Event], ts_given: &[bool]) -> sqlx::Result<InsertOutcome> {
         let received = now_ms();
         let mut out = InsertOutcome::default();
         if events.is_empty() {
             return Ok(out);
         }
-        let rows: Vec<(Option<String>,)> = match self {
+        let replays = |claimed: &HashSet<String>| -> Vec<Replay<'_>> {
+            events
+                .iter()
+                .zip(ts_given.iter().chain(std::iter::repeat(&false)))
+                .filter(|(e, _)| e.event_id.as_ref().is_some_and(|id| !claimed.contains(id)))
+                .map(|(event, &ts_given)| Replay { event, ts_given })
+                .collect()
+        };
+        let (rows, conflicts): (Vec<(Option<String>,)>, HashSet<String>) = match self {
             Store::Postgres(p) => guarded_tx!(p, tx => {
                 let col = |f: fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
                 // The shared ingest lock (see `rollup`) is taken before any
                 // row, so before any sequence number: no row can be joined
                 // without the CTE's one row, and a volatile CTE runs once.
                 // Ids are claimed in `event_ids` (the log is partitioned, so
-                // it cannot hold a unique index on them); the first copy of
-                // an id within the batch wins.
-                sqlx::query_as(
+                // it cannot hold a unique index on them).
+                let rows: Vec<(Option<String>,)> = sqlx::query_as(
                     "WITH ingest_lock AS (SELECT pg_advisory_xact_lock_shared($9)), \
                      input AS (SELECT DISTINCT ON (e.event_id, CASE WHEN e.event_id IS NULL THEN e.ord END) e.* \
                        FROM ingest_lock, UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], \
-                       $6::int8[], $7::text[]) WITH ORDINALITY \
-                       AS e(event_id, user_id, course_id, type, value, ts_ms, rec_id, ord) \
+                       $6::int8[], $7::text[], $10::int8[]) WITH ORDINALITY \
+                       AS e(event_id, user_id, course_id, type, value, ts_ms, rec_id, body_hash, ord) \
                        ORDER BY e.event_id, CASE WHEN e.event_id IS NULL THEN e.ord END, e.ord), \
-                     claimed AS (INSERT INTO event_ids (event_id, ts_ms) \
-                       SELECT event_id, ts_ms FROM input WHERE event_id IS NOT NULL \
+                     claimed AS (INSERT INTO event_ids (event_id, ts_ms, body_hash) \
+                       SELECT event_id, ts_ms, body_hash FROM input WHERE event_id IS NOT NULL \
                        ON CONFLICT (event_id) DO NOTHING RETURNING event_id) \
                      INSERT INTO events (event_id, user_id, course_id, type, value, ts_ms, rec_id, received_ms) \
                      SELECT event_id, user_id, course_id, type, value, ts_ms, rec_id, $8 FROM input \
@@ -79,8 +114,31 @@ impl Store {
                 .bind(col(|e| e.rec_id.clone()))
                 .bind(received)
                 .bind(super::rollup::INGEST_LOCK)
+                .bind(events.iter().map(Event::body_hash).collect::<Vec<_>>())
                 .fetch_all(&mut *tx)
-                .await?
+                .await?;
+                let claimed: HashSet<String> = rows.iter().filter_map(|(id,)| id.clone()).collect();
+                let replays = replays(&claimed);
+                let mut conflicts = HashSet::new();
+                if !replays.is_empty() {
+                    // A statement of its own: under READ COMMITTED it sees an
+                    // id a concurrent transaction claimed and committed while
+                    // the insert above waited on it.
+                    let ids: Vec<&str> = replays.iter().filter_map(|r| r.event.event_id.as_deref()).collect();
+                    let stored: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
+                        "SELECT event_id, body_hash, ts_ms FROM event_ids WHERE event_id = ANY($1)",
+                    )
+                    .bind(&ids)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let stored = stored.into_iter().map(|(id, h, ts)| (id, (h, ts))).collect();
+                    conflicts = conflicting(&replays, &stored);
+                }
+                if !conflicts.is_empty() {
+                    // Leaves without committing: the transaction rolls back.
+                    return Ok((Vec::new(), conflicts));
+                }
+                (rows, conflicts)
             })?,
             Store::Sqlite(p) => guarded_tx!(p, tx => {
                 let mut rows = Vec::with_capacity(events.len());
@@ -102,9 +160,38 @@ impl Store {
                     let mut got: Vec<(Option<String>,)> = qb.build_query_as().fetch_all(&mut *tx).await?;
                     rows.append(&mut got);
                 }
-                rows
+                let claimed: HashSet<String> = rows.iter().filter_map(|(id,)| id.clone()).collect();
+                let replays = replays(&claimed);
+                let mut stored = HashMap::new();
+                for chunk in replays.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                        "SELECT event_id, user_id, course_id, type, value, ts_ms FROM events WHERE event_id IN (",
+                    );
+                    let mut list = qb.separated(", ");
+                    for r in chunk {
+                        list.push_bind(r.event.event_id.as_deref());
+                    }
+                    qb.push(")");
+                    type Row = (String, String, String, String, Option<f64>, i64);
+                    let got: Vec<Row> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    for (id, user_id, course_id, kind, value, ts_ms) in got {
+                        let Some(kind) = EventType::parse(&kind) else { continue };
+                        let e = Event { event_id: None, user_id, course_id, kind, value, ts_ms, rec_id: None };
+                        stored.insert(id, (Some(e.body_hash()), ts_ms));
+                    }
+                }
+                let conflicts = conflicting(&replays, &stored);
+                if !conflicts.is_empty() {
+                    // Leaves without committing: the transaction rolls back.
+                    return Ok((Vec::new(), conflicts));
+                }
+                (rows, conflicts)
             })?,
         };
+        if !conflicts.is_empty() {
+            out.conflicts = conflicts;
+            return Ok(out);
+        }
         out.inserted = rows.len();
         out.inserted_ids = rows.into_iter().filter_map(|(id,)| id).collect();
         Ok(out)

@@ -25,6 +25,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use erasure::{configured_erasure_key, ERASURE_KEY_ENV};
 pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
 pub use health::{run_probe, ProbeTiming, StoreHealth};
@@ -34,10 +35,7 @@ pub use marketing::{CampaignCreation, StoredCampaign};
 pub use retention::Expired;
 pub use rollup::{Compaction, DayCell, DaySink, KeyedCell};
 
-// Moved to `domain` and `error`; re-exported for callers not yet updated.
-pub use crate::domain::id_hash::{legacy_user_hash, ErasureKey};
-pub use crate::domain::now_ms;
-pub use crate::error::is_transient;
+use crate::domain::now_ms;
 
 use crate::config::DatabaseSettings;
 
@@ -113,11 +111,21 @@ impl Store {
         let opts = if s.url.is_empty() {
             let path = Path::new(&s.sqlite_path);
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create the folder {}: {e}", dir.display()))?;
             }
             SqliteConnectOptions::new().filename(path)
         } else {
-            SqliteConnectOptions::from_str(&s.url)?
+            let opts = SqliteConnectOptions::from_str(&s.url)?;
+            // A URL names a file the operator placed: its folder must exist
+            // (waiting will not create it).
+            let file = opts.get_filename();
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if file != Path::new(":memory:") && !dir.is_dir() {
+                    anyhow::bail!("the folder of the SQLite file {} does not exist", file.display());
+                }
+            }
+            opts
         };
         // WAL lets readers run beside the single writer; FULL sync keeps an
         // acknowledged event durable across power loss, not just a crash.
@@ -158,5 +166,90 @@ impl Store {
 
     pub async fn close(&self) {
         on_pool!(self, p => p.close().await)
+    }
+}
+
+/// True for failures that say nothing about the data and may pass by
+/// themselves (connection lost, pool exhausted, disk full, lock contention,
+/// a database shutting down): these answer 503 with `Retry-After`. Data and
+/// constraint errors are permanent for that input and must not.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite primary codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN,
+                // READONLY (extended codes keep the primary in the low byte).
+                let primary = code.parse::<i64>().unwrap_or(0) & 0xff;
+                matches!(primary, 5 | 6 | 8 | 10 | 13 | 14)
+            } else {
+                // Postgres SQLSTATE classes (five characters, often all
+                // digits: never read them as SQLite's numbers): connection
+                // exception, insufficient resources (disk full), operator
+                // intervention; serialization failure and deadlock.
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57")
+                    || code == "40001"
+                    || code == "40P01"
+            }
+        }
+        _ => false,
+    }
+}
+
+/// A store that cannot serve this configuration whatever the wait (an
+/// erasure key that does not match, say).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unfit(pub String);
+
+/// Whether a start-up failure means the store is not fit for use at all,
+/// not merely out of reach: a missing database or role, a wrong password,
+/// a SQLite file that cannot be opened. Waiting will not fix these, so a
+/// start ends with the cause instead of retrying.
+pub fn is_permanent(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        if cause.is::<Unfit>() {
+            return true;
+        }
+        let db = cause
+            .downcast_ref::<sqlx::Error>()
+            .or_else(|| match cause.downcast_ref() {
+                Some(sqlx::migrate::MigrateError::Execute(e)) => Some(e),
+                _ => None,
+            });
+        match db {
+            Some(sqlx::Error::Configuration(_)) => true,
+            // SQLITE_CANTOPEN (14) at start: a path that cannot be a file.
+            Some(sqlx::Error::Database(d)) if d.code().as_deref() == Some("14") => true,
+            Some(e @ sqlx::Error::Database(_)) => !is_transient(e),
+            _ => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_connections_are_transient_and_bad_data_is_not() {
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(is_transient(&sqlx::Error::Io(std::io::Error::other("reset"))));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+        assert!(!is_transient(&sqlx::Error::ColumnNotFound("x".into())));
+    }
+
+    #[test]
+    fn a_refused_connection_is_worth_waiting_for_and_a_bad_setting_is_not() {
+        let refused = anyhow::Error::new(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(!is_permanent(&refused));
+        let config = anyhow::Error::new(sqlx::Error::Configuration("bad url".into()));
+        assert!(is_permanent(&config.context("starting")));
     }
 }

@@ -8,7 +8,8 @@ use super::{guarded_tx, now_ms, on_pool, Store};
 const KEEP: i64 = 3;
 
 impl Store {
-    /// Stores an encoded snapshot and prunes all but the newest few.
+    /// Stores an encoded snapshot (replacing one of the same version) and
+    /// prunes all but the newest few.
     pub async fn save_snapshot(&self, version: i64, data: &[u8]) -> sqlx::Result<()> {
         self.put_snapshot(version, data, version - KEEP).await
     }
@@ -22,14 +23,14 @@ impl Store {
     /// Deletes the snapshots up to `drop_upto`, then stores `data` as
     /// `version`, in one transaction.
     async fn put_snapshot(&self, version: i64, data: &[u8], drop_upto: i64) -> sqlx::Result<()> {
-        const PRUNE: &str = "DELETE FROM model_snapshots WHERE version <= $1";
+        const PRUNE: &str = "DELETE FROM model_snapshots WHERE version <= $1 OR version = $2";
         match self {
             Store::Postgres(p) => guarded_tx!(p, tx => {
-                sqlx::query(PRUNE).bind(drop_upto).execute(&mut *tx).await?;
+                sqlx::query(PRUNE).bind(drop_upto).bind(version).execute(&mut *tx).await?;
                 copy_snapshot(&mut tx, version, data).await?;
             }),
             Store::Sqlite(p) => guarded_tx!(p, tx => {
-                sqlx::query(PRUNE).bind(drop_upto).execute(&mut *tx).await?;
+                sqlx::query(PRUNE).bind(drop_upto).bind(version).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO model_snapshots (version, created_ms, data) VALUES ($1, $2, $3)")
                     .bind(version)
                     .bind(now_ms())

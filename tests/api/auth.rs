@@ -114,3 +114,64 @@ fn invalid_configuration_names_the_key() {
         .to_string();
     assert!(err.contains("auth.keys[0].scopes"), "{err}");
 }
+
+/// A `client` key (carried by a web page or an app) reaches the lists,
+/// course cards and `POST /events`, and nothing that reveals another learner.
+#[tokio::test]
+async fn a_client_key_reaches_lists_and_events_but_no_learner_data() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.auth.enabled = true;
+        s.auth.keys = vec![
+            key("web", "client-key-123", &["client"]),
+            key("ops", "admin-key-456", &["admin", "read"]),
+        ];
+    })
+    .await
+    .unwrap();
+    let call = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let rb = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth("client-key-123");
+        let rb = match body {
+            Some(b) => rb.json(&b),
+            None => rb,
+        };
+        async move { rb.send().await.unwrap().status().as_u16() }
+    };
+    use reqwest::Method;
+    let event = json!({"user_id": "u1", "course_id": "c1", "type": "view"});
+    assert_eq!(call(Method::POST, "/events", Some(event)).await, 202);
+    for path in ["/recommend/u1", "/popular", "/courses?ids=c1"] {
+        assert_eq!(call(Method::GET, path, None).await, 200, "{path}");
+    }
+    assert_eq!(
+        call(Method::POST, "/recommend/u1", Some(json!({"n": 3}))).await,
+        200
+    );
+    assert_eq!(
+        call(Method::GET, "/courses/c1", None).await,
+        404,
+        "a course card route"
+    );
+    for path in [
+        "/users/u1/profile",
+        "/users/u1/segment",
+        "/segments",
+        "/segments/0/users",
+        "/audiences",
+        "/courses/c1/audience",
+        "/campaigns",
+        "/events/stats",
+        "/model",
+    ] {
+        assert_eq!(call(Method::GET, path, None).await, 403, "{path}");
+    }
+    assert_eq!(call(Method::DELETE, "/users/u1", None).await, 403);
+    assert_eq!(call(Method::POST, "/model/retrain", None).await, 403);
+    // The document says which scopes suffice, as alternatives.
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let security = &doc["paths"]["/recommend/{user}"]["get"]["security"];
+    assert_eq!(security, &json!([{"bearer": ["read"]}, {"bearer": ["client"]}]));
+    app.stop().await;
+}

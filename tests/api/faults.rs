@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{fresh_database, spawn_app_on, spawn_app_with, Backend, TestApp};
+use crate::helpers::{fresh_database, pg_admin_url, spawn_app_on, spawn_app_with, Backend, TestApp};
 use crate::proxy::{pg_target, Proxy};
 
 fn batch(tag: &str, n: usize) -> Value {
@@ -161,14 +161,17 @@ async fn a_postgres_outage_is_served_from_memory_and_recovers_without_restart() 
     }
     let (status, took_active) = timed_get(&app, "/recommend/u1").await;
     assert_eq!(status, 200);
-    // Generous bounds: the figures are measured by scripts/faults.sh; these
-    // only tell "answered from memory" from "waited on the pool" (5 s before).
+    // The store is waited on for at most database.acquire_timeout_ms (200
+    // ms) even by a learner with new events (1,002 ms before); the bound
+    // leaves room for a debug build on a busy machine. scripts/faults.sh
+    // measures the release figures.
+    eprintln!("outage: worst new-user request {worst:?}, recently active learner {took_active:?}");
     assert!(
-        worst < Duration::from_millis(500),
+        worst < Duration::from_millis(350),
         "new users answered from memory: {worst:?}"
     );
     assert!(
-        took_active < Duration::from_millis(500),
+        took_active < Duration::from_millis(350),
         "recently active user: {took_active:?}"
     );
     let erased = app.get_ok(&format!("/recommend/{known}")).await;
@@ -242,4 +245,227 @@ async fn a_service_started_while_postgres_is_down_becomes_ready_when_it_returns(
     assert_eq!(post_batch(&app, "late", 3).await, Some(3));
     assert_eq!(app.event_count().await, 3);
     app.stop().await;
+}
+
+/// Runs the binary against `url`; returns (exit code, all it printed, time).
+fn start_binary(url: &str) -> (Option<i32>, String, Duration) {
+    let t = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_courserec"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url])
+        .current_dir(dir.path())
+        .env("COURSEREC_LOG__FORMAT", "pretty")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text, t.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_can_never_work_ends_the_start_with_one_clear_line() {
+    let mut cases = vec![(
+        "sqlite:///no/such/folder/courserec.db".to_string(),
+        "does not exist",
+    )];
+    let dir = tempfile::tempdir().unwrap();
+    if fresh_database(Backend::Postgres, &dir).await.is_some() {
+        let base = pg_admin_url();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        cases.push((format!("{server}/courserec_no_such_database"), "does not exist"));
+        let server = server.replace("postgres@", "no_such_role@");
+        cases.push((format!("{server}/test"), "no_such_role"));
+    }
+    for (url, cause) in cases {
+        let (code, text, took) = tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || start_binary(&url)
+        })
+        .await
+        .unwrap();
+        eprintln!("{url}: exit {code:?} after {took:?}: {text}");
+        assert_eq!(code, Some(1), "{url}: {text}");
+        assert!(took < Duration::from_secs(30), "{url}: {took:?}");
+        assert_eq!(text.matches(cause).count(), 1, "{url}: the cause once: {text}");
+        let last = text.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("courserec: ") && last.contains(cause),
+            "{url}: {last}"
+        );
+    }
+}
+
+/// A tmpfs of a few MiB, mounted for a test's life: a disk that really
+/// fills up. Needs root (CI runs as root); `None` where mounting is refused.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(mib: u32) -> Option<SmallDisk> {
+        let path = std::env::temp_dir().join(format!("courserec-disk-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m,mode=0700"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir(&path);
+            return None;
+        }
+        // The database server writes there as its own user.
+        let _ = std::process::Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&path)
+            .status();
+        Some(SmallDisk { path })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_postgres_disk_acknowledges_nothing_it_did_not_store_and_recovers() {
+    use sqlx::{Connection, Executor};
+    let dir = tempfile::tempdir().unwrap();
+    let admin = pg_admin_url();
+    let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await else {
+        assert!(
+            std::env::var("COURSEREC_REQUIRE_PG").is_err(),
+            "Postgres is required"
+        );
+        return;
+    };
+    let Some(disk) = SmallDisk::mount(40) else {
+        assert!(
+            std::env::var("COURSEREC_REQUIRE_PG").is_err(),
+            "CI runs as root and must be able to mount a small tmpfs"
+        );
+        eprintln!("skipping: cannot mount a tmpfs here");
+        return;
+    };
+    // A tablespace on the small disk, and a database whose tables live there.
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (space, db) = (
+        format!("courserec_full_{tag}"),
+        format!("courserec_full_db_{tag}"),
+    );
+    conn.execute(format!("CREATE TABLESPACE {space} LOCATION '{}'", disk.path.display()).as_str())
+        .await
+        .unwrap();
+    // Whatever happens below, the database and tablespace go before the disk.
+    let _cleanup = FullDiskDatabase {
+        disk: Some(disk),
+        admin: admin.clone(),
+        space: space.clone(),
+        db: db.clone(),
+    };
+    conn.execute(format!("CREATE DATABASE {db} TABLESPACE {space}").as_str())
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    let app = spawn_app_on(url.clone(), dir, |s| {
+        s.database.probe_backoff_min_ms = 50;
+        s.database.probe_backoff_max_ms = 200;
+    })
+    .await;
+    assert_eq!(post_batch(&app, "before", 10).await, Some(10));
+    // Another connection fills the disk.
+    let mut filler = sqlx::PgConnection::connect(&url).await.unwrap();
+    filler.execute("CREATE TABLE filler (b TEXT)").await.unwrap();
+    // Stored as written, not compressed: each row takes its size on disk.
+    filler
+        .execute("ALTER TABLE filler ALTER COLUMN b SET STORAGE EXTERNAL")
+        .await
+        .unwrap();
+    let mut full = false;
+    for _ in 0..400 {
+        let r = filler
+            .execute("INSERT INTO filler SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 16384)")
+            .await;
+        if r.is_err() {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the tablespace filled up");
+    let mut acknowledged = 10;
+    let mut refused = 0;
+    for round in 0..40 {
+        match post_batch(&app, &format!("r{round}"), 300).await {
+            Some(n) => acknowledged += n,
+            None => refused += 1,
+        }
+    }
+    assert!(refused > 0, "writes were refused while the disk was full");
+    assert_eq!(
+        app.event_count().await as u64,
+        acknowledged,
+        "every 202 is stored, nothing else"
+    );
+    // Space is freed: ingest answers 202 again by itself.
+    filler.execute("DROP TABLE filler").await.unwrap();
+    filler.execute("CHECKPOINT").await.ok();
+    let freed = Instant::now();
+    let mut back = None;
+    while freed.elapsed() < Duration::from_secs(10) {
+        if let Some(n) = post_batch(&app, &format!("after{}", freed.elapsed().as_millis()), 300).await {
+            acknowledged += n;
+            back = Some(freed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let back = back.expect("ingest recovered within 10 s of space being freed");
+    eprintln!("full Postgres disk: {refused} batches refused; 202 again {back:?} after space was freed");
+    assert_eq!(app.event_count().await as u64, acknowledged);
+    drop(filler);
+    app.stop().await;
+}
+
+/// Drops the test's database and tablespace, then unmounts the disk; if
+/// they cannot be dropped the disk stays mounted: unmounting it under a
+/// live tablespace would fail the shared server's checkpoints.
+struct FullDiskDatabase {
+    disk: Option<SmallDisk>,
+    admin: String,
+    space: String,
+    db: String,
+}
+
+impl Drop for FullDiskDatabase {
+    fn drop(&mut self) {
+        let dropped = std::process::Command::new("psql")
+            .arg(&self.admin)
+            .args(["-v", "ON_ERROR_STOP=1", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
+            .arg("-c")
+            .arg(format!("DROP TABLESPACE IF EXISTS {}", self.space))
+            .status()
+            .is_ok_and(|s| s.success());
+        match self.disk.take() {
+            Some(disk) if dropped => drop(disk),
+            Some(disk) => {
+                eprintln!(
+                    "tablespace {} not dropped: {} stays mounted",
+                    self.space,
+                    disk.path.display()
+                );
+                std::mem::forget(disk);
+            }
+            None => {}
+        }
+    }
 }

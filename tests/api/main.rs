@@ -17,6 +17,7 @@ mod erasure;
 mod exchange;
 mod experiments;
 mod faults;
+mod hardening;
 mod import;
 mod ingest;
 mod learners;
