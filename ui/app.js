@@ -109,6 +109,12 @@
       stat('users · courses', `${int(m.n_users)} · ${int(m.n_courses)}`),
       stat('events trained on', int(m.n_events)),
       stat('store', `${rd.store || rd.status} (${rd.backend || '?'})`, 'store-health')));
+    out.push(trainingControls(m));
+    if (m.version == null && !m.n_events) {
+      out.push(card('Getting started', note('No events yet. Post behaviour events to POST /events, load a history with ' +
+        '`courserec import --events events.csv --courses courses.csv`, or restart with --demo for a generated platform. ' +
+        'A model is trained once there are events; popularity serves until then.', 'empty-platform')));
+    }
     if (m.metrics && m.baseline_metrics) {
       const keys = ['precision', 'recall', 'ndcg', 'map', 'hit_rate', 'coverage'];
       out.push(card('Holdout metrics at K=10 (this version)', table(['metric', 'model', 'popularity', 'ratio'],
@@ -134,6 +140,33 @@
         C.stacked('Events ingested per hour, stacked by type', st.buckets.map((b) => ({ label: b.hour.slice(11, 13) + 'h', counts: b.counts })), keys)));
     } else out.push(card('Events ingested', failure(stats.reason)));
     return out;
+  }
+
+  // Retrain now (admin key), and while a training runs, the page refreshes
+  // itself every 2 s until the new version shows.
+  function trainingControls(m) {
+    const msg = h('span', { class: 'muted', id: 'retrain-status', role: 'status' },
+      m.training ? 'A training is running; this page refreshes until it ends.' : '');
+    const button = h('button', {
+      type: 'button', id: 'retrain', disabled: m.training,
+      onclick: async () => {
+        button.disabled = true;
+        try {
+          await api('/model/retrain', { method: 'POST' });
+          msg.textContent = 'Training started; this page refreshes until it ends.';
+          setTimeout(refreshOverview, 2000);
+        } catch (e) {
+          msg.textContent = e.code === 'training_in_progress' ? 'A training is already running.'
+            : e.status === 403 ? 'Retraining needs a key with the admin scope.' : `Could not start: ${e.message}`;
+          button.disabled = false;
+        }
+      },
+    }, m.training ? 'Training…' : 'Retrain now');
+    if (m.training) setTimeout(refreshOverview, 2000);
+    return h('div', { class: 'actions' }, button, ' ', msg);
+  }
+  function refreshOverview() {
+    if ((location.hash.replace(/^#\/?/, '') || 'overview').startsWith('overview')) route();
   }
 
   async function segments() {

@@ -556,15 +556,24 @@ async fn campaign_report(
     });
     let (t, k, e) = (&f.treatment, &f.control, &f.effect);
     let m = &app.metrics;
-    m.campaign_conversions
-        .with_label_values(&[&c.id, "treatment"])
-        .set(t.conversions as i64);
-    m.campaign_conversions
-        .with_label_values(&[&c.id, "control"])
-        .set(k.conversions as i64);
-    m.campaign_uplift
-        .with_label_values(&[&c.id])
-        .set(e.uplift.unwrap_or(0.0));
+    if c.ends_ms > now_ms() {
+        m.campaign_conversions
+            .with_label_values(&[&c.id, "treatment"])
+            .set(t.conversions as i64);
+        m.campaign_conversions
+            .with_label_values(&[&c.id, "control"])
+            .set(k.conversions as i64);
+        m.campaign_uplift
+            .with_label_values(&[&c.id])
+            .set(e.uplift.unwrap_or(0.0));
+    } else {
+        // Series only for running campaigns: an ended one's go, so the
+        // label set does not grow with every campaign ever run.
+        for arm in ["treatment", "control"] {
+            let _ = m.campaign_conversions.remove_label_values(&[&c.id, arm]);
+        }
+        let _ = m.campaign_uplift.remove_label_values(&[&c.id]);
+    }
     Ok(Json(CampaignReport {
         campaign_id: c.id.clone(),
         window: Window {

@@ -119,6 +119,13 @@ async fn every_page_renders_the_api_figures(app: TestApp) {
     assert_eq!(b.text("#failure-count").await, "1");
     assert!(b.text("#store-health").await.contains(backend));
     shoot(&b, &format!("{backend}-overview")).await;
+    // Retrain from the console: the page follows the training to the new version.
+    let next = model["version"].as_i64().unwrap() + 1;
+    b.click("#retrain").await;
+    b.wait_until(&format!(
+        "return document.querySelector('#model-version')?.textContent === '{next}'"
+    ))
+    .await;
 
     // Segments: the count and every size.
     let ms = open(&b, &app, "segments", "segments").await;

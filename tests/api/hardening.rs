@@ -39,7 +39,7 @@ async fn one_person_is_one_learner_whatever_the_spelling(app: TestApp) {
     let r = app.put_json("/courses/cafe%CC%81", &course).await;
     assert!(r.status().is_success(), "{}", r.status());
     let card = app.get_ok("/courses/caf%C3%A9").await;
-    assert_eq!(card["id"], "caf\u{e9}");
+    assert_eq!(card["course_id"], "caf\u{e9}");
 
     // Padded ids are refused, never trimmed and never stored.
     let before = app.event_count().await;
