@@ -2,14 +2,23 @@
 # non-root user. Build: docker build -t courserec .
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependencies first, so code edits do not rebuild them.
+# Dependencies first, so code edits do not rebuild them: the manifest, with a
+# stub for each target cargo must find to read it (library, binary, and every
+# [[bench]] it names, listed from Cargo.toml so a new bench is not missed).
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && for b in als segment serving; do echo 'fn main() {}' > benches/$b.rs; done \
-    && cargo build --release --locked --bin courserec || true
+    && for b in $(awk '/^\[\[bench\]\]/ { b = 1; next } b && /^name *=/ { gsub(/^name *= *"|".*$/, ""); print; b = 0 }' Cargo.toml); do \
+           echo 'fn main() {}' > "benches/$b.rs"; \
+       done \
+    && cargo build --release --locked --bin courserec
+# What the crate reads to compile: its sources, the migrations
+# (sqlx::migrate!), config/default.toml and the console in ui/ (include_str!),
+# and the benches the manifest names. scripts/docker-context-check.sh (CI)
+# builds the crate from exactly these.
 COPY src src
 COPY migrations migrations
 COPY config config
+COPY ui ui
 COPY benches benches
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin courserec
 

@@ -327,7 +327,64 @@ def fault_memory():
           f"(cache bound serve.cache_bytes = {bound} KiB)")
 
 
-for f in [fault_kill9, fault_disk_full, fault_pg_cut, fault_shutdown, fault_memory]:
+# 6. 2,000 idle keep-alive connections at the default cap ----------------------
+def raw_get(sock, path="/healthz"):
+    """One GET on an open socket; the status (the body is read whole)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response")
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    length = next((int(l.split(b":", 1)[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head[9:12])
+
+
+def fault_idle_connections():
+    n = 2000
+    for backend in ["sqlite", "postgres"]:
+        tmp = tempfile.mkdtemp()
+        db_url, name = (f"sqlite://{tmp}/i.db", None) if backend == "sqlite" else new_pg_db()
+        svc = Service(db_url)
+        svc.wait_ready()
+        socks, failed, t = [], 0, time.perf_counter()
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+            try:
+                failed += raw_get(s) != 200
+            except OSError:
+                failed += 1
+            socks.append(s)
+        opened = time.perf_counter() - t
+        fds = len([f for f in os.listdir(f"/proc/{svc.proc.pid}/fd")
+                   if os.readlink(f"/proc/{svc.proc.pid}/fd/{f}").startswith("socket:")])
+        took = []
+        for i in range(20):
+            status, ms, _ = timed("POST", svc.url + "/events", {"user_id": f"new{i}", "course_id": "c1", "type": "view"})
+            assert status == 202, status
+            took.append(ms)
+        still = 0
+        for s in socks[-100:]:
+            try:
+                still += raw_get(s) == 200
+            except OSError:
+                pass
+        svc.stop()
+        for s in socks:
+            s.close()
+        if name:
+            drop_pg_db(name)
+        print(f"{n} idle keep-alive connections, {backend}, default cap: each answered once in {opened:.2f} s "
+              f"({failed} not answered); server sockets open {fds} (listener and store included); 20 new clients (one connection each, POST /events) "
+              f"answered in p50 {pct(took, 50):.1f} ms, max {max(took):.1f} ms; of the 100 newest idle connections "
+              f"{still} still served a second request")
+
+
+for f in [fault_kill9, fault_disk_full, fault_pg_cut, fault_shutdown, fault_memory, fault_idle_connections]:
     if len(sys.argv) > 3 and f.__name__ not in sys.argv[3:]:
         continue
     f()

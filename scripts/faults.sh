@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fault battery of issue #8, run as an operator would break a deployment:
 # kill -9 under concurrent ingest (3x per store), a full SQLite file, a cut
-# Postgres connection, SIGTERM with 300 half-open connections, and 10,000
-# maximum-length unknown user ids. Prints the figures.
+# Postgres connection, SIGTERM with 300 half-open connections, 10,000
+# maximum-length unknown user ids, and 2,000 idle keep-alive connections
+# (both stores). Prints the figures.
 #
 #   scripts/faults.sh                 # release build
 #   PROFILE=debug scripts/faults.sh   # reuse the debug build

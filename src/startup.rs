@@ -215,6 +215,7 @@ impl Application {
             header_read_timeout: Duration::from_millis(server.header_read_timeout_ms),
             max_connections: server.max_connections,
             shutdown_timeout: Duration::from_secs(server.shutdown_timeout_secs),
+            drain_limit_bytes: server.body_limit_bytes,
         };
         http::server::serve(listener, http::app(state.clone()), limits, shutdown).await;
         for task in [background, sync, Some(probe), Some(housekeeping)]

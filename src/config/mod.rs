@@ -70,7 +70,9 @@ pub struct ServerSettings {
     /// connection's start or the end of the previous response: it also
     /// closes idle keep-alive connections.
     pub header_read_timeout_ms: u64,
-    /// Open connections at most; further clients wait in the listen backlog.
+    /// Open connections at most; at the cap a new client replaces the
+    /// connection idle the longest, and waits in the listen backlog only
+    /// while every connection has a request in flight.
     pub max_connections: usize,
     /// After SIGTERM, connections still open this long are dropped.
     pub shutdown_timeout_secs: u64,

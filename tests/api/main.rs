@@ -9,6 +9,7 @@ mod campaign_facts;
 mod catalog;
 mod cluster;
 mod cold_courses;
+mod connections;
 mod console;
 mod console_api;
 mod console_campaigns;
