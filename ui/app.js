@@ -112,7 +112,7 @@
     out.push(trainingControls(m));
     if (m.version == null && !m.n_events) {
       out.push(card('Getting started', note('No events yet. Post behaviour events to POST /events, load a history with ' +
-        '`courserec import --events events.csv --courses courses.csv`, or restart with --demo for a generated platform. ' +
+        'the command line (a CSV bulk load), or restart with --demo for a generated platform. ' +
         'A model is trained once there are events; popularity serves until then.', 'empty-platform')));
     }
     if (m.metrics && m.baseline_metrics) {

@@ -119,7 +119,7 @@ async fn compaction_is_exact_under_duplicates_refunds_and_erasure(app: TestApp) 
     let more = vec![
         event(10, "ann", "rust", "watch", 1, Some(1.0)),
         event(11, "ann", "rust", "refund", 3, None),
-        event(4, "ann", "rust", "purchase", 9, None), // id e4 again
+        event(4, "ann", "rust", "purchase", 1, None), // e4 replayed as it was
         event(12, "cat", "rust", "view", 3, None),
     ];
     post(&app, &more).await;
