@@ -148,8 +148,22 @@ async fn a_postgres_outage_is_served_from_memory_and_recovers_without_restart() 
     // An erased user must stay erased when the store cannot be read.
     assert_eq!(app.delete(&format!("/users/{known}")).await.status(), 204);
 
+    // A learner with events newer than the model and no cached fold-in:
+    // their next list reads the store.
+    let fresh = json!({"user_id": "fresh-learner", "course_id": "c1", "type": "view"});
+    assert_eq!(app.post_json("/events", &fresh).await.status(), 202);
+
     proxy.cut();
-    // The first request may meet the dead connection; after it, nothing waits.
+    // The very first contact with the dead store is that fold-in read: it
+    // waits at most database.acquire_timeout_ms, then serves from memory.
+    let (status, first_contact) = timed_get(&app, "/recommend/fresh-learner").await;
+    assert_eq!(status, 200);
+    eprintln!("outage: first request (a fold-in read) {first_contact:?}");
+    assert!(
+        first_contact < Duration::from_millis(350),
+        "the first request waits on the store at most the budget: {first_contact:?}"
+    );
+    // Ingest meets the dead store too; after it, nothing waits.
     let _ = app.post_json("/events", &batch("probe", 1)).await;
     let (status, _) = timed_get(&app, "/readyz").await;
     assert_eq!(status, 503, "readiness follows the last known state");
