@@ -7,6 +7,10 @@ use rand::RngCore;
 use super::{guarded_tx, on_pool, Store};
 use crate::domain::id_hash::ErasureKey;
 
+/// What the store keeps of a key given from outside: its keyed hash of this
+/// text, enough to tell another key apart, useless to recover it.
+const KEY_CHECK: &str = "courserec.erasure-key.check";
+
 /// The environment variable that may hold the erasure key.
 pub const ERASURE_KEY_ENV: &str = "COURSEREC_ERASURE_KEY";
 
@@ -46,23 +50,48 @@ impl Store {
                     .into(),
             )
             .into()),
-            (Some(key), Some(_)) => {
-                on_pool!(self, p => {
-                    sqlx::query("DELETE FROM installation WHERE name = 'erasure_key'").execute(p).await.map(|_| ())
-                })?;
-                tracing::info!("erasure key moved out of the store; it now comes from the configuration");
+            (Some(key), _) => {
+                // The store keeps a check value of the key (never the key),
+                // so a later start with another key is refused.
+                let check = key.hash(KEY_CHECK).to_string();
+                let kept: String = on_pool!(self, p => guarded_tx!(p, tx => {
+                    sqlx::query("INSERT INTO installation (name, value) VALUES ('erasure_key_check', $1) ON CONFLICT (name) DO NOTHING")
+                        .bind(&check)
+                        .execute(&mut *tx)
+                        .await?;
+                    let moved = sqlx::query("DELETE FROM installation WHERE name = 'erasure_key'")
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if moved > 0 {
+                        tracing::info!("erasure key moved out of the store; it now comes from the configuration");
+                    }
+                    sqlx::query_scalar("SELECT value FROM installation WHERE name = 'erasure_key_check'")
+                        .fetch_one(&mut *tx)
+                        .await?
+                }))?;
+                if kept != check {
+                    return Err(super::Unfit(
+                        "the configured erasure key differs from the one this store's erasures were hashed with".into(),
+                    )
+                    .into());
+                }
                 Ok(key)
             }
-            (Some(key), None) => Ok(key),
             (None, Some(_)) => self.erasure_key().await,
             (None, None) => {
                 let keyed: i64 = on_pool!(self, p => {
-                    sqlx::query_scalar("SELECT COUNT(*) FROM erasures WHERE keyed").fetch_one(p).await
+                    sqlx::query_scalar(
+                        "SELECT (SELECT COUNT(*) FROM erasures WHERE keyed) \
+                         + (SELECT COUNT(*) FROM installation WHERE name = 'erasure_key_check')",
+                    )
+                    .fetch_one(p)
+                    .await
                 })?;
                 if keyed > 0 {
                     return Err(super::Unfit(format!(
-                        "{keyed} erasures were hashed with a key this store does not hold: set {ERASURE_KEY_ENV} \
-                         or database.erasure_key_file"
+                        "the erasure key was moved out of this store (or erasures were hashed with one it \
+                         does not hold): set {ERASURE_KEY_ENV} or database.erasure_key_file"
                     ))
                     .into());
                 }
