@@ -370,6 +370,8 @@ async fn a_full_postgres_disk_acknowledges_nothing_it_did_not_store_and_recovers
         eprintln!("skipping: cannot mount a tmpfs here");
         return;
     };
+    // No other test drops a database (a checkpoint) while this disk is full.
+    let exclusive = crate::helpers::CHECKPOINTS.write().await;
     // A tablespace on the small disk, and a database whose tables live there.
     let tag = uuid::Uuid::new_v4().simple().to_string();
     let (space, db) = (
@@ -443,6 +445,7 @@ async fn a_full_postgres_disk_acknowledges_nothing_it_did_not_store_and_recovers
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let back = back.expect("ingest recovered within 10 s of space being freed");
+    drop(exclusive);
     eprintln!("full Postgres disk: {refused} batches refused; 202 again {back:?} after space was freed");
     assert_eq!(app.event_count().await as u64, acknowledged);
     drop(filler);

@@ -54,6 +54,11 @@ pub async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> Option
     }
 }
 
+/// While the full-disk test fills a tablespace the server's checkpoints
+/// fail, and `DROP DATABASE` waits for one: drops take this for reading,
+/// that test for writing, until its disk has room again.
+pub static CHECKPOINTS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 pub struct TestApp {
     pub addr: String,
     pub db_url: String,
@@ -247,6 +252,7 @@ impl TestApp {
         // Drop the per-test Postgres database so repeated runs leave nothing behind.
         if let Some(name) = &self.pg_database {
             use sqlx::Connection;
+            let _checkpoints_work = CHECKPOINTS.read().await;
             let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut conn)
