@@ -81,21 +81,7 @@ async fn an_erasure_during_a_training_is_honoured_by_its_snapshot(app: TestApp) 
     let arms = serde_json::json!({"variants": [{"name": "model", "weight": 1}, {"name": "popular", "weight": 1, "arm": "popular"}]});
     assert_eq!(app.put_json("/experiments/race", &arms).await.status(), 201);
     app.get_ok(&format!("/recommend/{user}")).await;
-    let (reached, at_fit) = std::sync::mpsc::channel::<()>();
-    let (go, wait) = std::sync::mpsc::channel::<()>();
-    let trainer = app.state.trainer.clone();
-    let run = tokio::spawn(async move {
-        trainer
-            .run_now_with(Box::new(move |input, settings, previous| {
-                reached.send(()).unwrap();
-                wait.recv().unwrap();
-                courserec::retrain::pipeline::train(input, settings, previous)
-            }))
-            .await
-    });
-    tokio::task::spawn_blocking(move || at_fit.recv().unwrap())
-        .await
-        .unwrap();
+    let held = app.hold_training().await;
     // The training has read the learner's events; now they are erased.
     app.get_ok(&format!("/recommend/{user}")).await;
     assert_eq!(app.delete(&format!("/users/{user}")).await.status(), 204);
@@ -120,9 +106,9 @@ async fn an_erasure_during_a_training_is_honoured_by_its_snapshot(app: TestApp) 
         }
     };
     assert_eq!(pool, 0, "no impression of an erased learner");
-    go.send(()).unwrap();
+
     assert!(matches!(
-        run.await.unwrap(),
+        held.release().await,
         Some(courserec::retrain::Outcome::Published(_))
     ));
     let list = app.get_ok(&format!("/recommend/{user}")).await;

@@ -249,21 +249,7 @@ async fn catalog_edits_made_during_a_training_survive_its_publish(app: TestApp) 
     let data = crate::recommend::trained(&app).await;
     let (gone, off) = (data.courses[0].id.clone(), data.courses[1].id.clone());
     // A training held after it read the catalog, until the edits are made.
-    let (reached, at_fit) = std::sync::mpsc::channel::<()>();
-    let (go, wait) = std::sync::mpsc::channel::<()>();
-    let trainer = app.state.trainer.clone();
-    let run = tokio::spawn(async move {
-        trainer
-            .run_now_with(Box::new(move |input, settings, previous| {
-                reached.send(()).unwrap();
-                wait.recv().unwrap();
-                courserec::retrain::pipeline::train(input, settings, previous)
-            }))
-            .await
-    });
-    tokio::task::spawn_blocking(move || at_fit.recv().unwrap())
-        .await
-        .unwrap();
+    let held = app.hold_training().await;
     let new = json!({"title": "Brand New Rust", "category": data.courses[2].category, "level": "beginner"});
     assert_eq!(app.put_json("/courses/brand-new", &new).await.status(), 201);
     assert_eq!(app.delete(&format!("/courses/{gone}")).await.status(), 204);
@@ -274,8 +260,7 @@ async fn catalog_edits_made_during_a_training_survive_its_publish(app: TestApp) 
         .await
         .status()
         .is_success());
-    go.send(()).unwrap();
-    let outcome = run.await.unwrap();
+    let outcome = held.release().await;
     assert!(
         matches!(outcome, Some(courserec::retrain::Outcome::Published(_))),
         "{outcome:?}"

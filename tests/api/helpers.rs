@@ -262,6 +262,44 @@ impl TestApp {
     }
 }
 
+/// A training held inside its fit (after it read the store) until
+/// [`HeldTraining::release`]: what happens meanwhile is what a slow
+/// training would meet.
+pub struct HeldTraining {
+    run: tokio::task::JoinHandle<Option<courserec::retrain::Outcome>>,
+    go: std::sync::mpsc::Sender<()>,
+}
+
+impl TestApp {
+    /// Starts a training and returns once it has read the store.
+    pub async fn hold_training(&self) -> HeldTraining {
+        let (reached, at_fit) = std::sync::mpsc::channel::<()>();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let trainer = self.state.trainer.clone();
+        let run = tokio::spawn(async move {
+            trainer
+                .run_now_with(Box::new(move |input, settings, previous| {
+                    reached.send(()).unwrap();
+                    wait.recv().unwrap();
+                    courserec::retrain::pipeline::train(input, settings, previous)
+                }))
+                .await
+        });
+        tokio::task::spawn_blocking(move || at_fit.recv().unwrap())
+            .await
+            .unwrap();
+        HeldTraining { run, go }
+    }
+}
+
+impl HeldTraining {
+    /// Lets the training finish; its outcome.
+    pub async fn release(self) -> Option<courserec::retrain::Outcome> {
+        self.go.send(()).unwrap();
+        self.run.await.unwrap()
+    }
+}
+
 /// The `course_id`s of a list response, in order.
 pub fn course_ids(body: &Value) -> Vec<String> {
     body["items"]
