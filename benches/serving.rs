@@ -42,6 +42,7 @@ fn big_snapshot() -> ModelSnapshot {
             active: true,
             listed: true,
             trained: true,
+            prerequisites: vec![],
         })
         .collect();
     let ids = (0..n_users).map(|i| format!("u{i:06}")).collect();
@@ -69,6 +70,7 @@ fn big_snapshot() -> ModelSnapshot {
         phases: Vec::new(),
         basis: courserec::serve::snapshot::Basis::Model,
         marketing: None,
+        paths: None,
     }
 }
 
@@ -98,6 +100,7 @@ fn bench_serving(c: &mut Criterion) {
         factor: users.factors.row(user),
         taken: users.taken_row(user as u32),
         took: users.taken_row(user as u32),
+        order: std::borrow::Cow::Owned(users.taken_in_order(user as u32)),
         strategy: Strategy::Personalized,
     };
     let q = Query {

@@ -19,7 +19,7 @@ pub struct ImportArgs {
     /// event_id, rec_id may be empty; ts is RFC 3339).
     #[arg(long)]
     pub events: Option<PathBuf>,
-    /// CSV with header: id,title,category,tags,level,price_cents,active (tags separated by '|').
+    /// CSV with header: id,title,category,tags,level,price_cents,active[,prerequisites] (tags and prerequisites separated by '|').
     #[arg(long)]
     pub courses: Option<PathBuf>,
     /// Skip invalid rows (reported at the end) instead of stopping at the first.
@@ -112,6 +112,9 @@ struct CourseRow {
     level: String,
     price_cents: i64,
     active: Option<bool>,
+    /// Course ids separated by '|'.
+    #[serde(default)]
+    prerequisites: String,
 }
 
 fn progress(path: &std::path::Path) -> ProgressBar {
@@ -153,11 +156,20 @@ pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Re
                 level: row.level,
                 price_cents: row.price_cents,
                 active: row.active.unwrap_or(true),
+                prerequisites: row
+                    .prerequisites
+                    .split('|')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             };
             let course = body.into_course(row.id).map_err(|errs| {
                 anyhow::anyhow!("{}: row {}: invalid course: {errs:?}", path.display(), i + 1)
             })?;
             courses.push(course);
+        }
+        if let Some(cycle) = crate::paths::graph::cycle_with(store.prerequisite_graph().await?, &courses) {
+            anyhow::bail!("{}: prerequisites form a cycle: {}", path.display(), cycle.join(" -> "));
         }
         store.upsert_courses(&courses).await?;
         println!("courses: {} imported", courses.len());

@@ -24,6 +24,7 @@ pub mod marketing;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod paths;
 pub mod replica;
 pub mod retrain;
 pub mod segment;

@@ -234,6 +234,7 @@ pub fn courses(rng: &mut ChaCha8Rng) -> Vec<Course> {
                     price_cents: price(level, rng),
                     // A few retired courses keep their history.
                     active: rng.random::<f64>() > 0.03,
+                    prerequisites: vec![],
                 });
             }
         }

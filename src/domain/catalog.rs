@@ -36,7 +36,15 @@ pub struct CourseBody {
     /// Inactive courses are never recommended (default true).
     #[serde(default = "yes")]
     pub active: bool,
+    /// Course ids to own first (at most 64, not the course itself). An id
+    /// not in the catalog yet is kept and counts once it exists; a cycle is
+    /// refused (422 `prerequisite_cycle`).
+    #[serde(default)]
+    pub prerequisites: Vec<String>,
 }
+
+/// Most prerequisites one course may list.
+pub const MAX_PREREQUISITES: usize = 64;
 
 fn yes() -> bool {
     true
@@ -76,6 +84,21 @@ impl CourseBody {
         if self.price_cents < 0 {
             errs.push(FieldError::new("price_cents", "must not be negative"));
         }
+        let mut prerequisites: Vec<String> = Vec::with_capacity(self.prerequisites.len());
+        for p in &self.prerequisites {
+            let p = nfc(p).into_owned();
+            if !prerequisites.contains(&p) {
+                prerequisites.push(p);
+            }
+        }
+        if prerequisites.len() > MAX_PREREQUISITES || prerequisites.iter().any(|p| !valid_id(p)) {
+            errs.push(FieldError::new(
+                "prerequisites",
+                "at most 64 course ids of 1 to 128 characters, without leading or trailing whitespace",
+            ));
+        } else if prerequisites.contains(&id) {
+            errs.push(FieldError::new("prerequisites", "a course cannot require itself"));
+        }
         match level {
             Some(level) if errs.is_empty() => Ok(Course {
                 id,
@@ -85,6 +108,7 @@ impl CourseBody {
                 level,
                 price_cents: self.price_cents,
                 active: self.active,
+                prerequisites,
             }),
             _ => Err(errs),
         }

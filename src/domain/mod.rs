@@ -158,6 +158,11 @@ pub struct Course {
     pub level: Level,
     pub price_cents: i64,
     pub active: bool,
+    /// Course ids to own before this one (DESIGN "Learning paths"). Ids not
+    /// in the catalog yet are kept and count once they exist; the catalog
+    /// refuses a cycle.
+    #[serde(default)]
+    pub prerequisites: Vec<String>,
 }
 
 /// Optional user attributes used for cold start.

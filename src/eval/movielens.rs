@@ -94,6 +94,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Interactions, LoadError> {
             course,
             weight: 1.0,
             ts_ms,
+            start_ms: ts_ms,
             taken: true,
         })
         .collect();
@@ -120,6 +121,7 @@ mod tests {
                 course: 1,
                 weight: 1.0,
                 ts_ms: 70_000,
+                start_ms: 70_000,
                 taken: true
             }
         );

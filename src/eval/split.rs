@@ -106,6 +106,7 @@ mod tests {
             course: c,
             weight: 1.0,
             ts_ms: i64::from(100 - c),
+            start_ms: i64::from(100 - c),
             taken: true,
         })
     }

@@ -200,6 +200,7 @@ fn build(
         inter,
         fitted,
         report,
+        None,
         log,
         phases,
         fit_started.elapsed().as_secs_f64(),

@@ -40,6 +40,8 @@ pub struct CourseInfo {
     /// List price in cents.
     pub price_cents: i64,
     pub active: bool,
+    /// Course ids to own first; ids not in the catalog yet are listed too.
+    pub prerequisites: Vec<String>,
 }
 
 impl From<Course> for CourseInfo {
@@ -52,6 +54,7 @@ impl From<Course> for CourseInfo {
             level: c.level,
             price_cents: c.price_cents,
             active: c.active,
+            prerequisites: c.prerequisites,
         }
     }
 }
@@ -69,6 +72,20 @@ async fn note_courses(app: &AppState, courses: Vec<Course>) {
     }
 }
 
+/// 422 `prerequisite_cycle` when `courses` would close a prerequisite
+/// cycle in the stored catalog. Called under the catalog lock.
+async fn refuse_cycles(app: &AppState, courses: &[Course]) -> Result<()> {
+    let stored = app.store.prerequisite_graph().await?;
+    match crate::paths::graph::cycle_with(stored, courses) {
+        None => Ok(()),
+        Some(cycle) => Err(ApiError::invalid(
+            "prerequisite_cycle",
+            format!("prerequisites would form a cycle: {}", cycle.join(" -> ")),
+            vec![FieldError::new("prerequisites", cycle.join(" -> "))],
+        )),
+    }
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("course_not_found", format!("no course {id:?}"))
 }
@@ -83,7 +100,7 @@ fn not_found(id: &str) -> ApiError {
     responses(
         (status = 201, description = "Created", body = CourseInfo),
         (status = 200, description = "Replaced", body = CourseInfo),
-        (status = 422, description = "Invalid course (`invalid_course`); `details` lists each field", body = ErrorBody),
+        (status = 422, description = "Invalid course (`invalid_course`; `details` lists each field), or its prerequisites would form a cycle (`prerequisite_cycle`)", body = ErrorBody),
     )
 )]
 async fn put_course(
@@ -99,6 +116,7 @@ async fn put_course(
     }
     let course = body.into_course(id).map_err(invalid)?;
     let _edit = app.live.lock_catalog().await;
+    refuse_cycles(&app, std::slice::from_ref(&course)).await?;
     let created = app.store.upsert_courses(std::slice::from_ref(&course)).await?;
     note_courses(&app, vec![course.clone()]).await;
     app.cluster
@@ -128,7 +146,7 @@ pub struct Upserted {
     request_body(content = Vec<CourseBody>, description = "Each with its `id`"),
     responses(
         (status = 200, description = "Stored", body = Upserted),
-        (status = 422, description = "Invalid courses (`invalid_course`); `details` lists each index and field; nothing stored", body = ErrorBody),
+        (status = 422, description = "Invalid courses (`invalid_course`; `details` lists each index and field) or a prerequisite cycle (`prerequisite_cycle`); nothing stored", body = ErrorBody),
     )
 )]
 async fn post_courses(
@@ -161,6 +179,7 @@ async fn post_courses(
         return Err(invalid(errs));
     }
     let _edit = app.live.lock_catalog().await;
+    refuse_cycles(&app, &courses).await?;
     let created = app.store.upsert_courses(&courses).await?;
     note_courses(&app, courses.clone()).await;
     app.cluster.notify(Change::Catalog).await;

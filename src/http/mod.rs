@@ -12,6 +12,7 @@ mod guard;
 mod lists;
 mod middleware;
 mod model;
+mod paths;
 mod nfc;
 pub mod openapi;
 mod ops;
@@ -94,7 +95,8 @@ pub fn groups() -> Vec<Group> {
             scopes: &[Scope::Read, Scope::Client],
             routes: courses::read_routes()
                 .merge(recommend::routes())
-                .merge(lists::routes()),
+                .merge(lists::routes())
+                .merge(paths::routes()),
         },
         Group {
             scopes: &[Scope::Read],

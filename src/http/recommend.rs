@@ -49,6 +49,9 @@ pub struct RecommendParams {
     /// Add `reasons` to each item.
     #[serde(default)]
     explain: bool,
+    /// Only courses whose prerequisites the learner owns.
+    #[serde(default)]
+    ready_only: bool,
 }
 
 /// `POST /recommend/{user}`: the parameters of the GET as a JSON body, for
@@ -70,6 +73,9 @@ pub struct RecommendBody {
     /// Add `reasons` to each item.
     #[serde(default)]
     explain: bool,
+    /// Only courses whose prerequisites the learner owns.
+    #[serde(default)]
+    ready_only: bool,
 }
 
 impl RecommendBody {
@@ -108,6 +114,7 @@ impl RecommendBody {
             exclude: self.exclude.into_iter().collect(),
             diversity,
             explain: self.explain,
+            ready_only: self.ready_only,
         })
     }
 }
@@ -141,6 +148,7 @@ impl RecommendParams {
             exclude: excluded_ids(self.exclude, known),
             diversity,
             explain: self.explain,
+            ready_only: self.ready_only,
         })
     }
 }
@@ -171,6 +179,9 @@ pub struct RecommendedItem {
     /// With `explain=true`: the learner's own courses closest to this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasons: Option<Vec<Reason>>,
+    /// Prerequisites of the course the learner does not own (course ids;
+    /// empty when the learner is ready for it).
+    pub missing_prerequisites: Vec<String>,
 }
 
 /// "Because you took …": a course the learner took (owned or rated), never
@@ -221,6 +232,7 @@ pub fn items(snap: &ModelSnapshot, picks: &[Pick], explain: bool) -> Vec<Recomme
                     })
                     .collect()
             }),
+            missing_prerequisites: p.missing.iter().map(|&m| c.ids[m as usize].clone()).collect(),
         })
         .collect()
 }

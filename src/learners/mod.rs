@@ -22,7 +22,8 @@ pub struct Learners {
     pub factors: Factors,
     /// Interaction weights per learner (row) and course (column).
     pub history: Csr,
-    /// Courses each learner has taken (purchased or rated), excluded from lists.
+    /// Courses each learner has taken (purchased or rated), excluded from
+    /// lists; each valued by its rank in the order taken (1 first).
     pub taken: Csr,
     /// Taste segment id of each learner; `None` without a segmentation.
     pub segment: Option<Vec<u32>>,
@@ -182,6 +183,14 @@ impl Learners {
             .filter(|&i| !drop.contains(&self.ids[i]))
             .collect();
         (keep.len() < self.len()).then(|| self.select(&keep))
+    }
+
+    /// Courses learner `u` has taken, in the order taken (oldest first).
+    pub fn taken_in_order(&self, u: u32) -> Vec<u32> {
+        let (cols, ranks) = self.taken.row(u as usize);
+        let mut order: Vec<(f32, u32)> = ranks.iter().copied().zip(cols.iter().copied()).collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        order.into_iter().map(|o| o.1).collect()
     }
 
     /// Courses learner `u` has taken, sorted.

@@ -56,6 +56,10 @@ pub struct Interaction {
     pub weight: f32,
     /// Latest event on this pair (ms since the epoch); orders temporal splits.
     pub ts_ms: i64,
+    /// When the learner started the course (ms since the epoch): its first
+    /// purchase or rating when taken, else its first event. Orders the
+    /// courses a learner took, for the learning-path models.
+    pub start_ms: i64,
     /// Owned (see [`super::ownership`]) or rated: never recommend it again.
     pub taken: bool,
 }
@@ -92,6 +96,9 @@ struct Acc {
     last_purchase: i64,
     last_refund: i64,
     ts: i64,
+    /// Earliest event of any type, and earliest purchase or rating.
+    first: i64,
+    first_taken: i64,
 }
 
 impl Acc {
@@ -103,6 +110,8 @@ impl Acc {
         last_purchase: i64::MIN,
         last_refund: i64::MIN,
         ts: i64::MIN,
+        first: i64::MAX,
+        first_taken: i64::MAX,
     };
 
     /// Folds in `later`, a run of the same pair that arrived after this
@@ -112,6 +121,8 @@ impl Acc {
         self.rating += later.rating;
         self.rated |= later.rated;
         self.ts = self.ts.max(later.ts);
+        self.first = self.first.min(later.first);
+        self.first_taken = self.first_taken.min(later.first_taken);
         if later.last_purchase != i64::MIN {
             self.last_purchase = later.last_purchase;
             self.purchase_decay = later.purchase_decay;
@@ -230,6 +241,10 @@ impl Interactions {
             let d = decay(w, now_ms, r.last_ts_ms);
             let reps = r.count.min(w.max_repeats) as f32;
             e.ts = e.ts.max(r.last_ts_ms);
+            e.first = e.first.min(r.first_ts_ms);
+            if r.count > 0 && matches!(r.kind, EventType::Purchase | EventType::Rating) {
+                e.first_taken = e.first_taken.min(r.first_ts_ms);
+            }
             match r.kind {
                 EventType::View => e.light += w.view * reps * d,
                 EventType::Click => e.light += w.click * reps * d,
@@ -287,6 +302,11 @@ impl Interactions {
                     course: c,
                     weight,
                     ts_ms: e.ts,
+                    start_ms: if taken && e.first_taken != i64::MAX {
+                        e.first_taken
+                    } else {
+                        e.first.min(e.ts)
+                    },
                     taken,
                 });
             }

@@ -30,6 +30,7 @@ fn course(id: &str) -> Course {
         level: Level::Beginner,
         price_cents: 0,
         active: true,
+        prerequisites: vec![],
     }
 }
 

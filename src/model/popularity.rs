@@ -72,6 +72,7 @@ mod tests {
             course,
             weight,
             ts_ms,
+            start_ms: ts_ms,
             taken: false,
         }
     }

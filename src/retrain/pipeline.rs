@@ -15,6 +15,9 @@ use crate::learners::Learners;
 use crate::marketing::features::Histories;
 use crate::model::als::fit_from;
 use crate::model::{fit, Csr, Factors, Interactions, Weights};
+use crate::paths::evaluate::NextCourseHoldout;
+use crate::paths::order::category_ids;
+use crate::paths::{NextCourseReport, PathModel};
 use crate::segment::profile::{build_profiles, in_order, profiles_by_user};
 use crate::segment::Profile;
 use crate::serve::snapshot::{Basis, CourseSide, ModelSnapshot};
@@ -122,8 +125,9 @@ pub fn train(
     let histories = super::marketing::histories(days, &inter.user_index, &inter.course_index);
     phases.end("build", build_started);
     phases.begin();
+    let category = course_categories(&inter, &input.catalog);
     let (als, (marketing, predict_seconds)) = rayon::join(
-        || fit_and_evaluate(&inter, s),
+        || fit_and_evaluate(&inter, &category, s),
         || timed(|| predictions(histories, &inter, &input.catalog, s, read_at, previous)),
     );
     let als = match als {
@@ -145,6 +149,7 @@ pub fn train(
         inter,
         als.fitted,
         als.report,
+        als.next_course,
         log,
         phases,
         als.fit_seconds,
@@ -156,6 +161,8 @@ pub fn train(
 /// published model's refit, with the seconds each took.
 struct AlsOutcome {
     report: EvalReport,
+    /// The next-course holdout (learning paths), on the gate's split.
+    next_course: Option<NextCourseReport>,
     fitted: Fitted,
     evaluate_seconds: f64,
     fit_seconds: f64,
@@ -163,13 +170,16 @@ struct AlsOutcome {
 
 type GateError = (TrainFailure, Option<Box<EvalReport>>);
 
-fn fit_and_evaluate(inter: &Interactions, s: &TrainSettings) -> Result<AlsOutcome, GateError> {
+fn fit_and_evaluate(inter: &Interactions, category: &[u32], s: &TrainSettings) -> Result<AlsOutcome, GateError> {
     let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
     let evaluate_started = Instant::now();
     let mut evaluated = None;
+    let mut next_course = None;
     let report = gate(inter, s, |sp| {
+        let next = NextCourseHoldout::prepare(&inter.entries, &sp, n_courses, category, s.model.seed);
         let (report, model) =
             crate::eval::evaluate::evaluate_model(n_users, n_courses, sp, &s.model, 10, s.weights.purchase)?;
+        next_course = next.map(|h| h.evaluate(&model.users, &model.items, 10));
         evaluated = Some(model);
         Ok(report)
     })?;
@@ -187,6 +197,7 @@ fn fit_and_evaluate(inter: &Interactions, s: &TrainSettings) -> Result<AlsOutcom
     .map_err(|e| (TrainFailure::Fit(e), None))?;
     Ok(AlsOutcome {
         report,
+        next_course,
         fitted: Fitted {
             users: model.users,
             items: model.items,
@@ -312,6 +323,7 @@ pub fn assemble(
     inter: Interactions,
     fitted: Fitted,
     report: EvalReport,
+    next_course: Option<NextCourseReport>,
     log: LogSide,
     mut phases: Phases,
     fit_seconds: f64,
@@ -332,6 +344,7 @@ pub fn assemble(
         &input.catalog,
     );
     let users = user_side(&inter, fitted.users, fitted.history);
+    let paths = PathModel::new(&inter.entries, &course_categories(&inter, &input.catalog), next_course);
     drop(inter);
     phases.record("fit", fit_seconds + place_started.elapsed().as_secs_f64());
     // Segments and offer shares both read the factors only: side by side.
@@ -356,6 +369,7 @@ pub fn assemble(
     snap.segments = Some(Arc::new(segs));
     snap.segmentation_seconds = segmentation_seconds;
     snap.marketing = Some(Arc::new(marketing));
+    snap.paths = Some(Arc::new(paths));
     snap.phases = phases.0;
     snap
 }
@@ -378,14 +392,22 @@ fn popularity_of(inter: &Interactions, s: &TrainSettings, now_ms: i64) -> Vec<f3
     )
 }
 
-/// Users with their factors, history and taken courses.
+/// Each course's category id (see [`category_ids`]), by `inter`'s index.
+fn course_categories(inter: &Interactions, catalog: &[Course]) -> Vec<u32> {
+    let meta = catalog::meta_of(&inter.courses, catalog);
+    category_ids(meta.iter().map(|m| m.category.as_str()))
+}
+
+/// Users with their factors, history and taken courses (each valued by
+/// its rank in the order the learner took them, 1 first).
 fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> Learners {
-    let taken: Vec<(u32, u32, f32)> = inter
-        .entries
-        .iter()
-        .filter(|e| e.taken)
-        .map(|e| (e.user, e.course, 1.0))
-        .collect();
+    let mut taken: Vec<(u32, u32, f32)> = Vec::new();
+    for group in inter.entries.chunk_by(|a, b| a.user == b.user) {
+        let mut order: Vec<(i64, u32)> = group.iter().filter(|e| e.taken).map(|e| (e.start_ms, e.course)).collect();
+        order.sort_unstable();
+        let u = group[0].user;
+        taken.extend(order.iter().enumerate().map(|(rank, &(_, c))| (u, c, (rank + 1) as f32)));
+    }
     let taken = Csr::from_triples(inter.users.len(), inter.courses.len(), &taken);
     Learners::new(inter.users.clone(), factors, history, taken)
 }
@@ -415,8 +437,10 @@ fn popularity_snapshot(
         &input.catalog,
     );
     let users = user_side(inter, zeros(n_users), inter.to_csr());
+    let paths = PathModel::new(&inter.entries, &course_categories(inter, &input.catalog), None);
     let mut snap = snapshot(input, s, users, courses, evaluated, started);
     snap.basis = basis;
+    snap.paths = Some(Arc::new(paths));
     snap
 }
 
@@ -461,5 +485,6 @@ fn snapshot(
         phases: Vec::new(),
         basis: Basis::Model,
         marketing: None,
+        paths: None,
     }
 }

@@ -134,6 +134,7 @@ fn unlisted() -> CourseMeta {
         active: false,
         listed: false,
         trained: true,
+        prerequisites: vec![],
     }
 }
 
@@ -241,6 +242,7 @@ mod tests {
             level: Level::Beginner,
             price_cents: 1000,
             active: true,
+            prerequisites: vec![],
         }
     }
 
@@ -318,6 +320,7 @@ mod blend_tests {
             level: Level::Beginner,
             price_cents: 1000,
             active: true,
+            prerequisites: vec![],
         }
     }
 
@@ -418,6 +421,7 @@ mod content_index_tests {
                 active: true,
                 listed: true,
                 trained: rng.random_bool(0.7),
+                prerequisites: vec![],
             })
             .collect();
         let factors = Factors {

@@ -18,6 +18,7 @@ pub fn fold(
     let courses = &snap.courses;
     let mut history = Vec::new();
     let mut taken = Vec::new();
+    let mut order = Vec::new();
     for e in &inter.entries {
         let Some(&i) = courses.index.get(&inter.courses[e.course as usize]) else {
             continue;
@@ -27,9 +28,11 @@ pub fn fold(
         }
         if e.taken {
             taken.push(i);
+            order.push((e.start_ms, i));
         }
     }
     taken.sort_unstable();
+    order.sort_unstable();
     history.sort_unstable_by_key(|h| h.0);
     // Folding against zero factors (a popularity snapshot) says nothing.
     let factor = if history.is_empty() || !snap.is_model() {
@@ -42,6 +45,7 @@ pub fn fold(
         mark,
         factor,
         taken,
+        order: order.into_iter().map(|o| o.1).collect(),
         history,
         attrs,
     }

@@ -9,6 +9,7 @@ pub mod experiments;
 pub mod foldin;
 pub mod live;
 mod overlay;
+pub mod paths;
 pub mod recommend;
 pub mod segments;
 pub mod snapshot;

@@ -18,6 +18,8 @@ pub struct Folded {
     pub factor: Option<Vec<f32>>,
     /// Course indices the user took (sorted), excluded from lists.
     pub taken: Vec<u32>,
+    /// The same courses in the order taken (oldest first).
+    pub order: Vec<u32>,
     /// (course index, weight) the factor was solved from.
     pub history: Vec<(u32, f32)>,
     pub attrs: Option<UserAttrs>,
@@ -106,7 +108,7 @@ impl quick_cache::Weighter<String, Arc<Folded>> for FoldedBytes {
             .attrs
             .as_ref()
             .map_or(0, |a| a.interests.iter().map(|i| i.len() + 24).sum::<usize>());
-        let vecs = f.factor.as_ref().map_or(0, |v| v.len() * 4) + f.taken.len() * 4 + f.history.len() * 8;
+        let vecs = f.factor.as_ref().map_or(0, |v| v.len() * 4) + f.taken.len() * 8 + f.history.len() * 8;
         // Map slot, Arc and struct headers.
         (key.len() + attrs + vecs + 160) as u64
     }

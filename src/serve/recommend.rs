@@ -6,8 +6,11 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use super::paths::plan_data;
 use super::snapshot::ModelSnapshot;
 use crate::model::topn::top_n_scores;
+use crate::paths::evaluate::BLEND_POOL;
+use crate::paths::order::blend_pool;
 use crate::model::Factors;
 
 /// How a list was made: the trained factor, a factor folded in since, the
@@ -41,6 +44,8 @@ pub struct Query {
     /// 0: pure relevance; up to 1: more weight on dissimilarity (MMR).
     pub diversity: f32,
     pub explain: bool,
+    /// Only courses whose prerequisites the learner owns.
+    pub ready_only: bool,
 }
 
 /// Who the list is for, as far as the model can tell.
@@ -53,6 +58,9 @@ pub enum Who<'a> {
         /// courses a reason may cite; kept when `taken` is emptied to let
         /// taken courses come back.
         took: &'a [u32],
+        /// The courses the learner took, oldest first: what the order
+        /// model reads.
+        order: std::borrow::Cow<'a, [u32]>,
         strategy: Strategy,
     },
     Interests {
@@ -71,6 +79,15 @@ impl Who<'_> {
             Who::Factor { taken, .. } | Who::Interests { taken, .. } | Who::Nobody { taken } => taken,
         }
     }
+
+    /// The sorted course indices the learner owns, for prerequisites: the
+    /// taken courses, kept even where `taken` was emptied.
+    pub fn took(&self) -> &[u32] {
+        match self {
+            Who::Factor { took, .. } => took,
+            other => other.taken(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -78,6 +95,8 @@ pub struct Pick {
     pub course: u32,
     pub score: f32,
     pub reasons: Vec<u32>,
+    /// Prerequisites of the course the learner does not own.
+    pub missing: Vec<u32>,
 }
 
 /// How many candidates MMR chooses from, per requested item.
@@ -91,21 +110,48 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
         .filter_map(|id| c.index.get(id).copied())
         .collect();
     let taken = who.taken();
+    let owned = who.took();
+    let plan = plan_data(c);
     let allowed = |i: u32| {
         let m = &c.meta[i as usize];
         m.servable()
             && q.category.as_ref().is_none_or(|cat| &m.category == cat)
             && taken.binary_search(&i).is_err()
             && !excluded.contains(&i)
+            && (!q.ready_only || plan.ready(i, owned))
     };
     let pool = if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n };
     let (mut hits, strategy, took) = match who {
         Who::Factor {
             factor,
             took,
+            order,
             strategy,
             ..
-        } => (c.top().top_n(factor, pool, |i| !allowed(i)), *strategy, *took),
+        } => {
+            let blend = snap
+                .paths
+                .as_ref()
+                .and_then(|p| Some((p, p.serving_blend?)))
+                .filter(|_| !order.is_empty());
+            let hits = match blend {
+                // The order model re-ranks the factor model's candidates and
+                // the successors of the learner's latest courses.
+                Some((p, lambda)) => {
+                    let mut cands = c.top().top_n(factor, pool + BLEND_POOL, |i| !allowed(i));
+                    for b in p.transitions.successors(order) {
+                        if (b as usize) < c.ids.len() && allowed(b) && !cands.iter().any(|h| h.0 == b) {
+                            cands.push((b, crate::model::topn::dot(factor, c.factors.row(b as usize))));
+                        }
+                    }
+                    blend_pool(&mut cands, order, &p.transitions, lambda);
+                    cands.truncate(pool);
+                    cands
+                }
+                None => c.top().top_n(factor, pool, |i| !allowed(i)),
+            };
+            (hits, *strategy, *took)
+        }
         Who::Interests { interests, .. } => {
             let wanted: HashSet<&str> = interests.iter().map(String::as_str).collect();
             let matches = |i: u32| {
@@ -144,6 +190,7 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
             } else {
                 vec![]
             },
+            missing: plan.missing(course, owned).collect(),
         })
         .collect();
     (picks, strategy)

@@ -14,7 +14,7 @@ use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 7;
+const FORMAT: u32 = 8;
 
 /// What a snapshot's lists rest on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,8 @@ pub struct CourseMeta {
     pub listed: bool,
     /// Has a factor learned from interactions (not derived from metadata).
     pub trained: bool,
+    /// Course ids to own first, as the catalog lists them.
+    pub prerequisites: Vec<String>,
 }
 
 impl CourseMeta {
@@ -53,6 +55,7 @@ impl CourseMeta {
             active: c.active,
             listed: true,
             trained,
+            prerequisites: c.prerequisites.clone(),
         }
     }
 
@@ -81,6 +84,10 @@ pub struct CourseSide {
     /// Exact top-N over the factors with a quantized first pass.
     #[serde(skip)]
     pub top: Option<Arc<TopIndex>>,
+    /// What the path planner reads of the catalog, built on first use
+    /// (metadata, so a copy with other metadata starts without it).
+    #[serde(skip)]
+    pub plan_data: std::sync::OnceLock<Arc<crate::serve::paths::PlanData>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -110,6 +117,8 @@ pub struct ModelSnapshot {
     /// The marketing models and backtests; each learner's predictions,
     /// RFM group, activity and offer shares are in `users`.
     pub marketing: Option<Arc<MarketingModel>>,
+    /// Course transitions and the next-course holdout (learning paths).
+    pub paths: Option<Arc<crate::paths::PathModel>>,
 }
 
 /// One phase of a training (read, evaluate, fit, segment, predict,
@@ -145,6 +154,7 @@ impl CourseSide {
             cosine: None,
             gram: Arc::default(),
             top: None,
+            plan_data: std::sync::OnceLock::new(),
         };
         side.rebuild();
         side
@@ -163,6 +173,7 @@ impl CourseSide {
             cosine: self.cosine.clone(),
             gram: self.gram.clone(),
             top: self.top.clone(),
+            plan_data: std::sync::OnceLock::new(),
         }
     }
 
@@ -265,6 +276,7 @@ impl ModelSnapshot {
             phases: self.phases.clone(),
             basis: self.basis.clone(),
             marketing: self.marketing.clone(),
+            paths: self.paths.clone(),
         }
     }
 }

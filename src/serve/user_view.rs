@@ -87,6 +87,7 @@ pub fn who<'a>(snap: &'a ModelSnapshot, view: &'a UserView, exclude_taken: bool)
             factor: snap.users.factors.row(*i as usize),
             taken: snap.users.taken_row(*i),
             took: snap.users.taken_row(*i),
+            order: std::borrow::Cow::Owned(snap.users.taken_in_order(*i)),
             strategy: Strategy::Personalized,
         },
         UserView::Folded(f) => match (&f.factor, &f.attrs) {
@@ -94,6 +95,7 @@ pub fn who<'a>(snap: &'a ModelSnapshot, view: &'a UserView, exclude_taken: bool)
                 factor,
                 taken: &f.taken,
                 took: &f.taken,
+                order: std::borrow::Cow::Borrowed(&f.order),
                 strategy: Strategy::FoldIn,
             },
             (None, Some(a)) if !a.interests.is_empty() => Who::Interests {
@@ -111,12 +113,14 @@ pub fn who<'a>(snap: &'a ModelSnapshot, view: &'a UserView, exclude_taken: bool)
         Who::Factor {
             factor,
             took,
+            order,
             strategy,
             ..
         } => Who::Factor {
             factor,
             taken: &[],
             took,
+            order,
             strategy,
         },
         Who::Interests { interests, .. } => Who::Interests {

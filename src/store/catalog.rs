@@ -4,9 +4,9 @@ use super::{guarded_tx, now_ms, on_pool, Store};
 use crate::domain::id_hash::ErasureKey;
 use crate::domain::{Course, Level, UserAttrs};
 
-type CourseRow = (String, String, String, String, String, i64, bool);
+type CourseRow = (String, String, String, String, String, i64, bool, String);
 
-const COURSE_COLUMNS: &str = "id, title, category, tags, level, price_cents, active";
+const COURSE_COLUMNS: &str = "id, title, category, tags, level, price_cents, active, prerequisites";
 
 fn course_from_row(r: CourseRow) -> Course {
     Course {
@@ -17,6 +17,7 @@ fn course_from_row(r: CourseRow) -> Course {
         level: Level::parse(&r.4).unwrap_or(Level::Beginner),
         price_cents: r.5,
         active: r.6,
+        prerequisites: serde_json::from_str(&r.7).unwrap_or_default(),
     }
 }
 
@@ -24,10 +25,10 @@ fn course_from_row(r: CourseRow) -> Course {
 // course is new comes from the row count, not from timestamps (two writes
 // in one millisecond looked like a creation).
 const INSERT_COURSE: &str =
-    "INSERT INTO courses (id, title, category, tags, level, price_cents, active, created_ms, updated_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (id) DO NOTHING";
+    "INSERT INTO courses (id, title, category, tags, level, price_cents, active, created_ms, updated_ms, prerequisites) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (id) DO NOTHING";
 const UPDATE_COURSE: &str = "UPDATE courses SET title = $2, category = $3, tags = $4, level = $5, \
-     price_cents = $6, active = $7, updated_ms = $8 WHERE id = $1";
+     price_cents = $6, active = $7, updated_ms = $8, prerequisites = $9 WHERE id = $1";
 // A price change starts a new row of the course's price history (campaign
 // reports value each conversion at the price of its time).
 const RECORD_PRICE: &str = "INSERT INTO course_prices (course_id, from_ms, price_cents) \
@@ -44,6 +45,7 @@ impl Store {
             let mut created = Vec::with_capacity(courses.len());
             for c in courses {
                 let tags = serde_json::to_string(&c.tags).expect("strings serialize");
+                let prerequisites = serde_json::to_string(&c.prerequisites).expect("strings serialize");
                 let mut new = true;
                 for sql in [INSERT_COURSE, UPDATE_COURSE] {
                     let done = sqlx::query(sql)
@@ -55,6 +57,7 @@ impl Store {
                         .bind(c.price_cents)
                         .bind(c.active)
                         .bind(now)
+                        .bind(&prerequisites)
                         .execute(&mut *tx)
                         .await?;
                     if done.rows_affected() == 1 {
@@ -72,6 +75,19 @@ impl Store {
             }
             created
         }))
+    }
+
+    /// Every course's prerequisites (id → ids), for the cycle check.
+    pub async fn prerequisite_graph(&self) -> sqlx::Result<std::collections::HashMap<String, Vec<String>>> {
+        on_pool!(self, p => {
+            let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, prerequisites FROM courses WHERE prerequisites <> '[]'")
+                .fetch_all(p)
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, p)| (id, serde_json::from_str(&p).unwrap_or_default()))
+                .collect())
+        })
     }
 
     pub async fn get_course(&self, id: &str) -> sqlx::Result<Option<Course>> {

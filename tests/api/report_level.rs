@@ -18,6 +18,7 @@ async fn intervals_are_drawn_at_the_tested_level(app: TestApp) {
             level: Level::Beginner,
             price_cents: 1000,
             active: true,
+            prerequisites: vec![],
         })
         .collect();
     app.store.upsert_courses(&courses).await.unwrap();

@@ -18,6 +18,7 @@ fn course(id: &str, category: &str, active: bool) -> Course {
         level: Level::Beginner,
         price_cents: 1000,
         active,
+        prerequisites: vec![],
     }
 }
 
