@@ -148,11 +148,13 @@ impl Application {
             courses = data.courses.len(),
             users = data.users.len(),
             events = data.events.len(),
+            track_learners = data.tracks.learners.len(),
+            track_events = data.tracks.events.len(),
             "loading demo data"
         );
         store.upsert_courses(&data.courses).await?;
         store.put_users(&data.users).await?;
-        for chunk in data.events.chunks(50_000) {
+        for chunk in data.events.chunks(50_000).chain(data.tracks.events.chunks(50_000)) {
             store.bulk_insert_events(chunk).await?;
         }
         tracing::info!("demo data loaded; training the first model");

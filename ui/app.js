@@ -27,9 +27,12 @@
   const stat = (k, v, id) => h('div', { class: 'card stat' }, h('span', { class: 'v', id }, v), h('span', { class: 'k' }, k));
   const note = (text, id) => h('p', { class: 'note', 'data-testid': id }, text);
   const card = (title, ...kids) => h('section', { class: 'card' }, h('h2', {}, title), ...kids);
+  const courseLink = (id, text) => h('a', { href: '#/courses/' + encodeURIComponent(id) }, text == null ? id : text);
+  // Course ids as links separated by commas.
+  const courseLinks = (ids) => ids.flatMap((c, i) => (i ? [', ', courseLink(c)] : [courseLink(c)]));
   const scroll = (t) => h('div', { class: 'scroll', tabindex: '0' }, t);
-  function table(head, rows, numeric) {
-    return scroll(h('table', {}, h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { class: numeric && numeric[i] ? 'n' : null }, x)))),
+  function table(head, rows, numeric, id) {
+    return scroll(h('table', { id }, h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { class: numeric && numeric[i] ? 'n' : null }, x)))),
       h('tbody', {}, rows.map((r) => (r instanceof Node ? r : h('tr', {}, r.map((x, i) => h('td', { class: numeric && numeric[i] ? 'n' : null }, x))))))));
   }
 
@@ -120,6 +123,7 @@
       out.push(card('Holdout metrics at K=10 (this version)', table(['metric', 'model', 'popularity', 'ratio'],
         keys.map((k) => [k, num(m.metrics[k]), num(m.baseline_metrics[k]), m.baseline_metrics[k] > 0 ? (m.metrics[k] / m.baseline_metrics[k]).toFixed(2) + '×' : '–']), [0, 1, 1, 1])));
     }
+    if (m.paths && m.paths.next_course) out.push(nextCourseCard(m.paths));
     if (hist.status === 'fulfilled') {
       const runs = hist.value.items;
       const pub = runs.filter((r) => r.status === 'published' && r.metrics).reverse();
@@ -140,6 +144,26 @@
         C.stacked('Events ingested per hour, stacked by type', st.buckets.map((b) => ({ label: b.hour.slice(11, 13) + 'h', counts: b.counts })), keys)));
     } else out.push(card('Events ingested', failure(stats.reason)));
     return out;
+  }
+
+  // The order model's holdout: each candidate at predicting a learner's next
+  // course, whether order matters at all (shuffle test), and whether the
+  // blend won enough to serve in /recommend.
+  const VERDICTS = {
+    order_carries_signal: 'the order learners take courses in carries signal',
+    order_hurts: 'the learned order does worse than a shuffled one',
+    no_detectable_signal: 'no detectable signal in the order',
+  };
+  function nextCourseCard(p) {
+    const r = p.next_course, st = r.shuffle_test;
+    return card('Next course (holdout)',
+      h('p', { class: 'muted' }, `The first course each of ${int(r.test_users)} test learners started after the training period, predicted from the ones before.`),
+      table(['candidate', `HR@${r.k}`, `NDCG@${r.k}`], r.candidates.map((c) => [c.name, num(c.hit_rate), num(c.ndcg)]), [0, 1, 1], 'next-course-table'),
+      h('p', { id: 'next-course-shuffle' }, `Shuffle test: ${VERDICTS[st.verdict] || st.verdict} `
+        + `(NDCG ${num(st.ndcg_ordered)} ordered vs ${num(st.ndcg_shuffled)} shuffled, p = ${num(st.p_value)}).`),
+      h('p', { id: 'next-course-blend' }, p.serving_blend
+        ? `The blend serves in recommendations (weight ${num(p.blend_weight, 2)}, NDCG gain ${num(r.blend_gain, 4)}, p = ${num(r.blend_p_value)}).`
+        : `The blend does not serve: its NDCG gain ${num(r.blend_gain, 4)} (p = ${num(r.blend_p_value)}) did not win.`));
   }
 
   // Retrain now (admin key), and while a training runs, the page refreshes
@@ -285,10 +309,43 @@
       grid.append(card(`Recommendations (${r.strategy}, model ${r.model_version == null ? '–' : r.model_version})`,
         items.length ? h('ol', { class: 'recs', id: 'recommendations' }, items.map(({ it, c, why }) => h('li', { 'data-course-id': it.course_id },
           h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, c.title), ` (${it.course_id}, ${c.category || '?'}) score ${num(it.score)}`,
+          (it.missing_prerequisites || []).length ? h('span', { class: 'needs' }, ' needs: ', courseLinks(it.missing_prerequisites)) : null,
           why.length ? h('div', { class: 'muted' }, 'because of: ' + why.map((w) => w.title).join('; ')) : null)))
           : note('No recommendations.')));
     } else grid.append(card('Recommendations', failure(recs.reason)));
+    const first = recs.status === 'fulfilled' && recs.value.items[0];
+    grid.append(pathCard(id, first ? first.category : ''));
     return out;
+  }
+
+  const REASONS = { prerequisite: 'required by a later step', next_level: 'a level up', learned_order: 'what learners took next' };
+  // A plan of courses from what the learner owns to a goal: a category (its
+  // top level) or one course. Planned on submit only, since it is optional.
+  function pathCard(id, category) {
+    const kind = h('select', { id: 'path-goal-kind' }, h('option', { value: 'category' }, 'category'), h('option', { value: 'course' }, 'course'));
+    const goal = h('input', { id: 'path-goal', required: true, value: category || '', placeholder: 'category or course id' });
+    const box = h('div', { id: 'path-result' });
+    async function plan(e) {
+      e.preventDefault();
+      const param = kind.value === 'course' ? 'course_id' : 'category';
+      box.replaceChildren(h('p', { class: 'muted' }, 'Planning…'));
+      try {
+        const p = await api(`/users/${encodeURIComponent(id)}/path?${param}=${encodeURIComponent(goal.value.trim())}`);
+        const owned = p.already_owned.length ? h('p', { id: 'path-owned' }, 'Already owned: ', courseLinks(p.already_owned)) : null;
+        // Notes carry an id as well as their data-testid, for the browser tests.
+        if (!p.steps.length) return box.replaceChildren(Object.assign(note('The learner already reached this goal.', 'path-done'), { id: 'path-done' }), owned || '');
+        const n = p.steps.length;
+        box.replaceChildren(h('ol', { class: 'recs', id: 'path-steps' }, p.steps.map((s) => h('li', { 'data-course-id': s.course_id },
+          courseLink(s.course_id, s.title), ` (${s.course_id}) · ${s.level} · ${money(s.price_cents)}`,
+          h('div', { class: 'muted' }, (REASONS[s.reason] || s.reason) + (s.after.length ? ` · after: ${s.after.join(', ')}` : ''))))),
+        h('p', { id: 'path-total' }, `Total: ${money(p.total_price_cents)} for ${int(n)} course${n === 1 ? '' : 's'}`), owned || '');
+      } catch (err) {
+        box.replaceChildren(err.status === 404 ? Object.assign(note('No such course or category.', 'path-not-found'), { id: 'path-not-found' })
+          : err.code === 'path_too_long' ? h('p', { class: 'error', role: 'alert', id: 'path-too-long' }, err.message) : failure(err));
+      }
+    }
+    return card('Learning path', h('form', { class: 'row', id: 'path-form', onsubmit: plan },
+      h('label', {}, 'goal', kind), h('label', {}, 'category or course id', goal), h('button', { type: 'submit', id: 'path-submit' }, 'Plan path')), box);
   }
 
   async function courses(id) {
@@ -308,6 +365,7 @@
     }
     const c = await api('/courses/' + encodeURIComponent(id));
     out.push(h('h2', { id: 'course-title' }, c.title), h('p', {}, `${c.course_id} · ${c.category} · ${c.level} · ${money(c.price_cents)} · `, c.tags.map((t) => h('span', { class: 'chip' }, t))));
+    if ((c.prerequisites || []).length) out.push(h('p', { id: 'course-prereqs' }, 'Prerequisites: ', courseLinks(c.prerequisites)));
     const grid = h('div', { class: 'grid' });
     out.push(grid);
     try {
@@ -315,6 +373,13 @@
       const rows = sim.items.map((it) => [h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, it.title), num(it.score)]);
       grid.append(card('Similar courses', rows.length ? table(['course', 'similarity'], rows, [0, 1]) : note('None yet.')));
     } catch (e) { grid.append(card('Similar courses', failure(e))); }
+    try {
+      const nx = await api(`/courses/${encodeURIComponent(id)}/next?n=10`);
+      grid.append(card('Learners take next', nx.items.length
+        ? [h('p', { class: 'muted' }, `Of ${int(nx.learners)} learners who took this course, the share who took each next:`),
+          table(['course', 'title', 'share'], nx.items.map((it) => [courseLink(it.course_id), it.title, pct(it.share)]), [0, 0, 1], 'next-table')]
+        : Object.assign(note('No learner has taken another course after this one yet.', 'next-empty'), { id: 'next-empty' })));
+    } catch (e) { grid.append(card('Learners take next', failure(e))); }
     grid.append(await audienceCard(c));
     return out;
   }

@@ -11,6 +11,7 @@ mod segment_tests;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;
+pub mod tracks;
 pub mod truth;
 
 use std::collections::BTreeMap;
@@ -63,6 +64,8 @@ pub struct DemoSize {
     pub activity: f64,
     /// Days simulated after `now_ms` into [`DemoData::future`] (0: none).
     pub future_days: u32,
+    /// Learners who follow a track (see [`tracks`]), besides `users`.
+    pub track_learners: usize,
 }
 
 impl Default for DemoSize {
@@ -72,6 +75,7 @@ impl Default for DemoSize {
             users: 5000,
             activity: 1.0,
             future_days: 0,
+            track_learners: 800,
         }
     }
 }
@@ -81,6 +85,7 @@ impl DemoSize {
     pub fn small() -> Self {
         DemoSize {
             users: 600,
+            track_learners: 300,
             ..DemoSize::default()
         }
     }
@@ -102,13 +107,17 @@ pub struct DemoData {
     /// What the users do in the `future_days` after `now_ms`, sorted by
     /// time, ids "f0000001"…: ground truth for tests, never loaded.
     pub future: Vec<Event>,
+    /// Track learners (ids "t00000"…, not in `users`), their events (loaded
+    /// with `events`) and the planted habits.
+    pub tracks: tracks::Tracks,
 }
 
 /// Generates the demo data set. Each user draws from its own random
 /// stream, so the past does not depend on `future_days`.
 pub fn generate(seed: u64, size: &DemoSize, now_ms: i64) -> DemoData {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let courses = catalog::courses(&mut rng);
+    let mut courses = catalog::courses(&mut rng);
+    tracks::add_prerequisites(&mut courses);
     let shelves = events::Shelves::new(&courses, &mut rng);
     let kind_shares: Vec<f64> = KINDS.iter().map(|k| k.share).collect();
     let mut users = Vec::with_capacity(size.users);
@@ -155,7 +164,9 @@ pub fn generate(seed: u64, size: &DemoSize, now_ms: i64) -> DemoData {
     let (past, future) = raw.split_at(split);
     let (events, future) = (to_events(past, 'e'), to_events(future, 'f'));
     let group_names = GROUPS.iter().map(|g| g.0.to_string()).collect();
+    let tracks = tracks::generate(&courses, size.track_learners, seed, now_ms);
     DemoData {
+        tracks,
         courses,
         users,
         events,

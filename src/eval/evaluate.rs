@@ -21,6 +21,9 @@ use std::time::Instant;
 pub struct EvalReport {
     pub model: Metrics,
     pub popularity: Metrics,
+    /// Popularity over the last 7 days of the training part (learners who
+    /// started each item then): the "trending" baseline.
+    pub trending: Metrics,
     pub fit_seconds: f64,
     pub train_interactions: usize,
 }
@@ -64,14 +67,22 @@ struct Heldout<'a> {
     test: &'a [(u32, Vec<u32>)],
     /// Popularity of every item in the training part.
     popularity: Vec<f32>,
+    /// Learners who started each item in the training part's last 7 days.
+    trending: Vec<f32>,
     train_interactions: usize,
 }
 
 impl<'a> Heldout<'a> {
     fn new(train: &[Interaction], test: &'a [(u32, Vec<u32>)], n_items: usize, full_weight: f32) -> Self {
+        let end = train.iter().map(|e| e.start_ms).max().unwrap_or(0);
+        let mut trending = vec![0f32; n_items];
+        for e in train.iter().filter(|e| e.start_ms > end - crate::paths::evaluate::TRENDING_MS) {
+            trending[e.course as usize] += 1.0;
+        }
         Heldout {
             test,
             popularity: popularity(train, n_items, 0, None, full_weight),
+            trending,
             train_interactions: train.len(),
         }
     }
@@ -137,28 +148,31 @@ fn score(
     let n_items = items.n;
     let pop = &held.popularity;
     // Ranked in parallel, then accumulated in test order so results are stable.
-    let recs: Vec<(Vec<u32>, Vec<u32>)> = held
+    let ids = |l: Vec<(u32, f32)>| l.into_iter().map(|r| r.0).collect::<Vec<u32>>();
+    let recs: Vec<[Vec<u32>; 3]> = held
         .test
         .par_iter()
         .map(|(u, _)| {
             let owned = ui.row(*u as usize).0;
             let excl = |i: u32| owned.binary_search(&i).is_ok();
-            let model = top_n(users.row(*u as usize), items, k, excl);
-            let base = top_popular(pop, k, excl);
-            (
-                model.into_iter().map(|r| r.0).collect(),
-                base.into_iter().map(|r| r.0).collect(),
-            )
+            [
+                ids(top_n(users.row(*u as usize), items, k, excl)),
+                ids(top_popular(pop, k, excl)),
+                ids(top_popular(&held.trending, k, excl)),
+            ]
         })
         .collect();
-    let (mut am, mut ap) = (MetricsAcc::new(k, n_items), MetricsAcc::new(k, n_items));
-    for ((_, test), (model, base)) in held.test.iter().zip(&recs) {
-        am.add(model, test);
-        ap.add(base, test);
+    let mut acc = [0; 3].map(|_| MetricsAcc::new(k, n_items));
+    for ((_, test), lists) in held.test.iter().zip(&recs) {
+        for (a, list) in acc.iter_mut().zip(lists) {
+            a.add(list, test);
+        }
     }
+    let [am, ap, at] = acc;
     EvalReport {
         model: am.finish(),
         popularity: ap.finish(),
+        trending: at.finish(),
         fit_seconds,
         train_interactions: held.train_interactions,
     }
@@ -186,6 +200,9 @@ pub struct OfflineReport {
     pub test_users: usize,
     pub params: AlsParams,
     pub report: EvalReport,
+    /// The next-course holdout (see [`crate::paths::evaluate`]) on the
+    /// same split; meaningful on a temporal one.
+    pub next_course: Option<crate::paths::NextCourseReport>,
 }
 
 /// Loads `dir`, splits it (20% of each user with ≥5 interactions, seeded),
@@ -199,8 +216,14 @@ pub fn run_offline(
 ) -> Result<OfflineReport, OfflineError> {
     let data = movielens::load(dir)?;
     let s = split(&data.entries, kind, &SplitParams::default(), seed);
+    let (n_users, n_items) = (data.users.len(), data.courses.len());
+    // MovieLens has no categories: the order model's tracks are unused.
+    let no_category = vec![crate::paths::order::NO_CATEGORY; n_items];
+    let next = crate::paths::evaluate::NextCourseHoldout::prepare(&data.entries, &s, n_items, &no_category, seed);
+    let test_users = s.test.len();
     // Every MovieLens positive weighs 1: popularity counts raters.
-    let report = evaluate(data.users.len(), data.courses.len(), &s, params, k, 1.0)?;
+    let (report, model) = evaluate_model(n_users, n_items, s, params, k, 1.0)?;
+    let next_course = next.map(|h| h.evaluate(&model.users, &model.items, k));
     Ok(OfflineReport {
         dataset: dir.display().to_string(),
         users: data.users.len(),
@@ -209,9 +232,10 @@ pub fn run_offline(
         split: kind,
         seed,
         k,
-        test_users: s.test.len(),
+        test_users,
         params: params.clone(),
         report,
+        next_course,
     })
 }
 
@@ -241,6 +265,7 @@ impl fmt::Display for OfflineReport {
         for (name, m) in [
             ("model", &self.report.model),
             ("popularity", &self.report.popularity),
+            ("trending", &self.report.trending),
         ] {
             writeln!(
                 f,
@@ -248,7 +273,33 @@ impl fmt::Display for OfflineReport {
                 name, m.precision, m.recall, m.f1, m.ndcg, m.map, m.hit_rate, m.coverage
             )?;
         }
-        write!(f, "training {:.3} s", self.report.fit_seconds)
+        writeln!(f, "training {:.3} s", self.report.fit_seconds)?;
+        if let Some(n) = &self.next_course {
+            writeln!(
+                f,
+                "next course ({} test users, the first held-out item started): HR@{k} and NDCG@{k}",
+                n.test_users,
+                k = n.k
+            )?;
+            for c in &n.candidates {
+                writeln!(f, "{:<11} {:>9.4} {:>9.4}", c.name, c.hit_rate, c.ndcg)?;
+            }
+            let t = &n.shuffle_test;
+            writeln!(
+                f,
+                "shuffle test: ordered {:.4}, shuffled {:.4}, p = {:.3}: {}",
+                t.ndcg_ordered, t.ndcg_shuffled, t.p_value, t.verdict
+            )?;
+            write!(
+                f,
+                "blend weight {} (chosen on half the learners), gain {:+.4} on the other half, p = {:.3}: {}",
+                n.blend_weight,
+                n.blend_gain,
+                n.blend_p_value,
+                if n.blend_wins { "serves" } else { "does not serve" }
+            )?;
+        }
+        Ok(())
     }
 }
 

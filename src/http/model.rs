@@ -188,6 +188,21 @@ pub struct ModelInfo {
     /// Number of taste segments.
     pub segments: Option<usize>,
     pub marketing: Option<MarketingSummary>,
+    pub paths: Option<PathsSummary>,
+}
+
+/// The order-aware model behind learning paths.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PathsSummary {
+    /// Distinct (course, next course) pairs observed.
+    pub transitions: usize,
+    /// Whether `/recommend` blends the order model into the factor model's
+    /// lists (only when the blend won on the next-course holdout).
+    pub serving_blend: bool,
+    pub blend_weight: Option<f32>,
+    /// The next-course holdout: each candidate, the blend's gain and the
+    /// shuffle test; null when nothing could be held out.
+    pub next_course: Option<crate::paths::NextCourseReport>,
 }
 
 /// One phase of a training.
@@ -260,6 +275,12 @@ async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
                     baseline: (&b.baseline).into(),
                 }),
             }
+        }),
+        paths: s.paths.as_ref().map(|p| PathsSummary {
+            transitions: p.transitions.next.nnz(),
+            serving_blend: p.serving_blend.is_some(),
+            blend_weight: p.serving_blend,
+            next_course: p.report.clone(),
         }),
     })
 }

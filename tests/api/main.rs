@@ -27,6 +27,7 @@ mod marketing;
 mod observability;
 mod openapi;
 mod ownership;
+mod paths;
 mod people;
 mod proxy;
 mod recommend;
