@@ -169,7 +169,11 @@ pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Re
             courses.push(course);
         }
         if let Some(cycle) = crate::paths::graph::cycle_with(store.prerequisite_graph().await?, &courses) {
-            anyhow::bail!("{}: prerequisites form a cycle: {}", path.display(), cycle.join(" -> "));
+            anyhow::bail!(
+                "{}: prerequisites form a cycle: {}",
+                path.display(),
+                cycle.join(" -> ")
+            );
         }
         store.upsert_courses(&courses).await?;
         println!("courses: {} imported", courses.len());

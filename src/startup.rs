@@ -154,7 +154,11 @@ impl Application {
         );
         store.upsert_courses(&data.courses).await?;
         store.put_users(&data.users).await?;
-        for chunk in data.events.chunks(50_000).chain(data.tracks.events.chunks(50_000)) {
+        for chunk in data
+            .events
+            .chunks(50_000)
+            .chain(data.tracks.events.chunks(50_000))
+        {
             store.bulk_insert_events(chunk).await?;
         }
         tracing::info!("demo data loaded; training the first model");

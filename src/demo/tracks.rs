@@ -84,8 +84,11 @@ pub fn generate(courses: &[Course], n: usize, seed: u64, now_ms: i64) -> Tracks 
     let habits = habits(courses, &mut rng);
     // Some tracks are more popular than others.
     let weights: Vec<f64> = (0..habits.len()).map(|k| 1.0 / (1.0 + k as f64 * 0.3)).collect();
-    let index: std::collections::HashMap<&str, usize> =
-        courses.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+    let index: std::collections::HashMap<&str, usize> = courses
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
     let ready = |i: usize, owned: &HashSet<usize>| {
         courses[i]
             .prerequisites
@@ -107,7 +110,10 @@ pub fn generate(courses: &[Course], n: usize, seed: u64, now_ms: i64) -> Tracks 
         let mut sequence = Vec::new();
         let mut t = now_ms - urng.random_range(20..=85) * DAY + urng.random_range(0..600) * MINUTE;
         for _ in 0..steps {
-            let planned = habit.iter().copied().find(|&c| !owned.contains(&c) && ready(c, &owned));
+            let planned = habit
+                .iter()
+                .copied()
+                .find(|&c| !owned.contains(&c) && ready(c, &owned));
             let others: Vec<usize> = in_track
                 .iter()
                 .copied()
@@ -126,9 +132,21 @@ pub fn generate(courses: &[Course], n: usize, seed: u64, now_ms: i64) -> Tracks 
             raw.push((u, c, EventType::AddToCart, None, t + 10 * MINUTE));
             raw.push((u, c, EventType::Purchase, None, t + 30 * MINUTE));
             let w = t + urng.random_range(1..3) * DAY;
-            raw.push((u, c, EventType::Watch, Some(urng.random_range(0.5..1.0f64).min(1.0)), w));
+            raw.push((
+                u,
+                c,
+                EventType::Watch,
+                Some(urng.random_range(0.5..1.0f64).min(1.0)),
+                w,
+            ));
             if urng.random::<f64>() < 0.5 {
-                raw.push((u, c, EventType::Rating, Some(urng.random_range(4..=5) as f64), w + DAY));
+                raw.push((
+                    u,
+                    c,
+                    EventType::Rating,
+                    Some(urng.random_range(4..=5) as f64),
+                    w + DAY,
+                ));
             }
             owned.insert(c);
             sequence.push(c);
@@ -175,10 +193,16 @@ mod tests {
         assert_eq!(tracks.habits.len(), 14);
         for (cat, habit) in &tracks.habits {
             let levels: Vec<Level> = habit.iter().map(|&i| courses[i].level).collect();
-            assert!(levels.windows(2).all(|w| w[0] as u8 <= w[1] as u8), "{cat}: {levels:?}");
+            assert!(
+                levels.windows(2).all(|w| w[0] as u8 <= w[1] as u8),
+                "{cat}: {levels:?}"
+            );
             for (k, &i) in habit.iter().enumerate() {
                 for p in &courses[i].prerequisites {
-                    assert!(habit[..k].iter().any(|&j| &courses[j].id == p), "{cat}: {p} before {i}");
+                    assert!(
+                        habit[..k].iter().any(|&j| &courses[j].id == p),
+                        "{cat}: {p} before {i}"
+                    );
                 }
             }
         }
@@ -193,7 +217,10 @@ mod tests {
             })
             .count();
         let with_two = tracks.learners.iter().filter(|l| l.sequence.len() >= 2).count();
-        assert!(followed as f64 > 0.5 * with_two as f64, "{followed} of {with_two}");
+        assert!(
+            followed as f64 > 0.5 * with_two as f64,
+            "{followed} of {with_two}"
+        );
         assert!(tracks.events.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
     }
 }

@@ -76,7 +76,10 @@ impl<'a> Heldout<'a> {
     fn new(train: &[Interaction], test: &'a [(u32, Vec<u32>)], n_items: usize, full_weight: f32) -> Self {
         let end = train.iter().map(|e| e.start_ms).max().unwrap_or(0);
         let mut trending = vec![0f32; n_items];
-        for e in train.iter().filter(|e| e.start_ms > end - crate::paths::evaluate::TRENDING_MS) {
+        for e in train
+            .iter()
+            .filter(|e| e.start_ms > end - crate::paths::evaluate::TRENDING_MS)
+        {
             trending[e.course as usize] += 1.0;
         }
         Heldout {
@@ -219,7 +222,8 @@ pub fn run_offline(
     let (n_users, n_items) = (data.users.len(), data.courses.len());
     // MovieLens has no categories: the order model's tracks are unused.
     let no_category = vec![crate::paths::order::NO_CATEGORY; n_items];
-    let next = crate::paths::evaluate::NextCourseHoldout::prepare(&data.entries, &s, n_items, &no_category, seed);
+    let next =
+        crate::paths::evaluate::NextCourseHoldout::prepare(&data.entries, &s, n_items, &no_category, seed);
     let test_users = s.test.len();
     // Every MovieLens positive weighs 1: popularity counts raters.
     let (report, model) = evaluate_model(n_users, n_items, s, params, k, 1.0)?;

@@ -116,18 +116,25 @@ async fn get_path(
         return Err(not_ready());
     };
     let view = user_view(&app.sources(), &snap, &user).await;
-    let (owned, history): (Vec<u32>, Vec<u32>) = match &view {
-        UserView::Known(i) => (snap.users.taken_row(*i).to_vec(), snap.users.taken_in_order(*i)),
-        UserView::Folded(f) => (f.taken.clone(), f.order.clone()),
-        UserView::Unknown => (vec![], vec![]),
+    let (owned, history, factor): (Vec<u32>, Vec<u32>, Option<&[f32]>) = match &view {
+        UserView::Known(i) => (
+            snap.users.taken_row(*i).to_vec(),
+            snap.users.taken_in_order(*i),
+            Some(snap.users.factors.row(*i as usize)),
+        ),
+        UserView::Folded(f) => (f.taken.clone(), f.order.clone(), f.factor.as_deref()),
+        UserView::Unknown => (vec![], vec![], None),
     };
-    let plan = plan_for(&snap, &owned, &history, goal, max_steps).map_err(|e| match e {
+    let plan = plan_for(&snap, &owned, &history, factor, goal, max_steps).map_err(|e| match e {
         PathError::UnknownCourse(_) => ApiError::not_found("course_not_found", e.to_string()),
         PathError::UnknownCategory(_) => ApiError::not_found("category_not_found", e.to_string()),
         PathError::Plan(PlanError::TooLong { shortest, max_steps }) => ApiError::invalid(
             "path_too_long",
             format!("the goal needs {shortest} steps, more than max_steps ({max_steps})"),
-            vec![FieldError::new("max_steps", format!("the shortest path has {shortest} steps"))],
+            vec![FieldError::new(
+                "max_steps",
+                format!("the shortest path has {shortest} steps"),
+            )],
         ),
         PathError::Plan(other) => ApiError::invalid("path_impossible", other.to_string(), vec![]),
     })?;
@@ -212,7 +219,10 @@ async fn get_next(
                 learners: 0,
                 model_version: snap.map(|s| s.version),
             })),
-            None => Err(ApiError::not_found("course_not_found", format!("no course {id:?}"))),
+            None => Err(ApiError::not_found(
+                "course_not_found",
+                format!("no course {id:?}"),
+            )),
         };
     };
     let snap = snap.expect("found in it");

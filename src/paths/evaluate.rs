@@ -234,99 +234,99 @@ impl NextCourseHoldout {
             trending,
             popularity,
         } = self;
-    let ranked: Vec<Ranked> = cases
-        .par_iter()
-        .map(|c| {
-            let mut train = c.train.clone();
-            train.sort_unstable();
-            let excl = |i: u32| train.binary_search(&i).is_ok();
-            let u = users.row(c.user as usize);
-            let factor = top_n(u, items, k + BLEND_POOL, excl);
-            let order = top_n_scores(&ordered.scores(&c.history), k, excl);
-            let shuf = top_n_scores(&shuffled.scores(&c.history), k, excl);
-            let trend = top_n_scores(trending, k, excl);
-            let pop = top_n_scores(popularity, k, excl);
-            let mut pool = factor.clone();
-            for b in ordered.successors(&c.history) {
-                if !excl(b) && !pool.iter().any(|p| p.0 == b) {
-                    pool.push((b, dot(u, items.row(b as usize))));
+        let ranked: Vec<Ranked> = cases
+            .par_iter()
+            .map(|c| {
+                let mut train = c.train.clone();
+                train.sort_unstable();
+                let excl = |i: u32| train.binary_search(&i).is_ok();
+                let u = users.row(c.user as usize);
+                let factor = top_n(u, items, k + BLEND_POOL, excl);
+                let order = top_n_scores(&ordered.scores(&c.history), k, excl);
+                let shuf = top_n_scores(&shuffled.scores(&c.history), k, excl);
+                let trend = top_n_scores(trending, k, excl);
+                let pop = top_n_scores(popularity, k, excl);
+                let mut pool = factor.clone();
+                for b in ordered.successors(&c.history) {
+                    if !excl(b) && !pool.iter().any(|p| p.0 == b) {
+                        pool.push((b, dot(u, items.row(b as usize))));
+                    }
                 }
-            }
-            let mut blends = [0.0; BLEND_WEIGHTS.len()];
-            for (slot, &lambda) in blends.iter_mut().zip(&BLEND_WEIGHTS) {
-                let mut p = pool.clone();
-                blend_pool(&mut p, &c.history, &ordered, lambda);
-                *slot = gain(&p, c.target, k);
-            }
-            let g = |l: &[(u32, f32)]| gain(l, c.target, k);
-            Ranked {
-                factor: g(&factor),
-                order: g(&order),
-                shuffled: g(&shuf),
-                trending: g(&trend),
-                popularity: g(&pop),
-                blends,
-                hits: [
-                    g(&factor) > 0.0,
-                    g(&order) > 0.0,
-                    false,
-                    g(&trend) > 0.0,
-                    g(&pop) > 0.0,
-                ],
-            }
-        })
-        .collect();
-    // λ chosen on even cases, the win judged on odd ones.
-    let tune: Vec<&Ranked> = ranked.iter().step_by(2).collect();
-    let best = (0..BLEND_WEIGHTS.len())
-        .max_by(|&a, &b| {
-            let m = |j: usize| tune.iter().map(|r| r.blends[j]).sum::<f64>();
-            m(a).total_cmp(&m(b)).then(b.cmp(&a))
-        })
-        .expect("weights are not empty");
-    let judge: Vec<&Ranked> = ranked.iter().skip(1).step_by(2).collect();
-    let (blend_gain, blend_p_value) = paired(
-        &judge.iter().map(|r| r.blends[best]).collect::<Vec<_>>(),
-        &judge.iter().map(|r| r.factor).collect::<Vec<_>>(),
-    );
-    let col = |f: fn(&Ranked) -> f64| ranked.iter().map(f).collect::<Vec<f64>>();
-    let hit = |j: usize| ranked.iter().filter(|r| r.hits[j]).count() as f64 / ranked.len() as f64;
-    let blend_col: Vec<f64> = ranked.iter().map(|r| r.blends[best]).collect();
-    let score = |name: &str, hit_rate: f64, v: &[f64]| CandidateScore {
-        name: name.to_string(),
-        hit_rate,
-        ndcg: mean(v),
-    };
-    let blend_hits = blend_col.iter().filter(|&&g| g > 0.0).count() as f64 / ranked.len() as f64;
-    let (ord, shuf) = (col(|r| r.order), col(|r| r.shuffled));
-    let (difference, p_value) = paired(&ord, &shuf);
-    let verdict = match (p_value < ALPHA, difference > 0.0) {
-        (true, true) => "order_carries_signal",
-        (true, false) => "order_hurts",
-        _ => "no_detectable_signal",
-    };
-    NextCourseReport {
-        k,
-        test_users: ranked.len(),
-        candidates: vec![
-            score("factor", hit(0), &col(|r| r.factor)),
-            score("order", hit(1), &ord),
-            score("blend", blend_hits, &blend_col),
-            score("trending", hit(3), &col(|r| r.trending)),
-            score("popularity", hit(4), &col(|r| r.popularity)),
-        ],
-        blend_weight: BLEND_WEIGHTS[best],
-        blend_gain,
-        blend_p_value,
-        blend_wins: blend_gain > 0.0 && blend_p_value < ALPHA,
-        shuffle_test: ShuffleTest {
-            ndcg_ordered: mean(&ord),
-            ndcg_shuffled: mean(&shuf),
-            difference,
-            p_value,
-            verdict: verdict.to_string(),
-        },
-    }
+                let mut blends = [0.0; BLEND_WEIGHTS.len()];
+                for (slot, &lambda) in blends.iter_mut().zip(&BLEND_WEIGHTS) {
+                    let mut p = pool.clone();
+                    blend_pool(&mut p, &c.history, ordered, lambda);
+                    *slot = gain(&p, c.target, k);
+                }
+                let g = |l: &[(u32, f32)]| gain(l, c.target, k);
+                Ranked {
+                    factor: g(&factor),
+                    order: g(&order),
+                    shuffled: g(&shuf),
+                    trending: g(&trend),
+                    popularity: g(&pop),
+                    blends,
+                    hits: [
+                        g(&factor) > 0.0,
+                        g(&order) > 0.0,
+                        false,
+                        g(&trend) > 0.0,
+                        g(&pop) > 0.0,
+                    ],
+                }
+            })
+            .collect();
+        // λ chosen on even cases, the win judged on odd ones.
+        let tune: Vec<&Ranked> = ranked.iter().step_by(2).collect();
+        let best = (0..BLEND_WEIGHTS.len())
+            .max_by(|&a, &b| {
+                let m = |j: usize| tune.iter().map(|r| r.blends[j]).sum::<f64>();
+                m(a).total_cmp(&m(b)).then(b.cmp(&a))
+            })
+            .expect("weights are not empty");
+        let judge: Vec<&Ranked> = ranked.iter().skip(1).step_by(2).collect();
+        let (blend_gain, blend_p_value) = paired(
+            &judge.iter().map(|r| r.blends[best]).collect::<Vec<_>>(),
+            &judge.iter().map(|r| r.factor).collect::<Vec<_>>(),
+        );
+        let col = |f: fn(&Ranked) -> f64| ranked.iter().map(f).collect::<Vec<f64>>();
+        let hit = |j: usize| ranked.iter().filter(|r| r.hits[j]).count() as f64 / ranked.len() as f64;
+        let blend_col: Vec<f64> = ranked.iter().map(|r| r.blends[best]).collect();
+        let score = |name: &str, hit_rate: f64, v: &[f64]| CandidateScore {
+            name: name.to_string(),
+            hit_rate,
+            ndcg: mean(v),
+        };
+        let blend_hits = blend_col.iter().filter(|&&g| g > 0.0).count() as f64 / ranked.len() as f64;
+        let (ord, shuf) = (col(|r| r.order), col(|r| r.shuffled));
+        let (difference, p_value) = paired(&ord, &shuf);
+        let verdict = match (p_value < ALPHA, difference > 0.0) {
+            (true, true) => "order_carries_signal",
+            (true, false) => "order_hurts",
+            _ => "no_detectable_signal",
+        };
+        NextCourseReport {
+            k,
+            test_users: ranked.len(),
+            candidates: vec![
+                score("factor", hit(0), &col(|r| r.factor)),
+                score("order", hit(1), &ord),
+                score("blend", blend_hits, &blend_col),
+                score("trending", hit(3), &col(|r| r.trending)),
+                score("popularity", hit(4), &col(|r| r.popularity)),
+            ],
+            blend_weight: BLEND_WEIGHTS[best],
+            blend_gain,
+            blend_p_value,
+            blend_wins: blend_gain > 0.0 && blend_p_value < ALPHA,
+            shuffle_test: ShuffleTest {
+                ndcg_ordered: mean(&ord),
+                ndcg_shuffled: mean(&shuf),
+                difference,
+                p_value,
+                verdict: verdict.to_string(),
+            },
+        }
     }
 }
 

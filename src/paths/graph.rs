@@ -37,7 +37,10 @@ pub fn find_cycle(prereqs: &HashMap<String, Vec<String>>) -> Option<Vec<String>>
             match mark.get(next) {
                 Some(Mark::Done) => {}
                 Some(Mark::Open) => {
-                    let from = stack.iter().position(|(n, _)| *n == next).expect("open nodes are on the stack");
+                    let from = stack
+                        .iter()
+                        .position(|(n, _)| *n == next)
+                        .expect("open nodes are on the stack");
                     let mut cycle: Vec<String> = stack[from..].iter().map(|(n, _)| n.to_string()).collect();
                     cycle.push(next.to_string());
                     return Some(cycle);

@@ -55,6 +55,10 @@ pub struct Transitions {
     pub followed: Vec<u32>,
     /// Row sums of `track_next` before truncation.
     pub track_followed: Vec<u32>,
+    /// As `track_next`, one course further: the course of the same
+    /// category taken two steps after (a second vote on the next course,
+    /// whose noise is independent of the first's).
+    pub track_skip: Csr,
     /// Each course's share of all takes (sums to 1 over taken courses).
     pub take_share: Vec<f32>,
 }
@@ -110,12 +114,18 @@ impl Transitions {
     /// Counts transitions over `sequences` (course indices in the order
     /// taken). `category[i]` is course i's category ([`NO_CATEGORY`] when
     /// unknown: never in a track).
-    pub fn build(sequences: impl Iterator<Item = Vec<u32>>, n_courses: usize, category: &[u32]) -> Transitions {
+    pub fn build(
+        sequences: impl Iterator<Item = Vec<u32>>,
+        n_courses: usize,
+        category: &[u32],
+    ) -> Transitions {
         use std::collections::HashMap;
         let mut next: HashMap<(u32, u32), u32> = HashMap::new();
         let mut track: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut skip: HashMap<(u32, u32), u32> = HashMap::new();
         let mut takers = vec![0u32; n_courses];
-        let mut last_in: HashMap<u32, u32> = HashMap::new();
+        // Per category: the last two courses taken in it.
+        let mut last_in: HashMap<u32, (Option<u32>, u32)> = HashMap::new();
         for seq in sequences {
             for w in seq.windows(2) {
                 *next.entry((w[0], w[1])).or_default() += 1;
@@ -127,13 +137,19 @@ impl Transitions {
                 if cat == NO_CATEGORY {
                     continue;
                 }
-                if let Some(prev) = last_in.insert(cat, c) {
+                let before = last_in.get(&cat).copied();
+                if let Some((two_back, prev)) = before {
                     *track.entry((prev, c)).or_default() += 1;
+                    if let Some(p2) = two_back {
+                        *skip.entry((p2, c)).or_default() += 1;
+                    }
                 }
+                last_in.insert(cat, (before.map(|b| b.1), c));
             }
         }
         let (next, followed) = top_rows(n_courses, next, MAX_SUCCESSORS);
         let (track_next, track_followed) = top_rows(n_courses, track, MAX_SUCCESSORS);
+        let (track_skip, _) = top_rows(n_courses, skip, MAX_SUCCESSORS);
         let total: u64 = takers.iter().map(|&t| u64::from(t)).sum();
         let take_share = takers
             .iter()
@@ -145,6 +161,7 @@ impl Transitions {
             takers,
             followed,
             track_followed,
+            track_skip,
             take_share,
         }
     }
@@ -187,6 +204,12 @@ impl Transitions {
         cols.binary_search(&b).map_or(0.0, |p| vals[p])
     }
 
+    /// How many learners took `b` two courses after `a` within their track.
+    pub fn track_skip_count(&self, a: u32, b: u32) -> f32 {
+        let (cols, vals) = Transitions::row(&self.track_skip, a);
+        cols.binary_search(&b).map_or(0.0, |p| vals[p])
+    }
+
     /// How far to trust the order after course `a`: n/(n + [`PRIOR`]) for
     /// the n learners who went on from it, 0 for a course never followed.
     pub fn evidence(&self, a: u32) -> f32 {
@@ -200,7 +223,12 @@ impl Transitions {
     /// + PRIOR). Without history, the take shares.
     pub fn scores(&self, history: &[u32]) -> Vec<f32> {
         let mut out = vec![0f32; self.n_courses()];
-        let recent: Vec<u32> = history.iter().rev().take(HISTORY_WEIGHTS.len()).copied().collect();
+        let recent: Vec<u32> = history
+            .iter()
+            .rev()
+            .take(HISTORY_WEIGHTS.len())
+            .copied()
+            .collect();
         if recent.is_empty() {
             out.copy_from_slice(&self.take_share);
             return out;

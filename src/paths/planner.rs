@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use super::graph::{missing_closure, CycleAt};
-use super::order::Transitions;
+use super::order::{Transitions, HISTORY_WEIGHTS};
 
 /// What the planner knows of each course, by course index.
 pub struct PlanCourses<'a> {
@@ -24,6 +24,13 @@ pub struct PlanCourses<'a> {
     pub takeable: &'a [bool],
     /// Popularity, to break ties.
     pub popularity: &'a [f32],
+    /// How much the learner likes each course (the factor model's scores,
+    /// any scale); `None` for popularity. The prior that learned order is
+    /// smoothed toward where few learners went before.
+    pub affinity: Option<&'a [f32]>,
+    /// λ of the next-step score: the weight of learned order against
+    /// affinity, 0..1.
+    pub order_weight: f32,
 }
 
 impl PlanCourses<'_> {
@@ -107,7 +114,11 @@ pub fn plan(
             }
             let ordered = learned_topological(c, t, &need, history);
             let mut track: Vec<u32> = owned_closure(c, g, &owns);
-            track.extend(owned.iter().filter(|&&o| c.category[o as usize] == c.category[g as usize]));
+            track.extend(
+                owned
+                    .iter()
+                    .filter(|&&o| c.category[o as usize] == c.category[g as usize]),
+            );
             track.sort_unstable();
             track.dedup();
             Ok(Plan {
@@ -182,8 +193,9 @@ fn learned_topological(c: &PlanCourses, t: &Transitions, need: &[u32], history: 
 /// A category goal: greedily the next course learners took after the
 /// learner's latest one in the category (level not below the previous
 /// step's, its missing prerequisites first), until the plan reaches the
-/// category's top level. Without learned order, or when the greedy plan
-/// would exceed `max_steps`, the shortest way to a top-level course.
+/// category's top level; where learned order runs out, the shortest way
+/// from there to a top-level course completes it. A plan longer than
+/// `max_steps` gives way to the shortest way up from what the learner owns.
 fn plan_category(
     c: &PlanCourses,
     t: &Transitions,
@@ -192,11 +204,14 @@ fn plan_category(
     cat: u32,
     max_steps: usize,
 ) -> Result<Plan, PlanError> {
-    let owns = |i: u32| owned.binary_search(&i).is_ok();
     let in_cat: Vec<u32> = (0..c.category.len() as u32)
         .filter(|&i| c.category[i as usize] == cat && c.takeable[i as usize])
         .collect();
-    let top = in_cat.iter().map(|&i| c.level[i as usize]).max().ok_or(PlanError::NothingToTake)?;
+    let top = in_cat
+        .iter()
+        .map(|&i| c.level[i as usize])
+        .max()
+        .ok_or(PlanError::NothingToTake)?;
     let already_owned: Vec<u32> = owned
         .iter()
         .copied()
@@ -208,41 +223,64 @@ fn plan_category(
             already_owned,
         });
     }
-    // The shortest way up: the top-level course with the fewest missing
-    // courses (then the most popular).
-    let mut shortest: Option<Vec<u32>> = None;
-    for &g in in_cat.iter().filter(|&&i| c.level[i as usize] == top) {
-        let need = missing_closure(g, &|i| c.prereqs_of(i), &owns)?;
-        let better = shortest.as_ref().is_none_or(|s| {
-            need.len() < s.len()
-                || (need.len() == s.len() && c.popularity[g as usize] > c.popularity[*s.last().expect("ends with its goal") as usize])
-        });
-        if better {
-            shortest = Some(need);
-        }
+    let owned_set: HashSet<u32> = owned.iter().copied().collect();
+    let (mut steps, have, floor) = learned_prefix(c, t, owned, history, cat, top, &in_cat, max_steps)?;
+    if !steps.iter().any(|&s| c.level[s as usize] >= top) {
+        let rest = shortest_up(c, &in_cat, top, &have, floor)?;
+        steps.extend(learned_topological(c, t, &rest, history));
     }
-    let shortest = shortest.expect("the category has a course at its top level");
-    let greedy = greedy_category(c, t, owned, history, cat, top, &in_cat, max_steps)?;
-    let chosen = match greedy {
-        Some(g) if g.len() <= max_steps => g,
-        _ if shortest.len() <= max_steps => learned_topological(c, t, &shortest, history),
-        _ => {
+    if steps.len() > max_steps {
+        let shortest = shortest_up(c, &in_cat, top, &owned_set, 0)?;
+        if shortest.len() > max_steps {
             return Err(PlanError::TooLong {
                 shortest: shortest.len(),
                 max_steps,
-            })
+            });
         }
-    };
+        steps = learned_topological(c, t, &shortest, history);
+    }
     Ok(Plan {
-        steps: explain(c, &chosen, owned, history),
+        steps: explain(c, &steps, owned, history),
         already_owned,
     })
 }
 
-/// The learned-order plan of [`plan_category`]; `None` when the order
-/// says nothing at some step (then the shortest plan is used).
+/// The courses (prerequisites first) that take a learner who has `have`
+/// to a course of the category's `top` level: the target whose missing
+/// closure keeps every category level at or above `floor` if one does,
+/// then the fewest courses, then the most popular target.
+fn shortest_up(
+    c: &PlanCourses,
+    in_cat: &[u32],
+    top: u8,
+    have: &HashSet<u32>,
+    floor: u8,
+) -> Result<Vec<u32>, PlanError> {
+    let cat = c.category[in_cat[0] as usize];
+    let mut best: Option<((bool, usize, f32), Vec<u32>)> = None;
+    for &g in in_cat.iter().filter(|&&i| c.level[i as usize] == top) {
+        let need = missing_closure(g, &|i| c.prereqs_of(i), &|i| have.contains(&i))?;
+        let goes_down = need
+            .iter()
+            .any(|&i| c.category[i as usize] == cat && c.level[i as usize] < floor);
+        let key = (goes_down, need.len(), -c.popularity[g as usize]);
+        if best
+            .as_ref()
+            .is_none_or(|(k, _)| (key.0, key.1) < (k.0, k.1) || ((key.0, key.1) == (k.0, k.1) && key.2 < k.2))
+        {
+            best = Some((key, need));
+        }
+    }
+    Ok(best.map(|b| b.1).unwrap_or_default())
+}
+
+/// The learned-order part of [`plan_category`]: from the learner's latest
+/// course in the category, the course most often taken next (with its
+/// missing prerequisites), while learned order says something and the top
+/// level is not reached. Returns the steps, what the learner then has, and
+/// the level floor reached.
 #[allow(clippy::too_many_arguments)]
-fn greedy_category(
+fn learned_prefix(
     c: &PlanCourses,
     t: &Transitions,
     owned: &[u32],
@@ -251,37 +289,53 @@ fn greedy_category(
     top: u8,
     in_cat: &[u32],
     max_steps: usize,
-) -> Result<Option<Vec<u32>>, PlanError> {
+) -> Result<(Vec<u32>, HashSet<u32>, u8), PlanError> {
     let mut have: HashSet<u32> = owned.iter().copied().collect();
     let mut steps: Vec<u32> = Vec::new();
-    let mut last = history.iter().rev().copied().find(|&i| c.category[i as usize] == cat);
+    // The learner's last two courses in the category, latest first.
+    let mut recent: Vec<u32> = history
+        .iter()
+        .rev()
+        .copied()
+        .filter(|&i| c.category[i as usize] == cat)
+        .take(HISTORY_WEIGHTS.len())
+        .collect();
+    // Levels never go down along the steps (the first step may be below
+    // what the learner took last: learners do go back for a basic course).
     let mut floor = 0u8;
-    while steps.len() <= max_steps {
-        if steps.iter().any(|&s| c.level[s as usize] >= top) {
-            return Ok(Some(steps));
+    while steps.len() <= max_steps && !steps.iter().any(|&s| c.level[s as usize] >= top) {
+        if recent.is_empty() {
+            break;
         }
-        let Some(from) = last else { return Ok(None) };
-        let mut best: Option<(u32, f32, Vec<u32>)> = None;
+        let mut open: Vec<(u32, Vec<u32>)> = Vec::new();
         for &b in in_cat {
             if have.contains(&b) || c.level[b as usize] < floor {
                 continue;
             }
-            let follows = t.track_count(from, b);
-            if follows <= 0.0 {
-                continue;
-            }
             let need = missing_closure(b, &|i| c.prereqs_of(i), &|i| have.contains(&i))?;
-            if need.iter().any(|&i| c.level[i as usize] < floor && c.category[i as usize] == cat) {
+            if need
+                .iter()
+                .any(|&i| c.level[i as usize] < floor && c.category[i as usize] == cat)
+            {
                 continue;
             }
+            open.push((b, need));
+        }
+        let blended = blend_scores(c, t, &recent, &open);
+        let mut best: Option<(u32, f32, Vec<u32>)> = None;
+        for ((b, need), score) in open.into_iter().zip(blended) {
+            // Ties: the lower level, then the more popular.
             let better = best.as_ref().is_none_or(|(j, f, _)| {
-                follows > *f || (follows == *f && (c.level[b as usize], b) < (c.level[*j as usize], *j))
+                let (bj, jj) = (b as usize, *j as usize);
+                score > *f
+                    || (score == *f
+                        && (c.level[bj], -c.popularity[bj], b) < (c.level[jj], -c.popularity[jj], *j))
             });
             if better {
-                best = Some((b, follows, need));
+                best = Some((b, score, need));
             }
         }
-        let Some((b, _, need)) = best else { return Ok(None) };
+        let Some((_, _, need)) = best else { break };
         let need = learned_topological(c, t, &need, history);
         for &i in &need {
             have.insert(i);
@@ -289,10 +343,54 @@ fn greedy_category(
                 floor = floor.max(c.level[i as usize]);
             }
         }
+        for &i in need.iter().filter(|&&i| c.category[i as usize] == cat) {
+            recent.insert(0, i);
+        }
+        recent.truncate(HISTORY_WEIGHTS.len());
         steps.extend(need);
-        last = Some(b);
     }
-    Ok(Some(steps))
+    Ok((steps, have, floor))
+}
+
+/// Each candidate's score for the next step: λ·order + (1 − λ)·affinity,
+/// both scaled to 0..1 over the candidates. Order: learners who took the
+/// candidate right after each of the learner's latest courses in the track
+/// (weights 1, ½, ¼, latest first) plus half a vote from those who took it
+/// two after the second latest. Affinity: the learner's factor scores, or
+/// popularity. λ is the blend weight the next-course holdout chose.
+fn blend_scores(c: &PlanCourses, t: &Transitions, recent: &[u32], open: &[(u32, Vec<u32>)]) -> Vec<f32> {
+    let order: Vec<f32> = open
+        .iter()
+        .map(|&(b, _)| {
+            let direct: f32 = recent
+                .iter()
+                .zip(HISTORY_WEIGHTS)
+                .map(|(&a, w)| w * t.track_count(a, b))
+                .sum();
+            direct + recent.get(1).map_or(0.0, |&p| 0.5 * t.track_skip_count(p, b))
+        })
+        .collect();
+    let affinity: Vec<f32> = open
+        .iter()
+        .map(|(b, _)| match c.affinity {
+            Some(a) => a.get(*b as usize).copied().unwrap_or(0.0),
+            None => c.popularity[*b as usize],
+        })
+        .collect();
+    let top = order.iter().copied().fold(0f32, f32::max);
+    let (lo, hi) = affinity
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    let lambda = c.order_weight;
+    order
+        .iter()
+        .zip(&affinity)
+        .map(|(&o, &a)| {
+            let o = if top > 0.0 { o / top } else { 0.0 };
+            let a = if hi > lo { (a - lo) / (hi - lo) } else { 0.0 };
+            lambda * o + (1.0 - lambda) * a
+        })
+        .collect()
 }
 
 /// Reasons and `after` for an ordered list of steps.

@@ -170,7 +170,11 @@ struct AlsOutcome {
 
 type GateError = (TrainFailure, Option<Box<EvalReport>>);
 
-fn fit_and_evaluate(inter: &Interactions, category: &[u32], s: &TrainSettings) -> Result<AlsOutcome, GateError> {
+fn fit_and_evaluate(
+    inter: &Interactions,
+    category: &[u32],
+    s: &TrainSettings,
+) -> Result<AlsOutcome, GateError> {
     let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
     let evaluate_started = Instant::now();
     let mut evaluated = None;
@@ -344,7 +348,11 @@ pub fn assemble(
         &input.catalog,
     );
     let users = user_side(&inter, fitted.users, fitted.history);
-    let paths = PathModel::new(&inter.entries, &course_categories(&inter, &input.catalog), next_course);
+    let paths = PathModel::new(
+        &inter.entries,
+        &course_categories(&inter, &input.catalog),
+        next_course,
+    );
     drop(inter);
     phases.record("fit", fit_seconds + place_started.elapsed().as_secs_f64());
     // Segments and offer shares both read the factors only: side by side.
@@ -403,10 +411,19 @@ fn course_categories(inter: &Interactions, catalog: &[Course]) -> Vec<u32> {
 fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> Learners {
     let mut taken: Vec<(u32, u32, f32)> = Vec::new();
     for group in inter.entries.chunk_by(|a, b| a.user == b.user) {
-        let mut order: Vec<(i64, u32)> = group.iter().filter(|e| e.taken).map(|e| (e.start_ms, e.course)).collect();
+        let mut order: Vec<(i64, u32)> = group
+            .iter()
+            .filter(|e| e.taken)
+            .map(|e| (e.start_ms, e.course))
+            .collect();
         order.sort_unstable();
         let u = group[0].user;
-        taken.extend(order.iter().enumerate().map(|(rank, &(_, c))| (u, c, (rank + 1) as f32)));
+        taken.extend(
+            order
+                .iter()
+                .enumerate()
+                .map(|(rank, &(_, c))| (u, c, (rank + 1) as f32)),
+        );
     }
     let taken = Csr::from_triples(inter.users.len(), inter.courses.len(), &taken);
     Learners::new(inter.users.clone(), factors, history, taken)

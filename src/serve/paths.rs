@@ -46,19 +46,25 @@ impl PlanData {
         PlanData {
             prereqs,
             level: side.meta.iter().map(|m| level_rank(m.level)).collect(),
-            category: category_ids(side.meta.iter().map(|m| if m.listed { m.category.as_str() } else { "" })),
+            category: category_ids(
+                side.meta
+                    .iter()
+                    .map(|m| if m.listed { m.category.as_str() } else { "" }),
+            ),
             takeable,
             popularity: side.popularity.clone(),
         }
     }
 
-    fn courses(&self) -> PlanCourses<'_> {
+    fn courses<'a>(&'a self, affinity: Option<&'a [f32]>, order_weight: f32) -> PlanCourses<'a> {
         PlanCourses {
             prereqs: &self.prereqs,
             level: &self.level,
             category: &self.category,
             takeable: &self.takeable,
             popularity: &self.popularity,
+            affinity,
+            order_weight,
         }
     }
 
@@ -73,7 +79,9 @@ impl PlanData {
     /// True when `owned` (sorted) holds every prerequisite of course `i`
     /// that counts.
     pub fn ready(&self, i: u32, owned: &[u32]) -> bool {
-        self.prereqs[i as usize].iter().all(|p| owned.binary_search(p).is_ok())
+        self.prereqs[i as usize]
+            .iter()
+            .all(|p| owned.binary_search(p).is_ok())
     }
 }
 
@@ -103,12 +111,13 @@ fn no_order(n: usize) -> Transitions {
     Transitions::build(std::iter::empty(), n, &vec![crate::paths::order::NO_CATEGORY; n])
 }
 
-/// The plan to `goal` for a learner who owns `owned` (sorted) and took
-/// `history` (oldest first).
+/// The plan to `goal` for a learner who owns `owned` (sorted), took
+/// `history` (oldest first) and has the factor `factor` (if any).
 pub fn plan_for(
     snap: &ModelSnapshot,
     owned: &[u32],
     history: &[u32],
+    factor: Option<&[f32]>,
     goal: PathGoal,
     max_steps: usize,
 ) -> Result<Plan, PathError> {
@@ -120,7 +129,8 @@ pub fn plan_for(
             _ => return Err(PathError::UnknownCourse(id.to_string())),
         },
         PathGoal::Category(name) => {
-            let first = (0..side.ids.len()).find(|&i| side.meta[i].servable() && side.meta[i].category == name);
+            let first =
+                (0..side.ids.len()).find(|&i| side.meta[i].servable() && side.meta[i].category == name);
             match first {
                 Some(i) => Goal::Category(data.category[i]),
                 None => return Err(PathError::UnknownCategory(name.to_string())),
@@ -135,7 +145,35 @@ pub fn plan_for(
             &empty
         }
     };
-    Ok(plan(&data.courses(), order, owned, history, goal, max_steps)?)
+    // The learner's scores for the goal category's courses (others stay 0:
+    // the prior is only read there).
+    let affinity: Option<Vec<f32>> = factor.filter(|_| snap.is_model()).map(|f| {
+        let mut a = vec![0f32; side.ids.len()];
+        let wanted = match goal {
+            Goal::Category(cat) => Some(cat),
+            Goal::Course(_) => None,
+        };
+        for (i, slot) in a.iter_mut().enumerate() {
+            if wanted.is_none_or(|cat| data.category[i] == cat) {
+                *slot = crate::model::topn::dot(f, side.factors.row(i));
+            }
+        }
+        a
+    });
+    // The weight the next-course holdout chose for order against factors.
+    let order_weight = snap
+        .paths
+        .as_ref()
+        .and_then(|p| p.report.as_ref())
+        .map_or(0.5, |r| r.blend_weight);
+    Ok(plan(
+        &data.courses(affinity.as_deref(), order_weight),
+        order,
+        owned,
+        history,
+        goal,
+        max_steps,
+    )?)
 }
 
 /// What learners took right after course `id`: (course, share of its

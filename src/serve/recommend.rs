@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::paths::plan_data;
 use super::snapshot::ModelSnapshot;
 use crate::model::topn::top_n_scores;
+use crate::model::Factors;
 use crate::paths::evaluate::BLEND_POOL;
 use crate::paths::order::blend_pool;
-use crate::model::Factors;
 
 /// How a list was made: the trained factor, a factor folded in since, the
 /// learner's declared interests, or popularity.

@@ -167,6 +167,34 @@ async fn every_page_renders_the_api_figures(app: TestApp) {
         .text("#recommendations li")
         .await
         .contains(title.as_str().unwrap()));
+    // The learner's path to the first item's category, as the API plans it.
+    let category = recs["items"][0]["category"].as_str().unwrap();
+    let path = app
+        .get_ok(&format!("/users/{user}/path?category={category}"))
+        .await;
+    b.eval(
+        "document.querySelector('#path-goal-kind').value = 'category'; document.querySelector('#path-goal').value = arguments[0];",
+        json!([category]),
+    )
+    .await;
+    b.click("#path-submit").await;
+    b.wait_for("#path-steps li, [data-testid='path-done']").await;
+    match path["steps"][0]["course_id"].as_str() {
+        Some(first_step) => {
+            let shown = b
+                .eval(
+                    "return document.querySelector('#path-steps li').dataset.courseId",
+                    json!([]),
+                )
+                .await;
+            assert_eq!(shown, first_step);
+            assert!(b
+                .text("#path-total")
+                .await
+                .contains(&path["steps"].as_array().unwrap().len().to_string()));
+        }
+        None => assert!(b.text("[data-testid='path-done']").await.contains("already")),
+    }
     shoot(&b, &format!("{backend}-learners")).await;
 
     // Courses: search, then a course's page by clicking, then its audience.
@@ -182,6 +210,7 @@ async fn every_page_renders_the_api_figures(app: TestApp) {
     settled(&b).await;
     assert_eq!(b.text("#course-title").await, title.as_str().unwrap());
     b.wait_for("#audience-size").await;
+    b.wait_for("#next-table, [data-testid='next-empty']").await;
     audience_to_campaign(&b, &app).await;
     assert!(b.errors().await.is_empty());
     shoot(&b, &format!("{backend}-courses")).await;

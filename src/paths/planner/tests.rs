@@ -30,6 +30,8 @@ impl Fixture {
             category: &self.category,
             takeable: &self.takeable,
             popularity: &self.popularity,
+            affinity: None,
+            order_weight: 0.5,
         }
     }
 }
