@@ -61,6 +61,8 @@ pub struct MetricSet {
     /// 1 while the store answers, 0 while requests serve from memory
     /// (set at each scrape from the health breaker).
     pub store_up: IntGaugeVec,
+    /// `train.interval_secs`: what the model-age alert compares with.
+    pub training_interval: IntGauge,
 }
 
 /// Label values every counter below starts with at 0, so an alert on
@@ -284,6 +286,11 @@ impl Metrics {
                 &["store"],
             )
             .unwrap(),
+            training_interval: IntGauge::with_opts(opts(
+                "training_interval_seconds",
+                "The configured train.interval_secs: a model older than a few of these is stale.",
+            ))
+            .unwrap(),
             registry,
         };
         register_all(&m);
@@ -364,6 +371,7 @@ fn collectors(m: &MetricSet) -> Vec<Box<dyn prometheus::core::Collector>> {
         Box::new(m.events_expired.clone()),
         Box::new(m.build_info.clone()),
         Box::new(m.store_up.clone()),
+        Box::new(m.training_interval.clone()),
         // Resident memory, CPU seconds, open descriptors, start time.
         Box::new(prometheus::process_collector::ProcessCollector::for_self()),
     ]

@@ -66,6 +66,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let metrics = Metrics::new();
+        metrics.training_interval.set(settings.train.interval_secs as i64);
         let health = Arc::new(StoreHealth::default());
         let (ingest, writers) = crate::ingest::writer::start(
             store.clone(),

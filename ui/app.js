@@ -166,11 +166,16 @@
         : `The blend does not serve: its NDCG gain ${num(r.blend_gain, 4)} (p = ${num(r.blend_p_value)}) did not win.`));
   }
 
+  // "Training: evaluate (phase 4 of about 7), 3.2 s so far".
+  function runningText(p) {
+    if (!p) return 'A training is running; this page refreshes until it ends.';
+    return `Training: ${p.name} (phase ${p.phases_done + 1} of about 7), ${p.seconds.toFixed(1)} s so far; this page refreshes until it ends.`;
+  }
   // Retrain now (admin key), and while a training runs, the page refreshes
   // itself every 2 s until the new version shows.
   function trainingControls(m) {
     const msg = h('span', { class: 'muted', id: 'retrain-status', role: 'status' },
-      m.training ? 'A training is running; this page refreshes until it ends.' : '');
+      m.training ? runningText(m.training_phase) : '');
     const button = h('button', {
       type: 'button', id: 'retrain', disabled: m.training,
       onclick: async () => {

@@ -158,7 +158,7 @@ fn build(
     let (items, has_item, courses_skipped) = place(courses, &inter.courses, &inter.course_index);
     let (mut learners, has_user, users_skipped) = place(users, &inter.users, &inter.user_index);
 
-    let evaluate_started = phases.begin();
+    let evaluate_started = phases.begin("evaluate");
     let n_users = inter.users.len();
     let full_weight = s.weights.purchase;
     let report = gate(&inter, &s, |sp| {

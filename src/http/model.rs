@@ -172,6 +172,9 @@ pub struct ModelInfo {
     pub reason_detail: Option<String>,
     /// A training is running now.
     pub training: bool,
+    /// While a training runs: the phase it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_phase: Option<RunningPhase>,
     pub trained_at: Option<String>,
     /// Events up to this time were read.
     pub data_until: Option<String>,
@@ -205,6 +208,17 @@ pub struct PathsSummary {
     pub next_course: Option<crate::paths::NextCourseReport>,
 }
 
+/// The phase a running training is in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunningPhase {
+    /// `compact`, `read`, `build`, `evaluate`, `fit`, `segment` or `persist`.
+    pub name: String,
+    /// Seconds in this phase so far.
+    pub seconds: f64,
+    /// Phases finished before it (a training has about seven).
+    pub phases_done: usize,
+}
+
 /// One phase of a training.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PhaseInfo {
@@ -224,10 +238,20 @@ pub struct PhaseInfo {
 )]
 async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
     let training = app.trainer.is_running();
+    let training_phase =
+        training
+            .then(crate::retrain::phases::current)
+            .flatten()
+            .map(|(name, seconds, phases_done)| RunningPhase {
+                name: name.to_string(),
+                seconds: crate::http::wire::seconds(seconds),
+                phases_done,
+            });
     let Some(s) = app.live.snapshot() else {
         return Json(ModelInfo {
             status: "no_model".into(),
             training,
+            training_phase,
             ..Default::default()
         });
     };
@@ -242,6 +266,7 @@ async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
         reason: code,
         reason_detail: reason,
         training,
+        training_phase,
         trained_at: Some(time(s.trained_at_ms)),
         data_until: Some(time(s.data_read_at_ms)),
         n_users: Some(s.users.ids.len()),

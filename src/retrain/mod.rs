@@ -131,6 +131,7 @@ impl Trainer {
 
     async fn run_claimed(&self, fit: Fit) -> Outcome {
         let out = self.run_once(fit).await;
+        phases::clear();
         self.inner.running.store(false, Ordering::SeqCst);
         self.inner.kick.notify_waiters();
         out

@@ -1,18 +1,43 @@
 //! Timing each phase of a training: wall time and the process's peak
 //! resident memory while it ran.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::serve::snapshot::TrainingPhase;
+
+/// The phase the running training is in, and since when: what `GET /model`
+/// shows while a training runs. One per process (one training at a time).
+static CURRENT: Mutex<Option<(&'static str, Instant, usize)>> = Mutex::new(None);
+
+/// Notes that the running training entered phase `name` (`read`,
+/// `compact`, `build`, `evaluate`, `fit`, `segment`, `persist`); `done` is
+/// the number of phases finished before it.
+pub fn mark(name: &'static str, done: usize) {
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some((name, Instant::now(), done));
+}
+
+/// The running training's phase: name, seconds in it, phases done before.
+pub fn current() -> Option<(&'static str, f64, usize)> {
+    let c = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    c.map(|(name, since, done)| (name, since.elapsed().as_secs_f64(), done))
+}
+
+/// Notes that no training runs.
+pub fn clear() {
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
 
 /// The phases of one training, in the order they ran.
 #[derive(Debug, Default)]
 pub struct Phases(pub Vec<TrainingPhase>);
 
 impl Phases {
-    /// Marks the start of a phase: resets the peak-memory mark.
-    pub fn begin(&self) -> Instant {
+    /// Marks the start of phase `name`: resets the peak-memory mark and
+    /// shows the phase as the running one.
+    pub fn begin(&self, name: &'static str) -> Instant {
         crate::memory::reset_peak();
+        mark(name, self.0.len());
         Instant::now()
     }
 
@@ -33,16 +58,16 @@ impl Phases {
     }
 
     /// Awaits `f` as the phase `name`.
-    pub async fn run_async<R>(&mut self, name: &str, f: impl std::future::Future<Output = R>) -> R {
-        let started = self.begin();
+    pub async fn run_async<R>(&mut self, name: &'static str, f: impl std::future::Future<Output = R>) -> R {
+        let started = self.begin(name);
         let r = f.await;
         self.end(name, started);
         r
     }
 
     /// Runs `f` as the phase `name`.
-    pub fn run<R>(&mut self, name: &str, f: impl FnOnce() -> R) -> R {
-        let started = self.begin();
+    pub fn run<R>(&mut self, name: &'static str, f: impl FnOnce() -> R) -> R {
+        let started = self.begin(name);
         let r = f();
         self.end(name, started);
         r
@@ -67,7 +92,7 @@ mod tests {
         let mut p = Phases::default();
         let x = p.run("fit", || 2 + 2);
         assert_eq!(x, 4);
-        let t = p.begin();
+        let t = p.begin("persist");
         p.end("persist", t);
         let names: Vec<&str> = p.0.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["fit", "persist"]);

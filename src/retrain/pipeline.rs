@@ -100,7 +100,7 @@ pub fn train(
     let read_at = input.read_at_ms;
     let days = std::mem::take(&mut input.days);
     let index = crate::segment::course_index(&input.catalog);
-    let build_started = phases.begin();
+    let build_started = phases.begin("build");
     // Both read the log's cells, each on one core.
     let (inter, (by_user, profile_seconds)) = rayon::join(
         || interactions_of(&days, &input.catalog, &s.weights, read_at),
@@ -124,7 +124,7 @@ pub fn train(
     let profiles = in_order(&inter.users, by_user, &index, read_at);
     let histories = super::marketing::histories(days, &inter.user_index, &inter.course_index);
     phases.end("build", build_started);
-    phases.begin();
+    phases.begin("evaluate");
     let category = course_categories(&inter, &input.catalog);
     let (als, (marketing, predict_seconds)) = rayon::join(
         || fit_and_evaluate(&inter, &category, s),
@@ -188,6 +188,7 @@ fn fit_and_evaluate(
         Ok(report)
     })?;
     let evaluate_seconds = evaluate_started.elapsed().as_secs_f64();
+    super::phases::mark("fit", 2);
     let fit_started = Instant::now();
     let ui = inter.to_csr();
     let model = match evaluated {
@@ -333,7 +334,7 @@ pub fn assemble(
     fit_seconds: f64,
     started: Instant,
 ) -> ModelSnapshot {
-    let place_started = phases.begin();
+    let place_started = phases.begin("fit");
     let n_courses = inter.courses.len();
     // Evidence per course: learners with a positive interaction.
     let mut learners = vec![0u32; n_courses];
@@ -356,7 +357,7 @@ pub fn assemble(
     drop(inter);
     phases.record("fit", fit_seconds + place_started.elapsed().as_secs_f64());
     // Segments and offer shares both read the factors only: side by side.
-    phases.begin();
+    phases.begin("segment");
     let LogSide {
         profiles,
         marketing,

@@ -141,7 +141,7 @@ impl Trainer {
             .run_async("compact", i.store.compact_events())
             .await
             .map_err(store_err)?;
-        let read_started = phases.begin();
+        let read_started = phases.begin("read");
         // The sequence is read first: anything after it is caught by fold-in.
         let trained_seq = i.store.max_event_seq().await.map_err(store_err)?;
         let read_at_ms = now_ms();
@@ -189,7 +189,7 @@ impl Trainer {
         // workers. An erasure committed while the copy was written (by this
         // process or another, `courserec train` say) is checked after the
         // write, and the copy rewritten without it.
-        let persist_started = phases.begin();
+        let persist_started = phases.begin("persist");
         let _one = i.erase_lock.lock().await;
         let snap = Arc::new(snap);
         let mut dropped = std::collections::HashSet::new();

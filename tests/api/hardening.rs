@@ -250,6 +250,14 @@ async fn catalog_edits_made_during_a_training_survive_its_publish(app: TestApp) 
     let (gone, off) = (data.courses[0].id.clone(), data.courses[1].id.clone());
     // A training held after it read the catalog, until the edits are made.
     let held = app.hold_training().await;
+    // GET /model shows the running training's phase (held after its read).
+    let model = app.get_ok("/model").await;
+    assert_eq!(model["training"], true, "{model}");
+    assert_eq!(model["training_phase"]["name"], "read", "{model}");
+    assert_eq!(
+        model["training_phase"]["phases_done"], 1,
+        "compact came first: {model}"
+    );
     let new = json!({"title": "Brand New Rust", "category": data.courses[2].category, "level": "beginner"});
     assert_eq!(app.put_json("/courses/brand-new", &new).await.status(), 201);
     assert_eq!(app.delete(&format!("/courses/{gone}")).await.status(), 204);
@@ -261,6 +269,7 @@ async fn catalog_edits_made_during_a_training_survive_its_publish(app: TestApp) 
         .status()
         .is_success());
     let outcome = held.release().await;
+    assert!(app.get_ok("/model").await.get("training_phase").is_none());
     assert!(
         matches!(outcome, Some(courserec::retrain::Outcome::Published(_))),
         "{outcome:?}"
