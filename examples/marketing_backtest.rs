@@ -75,6 +75,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
         n_events: data.events.len() as i64,
         version: 1,
         days: day_data,
+        progress: None,
     };
     let started = std::time::Instant::now();
     let settings = TrainSettings::default();

@@ -240,7 +240,7 @@ async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
     let training = app.trainer.is_running();
     let training_phase =
         training
-            .then(crate::retrain::phases::current)
+            .then(|| app.trainer.phase())
             .flatten()
             .map(|(name, seconds, phases_done)| RunningPhase {
                 name: name.to_string(),

@@ -47,6 +47,8 @@ struct Inner {
     rewrite_pending: AtomicBool,
     /// Serialises building the popularity fallback; holds the last attempt.
     fallback: tokio::sync::Mutex<Option<Instant>>,
+    /// The running training's phase.
+    progress: Arc<phases::Progress>,
 }
 
 /// What turns the store's data into a snapshot to publish:
@@ -89,10 +91,16 @@ impl Trainer {
             erase_lock: tokio::sync::Mutex::new(()),
             rewrite_pending: AtomicBool::new(false),
             fallback: tokio::sync::Mutex::new(None),
+            progress: Arc::default(),
         };
         Trainer {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The running training's phase: name, seconds in it, phases done.
+    pub fn phase(&self) -> Option<(&'static str, f64, usize)> {
+        self.inner.progress.current()
     }
 
     pub fn is_running(&self) -> bool {
@@ -131,7 +139,7 @@ impl Trainer {
 
     async fn run_claimed(&self, fit: Fit) -> Outcome {
         let out = self.run_once(fit).await;
-        phases::clear();
+        self.inner.progress.clear();
         self.inner.running.store(false, Ordering::SeqCst);
         self.inner.kick.notify_waiters();
         out

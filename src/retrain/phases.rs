@@ -1,43 +1,48 @@
 //! Timing each phase of a training: wall time and the process's peak
 //! resident memory while it ran.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::serve::snapshot::TrainingPhase;
 
-/// The phase the running training is in, and since when: what `GET /model`
-/// shows while a training runs. One per process (one training at a time).
-static CURRENT: Mutex<Option<(&'static str, Instant, usize)>> = Mutex::new(None);
-
-/// Notes that the running training entered phase `name` (`read`,
-/// `compact`, `build`, `evaluate`, `fit`, `segment`, `persist`); `done` is
-/// the number of phases finished before it.
-pub fn mark(name: &'static str, done: usize) {
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some((name, Instant::now(), done));
-}
-
-/// The running training's phase: name, seconds in it, phases done before.
-pub fn current() -> Option<(&'static str, f64, usize)> {
-    let c = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-    c.map(|(name, since, done)| (name, since.elapsed().as_secs_f64(), done))
-}
-
-/// Notes that no training runs.
-pub fn clear() {
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
-}
-
-/// The phases of one training, in the order they ran.
+/// The phase a running training is in, and since when: what `GET /model`
+/// shows while a training runs. One per trainer, shared with its runs.
 #[derive(Debug, Default)]
-pub struct Phases(pub Vec<TrainingPhase>);
+pub struct Progress(Mutex<Option<(&'static str, Instant, usize)>>);
+
+impl Progress {
+    /// Notes that the training entered phase `name` (`compact`, `read`,
+    /// `build`, `evaluate`, `fit`, `segment`, `persist`) after `done` phases.
+    pub fn mark(&self, name: &'static str, done: usize) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((name, Instant::now(), done));
+    }
+
+    /// The running phase: name, seconds in it, phases done before it.
+    pub fn current(&self) -> Option<(&'static str, f64, usize)> {
+        let c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        c.map(|(name, since, done)| (name, since.elapsed().as_secs_f64(), done))
+    }
+
+    /// Notes that no training runs.
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// The phases of one training, in the order they ran, and where the
+/// running one is shown (none in a training nobody watches).
+#[derive(Debug, Default)]
+pub struct Phases(pub Vec<TrainingPhase>, pub Option<Arc<Progress>>);
 
 impl Phases {
     /// Marks the start of phase `name`: resets the peak-memory mark and
     /// shows the phase as the running one.
     pub fn begin(&self, name: &'static str) -> Instant {
         crate::memory::reset_peak();
-        mark(name, self.0.len());
+        if let Some(p) = &self.1 {
+            p.mark(name, self.0.len());
+        }
         Instant::now()
     }
 

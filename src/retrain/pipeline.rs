@@ -33,6 +33,8 @@ pub struct TrainInput {
     /// Every cell of the log: the recommender's aggregates
     /// ([`DayData::aggregates`]) and the marketing histories.
     pub days: DayData,
+    /// Where the training shows its running phase (`GET /model`).
+    pub progress: Option<Arc<super::phases::Progress>>,
 }
 
 impl TrainInput {
@@ -96,7 +98,7 @@ pub fn train(
     previous: Option<&ModelSnapshot>,
 ) -> Result<ModelSnapshot, TrainFailure> {
     let started = Instant::now();
-    let mut phases = Phases::default();
+    let mut phases = Phases(Vec::new(), input.progress.clone());
     let read_at = input.read_at_ms;
     let days = std::mem::take(&mut input.days);
     let index = crate::segment::course_index(&input.catalog);
@@ -127,7 +129,7 @@ pub fn train(
     phases.begin("evaluate");
     let category = course_categories(&inter, &input.catalog);
     let (als, (marketing, predict_seconds)) = rayon::join(
-        || fit_and_evaluate(&inter, &category, s),
+        || fit_and_evaluate(&inter, &category, s, input.progress.as_deref()),
         || timed(|| predictions(histories, &inter, &input.catalog, s, read_at, previous)),
     );
     let als = match als {
@@ -174,6 +176,7 @@ fn fit_and_evaluate(
     inter: &Interactions,
     category: &[u32],
     s: &TrainSettings,
+    progress: Option<&super::phases::Progress>,
 ) -> Result<AlsOutcome, GateError> {
     let (n_users, n_courses) = (inter.users.len(), inter.courses.len());
     let evaluate_started = Instant::now();
@@ -188,7 +191,9 @@ fn fit_and_evaluate(
         Ok(report)
     })?;
     let evaluate_seconds = evaluate_started.elapsed().as_secs_f64();
-    super::phases::mark("fit", 2);
+    if let Some(p) = progress {
+        p.mark("fit", 3);
+    }
     let fit_started = Instant::now();
     let ui = inter.to_csr();
     let model = match evaluated {

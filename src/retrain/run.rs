@@ -136,7 +136,7 @@ impl Trainer {
             i.metrics.db_errors.with_label_values(&["training_read"]).inc();
             ("store", e.to_string())
         };
-        let mut phases = Phases::default();
+        let mut phases = Phases(Vec::new(), Some(i.progress.clone()));
         phases
             .run_async("compact", i.store.compact_events())
             .await
@@ -158,6 +158,7 @@ impl Trainer {
             n_events,
             version,
             days,
+            progress: Some(i.progress.clone()),
         };
         let settings = i.settings.clone();
         let previous = i.live.snapshot();

@@ -62,6 +62,7 @@ impl Trainer {
             catalog,
             days,
             version: 0,
+            progress: None,
         };
         let settings = i.settings.clone();
         let snap = tokio::task::spawn_blocking(move || {
