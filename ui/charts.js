@@ -53,6 +53,15 @@
   }
   const short = (v) => (Math.abs(v) >= 1000 ? (v / 1000).toFixed(Math.abs(v) >= 10000 ? 0 : 1) + 'k' : String(+v.toFixed(Math.abs(v) >= 10 ? 0 : 2)));
 
+  // A legend entry in its series' colour. Set through the CSSOM: a fill
+  // attribute loses to the stylesheet's `svg text` rule, and the CSP
+  // (style-src 'self') refuses style attributes.
+  function tinted(el, color) {
+    el.style.fill = color;
+    el.classList.add('legend');
+    return el;
+  }
+
   // Lines over x categories. series: [{name, values:[number|null]}]; fmt formats numbers in the table.
   function line(title, xLabels, series, fmt) {
     const W = 420, H = 200, L = 44, R = 10, T = 12, B = 28;
@@ -72,7 +81,7 @@
       const pts = se.values.map((v, i) => (v == null ? null : [x(i), y(v)])).filter(Boolean);
       if (pts.length > 1) g.append(s('polyline', { points: pts.map((p) => p.join(',')).join(' '), fill: 'none', stroke: color, 'stroke-width': 2 }));
       pts.forEach((p) => g.append(s('circle', { cx: p[0], cy: p[1], r: 3, fill: color })));
-      g.append(s('text', { x: L + 6 + j * 110, y: T + 10, fill: color }, '● ' + se.name));
+      g.append(tinted(s('text', { x: L + 6 + j * 110, y: T + 10 }, '● ' + se.name), color));
     });
     const rows = xLabels.map((l, i) => [l, ...series.map((se) => (se.values[i] == null ? '–' : fmt(se.values[i])))]);
     return figure(g, table(['', ...series.map((x) => x.name)], rows));
@@ -116,7 +125,7 @@
       });
       if (i % Math.max(1, Math.ceil(columns.length / 6)) === 0) g.append(s('text', { x: L + i * bw + bw / 2, y: H - 8, 'text-anchor': 'middle' }, c.label));
     });
-    keys.forEach((k, j) => g.append(s('text', { x: L + (j % 4) * 92, y: 10 + Math.floor(j / 4) * 12, fill: PALETTE[j % PALETTE.length] }, '■ ' + k)));
+    keys.forEach((k, j) => g.append(tinted(s('text', { x: L + (j % 4) * 92, y: 10 + Math.floor(j / 4) * 12 }, '■ ' + k), PALETTE[j % PALETTE.length])));
     const sums = keys.map((k) => [k, String(columns.reduce((a, c) => a + (c.counts[k] || 0), 0))]);
     return figure(g, table(['type', 'events'], sums));
   }

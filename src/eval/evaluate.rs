@@ -222,8 +222,12 @@ pub fn run_offline(
     let (n_users, n_items) = (data.users.len(), data.courses.len());
     // MovieLens has no categories: the order model's tracks are unused.
     let no_category = vec![crate::paths::order::NO_CATEGORY; n_items];
+    let held = crate::paths::evaluate::Split {
+        train: &s.train,
+        test: &s.test,
+    };
     let next =
-        crate::paths::evaluate::NextCourseHoldout::prepare(&data.entries, &s, n_items, &no_category, seed);
+        crate::paths::evaluate::NextCourseHoldout::prepare(&data.entries, &held, n_items, &no_category, seed);
     let test_users = s.test.len();
     // Every MovieLens positive weighs 1: popularity counts raters.
     let (report, model) = evaluate_model(n_users, n_items, s, params, k, 1.0)?;

@@ -14,7 +14,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::order::{blend_pool, taken_sequences, Transitions};
-use crate::eval::split::Split;
 use crate::model::topn::{dot, top_n_scores};
 use crate::model::{top_n, Factors, Interaction};
 
@@ -26,6 +25,16 @@ pub const BLEND_WEIGHTS: [f32; 4] = [0.25, 0.5, 0.75, 1.0];
 pub const BLEND_POOL: usize = 50;
 /// Level of the paired tests.
 const ALPHA: f64 = 0.05;
+
+/// A holdout split as the next-course holdout reads it (the shape of
+/// `eval::split::Split`, borrowed, so this module does not depend on it).
+#[derive(Debug, Clone, Copy)]
+pub struct Split<'a> {
+    /// The training part, sorted by learner.
+    pub train: &'a [Interaction],
+    /// Per test learner, the held-out course indices (sorted).
+    pub test: &'a [(u32, Vec<u32>)],
+}
 
 /// HR@K and NDCG@K of one candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -88,7 +97,7 @@ struct Case {
 
 /// The cases of a temporal split: `entries` are all interactions (sorted by
 /// learner), `split.train` the training part.
-fn cases(entries: &[Interaction], split: &Split) -> Vec<Case> {
+fn cases(entries: &[Interaction], split: &Split<'_>) -> Vec<Case> {
     let by_user: std::collections::HashMap<u32, &[Interaction]> = entries
         .chunk_by(|a, b| a.user == b.user)
         .map(|g| (g[0].user, g))
@@ -187,7 +196,7 @@ impl NextCourseHoldout {
     /// learner has a history and a held-out next course.
     pub fn prepare(
         entries: &[Interaction],
-        split: &Split,
+        split: &Split<'_>,
         n_courses: usize,
         category: &[u32],
         seed: u64,
@@ -197,9 +206,9 @@ impl NextCourseHoldout {
             return None;
         }
         let n = n_courses;
-        let ordered = Transitions::build(taken_sequences(&split.train), n, category);
+        let ordered = Transitions::build(taken_sequences(split.train), n, category);
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-        let shuffled_seqs: Vec<Vec<u32>> = taken_sequences(&split.train)
+        let shuffled_seqs: Vec<Vec<u32>> = taken_sequences(split.train)
             .map(|mut s| {
                 s.shuffle(&mut rng);
                 s
@@ -209,7 +218,7 @@ impl NextCourseHoldout {
         let end = split.train.iter().map(|e| e.start_ms).max().unwrap_or(0);
         let mut trending = vec![0f32; n];
         let mut popularity = vec![0f32; n];
-        for e in &split.train {
+        for e in split.train {
             popularity[e.course as usize] += 1.0;
             if e.start_ms > end - TRENDING_MS {
                 trending[e.course as usize] += 1.0;
@@ -333,7 +342,7 @@ impl NextCourseHoldout {
 /// [`NextCourseHoldout::prepare`] then [`NextCourseHoldout::evaluate`].
 pub fn evaluate_next(
     entries: &[Interaction],
-    split: &Split,
+    split: &Split<'_>,
     users: &Factors,
     items: &Factors,
     category: &[u32],
@@ -346,7 +355,6 @@ pub fn evaluate_next(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::split::{split, SplitKind, SplitParams};
 
     /// Learners who all take courses 0 → 1 → 2 → 3 → 4 in that order (a
     /// strong habit), with factors that know nothing (all equal): the
@@ -369,13 +377,18 @@ mod tests {
                 });
             }
         }
-        let p = SplitParams {
-            holdout: 0.2,
-            min_interactions: 3,
-            // The other half keeps its whole order in training.
-            max_test_users: Some(100),
+        // Even learners are tested on their latest course (always 4); the
+        // odd half keeps its whole order in training.
+        let train: Vec<Interaction> = entries
+            .iter()
+            .copied()
+            .filter(|e| e.user % 2 == 1 || e.course != 4)
+            .collect();
+        let test: Vec<(u32, Vec<u32>)> = (0..200).step_by(2).map(|u| (u, vec![4])).collect();
+        let sp = Split {
+            train: &train,
+            test: &test,
         };
-        let sp = split(&entries, SplitKind::Temporal, &p, 1);
         let flat = Factors {
             n: 200,
             k: 1,

@@ -183,7 +183,11 @@ fn fit_and_evaluate(
     let mut evaluated = None;
     let mut next_course = None;
     let report = gate(inter, s, |sp| {
-        let next = NextCourseHoldout::prepare(&inter.entries, &sp, n_courses, category, s.model.seed);
+        let held = crate::paths::evaluate::Split {
+            train: &sp.train,
+            test: &sp.test,
+        };
+        let next = NextCourseHoldout::prepare(&inter.entries, &held, n_courses, category, s.model.seed);
         let (report, model) =
             crate::eval::evaluate::evaluate_model(n_users, n_courses, sp, &s.model, 10, s.weights.purchase)?;
         next_course = next.map(|h| h.evaluate(&model.users, &model.items, 10));

@@ -119,6 +119,19 @@ async fn every_page_renders_the_api_figures(app: TestApp) {
     assert_eq!(b.text("#failure-count").await, "1");
     assert!(b.text("#store-health").await.contains(backend));
     shoot(&b, &format!("{backend}-overview")).await;
+    // Legends are drawn in their series' colours, not the axis grey.
+    b.wait_for("figure svg text.legend").await;
+    let legend = b
+        .eval(
+            "const t = document.querySelector('figure svg text.legend'); return t ? getComputedStyle(t).fill : null",
+            json!([]),
+        )
+        .await;
+    let legend = legend.as_str().unwrap_or("none");
+    assert!(
+        legend.starts_with("rgb(") && legend != "rgb(59, 66, 80)",
+        "legend fill {legend}"
+    );
     // Retrain from the console: the page follows the training to the new version.
     let next = model["version"].as_i64().unwrap() + 1;
     b.click("#retrain").await;
