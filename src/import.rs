@@ -117,6 +117,14 @@ struct CourseRow {
     prerequisites: String,
 }
 
+/// A CSV cell holding a list: items separated by '|', empty ones dropped.
+fn bar_list(cell: &str) -> Vec<String> {
+    cell.split('|')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn progress(path: &std::path::Path) -> ProgressBar {
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(len);
@@ -147,21 +155,11 @@ pub async fn run(store: &Store, args: &ImportArgs, min_ts_ms: i64) -> anyhow::Re
                 id: None,
                 title: row.title,
                 category: row.category,
-                tags: row
-                    .tags
-                    .split('|')
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                tags: bar_list(&row.tags),
                 level: row.level,
                 price_cents: row.price_cents,
                 active: row.active.unwrap_or(true),
-                prerequisites: row
-                    .prerequisites
-                    .split('|')
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                prerequisites: bar_list(&row.prerequisites),
             };
             let course = body.into_course(row.id).map_err(|errs| {
                 anyhow::anyhow!("{}: row {}: invalid course: {errs:?}", path.display(), i + 1)

@@ -16,7 +16,7 @@ use crate::marketing::features::Histories;
 use crate::model::als::fit_from;
 use crate::model::{fit, Csr, Factors, Interactions, Weights};
 use crate::paths::evaluate::NextCourseHoldout;
-use crate::paths::order::category_ids;
+use crate::paths::order::{category_ids, taken_sequences};
 use crate::paths::{NextCourseReport, PathModel};
 use crate::segment::profile::{build_profiles, in_order, profiles_by_user};
 use crate::segment::Profile;
@@ -420,19 +420,13 @@ fn course_categories(inter: &Interactions, catalog: &[Course]) -> Vec<u32> {
 /// its rank in the order the learner took them, 1 first).
 fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> Learners {
     let mut taken: Vec<(u32, u32, f32)> = Vec::new();
-    for group in inter.entries.chunk_by(|a, b| a.user == b.user) {
-        let mut order: Vec<(i64, u32)> = group
-            .iter()
-            .filter(|e| e.taken)
-            .map(|e| (e.start_ms, e.course))
-            .collect();
-        order.sort_unstable();
-        let u = group[0].user;
+    let users = inter.entries.chunk_by(|a, b| a.user == b.user).map(|g| g[0].user);
+    for (u, order) in users.zip(taken_sequences(&inter.entries)) {
         taken.extend(
             order
                 .iter()
                 .enumerate()
-                .map(|(rank, &(_, c))| (u, c, (rank + 1) as f32)),
+                .map(|(rank, &c)| (u, c, (rank + 1) as f32)),
         );
     }
     let taken = Csr::from_triples(inter.users.len(), inter.courses.len(), &taken);
