@@ -49,6 +49,8 @@ pub enum Goal {
 /// Why a step is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+// Its own schema name: `Reason` is the recommendation item's.
+#[schema(as = StepReason)]
 pub enum Reason {
     /// A later step (or the goal) requires it.
     Prerequisite,
