@@ -176,7 +176,6 @@ struct Ranked {
     trending: f64,
     popularity: f64,
     blends: [f64; BLEND_WEIGHTS.len()],
-    hits: [bool; 5],
 }
 
 /// What the next-course holdout needs of a split, taken before the split
@@ -275,13 +274,6 @@ impl NextCourseHoldout {
                     trending: g(&trend),
                     popularity: g(&pop),
                     blends,
-                    hits: [
-                        g(&factor) > 0.0,
-                        g(&order) > 0.0,
-                        false,
-                        g(&trend) > 0.0,
-                        g(&pop) > 0.0,
-                    ],
                 }
             })
             .collect();
@@ -299,14 +291,13 @@ impl NextCourseHoldout {
             &judge.iter().map(|r| r.factor).collect::<Vec<_>>(),
         );
         let col = |f: fn(&Ranked) -> f64| ranked.iter().map(f).collect::<Vec<f64>>();
-        let hit = |j: usize| ranked.iter().filter(|r| r.hits[j]).count() as f64 / ranked.len() as f64;
         let blend_col: Vec<f64> = ranked.iter().map(|r| r.blends[best]).collect();
-        let score = |name: &str, hit_rate: f64, v: &[f64]| CandidateScore {
+        // A case is a hit exactly when its gain is above 0.
+        let score = |name: &str, gains: &[f64]| CandidateScore {
             name: name.to_string(),
-            hit_rate,
-            ndcg: mean(v),
+            hit_rate: gains.iter().filter(|&&g| g > 0.0).count() as f64 / gains.len() as f64,
+            ndcg: mean(gains),
         };
-        let blend_hits = blend_col.iter().filter(|&&g| g > 0.0).count() as f64 / ranked.len() as f64;
         let (ord, shuf) = (col(|r| r.order), col(|r| r.shuffled));
         let (difference, p_value) = paired(&ord, &shuf);
         let verdict = match (p_value < ALPHA, difference > 0.0) {
@@ -318,11 +309,11 @@ impl NextCourseHoldout {
             k,
             test_users: ranked.len(),
             candidates: vec![
-                score("factor", hit(0), &col(|r| r.factor)),
-                score("order", hit(1), &ord),
-                score("blend", blend_hits, &blend_col),
-                score("trending", hit(3), &col(|r| r.trending)),
-                score("popularity", hit(4), &col(|r| r.popularity)),
+                score("factor", &col(|r| r.factor)),
+                score("order", &ord),
+                score("blend", &blend_col),
+                score("trending", &col(|r| r.trending)),
+                score("popularity", &col(|r| r.popularity)),
             ],
             blend_weight: BLEND_WEIGHTS[best],
             blend_gain,
