@@ -1,14 +1,17 @@
 //! Marketing at 100,000 learners: scoring every learner as of T (target
-//! ≤ 2 s), the whole pipeline with its backtest fits, and one audience query
-//! ranked by expected value (target ≤ 50 ms).
+//! ≤ 2 s), the whole pipeline with its backtest fits, one audience query
+//! ranked by expected value (target ≤ 50 ms), and uplift: scoring every
+//! learner's uplift columns (≤ 2 s) and an uplift-ranked audience (≤ 50 ms).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
-use courserec::marketing::audience::{Filter, MarketingModel, Offer};
+use courserec::marketing::audience::{Filter, MarketingModel, Offer, Ranking};
+use courserec::marketing::classifier::LinearModel;
 use courserec::marketing::columns::MarketingColumns;
 use courserec::marketing::offer::{Catalogue, NormaliserSampling, OfferShares};
 use courserec::marketing::predict::{predict, score_all};
+use courserec::marketing::uplift::{columns as uplift_columns, Method, UpliftModel, N_UPLIFT_FEATURES};
 use courserec::marketing::{synthetic, MarketingSettings};
 use courserec::model::Factors;
 use rand::SeedableRng;
@@ -52,17 +55,52 @@ fn bench(c: &mut Criterion) {
         categories: (0..8).map(|i| format!("cat{i}")).collect(),
         course_category: category,
         today: planted.today,
+        uplift: None,
+        uplift_from_this_training: false,
+        uplift_report: None,
         cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
+    };
+    // An uplift model over every column: as costly to score as any fit.
+    let linear = |sign: f64| LinearModel {
+        columns: (0..N_UPLIFT_FEATURES).collect(),
+        mean: vec![0.5; N_UPLIFT_FEATURES],
+        scale: vec![1.0; N_UPLIFT_FEATURES],
+        weights: (0..N_UPLIFT_FEATURES).map(|j| sign * 0.1 * j as f64).collect(),
+        intercept: -2.0,
+        activity: None,
+    };
+    let uplift = UpliftModel {
+        method: Method::TwoModel,
+        effect: linear(1.0),
+        control: linear(-1.0),
+        min_effect: 0.02,
+        base_rate: 0.05,
+        mean_discount_pct: 20.0,
+        bins: Vec::new(),
+    };
+    let active = s.activity_mask();
+    g.bench_function("uplift_columns_100k_learners", |b| {
+        b.iter(|| {
+            let cols = uplift_columns(&uplift, &seen, &planted.courses, 8, &active, planted.today);
+            black_box(cols.effect_base.len())
+        })
+    });
+    let uplift_cols = uplift_columns(&uplift, &seen, &planted.courses, 8, &active, planted.today);
+    let model = MarketingModel {
+        uplift: Some(uplift),
+        ..model
     };
     let columns = MarketingColumns {
         scores,
         last_active_ms: vec![i64::from(planted.today - 3) * courserec::domain::DAY_MS; 100_000],
         offers,
+        uplift: Some(uplift_cols),
     };
     let segments: Vec<u32> = (0..100_000).map(|u| u % 7).collect();
     let offer = Offer::Course {
         factor: courses.row(3),
         price_cents: 4900,
+        category: 3,
     };
     let filter = Filter {
         min_purchase_probability: Some(0.0001),
@@ -72,9 +110,32 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 model
-                    .rank(&users, Some(&segments), &columns, &offer, &filter, |u| {
-                        u % 50 == 0
-                    })
+                    .rank(
+                        &users,
+                        Some(&segments),
+                        &columns,
+                        &offer,
+                        &filter,
+                        (Ranking::ExpectedValue, 0.2),
+                        |u| u % 50 == 0,
+                    )
+                    .len(),
+            )
+        })
+    });
+    g.bench_function("audience_uplift_100k_learners", |b| {
+        b.iter(|| {
+            black_box(
+                model
+                    .rank(
+                        &users,
+                        Some(&segments),
+                        &columns,
+                        &offer,
+                        &filter,
+                        (Ranking::Uplift, 0.2),
+                        |u| u % 50 == 0,
+                    )
                     .len(),
             )
         })

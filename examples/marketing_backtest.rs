@@ -76,6 +76,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
         version: 1,
         days: day_data,
         progress: None,
+        campaigns: Vec::new(),
     };
     let started = std::time::Instant::now();
     let settings = TrainSettings::default();
@@ -102,7 +103,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
 /// Scoring and one audience query at 100,000 synthetic learners, medians
 /// of five runs (`cargo bench --bench marketing` measures the same).
 fn scale() {
-    use courserec::marketing::audience::{Filter, MarketingModel, Offer};
+    use courserec::marketing::audience::{Filter, MarketingModel, Offer, Ranking};
     use courserec::marketing::columns::MarketingColumns;
     use courserec::marketing::offer::{Catalogue, NormaliserSampling, OfferShares};
     use courserec::marketing::predict::{predict, score_all};
@@ -140,16 +141,21 @@ fn scale() {
         course_category: category,
         today: planted.today,
         cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
+        uplift: None,
+        uplift_from_this_training: false,
+        uplift_report: None,
     };
     let columns = MarketingColumns {
         scores,
         last_active_ms: vec![i64::from(planted.today - 3) * courserec::domain::DAY_MS; n],
         offers,
+        uplift: None,
     };
     let segments: Vec<u32> = (0..n as u32).map(|u| u % 7).collect();
     let offer = Offer::Course {
         factor: courses.row(3),
         price_cents: 4900,
+        category: 3,
     };
     let audience = median_secs(5, || {
         let m = model.rank(
@@ -158,6 +164,7 @@ fn scale() {
             &columns,
             &offer,
             &Filter::default(),
+            (Ranking::ExpectedValue, 0.0),
             |u| u % 50 == 0,
         );
         assert!(m.len() > n / 2);

@@ -162,7 +162,11 @@ impl Application {
         {
             store.bulk_insert_events(chunk).await?;
         }
-        tracing::info!("demo data loaded; training the first model");
+        load_demo_campaigns(store, &data.campaigns, &data.courses).await?;
+        tracing::info!(
+            campaigns = data.campaigns.campaigns.len(),
+            "demo data loaded; training the first model"
+        );
         if let Some(outcome) = self.state.trainer.run_now().await {
             tracing::info!(?outcome, "first training done");
         }
@@ -346,4 +350,49 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received; draining");
+}
+
+/// Stores the demo's past campaigns (members drawn as `POST /campaigns`
+/// draws them, with the campaign's seed) and the purchases they caused.
+pub async fn load_demo_campaigns(
+    store: &crate::store::Store,
+    past: &demo::campaigns::PastCampaigns,
+    courses: &[crate::domain::Course],
+) -> anyhow::Result<()> {
+    use crate::marketing::campaign::{offer_courses, spec::OfferSpec, DrawPlan};
+    store.bulk_insert_events(&past.events).await?;
+    for d in &past.campaigns {
+        let listed = courses.iter().map(|c| (c.id.as_str(), c.category.as_str()));
+        let (offered, offer_category) = offer_courses(&OfferSpec::Category(d.category.clone()), listed);
+        let c = crate::store::StoredCampaign {
+            id: d.id.clone(),
+            name: d.name.clone(),
+            course_id: None,
+            category: Some(d.category.clone()),
+            audience: "{}".into(),
+            discount_pct: None,
+            control_share: d.control_share,
+            seed: d.seed() as i64,
+            model_version: 0,
+            created_ms: d.created_ms,
+            ends_ms: d.ends_ms,
+            offer_category: Some(offer_category),
+            idempotency_key: None,
+            request_hash: None,
+            held_out_overlap: 0,
+            arms: Some(serde_json::to_string(&d.arms)?),
+            targeting: "random".into(),
+            budget_cents: None,
+        };
+        let shares = d.arm_shares();
+        let plan = DrawPlan {
+            seed: d.seed(),
+            control_share: d.control_share,
+            arm_shares: &shares,
+            size: d.size,
+            budget: None,
+        };
+        store.create_campaign(&c, &offered, &d.candidates, &plan).await?;
+    }
+    Ok(())
 }

@@ -124,6 +124,7 @@
         keys.map((k) => [k, num(m.metrics[k]), num(m.baseline_metrics[k]), m.baseline_metrics[k] > 0 ? (m.metrics[k] / m.baseline_metrics[k]).toFixed(2) + '×' : '–']), [0, 1, 1, 1])));
     }
     if (m.paths && m.paths.next_course) out.push(nextCourseCard(m.paths));
+    if (m.marketing && m.marketing.uplift) out.push(upliftCard(m.marketing.uplift));
     if (hist.status === 'fulfilled') {
       const runs = hist.value.items;
       const pub = runs.filter((r) => r.status === 'published' && r.metrics).reverse();
@@ -164,6 +165,33 @@
       h('p', { id: 'next-course-blend' }, p.serving_blend
         ? `The blend serves in recommendations (weight ${num(p.blend_weight, 2)}, NDCG gain ${num(r.blend_gain, 4)}, p = ${num(r.blend_p_value)}).`
         : `The blend does not serve: its NDCG gain ${num(r.blend_gain, 4)} (p = ${num(r.blend_p_value)}) did not win.`));
+  }
+
+  const UPLIFT_SERVING = { this_training: 'this training\'s', previous_training: 'the previous training\'s' };
+  // The uplift model behind rank_by=uplift and uplift targeting: which one
+  // serves, and what the latest training measured on past campaigns (the
+  // held-out Qini of each candidate ranking, with 95 % intervals).
+  function upliftCard(u) {
+    const f = u.fit;
+    const ci = (x) => (x ? `${num(x[0], 4)} to ${num(x[1], 4)}` : '–');
+    const serving = u.serving
+      ? `Serving: ${UPLIFT_SERVING[u.serving] || words(u.serving)} model (${words(u.serving_method)}).`
+      : 'No uplift model serves: uplift targeting is not available yet.';
+    const min = u.min_effect == null ? '' : ` Learners whose uplift is within ${F.points(u.min_effect, 1).replace('+', '')} of zero count as unmoved (sure thing or lost cause).`;
+    const out = [h('p', { id: 'uplift-serving' }, serving + min)];
+    if (!f) return h('section', { class: 'card', id: 'uplift-card' }, h('h2', {}, 'Uplift model'), out, note('No uplift fit yet.', 'uplift-no-fit'));
+    const g = f.gain_over_propensity;
+    out.push(h('p', { id: 'uplift-status' }, `Latest fit: ${words(f.status)}${f.method ? ' (' + words(f.method) + ')' : ''}${f.reason ? ': ' + f.reason : ''}.`),
+      h('div', { class: 'cards' }, stat('campaigns', int(f.campaigns), 'uplift-campaigns'), stat('randomised learners', int(f.learners), 'uplift-learners'),
+        stat('treated · control', `${int(f.treated)} · ${int(f.control)}`), stat('conversions', int(f.conversions)),
+        f.learners_needed != null ? stat('learners still needed', int(f.learners_needed), 'uplift-learners-needed') : null),
+      (f.candidates || []).length ? table(['ranking', 'Qini (held out)', '95% interval'], f.candidates.map((c) => h('tr', { 'data-method': c.method },
+        h('td', {}, words(c.method)), h('td', { class: 'n' }, num(c.qini, 4)), h('td', { class: 'n' }, ci(c.qini_ci)))), [0, 1, 1], 'uplift-candidates') : null,
+      g ? h('p', { id: 'uplift-gain' }, `Gain of ${words(g.method)} over propensity: ${num(g.qini, 4)} (95% interval ${ci(g.qini_ci)}).`) : null,
+      (f.by_offer_kind || []).length ? table(['offer kind', 'campaigns', 'learners', 'Qini', '95% interval', 'learners still needed'], f.by_offer_kind.map((k) => [
+        k.offer_kind, int(k.campaigns), int(k.learners), num(k.qini, 4), ci(k.qini_ci), k.learners_needed == null ? '–' : int(k.learners_needed)]), [0, 1, 1, 1, 1, 1]) : null,
+      h('p', { class: 'muted' }, `Validation: ${words(f.validation || null)}; ${int(f.bootstrap_replicates)} bootstrap replicates.`));
+    return h('section', { class: 'card', id: 'uplift-card' }, h('h2', {}, 'Uplift model'), out);
   }
 
   // "Training: evaluate (phase 4 of about 7), 3.2 s so far".
@@ -366,6 +394,9 @@
       out.push(card(`${int(r.total)} courses`, table(['course', 'category', 'level', 'price', 'active'], r.items.map((c) => h('tr', {},
         h('td', {}, h('a', { href: '#/courses/' + encodeURIComponent(c.course_id) }, c.title), h('span', { class: 'muted' }, ' ' + c.course_id)),
         h('td', {}, c.category), h('td', {}, c.level), h('td', { class: 'n' }, money(c.price_cents)), h('td', {}, c.active ? 'yes' : 'no'))), [0, 0, 0, 1, 0])));
+      // A category's audience: who to offer the category's courses to.
+      const category = ci.value.trim();
+      if (category && (await has('/audiences'))) out.push(await audienceCard({ category, title: category }));
       return out;
     }
     const c = await api('/courses/' + encodeURIComponent(id));
@@ -389,6 +420,14 @@
     return out;
   }
 
+  // The offer an audience is for: a course (its page) or a category (the
+  // catalog filtered by one).
+  const offerOf = (c) => (c.course_id ? { course_id: c.course_id } : { category: c.category });
+  const learnerLink = (id) => h('a', { href: '#/learners/' + encodeURIComponent(id) }, id);
+  // The server's reason no uplift model can rank yet (409 uplift_model_not_ready).
+  const upliftNotReady = (e) => h('p', { class: 'note', role: 'status', 'data-testid': 'uplift-not-ready' }, 'Uplift is not available yet: ' + e.message);
+  const words = (s) => (s == null ? '–' : String(s).replace(/_/g, ' '));
+
   // With the marketing API: filtered /audiences and "create a campaign";
   // without it: the ranked /courses/<id>/audience and a note.
   async function audienceCard(c) {
@@ -397,6 +436,7 @@
     const segSel = h('select', { id: 'aud-segment' }, h('option', { value: '' }, 'any'), segs.map((x) => h('option', { value: String(x.id) }, `${x.id} · ${x.label}`)));
     const box = h('div', { id: 'audience' });
     const [market, campaigns] = await Promise.all([has('/audiences'), has('/campaigns')]);
+    const offer = offerOf(c);
     const fields = market ? {
       rfm: h('select', { id: 'aud-rfm' }, h('option', { value: '' }, 'any'), RFM_GROUPS.map((g) => h('option', { value: g }, g.replace(/_/g, ' ')))),
       min_purchase_probability: h('input', { id: 'aud-minp', type: 'number', min: '0', max: '1', step: 'any', size: '5' }),
@@ -404,48 +444,152 @@
       active_days: h('input', { id: 'aud-active', type: 'number', min: '1', size: '5' }),
       inactive_days: h('input', { id: 'aud-inactive', type: 'number', min: '1', size: '5' }),
     } : {};
+    // Best expected value first (P(buying) × price), or best expected
+    // uplift first (what the offer adds, from the uplift model).
+    const rankBy = market ? h('select', { id: 'aud-rank-by', onchange: () => load() },
+      h('option', { value: 'expected_value' }, 'expected value'), h('option', { value: 'uplift' }, 'uplift')) : null;
     // The form's strings, typed as the API reads them.
     const filters = () => {
       const raw = { segment: segSel.value };
       for (const [k, el] of Object.entries(fields)) raw[k] = el.value;
       return F.typedFilter(raw);
     };
+    let latest = 0;
     async function load() {
+      const mine = ++latest;
       const { filter, errors } = filters();
       if (errors.length) return box.replaceChildren(h('p', { class: 'error', role: 'alert', id: 'filter-error' }, errors.join('; ')));
       box.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
       try {
-        if (market) {
-          const a = await api('/audiences?limit=50&' + F.audienceQuery({ course_id: c.course_id }, filter));
-          box.replaceChildren(h('p', { id: 'audience-size' }, `${int(a.size)} learners · expected conversions ${num(a.expected_conversions, 1)} · expected revenue ${money(a.expected_revenue_cents)}`),
-            table(['learner', 'purchase', 'churn', 'expected value', 'segment', 'RFM'], a.users.map((u) => [h('a', { href: '#/learners/' + encodeURIComponent(u.user_id) }, u.user_id),
-              pct(u.purchase_probability), pct(u.churn_probability), money(u.expected_value_cents), u.segment_id == null ? '–' : String(u.segment_id), u.rfm_group || '–']), [0, 1, 1, 1, 1, 0]),
-            campaignForm(c, filter, a.size, campaigns));
-        } else {
-          const a = await api(`/courses/${encodeURIComponent(c.course_id)}/audience?n=50${segSel.value ? '&segment=' + segSel.value : ''}`);
-          box.replaceChildren(h('p', { id: 'audience-size' }, `${a.users.length} learners most likely to buy (by model score)`),
-            table(['learner', 'score', 'segment'], a.users.map((u) => [h('a', { href: '#/learners/' + encodeURIComponent(u.user_id) }, u.user_id), num(u.score), u.segment_id == null ? '–' : String(u.segment_id)]), [0, 1, 1]),
-            note('Campaigns are not available on this server (it has no POST /campaigns); this audience can be exported but not sent.', 'campaigns-unavailable'));
-        }
-      } catch (e) { box.replaceChildren(failure(e)); }
+        const shown = market ? await marketAudience(c, offer, filter, rankBy.value, campaigns) : await rankedAudience(c, segSel.value);
+        if (mine === latest) box.replaceChildren(...shown);
+      } catch (e) {
+        if (mine === latest) box.replaceChildren(e.code === 'uplift_model_not_ready' ? upliftNotReady(e) : failure(e));
+      }
     }
     const form = h('form', { class: 'row', id: 'audience-form', onsubmit: (e) => { e.preventDefault(); load(); } },
-      h('label', {}, 'segment', segSel), Object.entries(fields).map(([k, el]) => h('label', {}, k.replace(/_/g, ' '), el)), h('button', { type: 'submit' }, 'Apply filters'));
+      h('label', {}, 'segment', segSel), Object.entries(fields).map(([k, el]) => h('label', {}, k.replace(/_/g, ' '), el)),
+      rankBy ? h('label', {}, 'rank by', rankBy) : null, h('button', { type: 'submit' }, 'Apply filters'));
     await load();
-    return card('Audience', form, box);
+    return card(c.course_id ? 'Audience' : `Audience: category ${c.category}`, form, box);
   }
 
-  // A campaign for the audience shown above (its typed filters): a preview
-  // of the sizes from the audience's size, then the sizes the server drew.
-  function campaignForm(c, filter, audienceSize, available) {
+  // /audiences for the offer: its size and expected figures, the best 50,
+  // and the campaign form.
+  async function marketAudience(c, offer, filter, rankBy, campaigns) {
+    const ranking = rankBy === 'uplift' ? { rank_by: 'uplift' } : {};
+    const a = await api('/audiences?limit=50&' + F.audienceQuery(Object.assign({}, offer, ranking), filter));
+    const incremental = a.expected_incremental_conversions == null ? '' : ` · expected incremental conversions ${num(a.expected_incremental_conversions, 1)}`;
+    return [h('p', { id: 'audience-size' }, `${int(a.size)} learners · expected conversions ${num(a.expected_conversions, 1)} · expected revenue ${money(a.expected_revenue_cents)}${incremental}`),
+      audienceTable(a.users), campaignForm(c, offer, filter, a.size, campaigns, rankBy)];
+  }
+
+  // Without the marketing API: the course's learners by model score.
+  async function rankedAudience(c, segment) {
+    const a = await api(`/courses/${encodeURIComponent(c.course_id)}/audience?n=50${segment ? '&segment=' + segment : ''}`);
+    return [h('p', { id: 'audience-size' }, `${a.users.length} learners most likely to buy (by model score)`),
+      table(['learner', 'score', 'segment'], a.users.map((u) => [learnerLink(u.user_id), num(u.score), u.segment_id == null ? '–' : String(u.segment_id)]), [0, 1, 1]),
+      note('Campaigns are not available on this server (it has no POST /campaigns); this audience can be exported but not sent.', 'campaigns-unavailable')];
+  }
+
+  // Audience members; with an uplift model, each one's expected uplift (in
+  // points) and response group too.
+  function audienceTable(users) {
+    const scored = users.some((u) => u.uplift != null || u.response_group != null);
+    const head = ['learner', 'purchase', 'churn', 'expected value', 'segment', 'RFM'].concat(scored ? ['uplift', 'response group'] : []);
+    const numeric = [0, 1, 1, 1, 1, 0, 1, 0];
+    const rows = users.map((u) => h('tr', { 'data-user-id': u.user_id },
+      [learnerLink(u.user_id), pct(u.purchase_probability), pct(u.churn_probability), money(u.expected_value_cents),
+        u.segment_id == null ? '–' : String(u.segment_id), u.rfm_group || '–'].map((x, i) => h('td', { class: numeric[i] ? 'n' : null }, x)),
+      scored ? [h('td', { class: 'n' }, F.points(u.uplift)),
+        h('td', { class: 'response-group', 'data-group': u.response_group }, words(u.response_group))] : null));
+    return table(head, rows, numeric, 'audience-table');
+  }
+
+  // An arm row of the campaign form: its name, discount and share of the treated.
+  function armRow(name, discount, onRemove) {
+    const row = h('div', { class: 'row arm' },
+      h('label', {}, 'arm name', h('input', { class: 'arm-name', value: name, maxlength: '64', size: '10' })),
+      h('label', {}, 'discount %', h('input', { class: 'arm-discount', type: 'number', min: '0', max: '100', step: 'any', size: '4', value: discount })),
+      h('label', {}, 'share', h('input', { class: 'arm-share', type: 'number', min: '0', max: '1', step: 'any', size: '5' })),
+      h('button', { type: 'button', class: 'secondary arm-remove', onclick: () => onRemove(row) }, 'Remove'));
+    return row;
+  }
+
+  // The campaign's offers: the one discount field, or (after "Add an arm")
+  // two to eight arm rows; adding or removing one splits the treated equally.
+  function armsEditor(discount, onChange) {
+    const single = h('label', {}, 'discount %', discount);
+    const list = h('div', { id: 'camp-arms' });
+    const rows = () => [...list.querySelectorAll('.arm')];
+    const field = (r, cls) => r.querySelector(cls).value;
+    const split = () => rows().forEach((r, _, all) => { r.querySelector('.arm-share').value = String(+(1 / all.length).toFixed(4)); });
+    const unusedName = () => [...'ABCDEFGH'].find((l) => !rows().some((r) => field(r, '.arm-name').trim() === l)) || '';
+    function remove(row) {
+      row.remove();
+      const left = rows();
+      if (left.length === 1) { discount.value = field(left[0], '.arm-discount'); left[0].remove(); single.hidden = false; }
+      add.disabled = false;
+      split(); onChange();
+    }
+    function grow() {
+      if (!rows().length) { list.append(armRow('A', discount.value, remove)); single.hidden = true; }
+      list.append(armRow(unusedName(), '', remove));
+      add.disabled = rows().length >= 8;
+      split(); onChange();
+    }
+    const add = h('button', { type: 'button', class: 'secondary', id: 'camp-add-arm', onclick: grow }, 'Add an arm');
+    list.addEventListener('input', onChange);
+    // {arms} with two rows or more, else {off} (the one discount, null when blank), or {error}.
+    function value() {
+      const rs = rows();
+      if (!rs.length) {
+        const off = discount.value === '' ? null : Number(discount.value);
+        return off != null && !(off >= 0 && off <= 100) ? { error: 'discount must be from 0 to 100 %' } : { off };
+      }
+      const { arms, errors } = F.typedArms(rs.map((r) => ({ name: field(r, '.arm-name'), discount_pct: field(r, '.arm-discount'), share: field(r, '.arm-share') })));
+      return errors.length ? { error: errors.join('; ') } : { arms };
+    }
+    return { single, list, add, value };
+  }
+
+  // Propensity against uplift targeting for the same offer, size and
+  // discount (percent; null: the uplift model's mean): how many
+  // conversions each would add and how much discount it would give away.
+  async function compareTargeting(offer, filter, n, discount, box) {
+    if (!(n >= 1)) return box.replaceChildren(note('Nobody to compare: the audience is empty.'));
+    const ask = (rank) => api('/audiences?' + F.audienceQuery(Object.assign({}, offer,
+      { size: n, limit: 1, rank_by: rank }, discount == null ? {} : { discount_pct: +discount.toFixed(4) }), filter));
+    box.replaceChildren(h('p', { class: 'muted' }, 'Comparing…'));
+    const [p, u] = await Promise.allSettled([ask('expected_value'), ask('uplift')]);
+    if (p.status === 'rejected') return box.replaceChildren(failure(p.reason));
+    const row = (name, a) => h('tr', { 'data-targeting': name }, h('td', {}, name), h('td', { class: 'n' }, int(a.size)),
+      h('td', { class: 'n' }, num(a.expected_incremental_conversions, 1)), h('td', { class: 'n' }, money(a.expected_discount_cost_cents)));
+    const rows = [row('propensity', p.value)];
+    let why = null;
+    if (u.status === 'fulfilled') rows.push(row('uplift', u.value));
+    else why = u.reason.code === 'uplift_model_not_ready' ? upliftNotReady(u.reason) : failure(u.reason);
+    const at = p.value.discount_pct == null ? '' : ` at a ${num(p.value.discount_pct, 1)} % discount`;
+    box.replaceChildren(h('p', { class: 'muted' }, `The best ${int(n)} learners by each targeting${at}:`),
+      table(['targeting', 'learners', 'expected incremental conversions', 'expected discount cost'], rows, [0, 1, 1, 1], 'camp-preview-table'), why || '');
+  }
+
+  // A campaign for the audience shown above (its offer and typed filters):
+  // a preview of the sizes from the audience's size, a comparison of
+  // propensity and uplift targeting, then the sizes the server drew.
+  function campaignForm(c, offer, filter, audienceSize, available, rankBy) {
     if (!available) return note('Campaigns are not available on this server.', 'campaigns-unavailable');
     const name = h('input', { id: 'camp-name', required: true, value: `${c.title} offer` });
     const size = h('input', { id: 'camp-size', type: 'number', min: '1', step: '1', size: '6' });
     const control = h('input', { id: 'camp-control', type: 'number', min: '0.01', max: '0.99', step: '0.01', value: '0.1', size: '5' });
     const discount = h('input', { id: 'camp-discount', type: 'number', min: '0', max: '100', step: 'any', size: '4' });
+    const targeting = h('select', { id: 'camp-targeting' }, ['propensity', 'uplift', 'random'].map((t) => h('option', { value: t, selected: t === 'uplift' && rankBy === 'uplift' }, t)));
+    const budget = h('input', { id: 'camp-budget', type: 'number', min: '0.01', step: '0.01', size: '7', placeholder: 'none' });
     const submit = h('button', { type: 'submit', id: 'create-campaign' }, 'Create campaign');
-    const preview = h('p', { id: 'camp-preview', role: 'status' });
+    const split = h('p', { id: 'camp-split', role: 'status' });
+    const compared = h('div', { id: 'camp-compare', role: 'status' });
     const msg = h('div', { role: 'status' });
+    const arms = armsEditor(discount, showPreview);
     // One key per campaign being created: a retried or double submit
     // returns the first campaign instead of creating a second.
     const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -454,50 +598,73 @@
     function values() {
       const cap = size.value === '' ? null : Number(size.value);
       const share = Number(control.value);
-      const off = discount.value === '' ? null : Number(discount.value);
+      const cents = budget.value === '' ? null : Math.round(Number(budget.value) * 100);
       if (cap != null && !(Number.isInteger(cap) && cap >= 1)) return { error: 'size must be a whole number of at least 1' };
       if (!(share > 0 && share < 1)) return { error: 'control share must be above 0 and below 1' };
-      if (off != null && !(off >= 0 && off <= 100)) return { error: 'discount must be from 0 to 100 %' };
-      return { cap, share, off };
+      if (cents != null && !(cents >= 1)) return { error: 'budget must be at least $0.01' };
+      const offers = arms.value();
+      return offers.error ? offers : Object.assign({ cap, share, cents, targeting: targeting.value }, offers);
     }
     function showPreview() {
       const v = values();
-      for (const k of ['total', 'treatment', 'control']) delete preview.dataset[k];
-      if (v.error) { preview.textContent = 'No preview: ' + v.error + '.'; return; }
+      for (const k of ['total', 'treatment', 'control']) delete split.dataset[k];
+      if (v.error) { split.textContent = 'No preview: ' + v.error + '.'; return; }
       const p = F.previewSplit(audienceSize, v.cap, v.share);
-      Object.assign(preview.dataset, { total: p.total, treatment: p.treatment, control: p.control });
-      preview.textContent = `Preview: ${int(p.total)} learners, about ${int(p.treatment)} treatment and ${int(p.control)} control `
-        + '(each learner\'s group is drawn when the campaign is created).';
+      Object.assign(split.dataset, { total: p.total, treatment: p.treatment, control: p.control });
+      split.textContent = `Preview: ${int(p.total)} learners, about ${int(p.treatment)} treatment and ${int(p.control)} control `
+        + '(each learner\'s group is drawn when the campaign is created)'
+        + (v.cents != null ? '; the budget may stop it sooner.' : '.');
     }
-    size.addEventListener('input', showPreview);
-    control.addEventListener('input', showPreview);
+    for (const el of [size, control, budget, discount]) el.addEventListener('input', showPreview);
     showPreview();
+    function compare() {
+      const v = values();
+      if (v.error) return compared.replaceChildren(h('p', { class: 'error', role: 'alert' }, v.error));
+      const d = v.arms ? F.meanDiscount(v.arms) : v.off;
+      compareTargeting(offer, filter, v.cap == null ? audienceSize : Math.min(v.cap, audienceSize), d, compared);
+    }
     async function create(e) {
       e.preventDefault();
       const v = values();
       if (v.error) return msg.replaceChildren(h('p', { class: 'error', role: 'alert' }, v.error));
-      const body = { name: name.value, course_id: c.course_id, audience: filter, control_share: v.share };
+      const body = Object.assign({ name: name.value }, offer, { audience: filter, control_share: v.share });
       if (v.cap != null) body.size = v.cap;
-      if (v.off != null) body.discount_pct = v.off;
+      if (v.arms) body.arms = v.arms;
+      else if (v.off != null) body.discount_pct = v.off;
+      if (v.targeting !== 'propensity') body.targeting = v.targeting;
+      if (v.cents != null) body.budget_cents = v.cents;
       submit.disabled = true;
       msg.replaceChildren(h('p', { class: 'muted' }, 'Creating…'));
       try {
         const r = await api('/campaigns', { method: 'POST', body, headers: { 'Idempotency-Key': idempotencyKey } });
         idempotencyKey = newKey();
-        const held = r.held_out_overlap == null ? '' : `; ${int(r.held_out_overlap)} held out (in the control group of a running campaign for an overlapping offer)`;
-        const done = h('p', { id: 'camp-created', class: 'ok', 'data-campaign-id': r.campaign_id, 'data-treatment': r.treatment_size, 'data-control': r.control_size,
-          'data-held-out': r.held_out_overlap == null ? null : r.held_out_overlap },
-        `Created: ${int(r.treatment_size)} treatment and ${int(r.control_size)} control${held}. `,
-        h('a', { id: 'camp-open', href: '#/marketing/campaign/' + encodeURIComponent(r.campaign_id) }, 'Open the campaign'));
-        msg.replaceChildren(done);
-      } catch (err) { msg.replaceChildren(failure(err)); }
+        msg.replaceChildren(created(r));
+      } catch (err) {
+        msg.replaceChildren(err.code === 'uplift_model_not_ready'
+          ? h('p', { class: 'error', role: 'alert', id: 'camp-error', 'data-testid': 'uplift-not-ready' }, 'Uplift targeting is not available yet: ' + err.message)
+          : failure(err));
+      }
       submit.disabled = false;
     }
     return h('div', {}, h('h3', {}, 'Campaign for this audience'),
       h('form', { class: 'row', id: 'campaign-form', onsubmit: create },
-        h('label', {}, 'campaign name', name), h('label', {}, 'size (best by expected value)', size), h('label', {}, 'control share', control),
-        h('label', {}, 'discount %', discount), submit),
-      preview, msg);
+        h('label', {}, 'campaign name', name), h('label', {}, 'size (best first)', size), h('label', {}, 'control share', control),
+        h('label', {}, 'targeting', targeting), h('label', {}, 'budget $ (optional)', budget),
+        arms.single, arms.add, arms.list, submit,
+        h('button', { type: 'button', class: 'secondary', id: 'camp-preview', onclick: compare }, 'Compare targeting')),
+      split, compared, msg);
+  }
+
+  // What POST /campaigns answered: the sizes drawn (per arm with several)
+  // and a link to the campaign.
+  function created(r) {
+    const held = r.held_out_overlap == null ? '' : `; ${int(r.held_out_overlap)} held out (in the control group of a running campaign for an overlapping offer)`;
+    const arms = (r.arms || []).length > 1 ? ` Arms: ${r.arms.map((a) => `${a.name} ${int(a.users)}`).join(', ')}.` : '';
+    const by = r.targeting && r.targeting !== 'propensity' ? ` Targeted by ${r.targeting}.` : '';
+    return h('p', { id: 'camp-created', class: 'ok', 'data-campaign-id': r.campaign_id, 'data-treatment': r.treatment_size, 'data-control': r.control_size,
+      'data-held-out': r.held_out_overlap == null ? null : r.held_out_overlap },
+    `Created: ${int(r.treatment_size)} treatment and ${int(r.control_size)} control${held}.${arms}${by} `,
+    h('a', { id: 'camp-open', href: '#/marketing/campaign/' + encodeURIComponent(r.campaign_id) }, 'Open the campaign'));
   }
 
   async function marketing(args) {
@@ -508,9 +675,10 @@
       try {
         const r = await api('/campaigns');
         const list = r.items || r.campaigns || (Array.isArray(r) ? r : []);
-        out.push(card('Campaigns', list.length ? table(['campaign', 'offer', 'treatment', 'control', 'created', 'ends'], list.map((x) => [
+        out.push(card('Campaigns', list.length ? table(['campaign', 'offer', 'targeting', 'treatment', 'control', 'created', 'ends'], list.map((x) => [
           h('a', { href: '#/marketing/campaign/' + encodeURIComponent(x.campaign_id || x.id) }, x.name || x.campaign_id || x.id), x.course_id || x.category || '–',
-          int(x.treatment_size), int(x.control_size), when(x.created_at), when(x.ends_at)]), [0, 0, 1, 1, 0, 0]) : note('No campaigns yet: create one from a course audience.')));
+          x.targeting || '–', int(x.treatment_size), int(x.control_size), when(x.created_at), when(x.ends_at)]), [0, 0, 0, 1, 1, 0, 0], 'campaigns-table')
+          : note('No campaigns yet: create one from a course audience.')));
       } catch (e) { out.push(card('Campaigns', failure(e))); }
     } else out.push(card('Campaigns', note('Campaigns are not available on this server (it has no GET /campaigns).', 'campaigns-unavailable')));
     try {
@@ -538,8 +706,11 @@
     const sent = (k) => r[k] !== undefined;
     // Figures that are zeros only because nothing happened yet.
     const unlessEmpty = (text) => (empty ? 'no data yet' : text);
+    const targeting = r.targeting || c.targeting;
+    const budget = c.budget_cents == null ? '' : ` · budget ${money(c.budget_cents)}`;
     return [h('h1', { id: 'campaign-title' }, `Campaign: ${c.name || id}`),
-      h('p', {}, `${c.course_id || c.category || ''} · ${int(c.treatment_size)} recipients, ${int(c.control_size)} held out as control · window ${when(r.window.from)} to ${when(r.window.to)}`),
+      h('p', {}, `${c.course_id || c.category || ''} · ${int(c.treatment_size)} recipients, ${int(c.control_size)} held out as control · window ${when(r.window.from)} to ${when(r.window.to)}`
+        + (targeting ? ` · targeted by ${targeting}` : '') + budget),
       h('div', { class: 'row' }, h('button', { type: 'button', id: 'recipients-csv', onclick: csv }, 'Recipients CSV'), dl),
       verdict ? h('p', { class: 'verdict', id: 'campaign-verdict' }, verdict) : null,
       r.srm_warning ? h('p', { class: 'warning', role: 'alert', id: 'srm-warning' }, 'Sample ratio mismatch: ' + r.srm_warning) : null,
@@ -550,12 +721,58 @@
         sent('srm_p_value') ? stat('sample ratio p-value', num(r.srm_p_value), 'campaign-srm') : null,
         stat('incremental conversions', unlessEmpty(num(r.incremental_conversions, 1))),
         stat('incremental revenue', unlessEmpty(money(r.incremental_revenue_cents)), 'campaign-incremental-revenue'),
-        stat('discount cost', money(r.discount_cost_cents)), stat('ROI', unlessEmpty(r.roi == null ? '–' : num(r.roi, 2)))),
+        stat('discount cost', money(r.discount_cost_cents)), stat('ROI', unlessEmpty(r.roi == null ? '–' : num(r.roi, 2))),
+        targeting ? stat('targeting', targeting, 'campaign-targeting') : null,
+        sent('qini_coefficient') ? stat('Qini coefficient', num(r.qini_coefficient, 4), 'campaign-qini-coefficient') : null,
+        r.uplift_learners_needed != null ? stat('randomised learners the uplift model still needs', int(r.uplift_learners_needed), 'campaign-learners-needed') : null),
       h('div', { class: 'grid' }, card('Treatment and control', table(['group', 'learners', 'conversions', 'rate', 'revenue'], rows, [0, 1, 1, 1, 1])),
         card('Uplift (conversion rate difference) with its 95% interval', empty
           ? note('No data yet: an interval needs learners in both groups and a conversion in either.', 'campaign-no-data')
           : C.intervals('Campaign uplift and interval',
-            [{ label: 'uplift', value: r.uplift, low: r.uplift_ci && r.uplift_ci[0], high: r.uplift_ci && r.uplift_ci[1] }], (v) => F.points(v))))];
+            [{ label: 'uplift', value: r.uplift, low: r.uplift_ci && r.uplift_ci[0], high: r.uplift_ci && r.uplift_ci[1] }], (v) => F.points(v)))),
+      armsCard(r, c.arms), qiniCard(r)];
+  }
+
+  const ARM_VERDICTS = { positive: 'raised conversion', negative: 'lowered conversion', no_detectable_effect: 'no detectable effect', insufficient_data: 'not enough data' };
+  // Each arm of a campaign with several against the shared control; p-values
+  // and intervals adjusted for the number of arms. `info`: the campaign's
+  // arms with their planned shares.
+  function armsCard(r, info) {
+    const arms = r.arms || [];
+    if (arms.length < 2) return null;
+    const pts = (v) => F.points(v).replace(' points', '');
+    const share = (name) => { const a = (info || []).find((x) => x.name === name); return a ? pct(a.share, 0) : '–'; };
+    const numeric = [0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1];
+    const rows = arms.map((a) => h('tr', { 'data-arm': a.name }, [a.name, a.discount_pct == null ? '–' : `${num(a.discount_pct, 1)} %`,
+      share(a.name), int(a.users), int(a.conversions), pct(a.rate, 2), pts(a.uplift), a.uplift_ci ? `${pts(a.uplift_ci[0])} to ${pts(a.uplift_ci[1])}` : '–',
+      num(a.p_value), ARM_VERDICTS[a.verdict] || words(a.verdict), num(a.incremental_conversions, 1), money(a.incremental_revenue_cents),
+      money(a.discount_cost_cents), a.roi == null ? '–' : num(a.roi, 2)].map((x, i) => h('td', { class: numeric[i] ? 'n' : null }, x))));
+    const k = arms.length;
+    const adjusted = r.p_value_adjustment === 'bonferroni'
+      ? `Each arm is compared with the shared control group. The p-values and intervals are Bonferroni-adjusted for ${k} arms: each p-value is multiplied by ${k} and each interval is at level 0.05 / ${k}.`
+      : 'Each arm is compared with the shared control group.';
+    const chart = arms.some((a) => a.uplift != null)
+      ? C.intervals('Uplift of each arm with its adjusted interval', arms.map((a) => ({ label: a.name, value: a.uplift, low: a.uplift_ci && a.uplift_ci[0], high: a.uplift_ci && a.uplift_ci[1] })), (v) => F.points(v))
+      : null;
+    return card('Arms against control',
+      table(['arm', 'discount', 'share', 'learners', 'conversions', 'rate', 'uplift (points)', 'adjusted interval (points)', 'adjusted p-value', 'verdict',
+        'incremental conversions', 'incremental revenue', 'discount cost', 'ROI'], rows, numeric, 'campaign-arms'),
+      note(adjusted, 'bonferroni'), chart);
+  }
+
+  // The Qini curve: incremental conversions as more of the campaign's
+  // members are targeted in its ranking order, against random targeting.
+  function qiniCard(r) {
+    if (!('qini' in r)) return null;
+    const q = r.qini || [];
+    let body;
+    if (q.length) {
+      const s = F.qiniSeries(q);
+      body = [h('p', { class: 'muted' }, 'Incremental conversions (treated minus scaled control) among the top share of members by the campaign\'s targeting, against targeting at random.'),
+        C.line('Qini curve: incremental conversions by share of members targeted', s.labels,
+          [{ name: 'this targeting', values: s.curve }, { name: 'random', values: s.random }], (v) => num(v, 1))];
+    } else body = note('No Qini curve: this campaign was created before targeting ranks were kept.', 'campaign-no-qini');
+    return h('section', { class: 'card', id: 'campaign-qini' }, h('h2', {}, 'Qini curve'), body);
   }
 
   async function experiment(id) {

@@ -63,17 +63,21 @@
   }
 
   // Lines over x categories. series: [{name, values:[number|null]}]; fmt formats numbers in the table.
+  // The y axis starts at 0, or below it when a value is negative.
   function line(title, xLabels, series, fmt) {
     const W = 420, H = 200, L = 44, R = 10, T = 12, B = 28;
     const g = svg(W, H, title);
     const all = series.flatMap((x) => x.values).filter((v) => v != null);
     const max = niceMax(Math.max(...all, 0));
+    const least = Math.min(...all, 0);
+    const min = least < 0 ? -niceMax(-least) : 0;
     const x = (i) => L + (xLabels.length < 2 ? (W - L - R) / 2 : (i * (W - L - R)) / (xLabels.length - 1));
-    const y = (v) => T + (H - T - B) * (1 - v / max);
+    const y = (v) => T + (H - T - B) * (1 - (v - min) / (max - min));
     for (let k = 0; k <= 4; k++) {
-      const v = (max * k) / 4;
+      const v = min + ((max - min) * k) / 4;
       g.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: '#e3e6eb' }), s('text', { x: L - 4, y: y(v) + 4, 'text-anchor': 'end' }, short(v)));
     }
+    if (min < 0) g.append(s('line', { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: '#9aa3b0', 'stroke-dasharray': '3 3' }));
     const step = Math.max(1, Math.ceil(xLabels.length / 8));
     xLabels.forEach((l, i) => { if (i % step === 0 || i === xLabels.length - 1) g.append(s('text', { x: x(i), y: H - 8, 'text-anchor': 'middle' }, l)); });
     series.forEach((se, j) => {

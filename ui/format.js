@@ -75,6 +75,50 @@
     return { total, treatment: total - control, control };
   }
 
+  // ---------- arms ----------
+  // A campaign form's arm rows typed as POST /campaigns reads them: raw
+  // holds each row's strings {name, discount_pct, share} ('' = no
+  // discount). Names 1 to 64 characters and unique, discounts 0 to 100,
+  // shares above 0 summing to 1 within 0.01 ("0.33" three times), sent
+  // normalised so they sum to 1. Returns {arms, errors}.
+  function typedArms(raw) {
+    const errors = [];
+    const arms = raw.map((r) => {
+      const a = { name: String(r.name == null ? '' : r.name).trim(), share: Number(r.share) };
+      const d = String(r.discount_pct == null ? '' : r.discount_pct).trim();
+      if (d !== '') a.discount_pct = Number(d);
+      return a;
+    });
+    const names = arms.map((a) => a.name);
+    if (names.some((n) => !n || [...n].length > 64) || new Set(names).size !== names.length) errors.push('arm names must be 1 to 64 characters and unique');
+    if (arms.some((a) => 'discount_pct' in a && !(a.discount_pct >= 0 && a.discount_pct <= 100))) errors.push('each arm\'s discount must be from 0 to 100 %');
+    const total = arms.reduce((acc, a) => acc + a.share, 0);
+    if (arms.some((a) => !(a.share > 0 && a.share <= 1)) || !(Math.abs(total - 1) <= 0.01)) errors.push('arm shares must be above 0 and sum to 1');
+    else arms.forEach((a) => { a.share /= total; });
+    return { arms, errors };
+  }
+
+  // The share-weighted mean discount of arms ({discount_pct, share}; none
+  // counts as 0), percent; null without arms.
+  function meanDiscount(arms) {
+    const total = arms.reduce((acc, a) => acc + a.share, 0);
+    if (!(total > 0)) return null;
+    return arms.reduce((acc, a) => acc + a.share * (a.discount_pct || 0), 0) / total;
+  }
+
+  // A report's Qini points (by fraction targeted) as chart series from the
+  // origin: x labels "0%" to "100%", the campaign's incremental
+  // conversions, and random targeting's straight line to the last point.
+  function qiniSeries(qini) {
+    const xs = [0].concat(qini.map((p) => p.fraction));
+    const last = qini.length ? qini[qini.length - 1] : { fraction: 1, incremental_conversions: 0 };
+    return {
+      labels: xs.map((f) => Math.round(f * 100) + '%'),
+      curve: [0].concat(qini.map((p) => p.incremental_conversions)),
+      random: xs.map((f) => (last.fraction > 0 ? (f / last.fraction) * last.incremental_conversions : 0)),
+    };
+  }
+
   // ---------- campaign report ----------
   // True when the report cannot say anything yet: an arm has no learners,
   // or neither arm has a conversion (a 0 % to 0 % interval means nothing).
@@ -119,5 +163,5 @@
     }
   }
 
-  window.Format = { MINUS, RFM_GROUPS, money, pct, points, num, int, typedFilter, audienceQuery, previewSplit, noData, relativeLift, upliftText, verdictSentence };
+  window.Format = { MINUS, RFM_GROUPS, money, pct, points, num, int, typedFilter, audienceQuery, previewSplit, typedArms, meanDiscount, qiniSeries, noData, relativeLift, upliftText, verdictSentence };
 })();

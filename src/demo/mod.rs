@@ -4,6 +4,7 @@
 //! their event funnels over the 90 days before `now_ms`, optionally with
 //! the future that follows (for tests; never loaded). Same seed, same data.
 
+pub mod campaigns;
 pub mod catalog;
 pub mod events;
 #[cfg(test)]
@@ -110,6 +111,9 @@ pub struct DemoData {
     /// Track learners (ids "t00000"…, not in `users`), their events (loaded
     /// with `events`) and the planted habits.
     pub tracks: tracks::Tracks,
+    /// Past campaigns with planted response types, and the purchases they
+    /// caused (loaded with `events`).
+    pub campaigns: campaigns::PastCampaigns,
 }
 
 /// Generates the demo data set. Each user draws from its own random
@@ -165,8 +169,10 @@ pub fn generate(seed: u64, size: &DemoSize, now_ms: i64) -> DemoData {
     let (events, future) = (to_events(past, 'e'), to_events(future, 'f'));
     let group_names = GROUPS.iter().map(|g| g.0.to_string()).collect();
     let tracks = tracks::generate(&courses, size.track_learners, seed, now_ms);
+    let campaigns = campaigns::generate(&kinds, &courses, &events, now_ms, seed);
     DemoData {
         tracks,
+        campaigns,
         courses,
         users,
         events,

@@ -167,7 +167,14 @@ fn build(
     .map_err(|(why, _)| why)?;
     phases.end("evaluate", evaluate_started);
     let days = std::mem::take(&mut input.days);
-    let log = log_side(days, &inter, &input.catalog, &s, input.read_at_ms, previous);
+    let log = log_side(
+        days,
+        &inter,
+        (&input.catalog, &input.campaigns),
+        &s,
+        input.read_at_ms,
+        previous,
+    );
 
     let fit_started = Instant::now();
     let history = inter.to_csr();

@@ -15,8 +15,9 @@ use super::recommend::count;
 use super::wire::share;
 use super::AppState;
 use crate::error::{ApiError, ErrorBody, Json, Result};
-use crate::marketing::audience::{Filter, Member};
+use crate::marketing::audience::{Filter, Member, Ranking};
 use crate::marketing::rfm::RfmGroup;
+use crate::marketing::uplift::ResponseGroup;
 use crate::serve::audience::{ranked, AudienceError, AudienceSpec};
 use crate::serve::snapshot::ModelSnapshot;
 
@@ -37,6 +38,11 @@ impl From<AudienceError> for ApiError {
             AudienceError::SegmentNotFound(_) => ApiError::not_found("segment_not_found", message),
             AudienceError::Store(e) => ApiError::Store(e),
             AudienceError::Failed(m) => ApiError::Internal(anyhow::anyhow!(m)),
+            AudienceError::UpliftNeedsOffer => ApiError::bad_param(message),
+            AudienceError::UpliftNotReady(_) => ApiError::Conflict {
+                code: "uplift_model_not_ready",
+                message,
+            },
         }
     }
 }
@@ -68,6 +74,18 @@ pub struct AudienceParams {
     /// Not active within the last N days, 1 to 3650.
     #[param(minimum = 1, maximum = 3650)]
     inactive_days: Option<u32>,
+    /// `expected_value` (default: P(buying) × price) or `uplift` (the
+    /// expected incremental value of the offer, from the uplift model).
+    #[param(inline)]
+    rank_by: Option<RankBy>,
+    /// The offer's discount, percent 0 to 100, that uplift is predicted
+    /// at (default: the mean discount the uplift model learned from).
+    #[param(minimum = 0.0, maximum = 100.0)]
+    discount_pct: Option<f64>,
+    /// Keep only the best `size` learners, as a campaign of that size
+    /// would: `size` and the expected figures are theirs.
+    #[param(minimum = 1)]
+    size: Option<usize>,
     /// Page size, 1 to 10,000 (default 100).
     #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
@@ -78,9 +96,24 @@ pub struct AudienceParams {
     after: Option<String>,
 }
 
+/// How `/audiences` ranks.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RankBy {
+    ExpectedValue,
+    Uplift,
+}
+
 impl AudienceParams {
     /// The audience it describes; 400 `invalid_parameter` on a bad value.
-    fn spec(&self) -> Result<AudienceSpec> {
+    /// `default_discount_pct`: the uplift model's mean discount.
+    fn spec(&self, default_discount_pct: f64) -> Result<AudienceSpec> {
+        if self.discount_pct.is_some_and(|d| !(0.0..=100.0).contains(&d)) {
+            return Err(ApiError::bad_param("discount_pct must be from 0 to 100"));
+        }
+        if self.size == Some(0) {
+            return Err(ApiError::bad_param("size must be at least 1"));
+        }
         let prob = |x: Option<f64>, name: &str| match x {
             Some(p) if !(0.0..=1.0).contains(&p) => {
                 Err(ApiError::bad_param(format!("{name} must be from 0 to 1")))
@@ -115,6 +148,11 @@ impl AudienceParams {
                 active_days: days(self.active_days, "active_days")?,
                 inactive_days: days(self.inactive_days, "inactive_days")?,
             },
+            ranking: match self.rank_by {
+                Some(RankBy::Uplift) => Ranking::Uplift,
+                _ => Ranking::ExpectedValue,
+            },
+            discount: self.discount_pct.unwrap_or(default_discount_pct) / 100.0,
         };
         if spec.course_id.is_some() && spec.category.is_some() {
             return Err(ApiError::bad_param("give course_id or category, not both"));
@@ -135,6 +173,13 @@ pub struct AudienceMember {
     pub expected_value_cents: i64,
     pub segment_id: Option<u32>,
     pub rfm_group: RfmGroup,
+    /// Expected incremental purchase probability from the offer at the
+    /// discount, −1..1, 4 decimals; absent without an uplift model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<f64>,
+    /// The learner's response type to the offer; absent without an uplift model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_group: Option<ResponseGroup>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -144,7 +189,17 @@ pub struct Audience {
     /// Sum of purchase probabilities over the whole audience, 2 decimals.
     pub expected_conversions: f64,
     pub expected_revenue_cents: i64,
-    /// This page, best expected value first.
+    /// `expected_value` or `uplift`.
+    pub rank_by: &'static str,
+    /// The discount uplift was predicted at, percent.
+    pub discount_pct: f64,
+    /// Sum of uplifts over the whole audience (conversions the offer
+    /// would add), 2 decimals; null without an uplift model.
+    pub expected_incremental_conversions: Option<f64>,
+    /// Expected discount given away over the whole audience (price ×
+    /// discount × P(buying when offered)), cents; null without an uplift model.
+    pub expected_discount_cost_cents: Option<i64>,
+    /// This page, best first.
     pub users: Vec<AudienceMember>,
     /// Pass as `after` for the next page; null on the last.
     pub next: Option<String>,
@@ -154,18 +209,21 @@ pub struct Audience {
 fn member(snap: &ModelSnapshot, m: &Member) -> AudienceMember {
     let cols = snap.users.marketing.as_ref().expect("ranked with predictions");
     let u = m.user as usize;
+    let model = snap.marketing.as_deref().and_then(|mk| mk.uplift.as_ref());
     AudienceMember {
         user_id: snap.users.ids[u].clone(),
         purchase_probability: share(m.purchase),
         churn_probability: m.churn.map(share),
-        expected_value_cents: m.value_cents.round() as i64,
+        expected_value_cents: (m.purchase * m.price_cents).round() as i64,
         segment_id: snap.users.segment_of(m.user),
         rfm_group: cols.scores.rfm[u].group,
+        uplift: m.response.map(|r| share(r.uplift)),
+        response_group: model.zip(m.response).map(|(model, r)| model.group(&r)),
     }
 }
 
 const CSV_HEADER: &str =
-    "user_id,purchase_probability,churn_probability,expected_value_cents,segment_id,rfm_group\n";
+    "user_id,purchase_probability,churn_probability,expected_value_cents,segment_id,rfm_group,uplift,response_group\n";
 
 fn csv_line(m: &AudienceMember) -> String {
     let opt = |x: Option<String>| x.unwrap_or_default();
@@ -176,7 +234,28 @@ fn csv_line(m: &AudienceMember) -> String {
         m.expected_value_cents.to_string(),
         opt(m.segment_id.map(|s| s.to_string())),
         m.rfm_group.as_str().to_string(),
+        opt(m.uplift.map(|u| u.to_string())),
+        opt(m.response_group.map(|g| {
+            serde_json::to_value(g)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        })),
     ])
+}
+
+/// The discount uplift is predicted at when none is asked: the serving
+/// uplift model's mean, percent (0 without a model).
+pub fn default_discount_pct(app: &AppState) -> f64 {
+    app.live
+        .snapshot()
+        .and_then(|s| {
+            s.marketing
+                .as_deref()
+                .and_then(|m| m.uplift.as_ref())
+                .map(|u| u.mean_discount_pct)
+        })
+        .unwrap_or(0.0)
 }
 
 /// A response that streams rows a thousand at a time as the client reads.
@@ -207,8 +286,10 @@ pub fn csv_stream(
     responses(
         (status = 200, description = "One page (JSON) or the whole audience (CSV)",
             content((Audience = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "A bad parameter, or rank_by=uplift without an offer (`invalid_parameter`)", body = ErrorBody),
         (status = 404, description = "No such course, category or segment (`course_not_found`, `category_not_found`, `segment_not_found`)", body = ErrorBody),
-        (status = 409, description = "The cursor belongs to an earlier model (`stale_cursor`)", body = ErrorBody),
+        (status = 409, description = "The cursor belongs to an earlier model (`stale_cursor`), or rank_by=uplift \
+            before an uplift model serves (`uplift_model_not_ready`, with the reason)", body = ErrorBody),
     )
 )]
 async fn get_audiences(
@@ -216,9 +297,12 @@ async fn get_audiences(
     Query(p): Query<AudienceParams>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let spec = p.spec()?;
+    let spec = p.spec(default_discount_pct(&app))?;
     let limit = count(p.limit, "limit", 100, 10_000)?;
-    let audience = ranked(&app.live, &app.store, &spec).await?;
+    let mut audience = ranked(&app.live, &app.store, &spec).await?;
+    if let Some(size) = p.size {
+        audience.truncate(size);
+    }
     if wants_csv(&headers) {
         let rows = (0..audience.len()).map(move |i| csv_line(&member(&audience.snap, audience.get(i))));
         return Ok(csv_stream(CSV_HEADER, rows));
@@ -241,10 +325,32 @@ async fn get_audiences(
     let end = (start + limit).min(audience.len());
     let next = (start < end && end < audience.len())
         .then(|| Cursor::encode(snap.version, &snap.users.ids[audience.get(end - 1).user as usize]));
+    let scored = audience.iter().any(|m| m.response.is_some());
+    let d = spec.discount;
     Ok(Json(Audience {
         size: audience.len(),
         expected_conversions: (audience.iter().map(|m| m.purchase).sum::<f64>() * 100.0).round() / 100.0,
-        expected_revenue_cents: audience.iter().map(|m| m.value_cents).sum::<f64>().round() as i64,
+        expected_revenue_cents: audience
+            .iter()
+            .map(|m| m.purchase * m.price_cents)
+            .sum::<f64>()
+            .round() as i64,
+        rank_by: match spec.ranking {
+            Ranking::Uplift => "uplift",
+            _ => "expected_value",
+        },
+        discount_pct: (d * 10_000.0).round() / 100.0,
+        expected_incremental_conversions: scored.then(|| {
+            let sum: f64 = audience.iter().filter_map(|m| m.response).map(|r| r.uplift).sum();
+            (sum * 100.0).round() / 100.0
+        }),
+        expected_discount_cost_cents: scored.then(|| {
+            audience
+                .iter()
+                .filter_map(|m| Some(m.response?.discount_cost_cents(m.price_cents, d)))
+                .sum::<f64>()
+                .round() as i64
+        }),
         users: (start..end).map(|i| member(snap, audience.get(i))).collect(),
         next,
         model_version: snap.version,

@@ -18,11 +18,16 @@ use crate::domain::now_ms;
 use crate::error::{ApiError, ErrorBody, Json, Result};
 use crate::experiment::sequential::{srm_warning, Verdict, MIN_UNITS_PER_ARM, TEST_NAME};
 use crate::marketing::audience::Filter;
-use crate::marketing::campaign::report::{report as figures, Cuped, ReportInput};
-use crate::marketing::campaign::spec::{check, CampaignAudience, CampaignDraft, OfferSpec};
-use crate::marketing::campaign::{offer_courses, Arm};
+use crate::marketing::audience::Ranking;
+use crate::marketing::campaign::report::{report as figures, ArmInput, Cuped, ReportInput};
+use crate::marketing::campaign::spec::{
+    check, stored_arms, ArmDraft, CampaignAudience, CampaignDraft, OfferSpec, Targeting,
+};
+use crate::marketing::campaign::{offer_courses, Arm, DrawPlan};
+use crate::marketing::uplift::qini::{coefficient, deciles, QiniPoint, Unit};
 use crate::serve::audience::{rank, AudienceSpec};
-use crate::store::{CampaignCreation, StoredCampaign};
+use crate::store::{CampaignCreation, StoredCampaign, StoredMember};
+use std::collections::HashSet;
 
 pub fn read_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -63,6 +68,17 @@ struct CampaignBody {
     /// RFC 3339, in the future (default created + the prediction horizon).
     #[schema(format = DateTime)]
     ends_at: Option<String>,
+    /// Several offers: each treated learner gets one arm by a seeded hash
+    /// (shares sum to 1); not with `discount_pct`. Default: one arm.
+    arms: Option<Vec<ArmDraft>>,
+    /// How the audience is ranked before `size` and `budget_cents` cut it
+    /// (default `propensity`). `uplift` needs a published uplift model (409
+    /// `uplift_model_not_ready` otherwise).
+    targeting: Option<Targeting>,
+    /// Stop adding learners once the expected discount cost of the treated
+    /// (price × discount × P(buying when offered)) would pass this, cents.
+    #[schema(minimum = 1)]
+    budget_cents: Option<i64>,
 }
 
 impl CampaignBody {
@@ -76,8 +92,21 @@ impl CampaignBody {
             control_share: self.control_share,
             discount_pct: self.discount_pct,
             ends_at: self.ends_at,
+            arms: self.arms,
+            targeting: self.targeting,
+            budget_cents: self.budget_cents,
         }
     }
+}
+
+/// One arm of a campaign and its members now.
+#[derive(Debug, Serialize, ToSchema)]
+struct ArmInfo {
+    name: String,
+    discount_pct: Option<f64>,
+    /// Share of the treated, 0..1.
+    share: f64,
+    users: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -91,6 +120,9 @@ struct CampaignCreated {
     held_out_overlap: usize,
     created_at: String,
     ends_at: String,
+    /// Treated learners per arm.
+    arms: Vec<ArmInfo>,
+    targeting: Targeting,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,6 +141,9 @@ struct CampaignInfo {
     treatment_size: i64,
     control_size: i64,
     held_out_overlap: i64,
+    arms: Vec<ArmInfo>,
+    targeting: String,
+    budget_cents: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -120,8 +155,26 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found("campaign_not_found", format!("no campaign {id:?}"))
 }
 
+/// Each arm of `c` with its members now, and the control group's size.
+async fn arm_infos(app: &AppState, c: &StoredCampaign) -> Result<(Vec<ArmInfo>, u64)> {
+    let arms = stored_arms(c.arms.as_deref(), c.discount_pct);
+    let (sizes, control) = app.store.campaign_arm_sizes(&c.id, arms.len()).await?;
+    let infos = arms
+        .into_iter()
+        .zip(sizes)
+        .map(|(a, users)| ArmInfo {
+            name: a.name,
+            discount_pct: a.discount_pct,
+            share: a.share,
+            users,
+        })
+        .collect();
+    Ok((infos, control))
+}
+
 async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInfo> {
     let (treatment, control) = app.store.campaign_sizes(&c.id).await?;
+    let (arms, _) = arm_infos(app, c).await?;
     Ok(CampaignInfo {
         campaign_id: c.id.clone(),
         name: c.name.clone(),
@@ -136,6 +189,9 @@ async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInf
         treatment_size: treatment,
         control_size: control,
         held_out_overlap: c.held_out_overlap,
+        arms,
+        targeting: c.targeting.clone(),
+        budget_cents: c.budget_cents,
     })
 }
 
@@ -155,6 +211,7 @@ async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInf
         (status = 201, description = "Created, or the campaign first created with this Idempotency-Key", body = CampaignCreated),
         (status = 400, description = "Invalid Idempotency-Key (`invalid_parameter`)", body = ErrorBody),
         (status = 404, description = "No such course, category or segment", body = ErrorBody),
+        (status = 409, description = "targeting uplift before an uplift model serves (`uplift_model_not_ready`, with the reason)", body = ErrorBody),
         (status = 422, description = "Invalid campaign (`invalid_campaign`), nobody matches (`empty_audience`), \
             or the Idempotency-Key was used for another campaign (`idempotency_key_reused`)", body = ErrorBody),
     )
@@ -178,24 +235,40 @@ async fn create_campaign(
         OfferSpec::Course(c) => (Some(c.clone()), None),
         OfferSpec::Category(c) => (None, Some(c.clone())),
     };
+    let id = format!("cmp_{}", uuid::Uuid::now_v7().simple());
+    let seed = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
     let audience = AudienceSpec {
         course_id: course_id.clone(),
         category: category.clone(),
         filter: spec.filter.clone(),
+        ranking: match spec.targeting {
+            Targeting::Propensity => Ranking::ExpectedValue,
+            Targeting::Uplift => Ranking::Uplift,
+            Targeting::Random => Ranking::Random { seed },
+        },
+        discount: spec.mean_discount(),
     };
     let (snap, members) = rank(&app.live, &app.store, &audience).await?;
     let candidates: Vec<String> = members
         .iter()
         .map(|m| snap.users.ids[m.user as usize].clone())
         .collect();
+    // Expected discount cost per candidate at a 100 % discount, cents.
+    let cost: Vec<f64> = members
+        .iter()
+        .map(|m| m.price_cents * m.response.map_or(m.purchase, |r| r.p_treated()))
+        .collect();
+    let (discounts, shares): (Vec<f64>, Vec<f64>) = spec
+        .arm_discounts()
+        .into_iter()
+        .zip(spec.arms.iter().map(|a| a.share))
+        .unzip();
     let courses = &snap.courses;
     let listed = (0..courses.ids.len())
         .filter(|&i| courses.meta[i].listed)
         .map(|i| (courses.ids[i].as_str(), courses.meta[i].category.as_str()));
     let (offered, offer_category) = offer_courses(&spec.offer, listed);
     let horizon = snap.marketing.as_ref().map_or(28, |m| m.predictions.horizon_days);
-    let id = format!("cmp_{}", uuid::Uuid::now_v7().simple());
-    let seed = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
     let c = StoredCampaign {
         id,
         name: spec.name.clone(),
@@ -212,9 +285,21 @@ async fn create_campaign(
         idempotency_key: key,
         request_hash: Some(fingerprint.clone()),
         held_out_overlap: 0,
+        arms: Some(serde_json::to_string(&spec.arms).map_err(anyhow::Error::from)?),
+        targeting: spec.targeting.as_ref().to_string(),
+        budget_cents: spec.budget_cents,
     };
-    let size = spec.size.unwrap_or(usize::MAX);
-    let (members, held_out_overlap) = match app.store.create_campaign(&c, &offered, &candidates, size).await?
+    let plan = DrawPlan {
+        seed,
+        control_share: spec.control_share,
+        arm_shares: &shares,
+        size: spec.size.unwrap_or(usize::MAX),
+        budget: spec.budget_cents.map(|b| (&cost[..], &discounts[..], b as f64)),
+    };
+    let (members, held_out_overlap) = match app
+        .store
+        .create_campaign(&c, &offered, &candidates, &plan)
+        .await?
     {
         CampaignCreation::Created {
             members,
@@ -223,7 +308,11 @@ async fn create_campaign(
         CampaignCreation::Replay(first) => return replay(&app, &first, &fingerprint).await,
         CampaignCreation::Empty => return Err(empty_audience()),
     };
-    let control = members.iter().filter(|m| m.1).count();
+    let control = members.iter().filter(|m| m.control()).count();
+    let mut per_arm = vec![0u64; spec.arms.len()];
+    for a in members.iter().filter_map(|m| m.arm) {
+        per_arm[a] += 1;
+    }
     app.metrics.campaigns_created.inc();
     app.metrics
         .campaign_members
@@ -241,6 +330,18 @@ async fn create_campaign(
             held_out_overlap,
             created_at: time(c.created_ms),
             ends_at: time(c.ends_ms),
+            arms: spec
+                .arms
+                .iter()
+                .zip(per_arm)
+                .map(|(a, users)| ArmInfo {
+                    name: a.name.clone(),
+                    discount_pct: a.discount_pct,
+                    share: a.share,
+                    users,
+                })
+                .collect(),
+            targeting: spec.targeting,
             campaign_id: c.id,
         }),
     )
@@ -281,6 +382,7 @@ async fn replay(app: &AppState, first: &StoredCampaign, fingerprint: &str) -> Re
         ));
     }
     let (treatment, control) = app.store.campaign_sizes(&first.id).await?;
+    let (arms, _) = arm_infos(app, first).await?;
     let mut r = (
         StatusCode::CREATED,
         Json(CampaignCreated {
@@ -290,6 +392,8 @@ async fn replay(app: &AppState, first: &StoredCampaign, fingerprint: &str) -> Re
             held_out_overlap: first.held_out_overlap as usize,
             created_at: time(first.created_ms),
             ends_at: time(first.ends_ms),
+            arms,
+            targeting: first.targeting.parse().unwrap_or_default(),
         }),
     )
         .into_response();
@@ -501,6 +605,46 @@ struct CampaignReport {
     /// With `cuped=true`: the uplift adjusted by pre-period purchases.
     #[serde(skip_serializing_if = "Option::is_none")]
     cuped: Option<CupedReport>,
+    /// Each arm against the shared control; p-values and intervals
+    /// adjusted for the number of arms (see `p_value_adjustment`).
+    arms: Vec<ArmEffect>,
+    /// `bonferroni`: each arm's p-value × the number of arms, its
+    /// interval at level 0.05 / arms (both always-valid).
+    p_value_adjustment: &'static str,
+    /// How the audience was ranked: `propensity`, `uplift` or `random`.
+    targeting: String,
+    /// Cumulative treated against control by decile of the campaign's
+    /// targeting order; empty for campaigns created before ranks were kept.
+    qini: Vec<QiniPoint>,
+    /// Area between the curve and random targeting, incremental
+    /// conversions per member; null without ranks.
+    qini_coefficient: Option<f64>,
+    /// Randomised learners the uplift model still needs, for this kind of
+    /// offer, before its Qini and gain over propensity are significant
+    /// (0: enough); null when it has not been fitted on this kind or its
+    /// estimate is not positive.
+    uplift_learners_needed: Option<u64>,
+}
+
+/// One arm against control.
+#[derive(Debug, Serialize, ToSchema)]
+struct ArmEffect {
+    name: String,
+    discount_pct: Option<f64>,
+    users: u64,
+    conversions: u64,
+    rate: f64,
+    /// Net of the arm's discount, cents.
+    revenue_cents: i64,
+    uplift: Option<f64>,
+    uplift_ci: Option<[f64; 2]>,
+    /// Adjusted for the number of arms.
+    p_value: Option<f64>,
+    verdict: Verdict,
+    incremental_conversions: f64,
+    incremental_revenue_cents: i64,
+    discount_cost_cents: i64,
+    roi: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -533,7 +677,17 @@ async fn campaign_report(
     Query(p): Query<ReportParams>,
 ) -> Result<Json<CampaignReport>> {
     let c = load(&app, &id).await?;
-    let (n_t, n_c) = app.store.campaign_sizes(&c.id).await?;
+    let arms = stored_arms(c.arms.as_deref(), c.discount_pct);
+    let (sizes, n_c) = app.store.campaign_arm_sizes(&c.id, arms.len()).await?;
+    let inputs: Vec<ArmInput> = arms
+        .iter()
+        .zip(&sizes)
+        .map(|(a, &users)| ArmInput {
+            users,
+            discount_pct: a.discount_pct.unwrap_or(0.0),
+            share: a.share,
+        })
+        .collect();
     let payments = app.store.campaign_payments(&c.id).await?;
     let length = c.ends_ms - c.created_ms;
     let covariates = match p.cuped {
@@ -545,16 +699,30 @@ async fn campaign_report(
         _ => None,
     };
     let f = figures(&ReportInput {
-        treatment_users: n_t as u64,
-        control_users: n_c as u64,
+        arms: &inputs,
+        control_users: n_c,
         control_share: c.control_share,
-        discount_pct: c.discount_pct.unwrap_or(0.0),
         from_ms: c.created_ms,
         to_ms: c.ends_ms,
         payments: &payments,
         covariates: covariates.as_deref(),
     });
     let (t, k, e) = (&f.treatment, &f.control, &f.effect);
+    let members = app.store.campaign_members(&c.id).await?;
+    let (qini, qini_coefficient) = qini_of(&members, &f.converted);
+    let offer_kind = if c.course_id.is_some() {
+        "course"
+    } else {
+        "category"
+    };
+    let uplift_learners_needed = app.live.snapshot().and_then(|s| {
+        let report = s.marketing.as_deref()?.uplift_report.clone()?;
+        report
+            .by_offer_kind
+            .into_iter()
+            .find(|k| k.offer_kind == offer_kind)?
+            .learners_needed
+    });
     let m = &app.metrics;
     if c.ends_ms > now_ms() {
         m.campaign_conversions
@@ -597,5 +765,56 @@ async fn campaign_report(
         discount_cost_cents: e.discount_cost_cents,
         roi: e.roi.map(stat),
         cuped: f.cuped.as_ref().map(|x| CupedReport::new(x, length / 86_400_000)),
+        arms: arms
+            .iter()
+            .zip(&f.arms)
+            .map(|(a, x)| ArmEffect {
+                name: a.name.clone(),
+                discount_pct: a.discount_pct,
+                users: x.arm.users,
+                conversions: x.arm.conversions,
+                rate: share(x.arm.rate),
+                revenue_cents: x.arm.revenue_cents,
+                uplift: x.effect.uplift.map(share),
+                uplift_ci: x.effect.uplift_ci.map(|[lo, hi]| [share(lo), share(hi)]),
+                p_value: x.effect.p_value.map(stat),
+                verdict: x.effect.verdict,
+                incremental_conversions: (x.effect.incremental_conversions * 100.0).round() / 100.0,
+                incremental_revenue_cents: x.effect.incremental_revenue_cents,
+                discount_cost_cents: x.effect.discount_cost_cents,
+                roi: x.effect.roi.map(stat),
+            })
+            .collect(),
+        p_value_adjustment: "bonferroni",
+        targeting: c.targeting.clone(),
+        qini,
+        qini_coefficient: qini_coefficient.map(stat),
+        uplift_learners_needed,
     }))
+}
+
+/// The Qini curve by decile of the members' targeting ranks, and its
+/// coefficient; empty when a member has no rank (created before ranks).
+fn qini_of(members: &[StoredMember], converted: &HashSet<String>) -> (Vec<QiniPoint>, Option<f64>) {
+    let mut ranked: Vec<(u32, Unit)> = Vec::with_capacity(members.len());
+    for m in members {
+        let Some(rank) = m.rank else {
+            return (Vec::new(), None);
+        };
+        let unit = Unit {
+            treated: !m.control,
+            converted: converted.contains(&m.user),
+        };
+        ranked.push((rank, unit));
+    }
+    ranked.sort_by_key(|r| r.0);
+    let units: Vec<Unit> = ranked.into_iter().map(|r| r.1).collect();
+    let order: Vec<u32> = (0..units.len() as u32).collect();
+    if units.is_empty() {
+        return (Vec::new(), None);
+    }
+    (
+        deciles(&units, &order),
+        Some(coefficient(&units, &order, |_| 1.0)),
+    )
 }

@@ -155,6 +155,8 @@ pub struct MarketingSummary {
     /// Mean spend of a buyer in the horizon, cents.
     pub spend_per_buyer_cents: i64,
     pub spend: Option<SpendBacktestInfo>,
+    /// The uplift model learned from past campaigns' control groups.
+    pub uplift: crate::marketing::audience::UpliftSummary,
 }
 
 /// What serves. Every field but `status` and `training` is null before the
@@ -299,6 +301,7 @@ async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
                     model: (&b.model).into(),
                     baseline: (&b.baseline).into(),
                 }),
+                uplift: m.uplift_summary(),
             }
         }),
         paths: s.paths.as_ref().map(|p| PathsSummary {

@@ -89,6 +89,12 @@ fn table(n: usize) -> Learners {
             n_categories: CATEGORIES,
             category_share: (0..n * CATEGORIES).map(|x| x as f32 + 0.25).collect(),
         },
+        uplift: Some(crate::marketing::uplift::UpliftColumns {
+            effect_base: (0..n).map(|i| i as f32 * 0.5).collect(),
+            control_base: (0..n).map(|i| -(i as f32)).collect(),
+            n_categories: CATEGORIES,
+            category_share: (0..n * CATEGORIES).map(|x| x as f32 * 2.0).collect(),
+        }),
     };
     Learners::new(
         ids,

@@ -72,7 +72,7 @@ const GRADIENT_TOLERANCE_PER_ROW: f64 = 1e-5;
 /// intercept corrected back to all rows). Falls back to
 /// [`LinearModel::constant`] when only one class occurs or the optimizer
 /// fails (the caller's backtest then shows it is no better).
-pub fn fit(rows: &[super::features::Row], y: &[bool], columns: &[usize], alpha: f64) -> LinearModel {
+pub fn fit<R: AsRef<[f64]>>(rows: &[R], y: &[bool], columns: &[usize], alpha: f64) -> LinearModel {
     let pos = y.iter().filter(|&&b| b).count();
     if pos == 0 || pos == y.len() {
         return LinearModel::constant(y);
@@ -83,17 +83,17 @@ pub fn fit(rows: &[super::features::Row], y: &[bool], columns: &[usize], alpha: 
     let mut mean = vec![0.0; k];
     let mut scale = vec![0.0; k];
     for (j, &c) in columns.iter().enumerate() {
-        mean[j] = picked.iter().map(|&i| rows[i][c]).sum::<f64>() / n;
+        mean[j] = picked.iter().map(|&i| rows[i].as_ref()[c]).sum::<f64>() / n;
         let var = picked
             .iter()
-            .map(|&i| (rows[i][c] - mean[j]).powi(2))
+            .map(|&i| (rows[i].as_ref()[c] - mean[j]).powi(2))
             .sum::<f64>()
             / n;
         // A constant column gets scale 1 so it contributes nothing, not NaN.
         scale[j] = if var > 1e-12 { var.sqrt() } else { 1.0 };
     }
     let x = Array2::from_shape_fn((picked.len(), k), |(i, j)| {
-        (rows[picked[i]][columns[j]] - mean[j]) / scale[j]
+        (rows[picked[i]].as_ref()[columns[j]] - mean[j]) / scale[j]
     });
     let targets: Array1<usize> = picked.iter().map(|&i| usize::from(y[i])).collect();
     let data = Dataset::new(x, targets);

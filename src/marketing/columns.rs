@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::offer::OfferShares;
 use super::predict::Scores;
+use super::uplift::UpliftColumns;
 use crate::model::select_rows;
 
 /// One row per learner, in the learner table's order.
@@ -19,6 +20,9 @@ pub struct MarketingColumns {
     pub last_active_ms: Vec<i64>,
     /// Softmax normalisers and category shares (`n_categories` per learner).
     pub offers: OfferShares,
+    /// The learner half of the uplift model's predictors; `None` without one.
+    #[serde(default)]
+    pub uplift: Option<UpliftColumns>,
 }
 
 impl MarketingColumns {
@@ -42,6 +46,7 @@ impl MarketingColumns {
                     n_categories,
                     category_share,
                 },
+            uplift,
         } = self;
         let mut out = vec![
             ("purchase", purchase.len()),
@@ -56,6 +61,9 @@ impl MarketingColumns {
             0 if shares == 0 => {}
             k if k > 0 && shares % k == 0 => out.push(("category_share", shares / k)),
             _ => out.push(("category_share", usize::MAX)),
+        }
+        if let Some(u) = uplift {
+            out.extend(u.lengths());
         }
         out
     }
@@ -78,6 +86,7 @@ impl MarketingColumns {
                     n_categories,
                     category_share,
                 },
+            uplift,
         } = self;
         MarketingColumns {
             scores: Scores {
@@ -93,6 +102,7 @@ impl MarketingColumns {
                 n_categories: *n_categories,
                 category_share: select_rows(category_share, *n_categories, keep),
             },
+            uplift: uplift.as_ref().map(|u| u.select(keep)),
         }
     }
 }

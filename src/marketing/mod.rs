@@ -19,6 +19,7 @@ pub mod subsample;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;
+pub mod uplift;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,8 @@ pub struct MarketingSettings {
     pub course_softmax_beta: f32,
     /// When the softmax normaliser samples courses instead of scoring all.
     pub offer_normaliser: offer::NormaliserSampling,
+    /// The uplift model learned from past campaigns.
+    pub uplift: uplift::fit::UpliftSettings,
 }
 
 impl Default for MarketingSettings {
@@ -59,6 +62,7 @@ impl Default for MarketingSettings {
             l2: 1.0,
             course_softmax_beta: 10.0,
             offer_normaliser: offer::NormaliserSampling::default(),
+            uplift: uplift::fit::UpliftSettings::default(),
         }
     }
 }
@@ -85,6 +89,7 @@ impl MarketingSettings {
         if !(self.l2.is_finite() && self.l2 >= 0.0 && self.course_softmax_beta.is_finite()) {
             anyhow::bail!("invalid configuration: marketing.l2 and course_softmax_beta must be finite");
         }
+        self.uplift.validate()?;
         self.offer_normaliser.validate()
     }
 }

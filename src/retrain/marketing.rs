@@ -11,10 +11,13 @@ use super::days::DayData;
 use crate::domain::DAY_MS;
 use crate::learners::Learners;
 use crate::marketing::audience::MarketingModel;
+use crate::marketing::classifier::LinearModel;
 use crate::marketing::columns::MarketingColumns;
 use crate::marketing::features::{CourseInfo, DayRow, Histories, History};
 use crate::marketing::offer::{Catalogue, OfferShares};
 use crate::marketing::predict::{check, predict, Incoherent, LearnerData, PredictionModels, Scores};
+use crate::marketing::uplift::fit::{fit_uplift, CampaignOutcomes, UpliftInput, UpliftReport};
+use crate::marketing::uplift::{columns as uplift_columns, UpliftColumns, UpliftModel};
 use crate::marketing::MarketingSettings;
 use crate::serve::snapshot::{CourseMeta, CourseSide, ModelSnapshot};
 
@@ -27,6 +30,66 @@ pub struct Prepared {
     last_active_ms: Vec<i64>,
     today: i32,
     cutoff_ms: i64,
+    uplift: Uplift,
+}
+
+/// The uplift half: the model that serves (this training's when it
+/// passed its gate, else the previous one), this training's report, and
+/// every learner's columns under the serving model.
+#[derive(Default)]
+struct Uplift {
+    model: Option<UpliftModel>,
+    from_this_training: bool,
+    report: Option<UpliftReport>,
+    columns: Option<UpliftColumns>,
+}
+
+/// Fits the uplift model on `campaigns` (ended, learners by id in `users`)
+/// and scores every learner of `data` under the model that will serve.
+fn uplift(
+    data: &LearnerData,
+    categories: &[String],
+    campaigns: &[CampaignOutcomes],
+    users: &HashMap<String, u32>,
+    s: &MarketingSettings,
+    (purchase_model, previous): (&LinearModel, Option<&MarketingModel>),
+) -> Uplift {
+    let keys: Vec<String> = categories
+        .iter()
+        .map(|c| crate::domain::category_key(c))
+        .collect();
+    let past: Vec<_> = campaigns.iter().filter_map(|c| c.indexed(users, &keys)).collect();
+    let active = s.activity_mask();
+    let input = UpliftInput {
+        histories: data.histories,
+        courses: data.courses,
+        n_categories: data.n_categories,
+        active: &active,
+        campaigns: &past,
+        propensity: Some((purchase_model, s.horizon_days)),
+    };
+    let fitted = fit_uplift(&input, s, 0x7570_6c69_6674);
+    let from_this_training = fitted.passed;
+    let model = fitted
+        .model
+        .filter(|_| fitted.passed)
+        .or_else(|| previous.and_then(|p| p.uplift.clone()));
+    let columns = model.as_ref().map(|m| {
+        uplift_columns(
+            m,
+            data.histories,
+            data.courses,
+            data.n_categories,
+            &active,
+            data.today,
+        )
+    });
+    Uplift {
+        model,
+        from_this_training,
+        report: Some(fitted.report),
+        columns,
+    }
 }
 
 /// Predictions and RFM for every learner of `histories` as of the data
@@ -39,6 +102,7 @@ pub fn prepare(
     s: &MarketingSettings,
     (today, cutoff_ms): (i32, i64),
     previous: Option<&MarketingModel>,
+    (campaigns, users): (&[CampaignOutcomes], &HashMap<String, u32>),
 ) -> Prepared {
     let mut categories: Vec<String> = meta.iter().map(|m| m.category.clone()).collect();
     categories.sort_unstable();
@@ -63,6 +127,14 @@ pub fn prepare(
         cutoff_ms,
     };
     let (predictions, scores) = predict(&data, s, previous.map(|p| &p.predictions)).split();
+    let uplift = uplift(
+        &data,
+        &categories,
+        campaigns,
+        users,
+        s,
+        (&predictions.purchase_model, previous),
+    );
     let active = s.activity_mask();
     let last_active_ms = histories
         .iter()
@@ -83,6 +155,7 @@ pub fn prepare(
         last_active_ms,
         today,
         cutoff_ms,
+        uplift,
     }
 }
 
@@ -155,11 +228,15 @@ pub fn finish(
         course_category: prepared.course_category,
         today: prepared.today,
         cutoff_ms: prepared.cutoff_ms,
+        uplift: prepared.uplift.model,
+        uplift_from_this_training: prepared.uplift.from_this_training,
+        uplift_report: prepared.uplift.report,
     };
     let columns = MarketingColumns {
         scores: prepared.scores,
         last_active_ms: prepared.last_active_ms,
         offers,
+        uplift: prepared.uplift.columns,
     };
     (model, columns)
 }

@@ -13,6 +13,7 @@ use crate::eval::evaluate::EvalReport;
 use crate::eval::split::{split, Split, SplitKind, SplitParams};
 use crate::learners::Learners;
 use crate::marketing::features::Histories;
+use crate::marketing::uplift::fit::CampaignOutcomes;
 use crate::model::als::fit_from;
 use crate::model::{fit, Csr, Factors, Interactions, Weights};
 use crate::paths::evaluate::NextCourseHoldout;
@@ -35,6 +36,8 @@ pub struct TrainInput {
     pub days: DayData,
     /// Where the training shows its running phase (`GET /model`).
     pub progress: Option<Arc<super::phases::Progress>>,
+    /// Ended campaigns with their members' outcomes: the uplift model's data.
+    pub campaigns: Vec<CampaignOutcomes>,
 }
 
 impl TrainInput {
@@ -130,7 +133,12 @@ pub fn train(
     let category = course_categories(&inter, &input.catalog);
     let (als, (marketing, predict_seconds)) = rayon::join(
         || fit_and_evaluate(&inter, &category, s, input.progress.as_deref()),
-        || timed(|| predictions(histories, &inter, &input.catalog, s, read_at, previous)),
+        || {
+            timed(|| {
+                let log = (&input.catalog[..], &input.campaigns[..]);
+                predictions(histories, &inter, log, s, read_at, previous)
+            })
+        },
     );
     let als = match als {
         Ok(als) => als,
@@ -238,7 +246,7 @@ pub struct LogSide {
 pub fn log_side(
     days: DayData,
     inter: &Interactions,
-    catalog: &[Course],
+    (catalog, campaigns): (&[Course], &[CampaignOutcomes]),
     s: &TrainSettings,
     read_at_ms: i64,
     previous: Option<&ModelSnapshot>,
@@ -248,7 +256,7 @@ pub fn log_side(
         timed(|| build_profiles(&inter.users, days.aggregates(read_at_ms), &index, read_at_ms));
     let (marketing, predict_seconds) = timed(|| {
         let histories = super::marketing::histories(days, &inter.user_index, &inter.course_index);
-        predictions(histories, inter, catalog, s, read_at_ms, previous)
+        predictions(histories, inter, (catalog, campaigns), s, read_at_ms, previous)
     });
     LogSide {
         profiles,
@@ -262,7 +270,7 @@ pub fn log_side(
 fn predictions(
     histories: Histories,
     inter: &Interactions,
-    catalog: &[Course],
+    (catalog, campaigns): (&[Course], &[CampaignOutcomes]),
     s: &TrainSettings,
     read_at_ms: i64,
     previous: Option<&ModelSnapshot>,
@@ -275,6 +283,7 @@ fn predictions(
         &s.marketing,
         (today, read_at_ms),
         previous.and_then(|p| p.marketing.as_deref()),
+        (campaigns, &inter.user_index),
     )
 }
 

@@ -12,6 +12,8 @@ use super::pipeline::{TrainFailure, TrainInput};
 use super::{Fit, Outcome, Trainer};
 use crate::cluster::Change;
 use crate::domain::now_ms;
+use crate::marketing::campaign::report::{report, PaymentRow, ReportInput};
+use crate::marketing::uplift::fit::{CampaignOutcomes, MemberOutcome};
 use crate::serve::snapshot::{Basis, ModelSnapshot};
 use crate::store::Store;
 use crate::store::TrainingRun;
@@ -148,6 +150,9 @@ impl Trainer {
         let days = read_log(&i.store).await.map_err(store_err)?;
         let n_events = days.n_events();
         let catalog = i.store.list_courses_newest_first().await.map_err(store_err)?;
+        let campaigns = past_campaigns(&i.store, read_at_ms, i.settings.marketing.uplift.max_campaigns)
+            .await
+            .map_err(store_err)?;
         let stored = i.store.max_snapshot_version().await.map_err(store_err)?;
         phases.end("read", read_started);
         let version = stored.max(i.live.version().unwrap_or(0)) + 1;
@@ -159,6 +164,7 @@ impl Trainer {
             version,
             days,
             progress: Some(i.progress.clone()),
+            campaigns,
         };
         let settings = i.settings.clone();
         let previous = i.live.snapshot();
@@ -261,4 +267,52 @@ pub async fn read_log(store: &Store) -> sqlx::Result<DayData> {
     })
     .await
     .map_err(|e| sqlx::Error::Protocol(format!("reading the log panicked: {e}")))
+}
+
+/// The latest `limit` campaigns ended by `cutoff_ms`, each member with the
+/// discount of their arm and whether they converted, by the campaign
+/// report's own rule (the same payments, the same ownership test).
+pub async fn past_campaigns(
+    store: &Store,
+    cutoff_ms: i64,
+    limit: usize,
+) -> sqlx::Result<Vec<CampaignOutcomes>> {
+    let mut out = Vec::new();
+    for c in store.ended_campaigns(cutoff_ms, limit).await? {
+        let arms = crate::marketing::campaign::spec::stored_arms(c.arms.as_deref(), c.discount_pct);
+        let payments = store.campaign_payments(&c.id).await?;
+        let converted = conversions(&payments, c.created_ms, c.ends_ms);
+        let members = store
+            .campaign_members(&c.id)
+            .await?
+            .into_iter()
+            .map(|m| MemberOutcome {
+                converted: converted.contains(&m.user),
+                discount_pct: (!m.control)
+                    .then(|| arms.get(m.arm).and_then(|a| a.discount_pct).unwrap_or(0.0)),
+                user: m.user,
+            })
+            .collect();
+        out.push(CampaignOutcomes {
+            created_ms: c.created_ms,
+            offer_category: c.offer_category.unwrap_or_default(),
+            category_offer: c.course_id.is_none(),
+            members,
+        });
+    }
+    Ok(out)
+}
+
+/// Members who converted in [from_ms, to_ms), by [`report`]'s rule.
+fn conversions(payments: &[PaymentRow], from_ms: i64, to_ms: i64) -> std::collections::HashSet<String> {
+    report(&ReportInput {
+        arms: &[],
+        control_users: 0,
+        control_share: 0.5,
+        from_ms,
+        to_ms,
+        payments,
+        covariates: None,
+    })
+    .converted
 }

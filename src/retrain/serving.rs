@@ -63,6 +63,7 @@ impl Trainer {
             days,
             version: 0,
             progress: None,
+            campaigns: Vec::new(),
         };
         let settings = i.settings.clone();
         let snap = tokio::task::spawn_blocking(move || {

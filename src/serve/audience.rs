@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::snapshot::ModelSnapshot;
 use super::Live;
 use crate::domain::category_key;
-use crate::marketing::audience::{Filter, MarketingModel, Member, Offer};
+use crate::marketing::audience::{Filter, MarketingModel, Member, Offer, Ranking};
 use crate::store::Store;
 
 /// An audience: what is offered and who may receive it.
@@ -24,6 +24,9 @@ pub struct AudienceSpec {
     /// Matched case-insensitively ([`category_key`]), as `/popular` does.
     pub category: Option<String>,
     pub filter: Filter,
+    pub ranking: Ranking,
+    /// The offer's discount, fraction 0..1: what uplift is predicted at.
+    pub discount: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,12 @@ pub enum AudienceError {
     Store(#[from] sqlx::Error),
     #[error("ranking the audience failed: {0}")]
     Failed(String),
+    /// An uplift ranking without an offer to predict the response to.
+    #[error("rank_by=uplift needs an offer: give course_id or category")]
+    UpliftNeedsOffer,
+    /// An uplift ranking before an uplift model serves.
+    #[error("{0}")]
+    UpliftNotReady(String),
 }
 
 /// Bytes of frozen rankings kept (32 bytes a learner: about 2 million
@@ -78,6 +87,11 @@ impl Resolved {
             Resolved::Course(ci) => Offer::Course {
                 factor: snap.courses.factors.row(ci as usize),
                 price_cents: snap.courses.meta[ci as usize].price_cents,
+                category: snap
+                    .marketing
+                    .as_deref()
+                    .and_then(|m| m.course_category.get(ci as usize))
+                    .map_or(usize::MAX, |&c| c as usize),
             },
             Resolved::Category {
                 index,
@@ -190,6 +204,11 @@ impl Ranked {
         Some(self.kept.partition_point(|&p| p <= at))
     }
 
+    /// Keeps the best `n` learners of the audience now.
+    pub fn truncate(&mut self, n: usize) {
+        self.kept.truncate(n);
+    }
+
     /// The members now, in order (what a campaign freezes).
     pub fn into_members(self) -> Vec<Member> {
         self.kept.iter().map(|&p| self.frozen[p as usize]).collect()
@@ -205,6 +224,15 @@ pub async fn ranked(live: &Live, store: &Store, spec: &AudienceSpec) -> Result<R
     let mk: &MarketingModel = snap.marketing.as_deref().ok_or(AudienceError::NotReady)?;
     snap.users.marketing.as_ref().ok_or(AudienceError::NotReady)?;
     let (offer, spec) = resolve(&snap, mk, spec)?;
+    if spec.ranking == Ranking::Uplift {
+        let cols = snap.users.marketing.as_ref().ok_or(AudienceError::NotReady)?;
+        if matches!(offer, Resolved::Any) {
+            return Err(AudienceError::UpliftNeedsOffer);
+        }
+        if let Some(why) = mk.uplift_unavailable(cols, &offer.offer(&snap)) {
+            return Err(AudienceError::UpliftNotReady(why));
+        }
+    }
     if let Some(id) = spec.filter.segment {
         if snap.segments.as_deref().and_then(|s| s.segment(id)).is_none() {
             return Err(AudienceError::SegmentNotFound(id));
@@ -221,17 +249,19 @@ pub async fn ranked(live: &Live, store: &Store, spec: &AudienceSpec) -> Result<R
     let key = (
         snap.version,
         format!(
-            "{:?}|{:?}|{}|{filters}",
+            "{:?}|{:?}|{}|{filters}|{:?}|{}",
             spec.course_id,
             spec.category,
-            offer.price_key(&snap)
+            offer.price_key(&snap),
+            spec.ranking,
+            spec.discount
         ),
     );
     let cache = live.audiences.clone();
     tokio::task::spawn_blocking(move || {
         let frozen = cache
             .get_or_insert_with(&key, || {
-                Ok::<_, std::convert::Infallible>(Arc::new(rank_all(&snap, &offer, &spec.filter)))
+                Ok::<_, std::convert::Infallible>(Arc::new(rank_all(&snap, &offer, &spec)))
             })
             .unwrap_or_else(|never| match never {});
         let kept = kept(&snap, &frozen, offer, &taken_now, &erased);
@@ -252,8 +282,8 @@ pub async fn rank(
     Ok((r.snap.clone(), r.into_members()))
 }
 
-/// Every learner passing `filter`, by expected value for `offer`.
-fn rank_all(snap: &ModelSnapshot, offer: &Resolved, filter: &Filter) -> Vec<Member> {
+/// Every learner passing the spec's filter, in its ranking for `offer`.
+fn rank_all(snap: &ModelSnapshot, offer: &Resolved, spec: &AudienceSpec) -> Vec<Member> {
     let mk = snap.marketing.as_deref().expect("checked before");
     let cols = snap.users.marketing.as_ref().expect("checked before");
     let users = &snap.users;
@@ -262,7 +292,8 @@ fn rank_all(snap: &ModelSnapshot, offer: &Resolved, filter: &Filter) -> Vec<Memb
         users.segment.as_deref(),
         cols,
         &offer.offer(snap),
-        filter,
+        &spec.filter,
+        (spec.ranking, spec.discount),
         |_| false,
     )
 }

@@ -14,7 +14,7 @@ use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 8;
+const FORMAT: u32 = 9;
 
 /// What a snapshot's lists rest on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use super::{guarded_tx, on_pool, Store};
-use crate::marketing::campaign::draw_members;
 use crate::marketing::campaign::report::{Covariate, PaymentRow};
+use crate::marketing::campaign::{draw_members, DrawPlan, Drawn};
 use crate::model::ownership::Payment;
 
 /// A campaign as stored.
@@ -30,6 +30,23 @@ pub struct StoredCampaign {
     pub request_hash: Option<String>,
     /// Learners left out as controls of a running overlapping campaign.
     pub held_out_overlap: i64,
+    /// JSON of the arms; `None`: one arm at `discount_pct`.
+    pub arms: Option<String>,
+    /// `propensity`, `uplift` or `random`.
+    pub targeting: String,
+    pub budget_cents: Option<i64>,
+}
+
+/// user, control, arm, course, type, time (ms), price (cents) of one payment row.
+type PaymentTuple = (String, bool, i32, String, String, i64, Option<i64>);
+
+/// A member as stored: in control, the treated arm, the targeting rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMember {
+    pub user: String,
+    pub control: bool,
+    pub arm: usize,
+    pub rank: Option<u32>,
 }
 
 /// What [`Store::create_campaign`] did.
@@ -37,7 +54,7 @@ pub struct StoredCampaign {
 pub enum CampaignCreation {
     /// Stored, with its members (user, in control).
     Created {
-        members: Vec<(String, bool)>,
+        members: Vec<Drawn>,
         held_out_overlap: usize,
     },
     /// A campaign with the same `Idempotency-Key` exists: this one.
@@ -47,9 +64,10 @@ pub enum CampaignCreation {
 }
 
 const CAMPAIGN_COLUMNS: &str = "id, name, course_id, category, audience, discount_pct, control_share, \
-     seed, model_version, created_ms, ends_ms, offer_category, idempotency_key, request_hash, held_out_overlap";
+     seed, model_version, created_ms, ends_ms, offer_category, idempotency_key, request_hash, held_out_overlap, \
+     arms, targeting, budget_cents";
 
-/// Rows per member insert statement (3 parameters each).
+/// Rows per member insert statement (5 parameters each).
 const MEMBERS_PER_STATEMENT: usize = 5_000;
 
 /// Serialises campaign creations on Postgres, so two at once cannot miss
@@ -71,7 +89,8 @@ impl Store {
     /// one transaction. The candidates (ranked learners) lose those in the
     /// control group of a running campaign for an overlapping offer; the
     /// rest are drawn into treatment or control by
-    /// [`draw_members`], up to `size`. When a campaign with the same
+    /// [`draw_members`] under `plan` (whose seed and control share must be
+    /// the campaign's). When a campaign with the same
     /// `idempotency_key` committed first, nothing is written and that one
     /// is returned.
     pub async fn create_campaign(
@@ -79,7 +98,7 @@ impl Store {
         c: &StoredCampaign,
         offer_courses: &[String],
         candidates: &[String],
-        size: usize,
+        plan: &DrawPlan<'_>,
     ) -> sqlx::Result<CampaignCreation> {
         let outcome = on_pool!(self, p => guarded_tx!(p, tx => {
             if matches!(self, Store::Postgres(_)) {
@@ -88,7 +107,8 @@ impl Store {
             let inserted = sqlx::query(
                 "INSERT INTO campaigns (id, name, course_id, category, audience, discount_pct, control_share, \
                  seed, model_version, created_ms, ends_ms, offer_category, idempotency_key, request_hash, \
-                 held_out_overlap) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0) \
+                 held_out_overlap, arms, targeting, budget_cents) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, $16, $17) \
                  ON CONFLICT (idempotency_key) DO NOTHING",
             )
             .bind(&c.id)
@@ -105,6 +125,9 @@ impl Store {
             .bind(&c.offer_category)
             .bind(&c.idempotency_key)
             .bind(&c.request_hash)
+            .bind(&c.arms)
+            .bind(&c.targeting)
+            .bind(c.budget_cents)
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {
@@ -126,16 +149,22 @@ impl Store {
                     .await?
                     .into_iter()
                     .collect();
-                let (members, held_out) = draw_members(candidates, &held, size, c.seed as u64, c.control_share);
+                let (members, held_out) = draw_members(candidates, &held, plan);
                 if members.is_empty() {
                     for table in ["DELETE FROM campaign_offer_courses WHERE campaign_id = $1", "DELETE FROM campaigns WHERE id = $1"] {
                         sqlx::query(table).bind(&c.id).execute(&mut *tx).await?;
                     }
                 }
                 for chunk in members.chunks(MEMBERS_PER_STATEMENT) {
-                    let mut qb = sqlx::QueryBuilder::new("INSERT INTO campaign_members (campaign_id, user_id, control) ");
-                    qb.push_values(chunk, |mut b, (u, control)| {
-                        b.push_bind(&c.id).push_bind(u).push_bind(*control);
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO campaign_members (campaign_id, user_id, control, arm, list_rank) ",
+                    );
+                    qb.push_values(chunk, |mut b, d| {
+                        b.push_bind(&c.id)
+                            .push_bind(&d.user)
+                            .push_bind(d.control())
+                            .push_bind(d.arm.map(|a| a as i32))
+                            .push_bind(d.rank as i32);
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
@@ -190,6 +219,58 @@ impl Store {
         Ok((of(false), of(true)))
     }
 
+    /// Members now of each treated arm (`arms` of them) and of control.
+    pub async fn campaign_arm_sizes(&self, id: &str, arms: usize) -> sqlx::Result<(Vec<u64>, u64)> {
+        let rows: Vec<(bool, i32, i64)> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT control, COALESCE(arm, 0), COUNT(*) FROM campaign_members WHERE campaign_id = $1 \
+                 GROUP BY control, COALESCE(arm, 0)",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?
+        });
+        let mut treated = vec![0u64; arms.max(1)];
+        let mut control = 0;
+        for (is_control, arm, n) in rows {
+            if is_control {
+                control += n.max(0) as u64;
+            } else if let Some(t) = treated.get_mut(arm.max(0) as usize) {
+                *t += n.max(0) as u64;
+            }
+        }
+        Ok((treated, control))
+    }
+
+    /// Every member of a campaign, by user id.
+    pub async fn campaign_members(&self, id: &str) -> sqlx::Result<Vec<StoredMember>> {
+        let rows: Vec<(String, bool, Option<i32>, Option<i32>)> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT user_id, control, arm, list_rank FROM campaign_members WHERE campaign_id = $1 ORDER BY user_id",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(user, control, arm, rank)| StoredMember {
+                user,
+                control,
+                arm: arm.unwrap_or(0).max(0) as usize,
+                rank: rank.map(|r| r.max(0) as u32),
+            })
+            .collect())
+    }
+
+    /// Campaigns whose window ended by `cutoff_ms`, latest first, at most `limit`.
+    pub async fn ended_campaigns(&self, cutoff_ms: i64, limit: usize) -> sqlx::Result<Vec<StoredCampaign>> {
+        let sql = format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE ends_ms <= $1 ORDER BY ends_ms DESC, id LIMIT $2"
+        );
+        on_pool!(self, p => sqlx::query_as(&sql).bind(cutoff_ms).bind(limit as i64).fetch_all(p).await)
+    }
+
     /// Treatment members after `after` in user-id order, at most `limit`
     /// (`None`: all of them). Control members are never returned.
     pub async fn campaign_recipients(
@@ -220,14 +301,14 @@ impl Store {
     /// intervals (the first open to the past) and joined once, rather than
     /// looked up per event.
     pub async fn campaign_payments(&self, id: &str) -> sqlx::Result<Vec<PaymentRow>> {
-        let rows: Vec<(String, bool, String, String, i64, Option<i64>)> = on_pool!(self, p => {
+        let rows: Vec<PaymentTuple> = on_pool!(self, p => {
             sqlx::query_as(
                 "WITH prices AS (SELECT h.course_id, h.from_ms, h.price_cents, \
                    LEAD(h.from_ms) OVER (PARTITION BY h.course_id ORDER BY h.from_ms) AS to_ms, \
                    ROW_NUMBER() OVER (PARTITION BY h.course_id ORDER BY h.from_ms) AS n \
                    FROM course_prices h JOIN campaign_offer_courses q \
                    ON q.course_id = h.course_id AND q.campaign_id = $1) \
-                 SELECT m.user_id, m.control, e.course_id, e.type, e.ts_ms, p.price_cents \
+                 SELECT m.user_id, m.control, COALESCE(m.arm, 0), e.course_id, e.type, e.ts_ms, p.price_cents \
                  FROM campaign_members m JOIN events e ON e.user_id = m.user_id \
                  JOIN campaign_offer_courses o ON o.campaign_id = m.campaign_id AND o.course_id = e.course_id \
                  LEFT JOIN prices p ON p.course_id = e.course_id \
@@ -240,7 +321,7 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .filter_map(|(user, control, course, kind, ts_ms, price)| {
+            .filter_map(|(user, control, arm, course, kind, ts_ms, price)| {
                 let kind = match kind.as_str() {
                     "purchase" => Payment::Purchase,
                     "refund" => Payment::Refund,
@@ -249,6 +330,7 @@ impl Store {
                 Some(PaymentRow {
                     user,
                     control,
+                    arm: arm.max(0) as usize,
                     course,
                     kind,
                     ts_ms,

@@ -31,7 +31,7 @@ pub use experiments::{Impression, PutError, StoredExperiment};
 pub use health::{run_probe, ProbeTiming, StoreHealth};
 pub use history::TrainingRun;
 pub use indexes::DeferredIndexes;
-pub use marketing::{CampaignCreation, StoredCampaign};
+pub use marketing::{CampaignCreation, StoredCampaign, StoredMember};
 pub use retention::Expired;
 pub use rollup::{Compaction, DayCell, DaySink, KeyedCell};
 

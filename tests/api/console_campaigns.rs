@@ -88,12 +88,29 @@ async fn a_filtered_campaign_by_clicks(app: TestApp) {
     b.type_into("#camp-control", "0.5").await;
     let preview = b
         .eval(
-            "const d = document.querySelector('#camp-preview').dataset; return [d.total, d.treatment, d.control].map(Number)",
+            "const d = document.querySelector('#camp-split').dataset; return [d.total, d.treatment, d.control].map(Number)",
             json!([]),
         )
         .await;
     let expected_control = (size as f64 * 0.5).round() as u64;
     assert_eq!(preview, json!([size, size - expected_control, expected_control]));
+    // Without past campaigns there is no uplift model: the comparison shows
+    // propensity targeting alone and the server's reason.
+    b.click("#camp-preview").await;
+    b.wait_for("#camp-preview-table tr[data-targeting='propensity']")
+        .await;
+    let why = b.text("#camp-compare [data-testid='uplift-not-ready']").await;
+    assert!(why.contains("uplift"), "{why}");
+    let uplift_rows = b
+        .eval(
+            "return document.querySelectorAll(\"#camp-preview-table tr[data-targeting='uplift']\").length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(uplift_rows, json!(0));
+    // The refused uplift request (409) is the only console entry.
+    let errors = b.errors().await;
+    assert!(errors.iter().all(|e| e.contains("409")), "{errors:?}");
     shoot(&b, &format!("{backend}-campaign-form")).await;
 
     b.click("#create-campaign").await;
@@ -206,6 +223,116 @@ async fn a_filtered_campaign_by_clicks(app: TestApp) {
 
 both_backends!(console_campaign_flow, a_filtered_campaign_by_clicks);
 
+/// The figures of each row of `#camp-preview-table` by its targeting.
+async fn compared_rows(b: &Browser) -> HashMap<String, Vec<String>> {
+    let rows = b
+        .eval(
+            "return [...document.querySelectorAll('#camp-preview-table tr[data-targeting]')].map(r => [r.dataset.targeting, [...r.cells].slice(1).map(c => c.textContent)])",
+            json!([]),
+        )
+        .await;
+    serde_json::from_value::<Vec<(String, Vec<String>)>>(rows)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// The uplift parts of the console on the demo with its past campaigns: a
+/// two-arm campaign's arms and Qini curve, propensity against uplift
+/// targeting side by side before creating a campaign, and an audience
+/// ranked by uplift with each learner's response group.
+async fn uplift_in_the_console(app: TestApp) {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = Browser::start(DESKTOP.0, DESKTOP.1).await else {
+        return app.stop().await;
+    };
+    let backend = app.store.backend();
+    let now = courserec::domain::now_ms();
+    let data = courserec::demo::generate(5, &courserec::demo::DemoSize::default(), now);
+    app.load(&data).await;
+    app.load_campaigns(&data).await;
+    app.state.trainer.run_now().await;
+
+    // A past campaign with two arms: each against control, and its Qini curve.
+    open(&b, &app, "marketing/campaign/cmp_demo_2", "marketing").await;
+    b.wait_for("#campaign-arms").await;
+    let arms = b
+        .eval(
+            "return [...document.querySelectorAll('#campaign-arms tbody tr[data-arm]')].map(r => r.dataset.arm)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(arms.as_array().unwrap().len(), 2, "{arms}");
+    assert!(b.text("[data-testid='bonferroni']").await.contains("Bonferroni"));
+    b.wait_for("#campaign-qini svg").await;
+    let qini_points = b
+        .eval(
+            "return document.querySelectorAll('#campaign-qini svg circle').length",
+            json!([]),
+        )
+        .await;
+    // Eleven points (the origin and ten deciles) on each of two lines.
+    assert_eq!(qini_points, json!(22));
+    shoot(&b, &format!("{backend}-campaign-arms-qini")).await;
+
+    // The campaigns list says how each was targeted.
+    open(&b, &app, "marketing", "marketing").await;
+    assert!(b.text("#campaigns-table thead").await.contains("targeting"));
+
+    // A category's audience: propensity and uplift targeting side by side,
+    // for the best 300 (or fewer when the audience is smaller).
+    let everyone = app.get_ok("/audiences?category=python&limit=1").await["size"]
+        .as_u64()
+        .unwrap();
+    let learners = everyone.min(300);
+    assert!(learners > 0);
+    open(&b, &app, "courses?category=python", "courses").await;
+    b.wait_for("#audience-size").await;
+    b.type_into("#camp-size", "300").await;
+    b.type_into("#camp-discount", "20").await;
+    b.click("#camp-preview").await;
+    b.wait_for("#camp-preview-table tr[data-targeting='uplift']")
+        .await;
+    let rows = compared_rows(&b).await;
+    for targeting in ["propensity", "uplift"] {
+        let cells = &rows[targeting];
+        assert_eq!(
+            cells[0].replace(',', ""),
+            learners.to_string(),
+            "{targeting}: {cells:?}"
+        );
+        for c in cells {
+            assert!(c.chars().any(|ch| ch.is_ascii_digit()), "{targeting}: {cells:?}");
+        }
+    }
+    assert!(b.errors().await.is_empty());
+    shoot(&b, &format!("{backend}-campaign-compare")).await;
+
+    // Ranked by uplift: the re-query's members carry their response groups.
+    b.click("#aud-rank-by option[value='uplift']").await;
+    b.click("#audience-form button[type=submit]").await;
+    b.wait_until(
+        "const t = document.querySelector('#camp-targeting'); return !!t && t.value === 'uplift' && document.querySelectorAll('#audience-table .response-group').length > 0",
+    )
+    .await;
+    let groups = b
+        .eval(
+            "return [...document.querySelectorAll('#audience-table .response-group')].map(c => c.textContent)",
+            json!([]),
+        )
+        .await;
+    let groups: Vec<String> = serde_json::from_value(groups).unwrap();
+    let known = ["persuadable", "sure thing", "lost cause", "do not disturb"];
+    assert!(groups.iter().all(|g| known.contains(&g.as_str())), "{groups:?}");
+    assert_eq!(groups[0], "persuadable", "{groups:?}");
+    assert!(b.errors().await.is_empty());
+    shoot(&b, &format!("{backend}-audience-by-uplift")).await;
+    b.quit().await;
+    app.stop().await;
+}
+
+both_backends!(console_uplift, uplift_in_the_console);
+
 /// The console's pure helpers (ui/format.js), run in the browser on cases
 /// checked by hand: money and signs, typed filters, the preview split, "no
 /// data yet", relative lift and the verdict sentences of the report fields
@@ -247,6 +374,23 @@ async fn the_console_formats_figures_and_verdicts() {
     assert_eq!(
         f("[F.previewSplit(120, 50, 0.1), F.previewSplit(7, null, 0.5)]").await,
         json!([{"total": 50, "treatment": 45, "control": 5}, {"total": 7, "treatment": 3, "control": 4}])
+    );
+    // Arm rows: shares within 0.01 of 1 are sent normalised; bad rows say why.
+    assert_eq!(
+        f("F.typedArms([{name: ' ten ', discount_pct: '10', share: '0.5'}, {name: 'none', discount_pct: '', share: '0.5'}])").await,
+        json!({"arms": [{"name": "ten", "discount_pct": 10, "share": 0.5}, {"name": "none", "share": 0.5}], "errors": []})
+    );
+    assert_eq!(
+        f("F.typedArms([{name: 'a', discount_pct: '120', share: '0.7'}, {name: 'a', share: '0.7'}]).errors.length").await,
+        json!(3)
+    );
+    assert_eq!(
+        f("F.meanDiscount([{discount_pct: 10, share: 0.25}, {share: 0.25}, {discount_pct: 30, share: 0.5}])").await,
+        json!(17.5)
+    );
+    assert_eq!(
+        f("F.qiniSeries([{fraction: 0.5, incremental_conversions: 3}, {fraction: 1, incremental_conversions: 4}])").await,
+        json!({"labels": ["0%", "50%", "100%"], "curve": [0, 3, 4], "random": [0, 2, 4]})
     );
 
     let arms = "treatment: {users: 100, conversions: 20, rate: 0.2}, control: {users: 50, conversions: 5, rate: 0.1}, uplift: 0.1";

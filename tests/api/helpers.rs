@@ -214,6 +214,13 @@ impl TestApp {
         }
     }
 
+    /// Also stores the demo's past campaigns and the purchases they caused.
+    pub async fn load_campaigns(&self, data: &courserec::demo::DemoData) {
+        courserec::startup::load_demo_campaigns(&self.store, &data.campaigns, &data.courses)
+            .await
+            .unwrap();
+    }
+
     /// Waits until no training is running (bounded).
     pub async fn wait_for_training(&self) {
         for _ in 0..600 {

@@ -36,5 +36,6 @@ mod retention;
 mod rollup;
 mod schema;
 mod segments;
+mod uplift;
 mod webdriver;
 mod young_platform;

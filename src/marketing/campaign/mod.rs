@@ -18,30 +18,89 @@ use crate::model::ownership::{ownership, Payment, PaymentEvent};
 /// A campaign tests at 0.05 (one treatment against its control).
 pub const ALPHA: f64 = 0.05;
 
-/// The members of a new campaign: the first `size` ranked candidates but
-/// those `held_out` (in the control group of a running campaign for an
-/// overlapping offer), each with whether it falls in the control group.
-/// Returns the members and how many candidates were held out before
-/// `size` was reached.
+/// A member drawn into a new campaign.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drawn {
+    pub user: String,
+    /// The treated arm's index; `None`: in the control group.
+    pub arm: Option<usize>,
+    /// Position in the campaign's targeting order, 0 first.
+    pub rank: u32,
+}
+
+impl Drawn {
+    pub fn control(&self) -> bool {
+        self.arm.is_none()
+    }
+}
+
+/// How members are drawn from the ranked candidates.
+#[derive(Debug, Clone, Copy)]
+pub struct DrawPlan<'a> {
+    pub seed: u64,
+    pub control_share: f64,
+    /// Each arm's share of the treated, summing to 1.
+    pub arm_shares: &'a [f64],
+    /// At most this many members.
+    pub size: usize,
+    /// `(cost, discounts, budget)`: stop before the expected discount cost
+    /// of the treated, Σ cost[candidate] × discounts[arm], would pass
+    /// `budget` (cents). `cost[i]` is candidate i's P(buying when treated)
+    /// × price, cents; `discounts` fractions 0..1 per arm.
+    pub budget: Option<(&'a [f64], &'a [f64], f64)>,
+}
+
+/// The members of a new campaign: the ranked candidates but those
+/// `held_out` (in the control group of a running campaign for an
+/// overlapping offer), each drawn into control or an arm by seeded
+/// hashes, up to the plan's size and budget. Returns the members and how
+/// many candidates were held out before the draw stopped.
 pub fn draw_members(
     candidates: &[String],
     held_out: &HashSet<String>,
-    size: usize,
-    seed: u64,
-    control_share: f64,
-) -> (Vec<(String, bool)>, usize) {
-    let (mut members, mut held) = (Vec::new(), 0);
-    for u in candidates {
-        if members.len() == size {
+    plan: &DrawPlan,
+) -> (Vec<Drawn>, usize) {
+    let (mut members, mut held, mut spent) = (Vec::new(), 0, 0.0);
+    for (i, u) in candidates.iter().enumerate() {
+        if members.len() == plan.size {
             break;
         }
         if held_out.contains(u) {
             held += 1;
-        } else {
-            members.push((u.clone(), in_control(seed, u, control_share)));
+            continue;
         }
+        let arm =
+            (!in_control(plan.seed, u, plan.control_share)).then(|| arm_of(plan.seed, u, plan.arm_shares));
+        if let (Some(a), Some((cost, discounts, budget))) = (arm, plan.budget) {
+            let c = cost[i] * discounts[a];
+            if spent + c > budget {
+                break;
+            }
+            spent += c;
+        }
+        members.push(Drawn {
+            user: u.clone(),
+            arm,
+            rank: members.len() as u32,
+        });
     }
     (members, held)
+}
+
+/// The arm of a treated `user` of a campaign drawn with `seed`: a second
+/// xxh3 fraction (seeded apart from the control draw) against the
+/// cumulative `shares`.
+pub fn arm_of(seed: u64, user: &str, shares: &[f64]) -> usize {
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(user.as_bytes(), seed ^ 0x6172_6d73);
+    let x = h as f64 / 18_446_744_073_709_551_616.0;
+    let mut acc = 0.0;
+    for (a, s) in shares.iter().enumerate() {
+        acc += s;
+        if x < acc {
+            return a;
+        }
+    }
+    shares.len().saturating_sub(1)
 }
 
 /// The courses an offer covers, frozen at a campaign's creation, and the
@@ -140,7 +199,15 @@ pub struct Effect {
 
 /// The effect of treatment `t` against control `c`.
 pub fn effect(t: &Arm, c: &Arm, discount_cost_cents: i64) -> Effect {
-    let cmp = compare(t.conversions, t.users, c.conversions, c.users, ALPHA);
+    effect_adjusted(t, c, discount_cost_cents, 1)
+}
+
+/// The effect of one of `arms` treated arms against the shared control:
+/// Bonferroni-adjusted, the interval at level α / arms and the p-value
+/// times `arms` (at most 1). Both stay always-valid.
+pub fn effect_adjusted(t: &Arm, c: &Arm, discount_cost_cents: i64, arms: usize) -> Effect {
+    let k = arms.max(1) as f64;
+    let cmp = compare(t.conversions, t.users, c.conversions, c.users, ALPHA / k);
     let uplift = cmp.as_ref().map(|x| x.difference);
     let interval = cmp.as_ref().map(|x| (x.ci_low, x.ci_high));
     let verdict = Verdict::of([t.users, c.users], t.conversions + c.conversions, interval);
@@ -153,7 +220,7 @@ pub fn effect(t: &Arm, c: &Arm, discount_cost_cents: i64) -> Effect {
     Effect {
         uplift,
         uplift_ci: cmp.as_ref().filter(|_| enough).map(|x| [x.ci_low, x.ci_high]),
-        p_value: cmp.as_ref().filter(|_| enough).map(|x| x.p_value),
+        p_value: cmp.as_ref().filter(|_| enough).map(|x| (x.p_value * k).min(1.0)),
         verdict,
         detectable_uplift: cmp.as_ref().map(|x| (x.ci_high - x.ci_low) / 2.0),
         relative_lift: uplift.filter(|_| c.rate > 0.0).map(|u| u / c.rate),
@@ -194,17 +261,54 @@ mod tests {
     use super::spec::OfferSpec;
     use super::*;
 
+    fn plan(size: usize) -> DrawPlan<'static> {
+        DrawPlan {
+            seed: 7,
+            control_share: 0.5,
+            arm_shares: &[1.0],
+            size,
+            budget: None,
+        }
+    }
+
     #[test]
     fn held_out_learners_are_skipped_and_the_size_still_filled() {
         let cands: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
         let held: HashSet<String> = ["u1", "u3", "u9"].iter().map(|s| s.to_string()).collect();
-        let (m, n) = draw_members(&cands, &held, 5, 7, 0.5);
-        let ids: Vec<&str> = m.iter().map(|x| x.0.as_str()).collect();
+        let (m, n) = draw_members(&cands, &held, &plan(5));
+        let ids: Vec<&str> = m.iter().map(|x| x.user.as_str()).collect();
         assert_eq!(ids, ["u0", "u2", "u4", "u5", "u6"]);
         assert_eq!(n, 2);
-        assert!(m.iter().all(|(u, c)| *c == in_control(7, u, 0.5)));
-        let (all, n) = draw_members(&cands, &held, usize::MAX, 7, 0.5);
+        assert!(m.iter().all(|d| d.control() == in_control(7, &d.user, 0.5)));
+        assert_eq!(m.iter().map(|d| d.rank).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        let (all, n) = draw_members(&cands, &held, &plan(usize::MAX));
         assert_eq!((all.len(), n), (7, 3));
+    }
+
+    #[test]
+    fn arms_follow_their_shares_and_the_budget_stops_the_draw() {
+        let cands: Vec<String> = (0..20_000).map(|i| format!("u{i}")).collect();
+        let p = DrawPlan {
+            arm_shares: &[0.25, 0.75],
+            control_share: 0.2,
+            ..plan(usize::MAX)
+        };
+        let (m, _) = draw_members(&cands, &HashSet::new(), &p);
+        let count = |a: Option<usize>| m.iter().filter(|d| d.arm == a).count() as f64 / 20_000.0;
+        assert!((count(None) - 0.2).abs() < 0.01);
+        assert!((count(Some(0)) - 0.2).abs() < 0.01, "{}", count(Some(0)));
+        assert!((count(Some(1)) - 0.6).abs() < 0.01);
+        // Each treated member costs 100 × its arm's discount (10 % or
+        // 50 %): a budget of 1,000 stops the draw before it is passed.
+        let cost = vec![100.0; cands.len()];
+        let capped = DrawPlan {
+            budget: Some((&cost, &[0.1, 0.5], 1_000.0)),
+            ..p
+        };
+        let (m, _) = draw_members(&cands, &HashSet::new(), &capped);
+        let spent: f64 = m.iter().filter_map(|d| d.arm).map(|a| [10.0, 50.0][a]).sum();
+        assert!(spent <= 1_000.0 && spent > 900.0, "{spent}");
+        assert!(m.len() < 100);
     }
 
     #[test]

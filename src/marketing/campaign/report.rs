@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::{converted_at, discounted, effect, Arm, Effect, ALPHA};
+use super::{converted_at, discounted, effect, effect_adjusted, Arm, Effect, ALPHA};
 use crate::experiment::sequential::{msprt, srm_p_value, Verdict, MIXTURE_SD};
 use crate::model::ownership::{Payment, PaymentEvent};
 
@@ -17,6 +17,8 @@ use crate::model::ownership::{Payment, PaymentEvent};
 pub struct PaymentRow {
     pub user: String,
     pub control: bool,
+    /// The member's arm (0 for control members and one-arm campaigns).
+    pub arm: usize,
     pub course: String,
     pub kind: Payment,
     pub ts_ms: i64,
@@ -32,16 +34,25 @@ pub struct Covariate {
     pub purchases: u64,
 }
 
+/// One treated arm as a report reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArmInput {
+    /// Members now (erased learners are gone).
+    pub users: u64,
+    /// 0 to 100; 0 without a discount.
+    pub discount_pct: f64,
+    /// Configured share of the treated, 0..1.
+    pub share: f64,
+}
+
 /// What a report is computed from.
 #[derive(Debug, Clone)]
 pub struct ReportInput<'a> {
-    /// Members now (erased learners are gone).
-    pub treatment_users: u64,
+    /// The treated arms, in the campaign's order (one at least).
+    pub arms: &'a [ArmInput],
     pub control_users: u64,
     /// The configured share of the control group, in (0, 1).
     pub control_share: f64,
-    /// 0 to 100; 0 without a discount.
-    pub discount_pct: f64,
     /// The window [from_ms, to_ms).
     pub from_ms: i64,
     pub to_ms: i64,
@@ -65,19 +76,32 @@ pub struct Cuped {
     pub variance_reduction: f64,
 }
 
+/// One arm against control, its p-value and interval adjusted for the
+/// number of arms (Bonferroni: p × k, interval at level α / k; both stay
+/// always-valid).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmFigures {
+    pub arm: Arm,
+    pub effect: Effect,
+}
+
 /// Every figure of a campaign report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
+    /// Every arm pooled.
     pub treatment: Arm,
     pub control: Arm,
     pub effect: Effect,
-    /// Sizes against 1 − control_share : control_share.
+    pub arms: Vec<ArmFigures>,
+    /// Arm and control sizes against their configured shares.
     pub srm_p_value: Option<f64>,
     pub cuped: Option<Cuped>,
+    /// Members who converted, either group.
+    pub converted: HashSet<String>,
 }
 
-/// Of one (member, course): in control, and each payment with its price.
-type PairPayments = (bool, Vec<(PaymentEvent, i64)>);
+/// Of one (member, course): in control, the arm, and each payment with its price.
+type PairPayments = (bool, usize, Vec<(PaymentEvent, i64)>);
 
 /// The report of one campaign.
 pub fn report(input: &ReportInput) -> Figures {
@@ -86,8 +110,8 @@ pub fn report(input: &ReportInput) -> Figures {
     for r in input.payments {
         pairs
             .entry((&r.user, &r.course))
-            .or_insert((r.control, Vec::new()))
-            .1
+            .or_insert((r.control, r.arm, Vec::new()))
+            .2
             .push((
                 PaymentEvent {
                     ts_ms: r.ts_ms,
@@ -96,9 +120,12 @@ pub fn report(input: &ReportInput) -> Figures {
                 r.price_cents,
             ));
     }
+    let k = input.arms.len().max(1);
     let mut converted = [HashSet::new(), HashSet::new()];
     let (mut revenue, mut cost) = ([0i64, 0i64], 0i64);
-    for ((user, _), (control, events)) in &pairs {
+    // Per arm: conversions, revenue, discount cost.
+    let mut per_arm = vec![(HashSet::new(), 0i64, 0i64); k];
+    for ((user, _), (control, arm, events)) in &pairs {
         let payments: Vec<PaymentEvent> = events.iter().map(|e| e.0).collect();
         let Some(at) = converted_at(&payments, input.from_ms, input.to_ms) else {
             continue;
@@ -111,21 +138,49 @@ pub fn report(input: &ReportInput) -> Figures {
         if *control {
             revenue[1] += price;
         } else {
-            let paid = discounted(price, input.discount_pct);
+            let a = (*arm).min(k - 1);
+            let paid = discounted(price, input.arms.get(a).map_or(0.0, |x| x.discount_pct));
             revenue[0] += paid;
             cost += price - paid;
+            per_arm[a].0.insert(*user);
+            per_arm[a].1 += paid;
+            per_arm[a].2 += price - paid;
         }
     }
-    let t = Arm::new(input.treatment_users, converted[0].len() as u64, revenue[0]);
+    let treated: u64 = input.arms.iter().map(|a| a.users).sum();
+    let t = Arm::new(treated, converted[0].len() as u64, revenue[0]);
     let c = Arm::new(input.control_users, converted[1].len() as u64, revenue[1]);
-    let sizes = [input.treatment_users, input.control_users];
-    let shares = [1.0 - input.control_share, input.control_share];
+    let arms = input
+        .arms
+        .iter()
+        .zip(&per_arm)
+        .map(|(a, (conv, rev, cost))| {
+            let arm = Arm::new(a.users, conv.len() as u64, *rev);
+            ArmFigures {
+                effect: effect_adjusted(&arm, &c, *cost, k),
+                arm,
+            }
+        })
+        .collect();
+    let mut sizes: Vec<u64> = input.arms.iter().map(|a| a.users).collect();
+    let mut shares: Vec<f64> = input
+        .arms
+        .iter()
+        .map(|a| a.share * (1.0 - input.control_share))
+        .collect();
+    sizes.push(input.control_users);
+    shares.push(input.control_share);
+    let all: HashSet<String> = converted.iter().flatten().map(|u| u.to_string()).collect();
     Figures {
         effect: effect(&t, &c, cost),
+        arms,
         srm_p_value: srm_p_value(&sizes, &shares),
-        cuped: input.covariates.and_then(|x| cuped(sizes, &converted, x)),
+        cuped: input
+            .covariates
+            .and_then(|x| cuped([treated, input.control_users], &converted, x)),
         treatment: t,
         control: c,
+        converted: all,
     }
 }
 
@@ -222,6 +277,7 @@ mod tests {
         PaymentRow {
             user: user.into(),
             control,
+            arm: 0,
             course: course.into(),
             kind,
             ts_ms,
@@ -229,12 +285,27 @@ mod tests {
         }
     }
 
+    static ONE_ARM: [ArmInput; 1] = [ArmInput {
+        users: 900,
+        discount_pct: 20.0,
+        share: 1.0,
+    }];
+    static EVEN: [ArmInput; 1] = [ArmInput {
+        users: 500,
+        discount_pct: 20.0,
+        share: 1.0,
+    }];
+    static UNDISCOUNTED: [ArmInput; 1] = [ArmInput {
+        users: 1000,
+        discount_pct: 0.0,
+        share: 1.0,
+    }];
+
     fn input(payments: &[PaymentRow]) -> ReportInput<'_> {
         ReportInput {
-            treatment_users: 900,
+            arms: &ONE_ARM,
             control_users: 100,
             control_share: 0.1,
-            discount_pct: 20.0,
             from_ms: 100,
             to_ms: 200,
             payments,
@@ -268,6 +339,41 @@ mod tests {
     }
 
     #[test]
+    fn each_arm_is_compared_with_control_at_its_own_discount() {
+        let arms = [
+            ArmInput {
+                users: 450,
+                discount_pct: 10.0,
+                share: 0.5,
+            },
+            ArmInput {
+                users: 450,
+                discount_pct: 50.0,
+                share: 0.5,
+            },
+        ];
+        let mut rows = vec![
+            row("a", false, "c1", Purchase, 150, 1000),
+            row("b", false, "c1", Purchase, 150, 1000),
+        ];
+        rows[1].arm = 1;
+        let f = report(&ReportInput {
+            arms: &arms,
+            ..input(&rows)
+        });
+        assert_eq!(f.arms.len(), 2);
+        assert_eq!((f.arms[0].arm.conversions, f.arms[0].arm.revenue_cents), (1, 900));
+        assert_eq!(
+            (f.arms[1].arm.revenue_cents, f.arms[1].effect.discount_cost_cents),
+            (500, 500)
+        );
+        assert_eq!((f.treatment.conversions, f.treatment.revenue_cents), (2, 1400));
+        assert_eq!(f.converted.len(), 2);
+        // 450 : 450 : 100 is the configured 45 : 45 : 10.
+        assert!((f.srm_p_value.unwrap() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn a_retried_purchase_is_valued_once() {
         let rows = [
             row("a", false, "c1", Purchase, 150, 5000),
@@ -280,7 +386,7 @@ mod tests {
     #[test]
     fn a_broken_split_is_flagged() {
         let f = report(&ReportInput {
-            treatment_users: 500,
+            arms: &EVEN,
             control_users: 500,
             ..input(&[])
         });
@@ -307,10 +413,9 @@ mod tests {
             }
         }
         let base = ReportInput {
-            treatment_users: 1000,
+            arms: &UNDISCOUNTED,
             control_users: 1000,
             control_share: 0.5,
-            discount_pct: 0.0,
             from_ms: 100,
             to_ms: 200,
             payments: &rows,

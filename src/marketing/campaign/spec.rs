@@ -40,6 +40,51 @@ impl TryFrom<serde_json::Map<String, serde_json::Value>> for CampaignAudience {
     }
 }
 
+/// One offer of a campaign with several: its name, discount and share of
+/// the treated learners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArmDraft {
+    /// 1 to 64 characters, unique in the campaign.
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// Percent, 0 to 100; absent: no discount.
+    #[schema(minimum = 0.0, maximum = 100.0)]
+    pub discount_pct: Option<f64>,
+    /// Share of the treated learners, above 0; the arms' shares sum to 1.
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
+    pub share: f64,
+}
+
+/// How the audience is ranked before `size` and `budget_cents` cut it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::AsRefStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Targeting {
+    /// By expected value: P(buying the offer) × its price.
+    #[default]
+    Propensity,
+    /// By the expected incremental value of the offer (uplift model).
+    Uplift,
+    /// In a seeded random order.
+    Random,
+}
+
+/// At most this many arms.
+pub const MAX_ARMS: usize = 8;
+
 /// A campaign as the client sent it.
 #[derive(Debug, Clone, Default)]
 pub struct CampaignDraft {
@@ -52,6 +97,9 @@ pub struct CampaignDraft {
     pub discount_pct: Option<f64>,
     /// RFC 3339.
     pub ends_at: Option<String>,
+    pub arms: Option<Vec<ArmDraft>>,
+    pub targeting: Option<Targeting>,
+    pub budget_cents: Option<i64>,
 }
 
 /// What is offered.
@@ -72,10 +120,98 @@ pub struct CampaignSpec {
     pub size: Option<usize>,
     /// In (0, 1); default 0.1.
     pub control_share: f64,
-    /// 0 to 100.
+    /// 0 to 100: the discount of a one-arm campaign.
     pub discount_pct: Option<f64>,
     /// ms since the epoch, after `now`; `None`: now + the horizon.
     pub ends_ms: Option<i64>,
+    /// At least one; shares sum to 1.
+    pub arms: Vec<ArmDraft>,
+    pub targeting: Targeting,
+    /// Stop adding learners once the expected discount cost reaches this
+    /// (cents, at least 1); `None`: no budget.
+    pub budget_cents: Option<i64>,
+}
+
+impl CampaignSpec {
+    /// The discount of each arm as a fraction, 0..1.
+    pub fn arm_discounts(&self) -> Vec<f64> {
+        self.arms
+            .iter()
+            .map(|a| a.discount_pct.unwrap_or(0.0) / 100.0)
+            .collect()
+    }
+
+    /// The share-weighted mean discount of the arms, fraction 0..1.
+    pub fn mean_discount(&self) -> f64 {
+        self.arms
+            .iter()
+            .map(|a| a.share * a.discount_pct.unwrap_or(0.0) / 100.0)
+            .sum()
+    }
+}
+
+/// The arms of a stored campaign: its `arms` JSON, or one arm at
+/// `discount_pct` (campaigns from before arms, and one-arm campaigns).
+pub fn stored_arms(json: Option<&str>, discount_pct: Option<f64>) -> Vec<ArmDraft> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| {
+            vec![ArmDraft {
+                name: "treatment".into(),
+                discount_pct,
+                share: 1.0,
+            }]
+        })
+}
+
+/// Checks the arms (when given) against a top-level discount; one arm
+/// named `treatment` with that discount when absent.
+fn check_arms(
+    arms: Option<Vec<ArmDraft>>,
+    discount_pct: Option<f64>,
+    errs: &mut Vec<FieldError>,
+) -> Vec<ArmDraft> {
+    let Some(mut arms) = arms else {
+        return vec![ArmDraft {
+            name: "treatment".into(),
+            discount_pct,
+            share: 1.0,
+        }];
+    };
+    if discount_pct.is_some() {
+        errs.push(FieldError::new(
+            "discount_pct",
+            "give each arm its discount_pct instead",
+        ));
+    }
+    if arms.is_empty() || arms.len() > MAX_ARMS {
+        errs.push(FieldError::new("arms", format!("give 1 to {MAX_ARMS} arms")));
+    }
+    for a in &mut arms {
+        a.name = a.name.trim().to_string();
+    }
+    let mut names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
+    names.sort_unstable();
+    if names.iter().any(|n| n.is_empty() || n.chars().count() > 64) || names.windows(2).any(|w| w[0] == w[1])
+    {
+        errs.push(FieldError::new(
+            "arms.name",
+            "names must be 1 to 64 characters and unique",
+        ));
+    }
+    if arms
+        .iter()
+        .any(|a| a.discount_pct.is_some_and(|p| !(0.0..=100.0).contains(&p)))
+    {
+        errs.push(FieldError::new("arms.discount_pct", "must be from 0 to 100"));
+    }
+    let total: f64 = arms.iter().map(|a| a.share).sum();
+    if arms.iter().any(|a| !(a.share > 0.0 && a.share <= 1.0)) || (total - 1.0).abs() > 1e-6 {
+        errs.push(FieldError::new(
+            "arms.share",
+            "each share must be above 0 and they must sum to 1",
+        ));
+    }
+    arms
 }
 
 impl CampaignSpec {
@@ -151,6 +287,10 @@ pub fn check(d: CampaignDraft, now_ms: i64) -> Result<CampaignSpec, Vec<FieldErr
                 None
             }
         });
+    let arms = check_arms(d.arms, d.discount_pct, &mut errs);
+    if d.budget_cents.is_some_and(|b| b < 1) {
+        errs.push(FieldError::new("budget_cents", "must be at least 1"));
+    }
     match offer {
         Some(offer) if errs.is_empty() => Ok(CampaignSpec {
             name,
@@ -160,6 +300,9 @@ pub fn check(d: CampaignDraft, now_ms: i64) -> Result<CampaignSpec, Vec<FieldErr
             control_share,
             discount_pct: d.discount_pct,
             ends_ms,
+            arms,
+            targeting: d.targeting.unwrap_or_default(),
+            budget_cents: d.budget_cents,
         }),
         _ => Err(errs),
     }
@@ -247,6 +390,48 @@ mod tests {
             ..course
         };
         assert!(check(wrong, 0).is_err());
+    }
+
+    #[test]
+    fn arms_are_checked_and_default_to_one() {
+        let one = check(draft(), 0).unwrap();
+        assert_eq!(one.arms.len(), 1);
+        assert_eq!((one.arms[0].name.as_str(), one.arms[0].share), ("treatment", 1.0));
+        assert_eq!(one.targeting, Targeting::Propensity);
+        let arm = |name: &str, pct: f64, share: f64| ArmDraft {
+            name: name.into(),
+            discount_pct: Some(pct),
+            share,
+        };
+        let two = check(
+            CampaignDraft {
+                arms: Some(vec![arm("ten", 10.0, 0.5), arm(" thirty ", 30.0, 0.5)]),
+                targeting: Some(Targeting::Uplift),
+                ..draft()
+            },
+            0,
+        )
+        .unwrap();
+        assert_eq!(two.arms[1].name, "thirty");
+        assert!((two.mean_discount() - 0.2).abs() < 1e-12);
+        assert_eq!(two.arm_discounts(), [0.1, 0.3]);
+        let bad = CampaignDraft {
+            arms: Some(vec![arm("a", 120.0, 0.7), arm("a", 10.0, 0.7)]),
+            discount_pct: Some(5.0),
+            budget_cents: Some(0),
+            ..draft()
+        };
+        let fields: Vec<String> = check(bad, 0).unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "discount_pct",
+                "arms.name",
+                "arms.discount_pct",
+                "arms.share",
+                "budget_cents"
+            ]
+        );
     }
 
     #[test]
