@@ -11,12 +11,10 @@
 
 use courserec::config::TrainSettings;
 use courserec::demo::{generate, DemoSize};
-use courserec::domain::{Event, DAY_MS};
 use courserec::marketing::metrics::{quality, spend_quality};
 use courserec::marketing::synthetic::{baseline_outcomes, outcomes, Outcomes};
 use courserec::retrain::days::DayData;
 use courserec::retrain::pipeline::{train, TrainInput};
-use courserec::store::DayCell;
 use serde_json::{json, Value};
 
 fn main() {
@@ -66,7 +64,7 @@ fn backtest(seed: u64, users: usize, now: i64) -> Value {
         },
         now,
     );
-    let day_data = day_data(&data.events);
+    let day_data = DayData::from_events(&data.events);
     let input = TrainInput {
         catalog: data.courses.clone(),
         trained_seq: 0,
@@ -191,24 +189,4 @@ pub fn median_secs(runs: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     t.sort_by(f64::total_cmp);
     t[runs / 2]
-}
-
-/// The training's per-day cells of raw `events`, finished.
-fn day_data(events: &[Event]) -> DayData {
-    let mut d = DayData::default();
-    for e in events {
-        d.push(DayCell {
-            user_id: e.user_id.clone(),
-            course_id: e.course_id.clone(),
-            kind: e.kind.as_str().to_string(),
-            day: e.ts_ms / DAY_MS,
-            n: 1,
-            value_sum: e.value.unwrap_or(0.0),
-            value_max: e.value.unwrap_or(0.0),
-            first_ts_ms: e.ts_ms,
-            last_ts_ms: e.ts_ms,
-        });
-    }
-    d.finish();
-    d
 }

@@ -4,7 +4,8 @@
 //! its gate, then every learner's predicted uplift for a python offer at
 //! 20 % against the ground truth, by kind of learner, and the true
 //! incremental conversions of the top 500 by predicted uplift.
-//! cargo run --release --example uplift_demo -- [SEED]
+//! cargo run --release --example uplift_demo -- [SEED] [CAMPAIGNS]
+//! (CAMPAIGNS: learn from only the first that many of the six.)
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -18,7 +19,6 @@ use courserec::marketing::uplift::fit::{fit_uplift, CampaignOutcomes, MemberOutc
 use courserec::marketing::uplift::{columns, OfferFeatures};
 use courserec::marketing::MarketingSettings;
 use courserec::retrain::days::DayData;
-use courserec::store::DayCell;
 
 fn main() {
     let seed = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(5);
@@ -56,21 +56,7 @@ fn main() {
         .enumerate()
         .map(|(i, u)| (u.clone(), i as u32))
         .collect();
-    let mut days = DayData::default();
-    for e in &events {
-        days.push(DayCell {
-            user_id: e.user_id.clone(),
-            course_id: e.course_id.clone(),
-            kind: e.kind.as_str().to_string(),
-            day: e.ts_ms / DAY_MS,
-            n: 1,
-            value_sum: e.value.unwrap_or(0.0),
-            value_max: e.value.unwrap_or(0.0),
-            first_ts_ms: e.ts_ms,
-            last_ts_ms: e.ts_ms,
-        });
-    }
-    days.finish();
+    let days = DayData::from_events(&events);
     let histories = courserec::retrain::marketing::histories(days, &users, &course_index);
     let outcomes: Vec<CampaignOutcomes> = data
         .campaigns
@@ -137,8 +123,13 @@ fn main() {
             t.0 as f64 / t.1.max(1) as f64
         );
     }
+    let keep = std::env::args()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(outcomes.len());
     let past: Vec<_> = outcomes
         .iter()
+        .take(keep)
         .filter_map(|c| c.indexed(&users, &categories))
         .collect();
     let s = MarketingSettings::default();

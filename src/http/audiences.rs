@@ -272,11 +272,14 @@ pub fn csv_stream(
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
 }
 
-/// Learners ranked by expected value for an offer.
+/// Learners ranked for an offer by expected value, or by uplift.
 ///
 /// With `course_id`, `purchase_probability` is the probability of buying
 /// that course in the horizon; with `category`, any course of it; with
-/// neither, anything. Owners of the offered course are left out.
+/// neither, anything. Owners of the offered course are left out. With
+/// `rank_by=uplift` (an offer required), learners are ranked by the
+/// expected incremental value of the offer at `discount_pct` and carry
+/// `uplift` and `response_group`.
 /// `Accept: text/csv` streams the whole audience.
 #[utoipa::path(
     get,

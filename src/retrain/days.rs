@@ -130,6 +130,28 @@ impl DaySink for DayData {
 }
 
 impl DayData {
+    /// The cells of `events` (one per event, merged by [`DayData::finish`]),
+    /// as if read from a store: for examples and benchmarks that start
+    /// from generated events.
+    pub fn from_events(events: &[crate::domain::Event]) -> DayData {
+        let mut d = DayData::default();
+        for e in events {
+            d.push(DayCell {
+                user_id: e.user_id.clone(),
+                course_id: e.course_id.clone(),
+                kind: e.kind.as_str().to_string(),
+                day: e.ts_ms.div_euclid(DAY_MS),
+                n: 1,
+                value_sum: e.value.unwrap_or(0.0),
+                value_max: e.value.unwrap_or(0.0),
+                first_ts_ms: e.ts_ms,
+                last_ts_ms: e.ts_ms,
+            });
+        }
+        d.finish();
+        d
+    }
+
     /// Adds one cell with text ids; unknown event types are skipped.
     pub fn push(&mut self, r: DayCell) {
         let Some(kind) = EventType::parse(&r.kind) else {

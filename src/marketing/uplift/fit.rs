@@ -361,24 +361,57 @@ fn transformed(y: bool, treated: bool, e: f64) -> f64 {
     f64::from(u8::from(y)) * (w - e) / (e * (1.0 - e))
 }
 
-/// Fits `method` (and the control model) on the rows `idx`.
-fn fit_method(r: &Rows, idx: &[usize], method: Method, l2: f64) -> (LinearModel, LinearModel) {
+/// The models fitted on the rows `idx`: control response, treated
+/// response, and the transformed-outcome regression.
+struct FoldModels {
+    control: LinearModel,
+    treated: LinearModel,
+    transformed: LinearModel,
+}
+
+/// Fits the control model and `methods`' effect models on the rows `idx`
+/// (a model not asked for is left constant).
+fn fit_models(r: &Rows, idx: &[usize], methods: &[Method], l2: f64) -> FoldModels {
     let (t, c): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| r.treated[i]);
     let columns: Vec<usize> = (0..expanded_width(&r.bins)).collect();
     let rows = |idx: &[usize]| -> Vec<&[f64]> { idx.iter().map(|&i| r.xs[i].as_slice()).collect() };
-    let control = fit(&rows(&c), &pick(&r.y, &c), &columns, l2);
-    let effect = match method {
-        Method::TwoModel => fit(&rows(&t), &pick(&r.y, &t), &columns, l2),
-        Method::TransformedOutcome => {
-            let z: Vec<f64> = idx
-                .iter()
-                .map(|&i| transformed(r.y[i], r.treated[i], r.e[i]))
-                .collect();
-            let x: Vec<Vec<f64>> = idx.iter().map(|&i| r.xs[i].clone()).collect();
-            ridge(&x, &z, l2)
+    let wants = |m: Method| methods.contains(&m);
+    let ((control, treated), transformed) = rayon::join(
+        || {
+            rayon::join(
+                || fit(&rows(&c), &pick(&r.y, &c), &columns, l2),
+                || match wants(Method::TwoModel) {
+                    true => fit(&rows(&t), &pick(&r.y, &t), &columns, l2),
+                    false => LinearModel::constant(&[]),
+                },
+            )
+        },
+        || match wants(Method::TransformedOutcome) {
+            true => {
+                let z: Vec<f64> = idx
+                    .iter()
+                    .map(|&i| transformed(r.y[i], r.treated[i], r.e[i]))
+                    .collect();
+                let x: Vec<Vec<f64>> = idx.iter().map(|&i| r.xs[i].clone()).collect();
+                ridge(&x, &z, l2)
+            }
+            false => LinearModel::constant(&[]),
+        },
+    );
+    FoldModels {
+        control,
+        treated,
+        transformed,
+    }
+}
+
+impl FoldModels {
+    fn effect(&self, method: Method) -> LinearModel {
+        match method {
+            Method::TwoModel => self.treated.clone(),
+            Method::TransformedOutcome => self.transformed.clone(),
         }
-    };
-    (effect, control)
+    }
 }
 
 fn model(
@@ -413,18 +446,10 @@ fn cross_fitted(
         .into_par_iter()
         .map(|f| {
             let (test, train): (Vec<usize>, Vec<usize>) = (0..r.y.len()).partition(|&i| folds[i] == f);
-            let two = model(
-                Method::TwoModel,
-                fit_method(r, &train, Method::TwoModel, s.l2),
-                r,
-                s,
-            );
-            let to = model(
-                Method::TransformedOutcome,
-                fit_method(r, &train, Method::TransformedOutcome, s.l2),
-                r,
-                s,
-            );
+            let both = [Method::TwoModel, Method::TransformedOutcome];
+            let f = fit_models(r, &train, &both, s.l2);
+            let of = |m: Method| model(m, (f.effect(m), f.control.clone()), r, s);
+            let (two, to) = (of(Method::TwoModel), of(Method::TransformedOutcome));
             let scores = [
                 test.iter().map(|&i| two.predict(&r.x[i]).uplift).collect(),
                 test.iter().map(|&i| to.predict(&r.x[i]).uplift).collect(),
@@ -620,7 +645,8 @@ pub fn fit_uplift(d: &UpliftInput, s: &MarketingSettings, seed: u64) -> UpliftFi
     };
     let model = Some({
         let all: Vec<usize> = (0..r.y.len()).collect();
-        let mut m = model(method, fit_method(&r, &all, method, s.l2), &r, s);
+        let f = fit_models(&r, &all, &[method], s.l2);
+        let mut m = model(method, (f.effect(method), f.control), &r, s);
         let controls: Vec<usize> = all.iter().copied().filter(|&i| !r.treated[i]).collect();
         m.base_rate = controls.iter().filter(|&&i| r.y[i]).count() as f64 / controls.len() as f64;
         let discounts: Vec<f64> = all

@@ -55,15 +55,20 @@ pub fn bin_edges(rows: &[UpliftRow]) -> Vec<Vec<f64>> {
 }
 
 /// The row the linear models read: the history columns, an indicator per
-/// bin of each (see [`bin_edges`]), then the offer columns.
+/// bin of each but the lowest (see [`bin_edges`]; the lowest is the
+/// reference, so the indicators and the intercept are not collinear), then
+/// the offer columns.
 pub fn expand(row: &UpliftRow, bins: &[Vec<f64>]) -> Vec<f64> {
     let width = expanded_width(bins);
     let mut x = vec![0.0; width];
     x[..HISTORY_COLUMNS].copy_from_slice(&row[..HISTORY_COLUMNS]);
     let mut at = HISTORY_COLUMNS;
     for (j, edges) in bins.iter().enumerate() {
-        x[at + edges.partition_point(|&e| e <= row[j])] = 1.0;
-        at += edges.len() + 1;
+        let bin = edges.partition_point(|&e| e <= row[j]);
+        if bin > 0 {
+            x[at + bin - 1] = 1.0;
+        }
+        at += edges.len();
     }
     x[width - OFFER_NAMES.len()..].copy_from_slice(&row[HISTORY_COLUMNS..]);
     x
@@ -71,7 +76,7 @@ pub fn expand(row: &UpliftRow, bins: &[Vec<f64>]) -> Vec<f64> {
 
 /// Columns of an expanded row.
 pub fn expanded_width(bins: &[Vec<f64>]) -> usize {
-    N_UPLIFT_FEATURES + bins.iter().map(|e| e.len() + 1).sum::<usize>()
+    N_UPLIFT_FEATURES + bins.iter().map(Vec::len).sum::<usize>()
 }
 
 /// How uplift is estimated.

@@ -10,12 +10,8 @@ use crate::marketing::MarketingSettings;
 
 fn constant(p: f64) -> LinearModel {
     LinearModel {
-        columns: vec![],
-        mean: vec![],
-        scale: vec![],
-        weights: vec![],
         intercept: (p / (1.0 - p)).ln(),
-        activity: None,
+        ..LinearModel::constant(&[])
     }
 }
 
@@ -144,8 +140,12 @@ fn rows_expand_into_quantile_bins() {
     let x = expand(&rows[5], &bins);
     assert_eq!(x.len(), expanded_width(&bins));
     assert_eq!(x[0], 5.0);
-    // Value 5 is past edges 2 and 4: the third indicator of column 0.
-    assert_eq!(&x[HISTORY_COLUMNS..HISTORY_COLUMNS + 4], &[0.0, 0.0, 1.0, 0.0]);
+    // Value 5 is past edges 2 and 4: bin 2, the second indicator of
+    // column 0 (bin 0 is the reference).
+    assert_eq!(&x[HISTORY_COLUMNS..HISTORY_COLUMNS + 3], &[0.0, 1.0, 0.0]);
+    assert!(expand(&rows[1], &bins)[HISTORY_COLUMNS..HISTORY_COLUMNS + 3]
+        .iter()
+        .all(|&v| v == 0.0));
     assert_eq!(x[x.len() - 3], 0.25);
 }
 
