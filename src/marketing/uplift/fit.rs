@@ -513,17 +513,20 @@ fn candidate(name: &str, e: &Estimate) -> CandidateQini {
 }
 
 /// Randomised learners still needed before every estimate in `parts`
-/// would be significant (lower 95 % bound above 0) at its current value,
-/// with `n` learners now: n·(1.96·se / value)² − n, at least 0. `None`
-/// when an estimate is not positive (more data would not show an effect
-/// that is not there).
+/// would be significant (its lower 95 % bound above 0) at its current
+/// value, with `n` learners now. An interval narrows as 1/√n, so the
+/// lower half-width h = value − lower bound needs n·(h / value)² learners;
+/// the answer is that less `n`, at least 0 (0 exactly when every lower
+/// bound is already above 0). `None` when an estimate is not positive
+/// (more data would not show an effect that is not there).
 pub fn learners_needed(n: usize, parts: &[&Estimate]) -> Option<u64> {
     let mut need = 0.0f64;
     for e in parts {
         if e.value <= 0.0 {
             return None;
         }
-        need = need.max(n as f64 * (1.96 * e.se / e.value).powi(2));
+        let half = e.value - e.ci[0];
+        need = need.max(n as f64 * (half / e.value).powi(2));
     }
     Some((need - n as f64).max(0.0).ceil() as u64)
 }

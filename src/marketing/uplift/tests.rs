@@ -160,6 +160,13 @@ fn learners_needed_scales_with_the_squared_noise_to_signal() {
     assert_eq!(learners_needed(1000, &[&e(0.01, 0.02 / 1.96)]), Some(3000));
     assert_eq!(learners_needed(1000, &[&e(0.01, 0.001)]), Some(0));
     assert_eq!(learners_needed(1000, &[&e(-0.01, 0.001)]), None);
+    // A lower bound just below 0 asks for a few more, never for none.
+    let skewed = Estimate {
+        value: 0.01,
+        ci: [-0.0001, 0.02],
+        se: 0.004,
+    };
+    assert_eq!(learners_needed(1000, &[&skewed]), Some(21));
 }
 
 /// Four response types, visible in behaviour: persuadables leave carts,
