@@ -11,7 +11,9 @@ use courserec::marketing::classifier::LinearModel;
 use courserec::marketing::columns::MarketingColumns;
 use courserec::marketing::offer::{Catalogue, NormaliserSampling, OfferShares};
 use courserec::marketing::predict::{predict, score_all};
-use courserec::marketing::uplift::{columns as uplift_columns, Method, UpliftModel, N_UPLIFT_FEATURES};
+use courserec::marketing::uplift::{
+    columns as uplift_columns, expanded_width, Method, UpliftModel, HISTORY_COLUMNS,
+};
 use courserec::marketing::{synthetic, MarketingSettings};
 use courserec::model::Factors;
 use rand::SeedableRng;
@@ -60,12 +62,15 @@ fn bench(c: &mut Criterion) {
         uplift_report: None,
         cutoff_ms: i64::from(planted.today) * courserec::domain::DAY_MS,
     };
-    // An uplift model over every column: as costly to score as any fit.
+    // An uplift model over every column, three bin edges a history
+    // column as a fit makes: as costly to score as any fit.
+    let bins = vec![vec![0.5, 1.0, 2.0]; HISTORY_COLUMNS];
+    let width = expanded_width(&bins);
     let linear = |sign: f64| LinearModel {
-        columns: (0..N_UPLIFT_FEATURES).collect(),
-        mean: vec![0.5; N_UPLIFT_FEATURES],
-        scale: vec![1.0; N_UPLIFT_FEATURES],
-        weights: (0..N_UPLIFT_FEATURES).map(|j| sign * 0.1 * j as f64).collect(),
+        columns: (0..width).collect(),
+        mean: vec![0.5; width],
+        scale: vec![1.0; width],
+        weights: (0..width).map(|j| sign * 0.01 * j as f64).collect(),
         intercept: -2.0,
         activity: None,
     };
@@ -76,7 +81,7 @@ fn bench(c: &mut Criterion) {
         min_effect: 0.02,
         base_rate: 0.05,
         mean_discount_pct: 20.0,
-        bins: Vec::new(),
+        bins,
     };
     let active = s.activity_mask();
     g.bench_function("uplift_columns_100k_learners", |b| {
