@@ -173,8 +173,8 @@ async fn arm_infos(app: &AppState, c: &StoredCampaign) -> Result<(Vec<ArmInfo>, 
 }
 
 async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInfo> {
-    let (treatment, control) = app.store.campaign_sizes(&c.id).await?;
-    let (arms, _) = arm_infos(app, c).await?;
+    let (arms, control) = arm_infos(app, c).await?;
+    let treatment: u64 = arms.iter().map(|a| a.users).sum();
     Ok(CampaignInfo {
         campaign_id: c.id.clone(),
         name: c.name.clone(),
@@ -186,8 +186,8 @@ async fn campaign_info(app: &AppState, c: &StoredCampaign) -> Result<CampaignInf
         model_version: c.model_version,
         created_at: time(c.created_ms),
         ends_at: time(c.ends_ms),
-        treatment_size: treatment,
-        control_size: control,
+        treatment_size: treatment as i64,
+        control_size: control as i64,
         held_out_overlap: c.held_out_overlap,
         arms,
         targeting: c.targeting.clone(),
@@ -381,8 +381,8 @@ async fn replay(app: &AppState, first: &StoredCampaign, fingerprint: &str) -> Re
             vec![],
         ));
     }
-    let (treatment, control) = app.store.campaign_sizes(&first.id).await?;
-    let (arms, _) = arm_infos(app, first).await?;
+    let (arms, control) = arm_infos(app, first).await?;
+    let treatment: u64 = arms.iter().map(|a| a.users).sum();
     let mut r = (
         StatusCode::CREATED,
         Json(CampaignCreated {
@@ -678,7 +678,17 @@ async fn campaign_report(
 ) -> Result<Json<CampaignReport>> {
     let c = load(&app, &id).await?;
     let arms = stored_arms(c.arms.as_deref(), c.discount_pct);
-    let (sizes, n_c) = app.store.campaign_arm_sizes(&c.id, arms.len()).await?;
+    // One read of the members gives the arm sizes and the Qini ranks.
+    let members = app.store.campaign_members(&c.id).await?;
+    let mut sizes = vec![0u64; arms.len().max(1)];
+    let mut n_c = 0u64;
+    for m in &members {
+        if m.control {
+            n_c += 1;
+        } else if let Some(n) = sizes.get_mut(m.arm) {
+            *n += 1;
+        }
+    }
     let inputs: Vec<ArmInput> = arms
         .iter()
         .zip(&sizes)
@@ -708,7 +718,6 @@ async fn campaign_report(
         covariates: covariates.as_deref(),
     });
     let (t, k, e) = (&f.treatment, &f.control, &f.effect);
-    let members = app.store.campaign_members(&c.id).await?;
     let (qini, qini_coefficient) = qini_of(&members, &f.converted);
     let offer_kind = if c.course_id.is_some() {
         "course"

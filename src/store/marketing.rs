@@ -207,18 +207,6 @@ impl Store {
         on_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)
     }
 
-    /// Members now in (treatment, control); erased learners are gone.
-    pub async fn campaign_sizes(&self, id: &str) -> sqlx::Result<(i64, i64)> {
-        let rows: Vec<(bool, i64)> = on_pool!(self, p => {
-            sqlx::query_as("SELECT control, COUNT(*) FROM campaign_members WHERE campaign_id = $1 GROUP BY control")
-                .bind(id)
-                .fetch_all(p)
-                .await?
-        });
-        let of = |arm: bool| rows.iter().find(|r| r.0 == arm).map_or(0, |r| r.1);
-        Ok((of(false), of(true)))
-    }
-
     /// Members now of each treated arm (`arms` of them) and of control.
     pub async fn campaign_arm_sizes(&self, id: &str, arms: usize) -> sqlx::Result<(Vec<u64>, u64)> {
         let rows: Vec<(bool, i32, i64)> = on_pool!(self, p => {
