@@ -52,6 +52,9 @@ pub enum Command {
     /// Write the interactions a training uses as one Parquet file, to train
     /// elsewhere (Spark, implicit).
     ExportInteractions(ExportArgs),
+    /// Write every learner's list (as `/recommend` would serve it) to a
+    /// CSV or Parquet file, for email and CRM tools.
+    ExportRecommendations(ExportRecommendationsArgs),
     /// Publish learner and course factors trained elsewhere, only if they
     /// pass the training's evaluation gate.
     ImportFactors(ImportFactorsArgs),
@@ -75,6 +78,25 @@ pub struct ExportArgs {
     /// The Parquet file to write (replaced atomically).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportRecommendationsArgs {
+    /// The file to write (replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Items per learner, 1 to 100.
+    #[arg(long, default_value_t = 10)]
+    pub n: usize,
+    /// Only learners of this taste segment.
+    #[arg(long)]
+    pub segment: Option<u32>,
+    /// Only learners of this RFM group (`champions`, `at_risk`, ...).
+    #[arg(long)]
+    pub rfm: Option<String>,
+    /// `csv` or `parquet`; by default from the file's extension (csv otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::exchange::recommendations::Format>,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +235,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        Some(Command::ExportRecommendations(a)) => export_recommendations(&settings, a).await,
         Some(Command::Import(args)) => {
             let store = Store::connect(&settings.database).await?;
             store.migrate().await?;
@@ -264,6 +287,76 @@ async fn offline_trainer(
         Restore::TrainingBasis => trainer.restore_training_basis().await?,
     };
     Ok((trainer, live))
+}
+
+/// `courserec export-recommendations`: the serving path over the persisted
+/// model, with the stored rules; no fatigue (impressions are counted by
+/// the serving processes, in memory).
+async fn export_recommendations(settings: &Settings, a: ExportRecommendationsArgs) -> anyhow::Result<()> {
+    use crate::exchange::recommendations::{Format, RowWriter};
+    use crate::serve::export::{lists, selected, Selection, CHUNK};
+    anyhow::ensure!((1..=100).contains(&a.n), "--n must be from 1 to 100");
+    let rfm = match a.rfm.as_deref() {
+        Some(r) => Some(crate::marketing::rfm::RfmGroup::parse(r).ok_or_else(|| anyhow::anyhow!("--rfm: no group {r:?}"))?),
+        None => None,
+    };
+    let format = a.format.unwrap_or(match a.out.extension().and_then(|e| e.to_str()) {
+        Some("parquet") => Format::Parquet,
+        _ => Format::Csv,
+    });
+    let started = std::time::Instant::now();
+    let (trainer, live) = offline_trainer(settings, Restore::Full).await?;
+    let store = trainer.store().clone();
+    live.rules.set(store.list_rules().await?.into_iter().map(|s| s.rule).collect());
+    let snap = live.snapshot().ok_or_else(|| anyhow::anyhow!("no model yet: train one first"))?;
+    let rows = selected(&snap, &Selection { segment: a.segment, rfm });
+    let metrics = crate::metrics::Metrics::new();
+    let health = crate::store::StoreHealth::default();
+    let src = crate::serve::user_view::Sources {
+        live: &live,
+        store: &store,
+        health: &health,
+        metrics: &metrics,
+        budget: std::time::Duration::from_millis(settings.database.acquire_timeout_ms),
+    };
+    let q = crate::serve::Query {
+        n: a.n,
+        ..Default::default()
+    };
+    let shaping = crate::serve::personal::Shaping {
+        exploration: settings.serve.exploration,
+        rules: true,
+    };
+    let name = a.out.file_name().ok_or_else(|| anyhow::anyhow!("{} is not a file path", a.out.display()))?;
+    let tmp = a.out.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = async {
+        let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut w = RowWriter::new(format, file)?;
+        let now = crate::domain::now_ms();
+        let mut written = 0usize;
+        for chunk in rows.chunks(CHUNK) {
+            let lists = lists(&src, &snap, chunk, &q, shaping, settings.serve.exclude_taken, now).await;
+            written += lists.len();
+            w.write(&lists)?;
+        }
+        let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &a.out)?;
+        anyhow::Ok(written)
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let written = result?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "path": a.out, "learners": rows.len(), "rows": written,
+            "model_version": snap.version, "seconds": started.elapsed().as_secs_f64(),
+        })
+    );
+    Ok(())
 }
 
 /// An error and its causes on one line, each cause once: drivers often

@@ -12,6 +12,9 @@ use crate::store::{Expired, Store};
 /// Time between passes.
 pub const EVERY: Duration = Duration::from_secs(3600);
 
+/// Days served lists are kept.
+const SERVED_LIST_DAYS: i64 = 90;
+
 /// Months created ahead of the current one.
 const MONTHS_AHEAD: i64 = 2;
 
@@ -31,6 +34,12 @@ pub async fn run_once(
         .await?;
     if created > 0 {
         tracing::info!(created, "event log partitions created");
+    }
+    // Served lists are read for the off-policy estimate (days) and
+    // fatigue; a quarter's worth is plenty.
+    let served = store.expire_served_lists(now_ms - SERVED_LIST_DAYS * DAY_MS).await?;
+    if served > 0 {
+        tracing::info!(rows = served, "served lists older than {SERVED_LIST_DAYS} days expired");
     }
     let Some(cutoff_ms) = retention_cutoff_ms(now_ms, retention_months) else {
         return Ok(Expired::default());

@@ -36,6 +36,11 @@ pub struct MetricSet {
     pub training_failures: IntCounterVec,
     pub eval_metric: prometheus::GaugeVec,
     pub recommendations: IntCounterVec,
+    /// Items of served lists by how their slot was filled (ranked,
+    /// explored, fixed) and what touched them (rule, fatigue).
+    pub served_items: IntCounterVec,
+    pub fatigue_learners: IntGauge,
+    pub rules_active: IntGauge,
     pub fold_in_cache: IntGauge,
     pub segment_users: IntGaugeVec,
     pub segmentation_seconds: Histogram,
@@ -199,6 +204,24 @@ impl Metrics {
                 &["strategy"],
             )
             .unwrap(),
+            served_items: IntCounterVec::new(
+                opts(
+                    "served_items_total",
+                    "Items of served recommendation lists, by slot (ranked, explored, fixed by a pin) and by what touched them (none, rule, fatigue).",
+                ),
+                &["slot", "touched"],
+            )
+            .unwrap(),
+            fatigue_learners: IntGauge::with_opts(opts(
+                "fatigue_learners",
+                "Learners whose served impressions are tracked for fatigue (bounded by serve.fatigue.cache_bytes).",
+            ))
+            .unwrap(),
+            rules_active: IntGauge::with_opts(opts(
+                "rules_active",
+                "Merchandising rules in force now.",
+            ))
+            .unwrap(),
             fold_in_cache: IntGauge::with_opts(opts(
                 "fold_in_cache_users",
                 "Users with a cached fold-in factor.",
@@ -306,6 +329,11 @@ impl Metrics {
         for op in DB_OPS {
             m.db_errors.with_label_values(&[op]);
         }
+        for slot in ["ranked", "explored", "fixed"] {
+            for touched in ["none", "rule", "fatigue"] {
+                m.served_items.with_label_values(&[slot, touched]);
+            }
+        }
         Metrics(Arc::new(m))
     }
 
@@ -356,6 +384,9 @@ fn collectors(m: &MetricSet) -> Vec<Box<dyn prometheus::core::Collector>> {
         Box::new(m.eval_metric.clone()),
         Box::new(m.recommendations.clone()),
         Box::new(m.fold_in_cache.clone()),
+        Box::new(m.served_items.clone()),
+        Box::new(m.fatigue_learners.clone()),
+        Box::new(m.rules_active.clone()),
         Box::new(m.segment_users.clone()),
         Box::new(m.segmentation_seconds.clone()),
         Box::new(m.training_phase_seconds.clone()),

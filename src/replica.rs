@@ -36,6 +36,7 @@ pub async fn run_sync(r: Replica) {
         // Erasures before this start were applied by `restore`.
         erasures: r.store.erasures_since(0).await.map_or(0, |e| e.1),
         catalog: r.store.catalog_fingerprint().await.unwrap_or_default(),
+        rules: r.store.rules_fingerprint().await.unwrap_or_default(),
     };
     let mut tick = tokio::time::interval(r.poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -73,6 +74,7 @@ async fn apply(r: &Replica, change: Change) {
                 r.live.forget_user(&id);
             }
             Change::Experiment => load_experiment(r).await?,
+            Change::Rules => load_rules(r).await?,
         }
         Ok(())
     }
@@ -112,11 +114,18 @@ async fn load_experiment(r: &Replica) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn load_rules(r: &Replica) -> anyhow::Result<()> {
+    let rules = r.store.list_rules().await?;
+    r.live.rules.set(rules.into_iter().map(|s| s.rule).collect());
+    Ok(())
+}
+
 /// How far the poll has read.
 struct Marks {
     events: i64,
     erasures: i64,
     catalog: (i64, i64),
+    rules: (i64, i64),
 }
 
 /// One poll: everything a lost notification could have carried.
@@ -145,6 +154,14 @@ async fn poll(r: &Replica, marks: &mut Marks) {
     };
     if let Err(e) = catalog.await {
         tracing::warn!(error = %e, "cluster poll: catalog or erasure check failed");
+    }
+    match r.store.rules_fingerprint().await {
+        Ok(now) if now != marks.rules => match load_rules(r).await {
+            Ok(()) => marks.rules = now,
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "cluster poll: rules reload failed"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cluster poll: rules check failed"),
     }
     marks.events = poll_events(r, marks.events).await;
 }

@@ -74,10 +74,13 @@ impl Application {
             metrics.clone(),
             settings.ingest.writer_batch,
         );
-        let live = Arc::new(Live::with_limits(LiveLimits {
-            cache_bytes: settings.serve.cache_bytes,
-            max_dirty: settings.serve.max_dirty_users,
-        }));
+        let live = Arc::new(
+            Live::with_limits(LiveLimits {
+                cache_bytes: settings.serve.cache_bytes,
+                max_dirty: settings.serve.max_dirty_users,
+            })
+            .with_fatigue(settings.serve.fatigue.clone()),
+        );
         let cluster = Cluster::new(&settings.cluster, &store)?;
         let trainer = Trainer::new(
             settings.training(),
@@ -282,6 +285,13 @@ async fn bring_up(state: &AppState) -> anyhow::Result<()> {
     if state.live.snapshot().is_none() && trainer.serving().await.is_some() {
         tracing::info!("no persisted model: serving popularity until the first training");
     }
+    // Rules shape every list: bring-up fails (and is retried) without them.
+    let rules = store.list_rules().await?;
+    state.live.rules.set(rules.into_iter().map(|s| s.rule).collect());
+    state
+        .metrics
+        .rules_active
+        .set(state.live.rules.active_count(crate::domain::now_ms()) as i64);
     match store.running_experiment().await {
         Ok(running) => experiments.set(running.map(|e| Running {
             id: e.id,

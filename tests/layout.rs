@@ -17,6 +17,8 @@ const PURE: &[&str] = &[
     "marketing",
     "demo",
     "learners",
+    "rules",
+    "exploration",
 ];
 const IO_CRATES: &[&str] = &["tokio", "sqlx", "axum"];
 

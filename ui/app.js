@@ -31,6 +31,10 @@
   // Course ids as links separated by commas.
   const courseLinks = (ids) => ids.flatMap((c, i) => (i ? [', ', courseLink(c)] : [courseLink(c)]));
   const scroll = (t) => h('div', { class: 'scroll', tabindex: '0' }, t);
+  // Labels of a list item: the merchandising rule that placed or moved it,
+  // and whether an exploration slot gave it.
+  const itemTags = (it) => [].concat(it.rule_id ? [' ', h('span', { class: 'chip tag-rule', 'data-rule-id': it.rule_id }, 'rule ' + it.rule_id)] : [],
+    it.explored ? [' ', h('span', { class: 'chip tag-explored' }, 'exploration')] : []);
   function table(head, rows, numeric, id) {
     return scroll(h('table', { id }, h('thead', {}, h('tr', {}, head.map((x, i) => h('th', { class: numeric && numeric[i] ? 'n' : null }, x)))),
       h('tbody', {}, rows.map((r) => (r instanceof Node ? r : h('tr', {}, r.map((x, i) => h('td', { class: numeric && numeric[i] ? 'n' : null }, x))))))));
@@ -334,6 +338,7 @@
           ['churn', pr.churn_probability == null ? 'not active recently' : pct(pr.churn_probability)],
           ['predicted spend', money(pr.predicted_spend_cents)]]) : note('Predictions are not available on this server.', 'predictions-unavailable'),
         rfm ? h('p', { id: 'rfm-group' }, `RFM ${rfm.r}-${rfm.f}-${rfm.m}: `, h('strong', {}, rfm.group.replace(/_/g, ' '))) : note('RFM groups are not available on this server.', 'learner-rfm-unavailable')));
+      grid.append(feedbackCard(p.feedback));
     } else grid.append(card('Profile', prof.reason.status === 404 ? note(`No learner "${id}".`, 'learner-not-found') : failure(prof.reason)));
     if (recs.status === 'fulfilled') {
       const r = recs.value;
@@ -341,7 +346,7 @@
       const items = r.items.map((it) => ({ it, c: it, why: it.reasons || [] }));
       grid.append(card(`Recommendations (${r.strategy}, model ${r.model_version == null ? '–' : r.model_version})`,
         items.length ? h('ol', { class: 'recs', id: 'recommendations' }, items.map(({ it, c, why }) => h('li', { 'data-course-id': it.course_id },
-          h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, c.title), ` (${it.course_id}, ${c.category || '?'}) score ${num(it.score)}`,
+          h('a', { href: '#/courses/' + encodeURIComponent(it.course_id) }, c.title), ` (${it.course_id}, ${c.category || '?'}) score ${num(it.score)}`, itemTags(it),
           (it.missing_prerequisites || []).length ? h('span', { class: 'needs' }, ' needs: ', courseLinks(it.missing_prerequisites)) : null,
           why.length ? h('div', { class: 'muted' }, 'because of: ' + why.map((w) => w.title).join('; ')) : null)))
           : note('No recommendations.')));
@@ -349,6 +354,18 @@
     const first = recs.status === 'fulfilled' && recs.value.items[0];
     grid.append(pathCard(id, first ? first.category : ''));
     return out;
+  }
+
+  // What the learner's own feedback keeps out of or sinks in their lists.
+  function feedbackCard(fb) {
+    const line = (id, label, ids, why) => [h('p', {}, h('strong', {}, label + ': '), h('span', { id }, ids.length ? courseLinks(ids) : 'none')),
+      h('p', { class: 'muted' }, why)];
+    return h('section', { class: 'card', id: 'learner-feedback' }, h('h2', {}, 'Feedback'), fb
+      ? [...line('learner-dismissed', 'Dismissed', fb.dismissed || [],
+        'Said not interested; stays out of lists until a later positive event (click, favourite, cart, watch, rating, purchase).'),
+      ...line('learner-fatigued', 'Fatigued', fb.fatigued || [],
+        'Shown repeatedly without a positive event (by default 5 times in 14 days); demoted in lists.')]
+      : note('Feedback is not available on this server.', 'feedback-unavailable'));
   }
 
   const REASONS = { prerequisite: 'required by a later step', next_level: 'a level up', learned_order: 'what learners took next' };
@@ -792,8 +809,161 @@
     return out;
   }
 
+  // ---------- merchandising rules ----------
+  const weighted = (a) => a === 'boost' || a === 'bury';
+  const ruleTarget = (r) => (r.course_ids ? courseLinks(r.course_ids) : ['category ', h('strong', {}, r.category)]);
+  function ruleWindow(r) {
+    if (r.starts_at && r.ends_at) return `${when(r.starts_at)} to ${when(r.ends_at)}`;
+    if (r.starts_at) return `from ${when(r.starts_at)}`;
+    return r.ends_at ? `until ${when(r.ends_at)}` : 'always';
+  }
+
+  async function rules() {
+    const out = [h('h1', {}, 'Merchandising rules'), card('How rules work', h('ul', {},
+      h('li', {}, h('strong', {}, 'Boost'), ' and ', h('strong', {}, 'bury'), ' add or subtract their weight from a course\'s relevance: the model\'s score scaled to 0..1 over the candidates, so weight 1 puts a boosted course above every unboosted one.'),
+      h('li', {}, h('strong', {}, 'Pin'), ' places a course at a position (1 = first).'),
+      h('li', {}, h('strong', {}, 'Block'), ' keeps the courses out.'),
+      h('li', {}, 'Rules apply to recommendations (/recommend), popular courses (/popular) and similar courses (/courses/{id}/similar) while their window is open, for every learner or only those of the segments given. '
+        + 'Owned, inactive, dismissed and excluded courses stay out whatever a rule says.'),
+      h('li', {}, 'Items a rule placed or moved carry its rule_id in those lists (a "rule" label here and on learner pages); "exploration" marks a little-shown course an exploration slot gave.')))];
+    if (!(await has('/rules'))) return out.concat(note('Merchandising rules are not available on this server (it has no GET /rules).', 'rules-unavailable'));
+    const list = h('div', { id: 'rules-list' });
+    const msg = h('div', { id: 'rule-message', role: 'status' });
+    const done = (text) => msg.replaceChildren(h('p', { class: 'ok' }, text));
+    const refused = (verb, e) => msg.replaceChildren(e.status === 403 ? note(`Rules need a key with the admin scope (${e.message}).`, 'forbidden')
+      : h('p', { class: 'error', role: 'alert' }, `Could not ${verb}: ${e.message}${e.code ? ' (' + e.code + ')' : ''}`));
+    const path = (id) => '/rules/' + encodeURIComponent(id);
+    // Ends a rule now: the same rule stored again with ends_at = now.
+    async function end(r, button) {
+      button.disabled = true;
+      try {
+        await api(path(r.rule_id), { method: 'PUT', body: F.endedDraft(r, new Date().toISOString()) });
+        done(`Rule ${r.rule_id} ended.`);
+        await load();
+      } catch (e) { refused('end ' + r.rule_id, e); button.disabled = false; }
+    }
+    // Deletes on a second click, so one slip does not.
+    async function remove(r, button) {
+      if (button.dataset.armed !== 'yes') { button.dataset.armed = 'yes'; button.textContent = 'Confirm delete'; return; }
+      button.disabled = true;
+      try {
+        await api(path(r.rule_id), { method: 'DELETE' });
+        done(`Rule ${r.rule_id} deleted.`);
+      } catch (e) { refused('delete ' + r.rule_id, e); }
+      await load();
+    }
+    function row(r, now) {
+      const status = F.ruleStatus(r, now);
+      const amount = weighted(r.action) && r.weight != null ? `weight ${r.weight}` : r.action === 'pin' && r.position != null ? `position ${r.position}` : '–';
+      const endButton = h('button', { type: 'button', class: 'secondary rule-end', disabled: status === 'ended', onclick: () => end(r, endButton) }, 'End');
+      const deleteButton = h('button', { type: 'button', class: 'secondary rule-delete', onclick: () => remove(r, deleteButton) }, 'Delete');
+      return h('tr', { 'data-rule-id': r.rule_id, 'data-status': status },
+        h('td', {}, r.rule_id), h('td', {}, r.action), h('td', {}, ruleTarget(r)), h('td', {}, amount),
+        h('td', {}, (r.segments || []).length ? r.segments.join(', ') : 'all learners'), h('td', {}, ruleWindow(r)),
+        h('td', { class: 'rule-status status-' + status }, status), h('td', { class: 'actions' }, endButton, ' ', deleteButton));
+    }
+    async function load() {
+      try {
+        const r = await api('/rules');
+        const now = Date.now();
+        list.replaceChildren(r.items.length
+          ? table(['rule', 'action', 'target', 'weight / position', 'segments', 'window', 'status', ''], r.items.map((x) => row(x, now)), null, 'rules-table')
+          : Object.assign(note('No rules yet: every list is the model\'s own ranking. Create one below.', 'rules-empty'), { id: 'rules-empty' }));
+      } catch (e) { list.replaceChildren(failure(e)); }
+    }
+    await load();
+    return out.concat(card('Rules', list, msg), ruleForm(async (r) => {
+      const created = r.created_at === r.updated_at;
+      const status = F.ruleStatus(r, Date.now());
+      done(`Rule ${r.rule_id} ${created ? 'created' : 'replaced'}${status === 'active' ? '' : ` (${status}, not in force now)`}.`);
+      await load();
+    }), rulePreview());
+  }
+
+  // Create or replace a rule: only the fields the chosen action takes show;
+  // the server's 422 lists every fault, each shown as "field: reason".
+  function ruleForm(onSaved) {
+    const id = h('input', { id: 'rule-id', maxlength: '128', size: '14', placeholder: 'e.g. spring-rust', autocomplete: 'off' });
+    const action = h('select', { id: 'rule-action' }, F.RULE_ACTIONS.map((a) => h('option', { value: a }, a)));
+    const target = h('select', { id: 'rule-target' }, h('option', { value: 'courses' }, 'courses'), h('option', { value: 'category' }, 'category'));
+    const courses = h('input', { id: 'rule-courses', size: '24', placeholder: 'c1, c2' });
+    const category = h('input', { id: 'rule-category', size: '12', placeholder: 'e.g. rust' });
+    const weight = h('input', { id: 'rule-weight', type: 'number', min: '0', max: '100', step: 'any', size: '5', placeholder: 'e.g. 1' });
+    const position = h('input', { id: 'rule-position', type: 'number', min: '1', max: '100', step: '1', size: '4' });
+    const segments = h('input', { id: 'rule-segments', size: '10', placeholder: 'all learners' });
+    const starts = h('input', { id: 'rule-starts', type: 'datetime-local' });
+    const ends = h('input', { id: 'rule-ends', type: 'datetime-local' });
+    const save = h('button', { type: 'submit', id: 'rule-save' }, 'Save rule');
+    const errors = h('div', { id: 'rule-errors', class: 'error', role: 'alert' });
+    const labels = {
+      courses: h('label', {}, 'course ids (comma-separated)', courses), category: h('label', {}, 'category', category),
+      weight: h('label', {}, 'weight (0 to 100)', weight), position: h('label', {}, 'position (1 = first)', position),
+    };
+    function fit() {
+      labels.weight.hidden = !weighted(action.value);
+      labels.position.hidden = action.value !== 'pin';
+      labels.courses.hidden = target.value !== 'courses';
+      labels.category.hidden = target.value !== 'category';
+    }
+    action.addEventListener('change', fit);
+    target.addEventListener('change', fit);
+    fit();
+    const show = (details) => errors.replaceChildren(h('ul', {}, details.map((d) => h('li', { 'data-field': d.field }, `${d.field}: ${d.reason}`))));
+    // A number field's text the browser could not read as a number.
+    const numberText = (el) => (el.validity.badInput ? 'not a number' : el.value);
+    async function submit(e) {
+      e.preventDefault();
+      errors.replaceChildren();
+      const { id: rid, draft, errors: bad } = F.ruleDraft({
+        id: id.value, action: action.value, target: target.value, courses: courses.value, category: category.value,
+        weight: numberText(weight), position: numberText(position), segments: segments.value, starts: starts.value, ends: ends.value,
+      });
+      if (bad.length) return show(bad);
+      save.disabled = true;
+      try {
+        const r = await api('/rules/' + encodeURIComponent(rid), { method: 'PUT', body: draft });
+        await onSaved(r);
+      } catch (err) {
+        if (err.status === 422 && err.details.length) show(err.details);
+        else errors.replaceChildren(err.status === 403 ? note(`Rules need a key with the admin scope (${err.message}).`, 'forbidden')
+          : h('p', {}, `Could not save: ${err.message}${err.code ? ' (' + err.code + ')' : ''}`));
+      }
+      save.disabled = false;
+    }
+    return card('Create or replace a rule',
+      h('form', { class: 'row', id: 'rule-form', novalidate: true, onsubmit: submit },
+        h('label', {}, 'rule id', id), h('label', {}, 'action', action), h('label', {}, 'target', target), labels.courses, labels.category,
+        labels.weight, labels.position, h('label', {}, 'segments (comma-separated ids)', segments),
+        h('label', {}, 'starts (local time, optional)', starts), h('label', {}, 'ends (local time, optional)', ends), save),
+      h('p', { class: 'muted' }, 'Saving an existing rule id replaces that rule. Without a start a rule is in force at once; without an end, until it is ended or deleted.'),
+      errors);
+  }
+
+  // A learner's list as served now, with what rules and exploration did to it.
+  function rulePreview() {
+    const user = h('input', { id: 'rule-preview-user', placeholder: 'learner id', 'aria-label': 'learner id' });
+    const box = h('div', { id: 'rule-preview-result', role: 'status' });
+    async function preview(e) {
+      e.preventDefault();
+      const u = user.value.trim();
+      if (!u) return;
+      box.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+      try {
+        const r = await api(`/recommend/${encodeURIComponent(u)}?n=10`);
+        const placed = r.items.filter((it) => it.rule_id).length;
+        box.replaceChildren(h('p', { class: 'muted' }, `${r.strategy}, model ${r.model_version == null ? '–' : r.model_version}: ${int(placed)} of ${int(r.items.length)} items placed or moved by a rule.`),
+          h('ol', { class: 'recs', id: 'rule-preview-list' }, r.items.map((it) => h('li', { 'data-course-id': it.course_id, 'data-rule-id': it.rule_id, 'data-explored': it.explored ? 'true' : null },
+            courseLink(it.course_id, it.title), ` (${it.course_id}, ${it.category || '?'}) score ${num(it.score)}`, itemTags(it)))),
+          r.items.length ? null : note('No recommendations.', 'rule-preview-empty'));
+      } catch (err) { box.replaceChildren(failure(err)); }
+    }
+    return card('Preview a learner\'s recommendations',
+      h('form', { class: 'row', id: 'rule-preview-form', onsubmit: preview },
+        h('label', {}, 'learner id', user), h('button', { type: 'submit', id: 'rule-preview' }, 'Preview')), box);
+  }
+
   // ---------- router ----------
-  const PAGES = { overview, segments, learners: (a) => learners(a[0]), courses: (a) => courses(a[0]), marketing };
+  const PAGES = { overview, segments, learners: (a) => learners(a[0]), courses: (a) => courses(a[0]), rules, marketing };
   let generation = 0;
   async function route() {
     const [path] = location.hash.replace(/^#\/?/, '').split('?');

@@ -1,7 +1,8 @@
 // Pure helpers of the console: how figures are printed, how a campaign
-// form's text fields become the API's typed filters, and the sentences a
-// campaign report reads as. No DOM and no fetch here, so the browser tests
-// can check them on small hand-made cases (window.Format).
+// form's text fields become the API's typed filters, how a rule form
+// becomes a rule, and the sentences a campaign report reads as. No DOM
+// and no fetch here, so the browser tests can check them on small
+// hand-made cases (window.Format).
 'use strict';
 (function () {
   const MINUS = '\u2212';
@@ -119,6 +120,90 @@
     };
   }
 
+  // ---------- merchandising rules ----------
+  const RULE_ACTIONS = ['boost', 'bury', 'pin', 'block'];
+  const weighted = (a) => a === 'boost' || a === 'bury';
+
+  // A datetime-local value ("2026-03-01T09:30", the browser's local time)
+  // as RFC 3339 in UTC; null when blank, undefined when not a time.
+  function localTime(v) {
+    const t = String(v == null ? '' : v).trim();
+    if (!t) return null;
+    const d = new Date(t);
+    return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+  }
+
+  // A rule form's strings typed as PUT /rules/{id} reads them: raw holds
+  // {id, action, target ('courses' or 'category'), courses (comma-separated),
+  // category, weight, position, segments (comma-separated), starts, ends
+  // (datetime-local values)}; '' = not set. Only the fields the action takes
+  // are sent; what only the server can judge (a missing weight, an empty
+  // target, an end before the start) is left to its 422, which lists every
+  // fault. Returns {id, draft, errors}, errors as {field, reason} like the
+  // API's details.
+  function ruleDraft(raw) {
+    const text = (k) => (raw[k] == null ? '' : String(raw[k]).trim());
+    const list = (k) => text(k).split(',').map((x) => x.trim()).filter(Boolean);
+    const errors = [];
+    const id = text('id');
+    if (!id) errors.push({ field: 'id', reason: 'is required' });
+    const draft = { action: text('action') };
+    if (text('target') === 'category') draft.category = text('category');
+    else draft.course_ids = list('courses');
+    if (weighted(draft.action) && text('weight') !== '') {
+      const w = Number(text('weight'));
+      if (Number.isFinite(w)) draft.weight = w;
+      else errors.push({ field: 'weight', reason: 'must be a number' });
+    }
+    if (draft.action === 'pin' && text('position') !== '') {
+      const p = Number(text('position'));
+      if (Number.isInteger(p)) draft.position = p;
+      else errors.push({ field: 'position', reason: 'must be a whole number' });
+    }
+    const segs = list('segments');
+    const bad = segs.filter((x) => !/^\d+$/.test(x) || Number(x) > 4294967295);
+    if (bad.length) errors.push({ field: 'segments', reason: `not segment ids: ${bad.join(', ')}` });
+    else if (segs.length) draft.segments = segs.map(Number);
+    for (const [k, field] of [['starts', 'starts_at'], ['ends', 'ends_at']]) {
+      const t = localTime(raw[k]);
+      if (t === undefined) errors.push({ field, reason: 'is not a date and time' });
+      else if (t) draft[field] = t;
+    }
+    return { id, draft, errors };
+  }
+
+  // A stored rule (RuleInfo) as the draft that stores it again: its target,
+  // weight only for boost and bury, position only for pin, its segments and
+  // window.
+  function ruleDraftOf(r) {
+    const d = { action: r.action };
+    if (r.course_ids) d.course_ids = r.course_ids.slice();
+    else d.category = r.category;
+    if (weighted(r.action) && r.weight != null) d.weight = r.weight;
+    if (r.action === 'pin' && r.position != null) d.position = r.position;
+    d.segments = (r.segments || []).slice();
+    if (r.starts_at) d.starts_at = r.starts_at;
+    if (r.ends_at) d.ends_at = r.ends_at;
+    return d;
+  }
+
+  // The draft that ends rule r at `now` (RFC 3339): the same rule with
+  // ends_at = now. A rule that has not started yet loses its start (an end
+  // before the start is invalid), so it never comes into force.
+  function endedDraft(r, now) {
+    const d = ruleDraftOf(r);
+    d.ends_at = now;
+    if (d.starts_at && Date.parse(d.starts_at) >= Date.parse(now)) delete d.starts_at;
+    return d;
+  }
+
+  // 'active' (in force, as the server says), 'scheduled' (starts after
+  // nowMs) or 'ended'.
+  function ruleStatus(r, nowMs) {
+    if (r.active) return 'active';
+    return r.starts_at && Date.parse(r.starts_at) > nowMs ? 'scheduled' : 'ended';
+  }
+
   // ---------- campaign report ----------
   // True when the report cannot say anything yet: an arm has no learners,
   // or neither arm has a conversion (a 0 % to 0 % interval means nothing).
@@ -163,5 +248,6 @@
     }
   }
 
-  window.Format = { MINUS, RFM_GROUPS, money, pct, points, num, int, typedFilter, audienceQuery, previewSplit, typedArms, meanDiscount, qiniSeries, noData, relativeLift, upliftText, verdictSentence };
+  window.Format = { MINUS, RFM_GROUPS, money, pct, points, num, int, typedFilter, audienceQuery, previewSplit, typedArms, meanDiscount, qiniSeries, noData, relativeLift, upliftText, verdictSentence,
+    RULE_ACTIONS, localTime, ruleDraft, ruleDraftOf, endedDraft, ruleStatus };
 })();

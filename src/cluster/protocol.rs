@@ -27,6 +27,8 @@ pub enum Change {
         id: String,
     },
     Experiment,
+    /// Merchandising rules changed.
+    Rules,
 }
 
 #[derive(Serialize, Deserialize)]

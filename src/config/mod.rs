@@ -29,7 +29,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub train: TrainSettings,
-    #[serde(default)]
+    /// `[serve]` (DESIGN calls it `serving`; both names are read).
+    #[serde(default, alias = "serving")]
     pub serve: ServeSettings,
     #[serde(default)]
     pub cluster: ClusterSettings,
@@ -47,6 +48,11 @@ pub struct ServeSettings {
     /// Users tracked as changed since the last model; past it every user is
     /// folded in from the store until the next model.
     pub max_dirty_users: usize,
+    /// Share of list slots given to little-exposed courses (0..0.5; 0 off).
+    pub exploration: f64,
+    /// Days of served lists the off-policy estimate reads at training.
+    pub exploration_log_days: u32,
+    pub fatigue: crate::serve::fatigue::FatigueSettings,
 }
 
 impl Default for ServeSettings {
@@ -55,6 +61,9 @@ impl Default for ServeSettings {
             exclude_taken: true,
             cache_bytes: 64 << 20,
             max_dirty_users: 200_000,
+            exploration: 0.05,
+            exploration_log_days: 14,
+            fatigue: Default::default(),
         }
     }
 }
@@ -272,6 +281,19 @@ impl Settings {
                 }
             }
         }
+        let sv = &self.serve;
+        anyhow::ensure!(
+            (0.0..=0.5).contains(&sv.exploration),
+            "invalid configuration: serve.exploration must be from 0 to 0.5"
+        );
+        anyhow::ensure!(
+            sv.fatigue.penalty.is_finite() && sv.fatigue.penalty >= 0.0,
+            "invalid configuration: serve.fatigue.penalty must be a number ≥ 0"
+        );
+        anyhow::ensure!(
+            sv.fatigue.max_impressions == 0 || sv.fatigue.days > 0,
+            "invalid configuration: serve.fatigue.days must be greater than 0"
+        );
         self.train.validate()?;
         self.marketing.validate()?;
         if self.cluster.enabled && !url.starts_with("postgres") {
@@ -287,6 +309,8 @@ impl Settings {
     pub fn training(&self) -> TrainSettings {
         TrainSettings {
             marketing: self.marketing.clone(),
+            exploration: self.serve.exploration,
+            exploration_log_days: self.serve.exploration_log_days,
             ..self.train.clone()
         }
     }

@@ -34,6 +34,12 @@ pub struct TrainSettings {
     /// Set from `[marketing]` by [`crate::config::Settings::training`].
     #[serde(skip)]
     pub marketing: MarketingSettings,
+    /// Set from `serve.exploration` and `serve.exploration_log_days`: the
+    /// off-policy estimate reads the served-list log with them.
+    #[serde(skip)]
+    pub exploration: f64,
+    #[serde(skip)]
+    pub exploration_log_days: u32,
 }
 
 impl Default for TrainSettings {
@@ -52,6 +58,8 @@ impl Default for TrainSettings {
             weights: Weights::default(),
             segment: SegmentParams::default(),
             marketing: MarketingSettings::default(),
+            exploration: 0.05,
+            exploration_log_days: 14,
         }
     }
 }

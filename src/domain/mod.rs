@@ -50,6 +50,9 @@ pub enum EventType {
     Rating,
     Purchase,
     Refund,
+    /// "Not interested": the course leaves the learner's lists until a
+    /// later positive event on it (see [`EventType::is_positive`]).
+    Dismiss,
 }
 
 impl EventType {
@@ -68,6 +71,20 @@ impl EventType {
     /// rollup stores it as the type's code, so new types go at the end.
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Interest in the course: clears a dismissal and fatigue. Views and
+    /// refunds are not; a view may be an accident of the page.
+    pub fn is_positive(self) -> bool {
+        matches!(
+            self,
+            EventType::Click
+                | EventType::Favorite
+                | EventType::AddToCart
+                | EventType::Watch
+                | EventType::Rating
+                | EventType::Purchase
+        )
     }
 
     /// The type at `index` in [`EventType::ALL`]; `None` past the end.

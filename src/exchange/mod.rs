@@ -8,6 +8,7 @@ mod columns;
 pub mod export;
 pub mod factors;
 pub mod import;
+pub mod recommendations;
 
 pub use export::{export, ExportReport};
 pub use import::{import_factors, ImportCounts, ImportError, ImportReport};

@@ -170,6 +170,12 @@ async fn ingest(
         }
     };
     let users: Vec<String> = events.iter().map(|e| e.user_id.clone()).collect();
+    // A positive event ends fatigue on its course (once stored).
+    let engaged: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.kind.is_positive())
+        .map(|e| (e.user_id.clone(), e.course_id.clone()))
+        .collect();
     let batch = body.get("events").is_some();
     let ts_given = crate::ingest::parse::explicit_ts(&body);
     // The cause is logged by the writer; clients learn whether to retry.
@@ -198,6 +204,9 @@ async fn ingest(
         )),
     })?;
     app.live.note_new_events(&users);
+    for (user, course) in &engaged {
+        app.live.fatigue.engaged(user, course);
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(Ingested {

@@ -12,7 +12,10 @@ use super::recommend::{category, count, items, RecommendedItem, MAX_N};
 use super::wire::{score, CourseCard};
 use super::AppState;
 use crate::error::{ApiError, Json, Result};
-use crate::serve::recommend::{recommend, Who};
+use crate::domain::now_ms;
+use crate::rules::engine::{adjust, place_pins, Fatigue};
+use crate::serve::recommend::{recommend, Context, Who};
+use crate::serve::rulebook::resolve;
 use crate::serve::Query as RecQuery;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -47,6 +50,9 @@ pub struct SimilarItem {
     /// Cosine similarity of the factors (or of category and tags for a
     /// course without learners), -1 to 1, 4 significant digits.
     pub score: f64,
+    /// The merchandising rule that placed or moved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,17 +110,33 @@ async fn get_similar(
     }
     // A course without learners (or any course of a popularity snapshot)
     // has no learned factor: its neighbours come from category and tags.
-    let servable = |j: u32| c.meta[j as usize].servable();
+    let rules = app.live.rules.current();
+    let resolved = resolve(&rules, c, None, now_ms());
+    let blocked = |j: u32| {
+        resolved
+            .iter()
+            .any(|r| r.rule.action == crate::rules::Action::Block && r.courses.contains(&j))
+    };
+    let allowed = |j: u32| j != i && c.meta[j as usize].servable() && !blocked(j);
+    let room = if resolved.is_empty() { 0 } else { n + 10 };
     let learned = snap.is_model() && c.meta[i as usize].trained && c.cosine().informative(i);
     let hits = match learned {
-        true => c.cosine().similar(i, n, |j| !servable(j)),
-        false => crate::serve::catalog::content_neighbours(c, i, n, |j| !servable(j)),
+        true => c.cosine().similar(i, n + room, |j| !allowed(j)),
+        false => crate::serve::catalog::content_neighbours(c, i, n + room, |j| !allowed(j)),
     };
-    let items = hits
+    let unit = c.cosine().unit();
+    let score_of = |j: u32| match learned {
+        true => crate::model::topn::dot(unit.row(i as usize), unit.row(j as usize)),
+        false => 0.0,
+    };
+    let ranked = adjust(&hits, &resolved, Fatigue::default(), allowed, score_of);
+    let ranked = place_pins(ranked, &resolved, n, allowed, score_of);
+    let items = ranked
         .iter()
-        .map(|&(j, s)| SimilarItem {
-            course: CourseCard::new(&c.ids[j as usize], &c.meta[j as usize]),
-            score: score(s),
+        .map(|r| SimilarItem {
+            course: CourseCard::new(&c.ids[r.course as usize], &c.meta[r.course as usize]),
+            score: score(r.score),
+            rule_id: r.rule.map(|k| resolved[k].rule.id.clone()),
         })
         .collect();
     Ok(Json(SimilarCourses {
@@ -147,9 +169,15 @@ async fn get_popular(
             model_version: None,
         }));
     };
-    let (picks, _) = recommend(&snap, &Who::Nobody { taken: &[] }, &q);
+    let rules = app.live.rules.current();
+    let resolved = resolve(&rules, &snap.courses, None, now_ms());
+    let ctx = Context {
+        rules: &resolved,
+        ..Context::default()
+    };
+    let listed = recommend(&snap, &Who::Nobody { taken: &[] }, &q, &ctx);
     Ok(Json(PopularCourses {
-        items: items(&snap, &picks, false),
+        items: items(&snap, &listed.picks, false),
         model_version: Some(snap.version),
     }))
 }

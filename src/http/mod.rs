@@ -7,6 +7,7 @@ mod console;
 mod courses;
 mod events;
 mod experiments;
+mod export;
 pub mod extract;
 mod guard;
 mod lists;
@@ -18,6 +19,7 @@ mod ops;
 mod paths;
 mod profile;
 mod recommend;
+mod rules;
 mod segments;
 pub mod server;
 mod users;
@@ -113,6 +115,8 @@ pub fn groups() -> Vec<Group> {
                 .merge(users::routes())
                 .merge(model::admin_routes())
                 .merge(experiments::routes())
+                .merge(rules::routes())
+                .merge(export::routes())
                 .merge(campaigns::admin_routes()),
         },
         Group {

@@ -194,6 +194,9 @@ pub struct ModelInfo {
     pub segments: Option<usize>,
     pub marketing: Option<MarketingSummary>,
     pub paths: Option<PathsSummary>,
+    /// Click and purchase rates per served slot from the served-list log,
+    /// and what other exploration shares would have had (SNIPS).
+    pub offline_policy: Option<crate::exploration::snips::OfflinePolicy>,
 }
 
 /// The order-aware model behind learning paths.
@@ -310,6 +313,7 @@ async fn get_model(State(app): State<AppState>) -> Json<ModelInfo> {
             blend_weight: p.serving_blend,
             next_course: p.report.clone(),
         }),
+        offline_policy: s.offline_policy.clone(),
     })
 }
 

@@ -129,6 +129,18 @@ pub struct ProfileInfo {
     /// Null for a learner the model has not seen yet.
     pub predictions: Option<Predictions>,
     pub rfm: Option<Rfm>,
+    pub feedback: Feedback,
+}
+
+/// What stays out of, or sinks in, the learner's lists.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Feedback {
+    /// Courses dismissed ("not interested") with no positive event since.
+    pub dismissed: Vec<String>,
+    /// Courses served `serve.fatigue.max_impressions` times within
+    /// `serve.fatigue.days` without a positive event: demoted (counted by
+    /// the replica that answered).
+    pub fatigued: Vec<String>,
 }
 
 fn profile_info(p: Profile) -> ProfileInfo {
@@ -157,6 +169,7 @@ fn profile_info(p: Profile) -> ProfileInfo {
         segment: None,
         predictions: None,
         rfm: None,
+        feedback: Feedback::default(),
     }
 }
 
@@ -188,6 +201,14 @@ async fn get_profile(State(app): State<AppState>, Path(user): Path<String>) -> R
     });
     out.segment = seg.map(|id| segment_ref(&snap, id));
     (out.predictions, out.rfm) = marketing(&app, &snap, &user);
+    let now = now_ms();
+    out.feedback = Feedback {
+        dismissed: crate::model::Interactions::dismissed_courses(&aggs)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        fatigued: app.live.fatigue.fatigued(&user, now),
+    };
     Ok(Json(out))
 }
 

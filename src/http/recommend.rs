@@ -15,11 +15,13 @@ use super::AppState;
 use crate::domain::{now_ms, valid_id, FieldError};
 use crate::error::{ApiError, Json, Result};
 use crate::experiment::Arm;
-use crate::serve::recommend::{recommend, Pick, Who};
+use crate::exploration::SlotKind;
+use crate::serve::personal::{learner_list, Shaping};
+use crate::serve::recommend::{Listed, Pick, Who};
 use crate::serve::snapshot::ModelSnapshot;
 use crate::serve::user_view::{user_view, who};
 use crate::serve::{Query as RecQuery, Strategy};
-use crate::store::Impression;
+use crate::store::{Impression, ServedItem, ServedList};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_recommend, post_recommend))
@@ -182,6 +184,12 @@ pub struct RecommendedItem {
     /// Prerequisites of the course the learner does not own (course ids;
     /// empty when the learner is ready for it).
     pub missing_prerequisites: Vec<String>,
+    /// The merchandising rule that placed or moved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// True when an exploration slot gave it (a little-exposed course).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub explored: bool,
 }
 
 /// "Because you took …": a course the learner took (owned or rated), never
@@ -233,6 +241,8 @@ pub fn items(snap: &ModelSnapshot, picks: &[Pick], explain: bool) -> Vec<Recomme
                     .collect()
             }),
             missing_prerequisites: p.missing.iter().map(|&m| c.ids[m as usize].clone()).collect(),
+            rule_id: p.rule.clone(),
+            explored: p.slot == SlotKind::Explored,
         })
         .collect()
 }
@@ -319,11 +329,18 @@ async fn answer(
     if let Some(d) = variant.and_then(|v| v.diversity) {
         q.diversity = d;
     }
-    let (picks, strategy) = recommend(&snap, &who, &q);
+    let now = now_ms();
+    let shaping = Shaping {
+        exploration: app.settings.serve.exploration,
+        rules: true,
+    };
+    let listed = learner_list(&app.live, &snap, &view, &who, &user, &q, shaping, now);
+    let (picks, strategy) = (&listed.picks, listed.strategy);
     app.metrics
         .recommendations
         .with_label_values(&[strategy.as_str()])
         .inc();
+    log_served(app, &snap, &user, &rec_id, &listed, now);
     if let (Some(e), Some(v)) = (&experiment, variant) {
         // Empty lists too: dropping them would make the arms' user counts
         // depend on how often each arm comes back empty.
@@ -345,6 +362,49 @@ async fn answer(
         experiment: experiment.as_ref().map(|e| e.id.clone()),
         variant: variant.map(|v| v.name.clone()),
     }))
+}
+
+/// Counts a served list for fatigue and metrics and queues it for the
+/// served-list log (slots and propensities, for the off-policy estimate).
+fn log_served(app: &AppState, snap: &ModelSnapshot, user: &str, rec_id: &str, listed: &Listed, now: i64) {
+    let picks = &listed.picks;
+    let c = &snap.courses;
+    let ids: Vec<&str> = picks.iter().map(|p| c.ids[p.course as usize].as_str()).collect();
+    app.live.fatigue.served(user, &ids, now);
+    app.metrics.fatigue_learners.set(app.live.fatigue.len() as i64);
+    for p in picks {
+        let slot = match p.slot {
+            SlotKind::Ranked => "ranked",
+            SlotKind::Explored => "explored",
+            SlotKind::Fixed => "fixed",
+        };
+        let touched = match (&p.rule, p.fatigued) {
+            (Some(_), _) => "rule",
+            (None, true) => "fatigue",
+            (None, false) => "none",
+        };
+        app.metrics.served_items.with_label_values(&[slot, touched]).inc();
+    }
+    if picks.is_empty() {
+        return;
+    }
+    app.impressions.served(ServedList {
+        rec_id: rec_id.to_string(),
+        user_id: user.to_string(),
+        ts_ms: now,
+        exploration: app.settings.serve.exploration,
+        pool_size: listed.pool_size as i32,
+        strategy: listed.strategy.as_str().to_string(),
+        items: picks
+            .iter()
+            .zip(ids)
+            .map(|(p, id)| ServedItem {
+                course_id: id.to_string(),
+                kind: p.slot,
+                propensity: p.propensity,
+            })
+            .collect(),
+    });
 }
 
 #[cfg(test)]

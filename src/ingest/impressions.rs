@@ -1,5 +1,6 @@
-//! The impression log: lists served under an experiment are queued here and
-//! written in batches off the request path. It is analytics, not an
+//! The impression log: lists served under an experiment, and every served
+//! list's slots and propensities, are queued here and written in batches
+//! off the request path. It is analytics, not an
 //! acknowledged write: when the queue is full or the store fails, the
 //! impression is dropped and counted rather than slowing `/recommend`.
 
@@ -8,10 +9,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
-use crate::store::{Impression, Store};
+use crate::store::{Impression, ServedList, Store};
 
 enum Msg {
     Row(Impression),
+    Served(ServedList),
     /// Answered once everything queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -48,6 +50,13 @@ impl ImpressionLog {
         }
     }
 
+    /// Queues one served list (slots and propensities) without waiting.
+    pub fn served(&self, list: ServedList) {
+        if self.tx.try_send(Msg::Served(list)).is_err() {
+            self.metrics.impressions_dropped.inc();
+        }
+    }
+
     /// Waits until every impression queued so far is written (or dropped).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -78,14 +87,25 @@ async fn run(mut rx: mpsc::Receiver<Msg>, store: Store, metrics: Metrics, mut st
         };
         let Some(first) = first else { return };
         let mut rows = Vec::new();
+        let mut served = Vec::new();
         let mut waiters = Vec::new();
         let mut next = Some(first);
         while let Some(m) = next {
             match m {
                 Msg::Row(r) => rows.push(r),
+                Msg::Served(l) => served.push(l),
                 Msg::Flush(w) => waiters.push(w),
             }
-            next = (rows.len() < MAX_BATCH).then(|| rx.try_recv().ok()).flatten();
+            next = (rows.len() + served.len() < MAX_BATCH)
+                .then(|| rx.try_recv().ok())
+                .flatten();
+        }
+        if !served.is_empty() {
+            if let Err(e) = store.insert_served_lists(&served).await {
+                metrics.db_errors.with_label_values(&["impressions"]).inc();
+                metrics.impressions_dropped.inc_by(served.len() as u64);
+                tracing::warn!(error = %e, rows = served.len(), "could not log served lists; dropped");
+            }
         }
         if !rows.is_empty() {
             if let Err(e) = store.insert_impressions(&rows).await {

@@ -29,6 +29,11 @@ pub struct Learners {
     pub segment: Option<Vec<u32>>,
     /// Scores, activity and offer shares; `None` without marketing predictions.
     pub marketing: Option<MarketingColumns>,
+    /// Courses each learner dismissed since their last positive event on
+    /// them (column = course index, value 1), left out of lists; `None`
+    /// when no learner dismissed anything.
+    #[serde(default)]
+    pub dismissed: Option<Csr>,
     /// Row of each id; derived from `ids`, rebuilt on decode.
     #[serde(skip)]
     pub index: HashMap<String, u32>,
@@ -66,7 +71,17 @@ impl Learners {
             taken,
             segment: None,
             marketing: None,
+            dismissed: None,
         })
+    }
+
+    /// This table with each learner's dismissed courses.
+    ///
+    /// # Panics
+    /// If `dismissed` is not one row per learner.
+    pub fn with_dismissed(mut self, dismissed: Csr) -> Learners {
+        self.dismissed = (dismissed.nnz() > 0).then_some(dismissed);
+        Learners::checked(self)
     }
 
     /// This table with each learner's taste segment id.
@@ -116,6 +131,7 @@ impl Learners {
             taken,
             segment,
             marketing,
+            dismissed,
             index: _,
         } = self;
         let mut out = vec![
@@ -132,6 +148,9 @@ impl Learners {
         }
         if let Some(m) = marketing {
             out.extend(m.lengths());
+        }
+        if let Some(d) = dismissed {
+            out.push(("dismissed", d.n_rows));
         }
         out
     }
@@ -163,6 +182,7 @@ impl Learners {
             taken,
             segment,
             marketing,
+            dismissed,
             index: _,
         } = self;
         Learners::checked(Learners {
@@ -172,6 +192,7 @@ impl Learners {
             taken: taken.select(keep),
             segment: segment.as_ref().map(|s| select_rows(s, 1, keep)),
             marketing: marketing.as_ref().map(|m| m.select(keep)),
+            dismissed: dismissed.as_ref().map(|d| d.select(keep)),
             index: HashMap::new(),
         })
     }
@@ -196,6 +217,11 @@ impl Learners {
     /// Courses learner `u` has taken, sorted.
     pub fn taken_row(&self, u: u32) -> &[u32] {
         self.taken.row(u as usize).0
+    }
+
+    /// Courses learner `u` dismissed, sorted.
+    pub fn dismissed_row(&self, u: u32) -> &[u32] {
+        self.dismissed.as_ref().map_or(&[], |d| d.row(u as usize).0)
     }
 
     /// Taste segment id of learner `u`, if segmented.

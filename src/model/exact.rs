@@ -10,6 +10,20 @@ use nalgebra::{DMatrix, DVector};
 /// `YᵀY + λI` and `cm1` holds the `c − 1` values. `None` if the system is not
 /// positive definite (only possible with λ = 0 and too few items).
 pub fn solve_row(g: &[f32], y: &Factors, cols: &[u32], cm1: &[f32]) -> Option<Vec<f32>> {
+    solve_row_with_negatives(g, y, cols, cm1, &[], &[])
+}
+
+/// [`solve_row`] with known negatives: columns `neg` with `c − 1` values
+/// `neg_cm1` and preference 0, which add confidence to A but nothing to b
+/// (Hu, Koren & Volinsky 2008 allow any p ∈ {0, 1} with any confidence).
+pub fn solve_row_with_negatives(
+    g: &[f32],
+    y: &Factors,
+    cols: &[u32],
+    cm1: &[f32],
+    neg: &[u32],
+    neg_cm1: &[f32],
+) -> Option<Vec<f32>> {
     let k = y.k;
     // f64 so the oracle is far more precise than the solver it checks.
     let mut a = DMatrix::<f64>::from_fn(k, k, |r, c| f64::from(g[r * k + c]));
@@ -22,6 +36,15 @@ pub fn solve_row(g: &[f32], y: &Factors, cols: &[u32], cm1: &[f32]) -> Option<Ve
             b[r] += (1.0 + c) * yr;
             for s in 0..k {
                 a[(r, s)] += c * yr * f64::from(yi[s]);
+            }
+        }
+    }
+    for (&i, &c) in neg.iter().zip(neg_cm1) {
+        let yi = y.row(i as usize);
+        let c = f64::from(c);
+        for r in 0..k {
+            for s in 0..k {
+                a[(r, s)] += c * f64::from(yi[r]) * f64::from(yi[s]);
             }
         }
     }

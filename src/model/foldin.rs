@@ -3,7 +3,7 @@
 //! fixed item factors. Cost: O(events · k² + k³), well under 1 ms at k = 64.
 
 use super::als::{AlsParams, FitError};
-use super::exact::solve_row;
+use super::exact::solve_row_with_negatives;
 use super::factors::Factors;
 
 /// The user vector minimising the ALS objective given `items` fixed.
@@ -14,6 +14,21 @@ pub fn fold_in(
     items: &Factors,
     gram: &[f32],
     events: &[(u32, f32)],
+    params: &AlsParams,
+) -> Result<Vec<f32>, FitError> {
+    fold_in_with_negatives(items, gram, events, &[], params)
+}
+
+/// [`fold_in`] with known negatives (dismissed courses): (course index,
+/// weight) pairs solved with preference 0 and confidence 1 + α·f(weight),
+/// so the factor turns away from them and their close neighbours. A
+/// course both positive and negative counts as negative only. No positive
+/// event gives the zero vector, whatever the negatives.
+pub fn fold_in_with_negatives(
+    items: &Factors,
+    gram: &[f32],
+    events: &[(u32, f32)],
+    negatives: &[(u32, f32)],
     params: &AlsParams,
 ) -> Result<Vec<f32>, FitError> {
     let k = items.k;
@@ -40,7 +55,7 @@ pub fn fold_in(
     let (cols, cm1): (Vec<u32>, Vec<f32>) = cols
         .into_iter()
         .zip(weights)
-        .filter(|e| e.1 > 0.0)
+        .filter(|e| e.1 > 0.0 && !negatives.iter().any(|n| n.0 == e.0))
         .map(|(c, w)| (c, params.confidence_minus_one(w)))
         .unzip();
     if cols.is_empty() {
@@ -50,7 +65,12 @@ pub fn fold_in(
     for a in 0..k {
         g[a * k + a] += params.regularization;
     }
-    let x = solve_row(&g, items, &cols, &cm1).ok_or(FitError::Singular)?;
+    let (neg, neg_cm1): (Vec<u32>, Vec<f32>) = negatives
+        .iter()
+        .filter(|n| n.1 > 0.0 && n.1.is_finite() && (n.0 as usize) < items.n)
+        .map(|&(c, w)| (c, params.confidence_minus_one(w)))
+        .unzip();
+    let x = solve_row_with_negatives(&g, items, &cols, &cm1, &neg, &neg_cm1).ok_or(FitError::Singular)?;
     if x.iter().all(|v| v.is_finite()) {
         Ok(x)
     } else {
@@ -61,8 +81,32 @@ pub fn fold_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::exact::solve_row;
     use crate::model::als::fit;
     use crate::model::csr::Csr;
+
+    #[test]
+    fn a_negative_turns_the_factor_away_from_the_course() {
+        // Course 0 and 1 point the same way, 2 elsewhere: the user took 0
+        // and 2; dismissing 1 lowers 1's score (and 0's, its neighbour).
+        let items = Factors {
+            n: 3,
+            k: 2,
+            data: vec![1.0, 0.1, 0.9, 0.2, 0.0, 1.0],
+        };
+        let p = AlsParams {
+            factors: 2,
+            ..AlsParams::default()
+        };
+        let g = items.gram();
+        let score = |x: &[f32], i: usize| x[0] * items.row(i)[0] + x[1] * items.row(i)[1];
+        let plain = fold_in(&items, &g, &[(0, 1.0), (2, 1.0)], &p).unwrap();
+        let neg = fold_in_with_negatives(&items, &g, &[(0, 1.0), (2, 1.0)], &[(1, 4.0)], &p).unwrap();
+        assert!(score(&neg, 1) < 0.95 * score(&plain, 1), "{plain:?} {neg:?}");
+        assert!(score(&neg, 0) < score(&plain, 0));
+        // Negatives alone say nothing to rank on.
+        assert_eq!(fold_in_with_negatives(&items, &g, &[], &[(1, 4.0)], &p).unwrap(), [0.0, 0.0]);
+    }
 
     #[test]
     fn reproduces_the_trained_user_after_a_final_exact_sweep() {

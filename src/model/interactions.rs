@@ -25,6 +25,9 @@ pub struct Weights {
     /// Once while the course is owned (see [`super::ownership`]): a
     /// purchase repeated by a retrying client adds nothing.
     pub purchase: f32,
+    /// Confidence weight of a dismissal: fold-in treats a dismissed course
+    /// as a known negative (preference 0, confidence 1 + α·f(weight)).
+    pub dismiss: f32,
     /// Views and clicks count at most this many times: repeats say little more.
     pub max_repeats: u32,
     /// Age half-life of every signal, from its latest event; `None` = no decay.
@@ -42,6 +45,7 @@ impl Default for Weights {
             rating_base: 4.0,
             rating_per_star: 1.0,
             purchase: 10.0,
+            dismiss: 4.0,
             max_repeats: 3,
             half_life_days: None,
         }
@@ -73,6 +77,10 @@ pub struct Interactions {
     pub course_index: HashMap<String, u32>,
     /// Sorted by (user, course), one entry per pair.
     pub entries: Vec<Interaction>,
+    /// (user, course) pairs dismissed after their last positive event,
+    /// sorted; their positive weight is dropped (an owned course stays
+    /// taken). Only users with entries appear.
+    pub dismissed: Vec<(u32, u32)>,
 }
 
 fn intern(name: &str, names: &mut Vec<String>, index: &mut HashMap<String, u32>) -> u32 {
@@ -95,6 +103,9 @@ struct Acc {
     rated: bool,
     last_purchase: i64,
     last_refund: i64,
+    /// Latest positive event ([`EventType::is_positive`]) and dismissal.
+    last_positive: i64,
+    last_dismiss: i64,
     ts: i64,
     /// Earliest event of any type, and earliest purchase or rating.
     first: i64,
@@ -109,6 +120,8 @@ impl Acc {
         rated: false,
         last_purchase: i64::MIN,
         last_refund: i64::MIN,
+        last_positive: i64::MIN,
+        last_dismiss: i64::MIN,
         ts: i64::MIN,
         first: i64::MAX,
         first_taken: i64::MAX,
@@ -121,6 +134,8 @@ impl Acc {
         self.rating += later.rating;
         self.rated |= later.rated;
         self.ts = self.ts.max(later.ts);
+        self.last_positive = self.last_positive.max(later.last_positive);
+        self.last_dismiss = self.last_dismiss.max(later.last_dismiss);
         self.first = self.first.min(later.first);
         self.first_taken = self.first_taken.min(later.first_taken);
         if later.last_purchase != i64::MIN {
@@ -245,7 +260,12 @@ impl Interactions {
             if r.count > 0 && matches!(r.kind, EventType::Purchase | EventType::Rating) {
                 e.first_taken = e.first_taken.min(r.first_ts_ms);
             }
+            if r.count > 0 && r.kind.is_positive() {
+                e.last_positive = e.last_positive.max(r.last_ts_ms);
+            }
             match r.kind {
+                EventType::Dismiss if r.count > 0 => e.last_dismiss = e.last_dismiss.max(r.last_ts_ms),
+                EventType::Dismiss => {}
                 EventType::View => e.light += w.view * reps * d,
                 EventType::Click => e.light += w.click * reps * d,
                 EventType::Favorite => e.light += w.favorite * d,
@@ -296,6 +316,14 @@ impl Interactions {
                 weight += e.rating;
             }
             let taken = owned || e.rated;
+            // Ties go to the dismissal: it is the learner's explicit word.
+            let dismissed = e.last_dismiss != i64::MIN && e.last_dismiss >= e.last_positive;
+            if dismissed {
+                self.dismissed.push((u, c));
+                if !taken {
+                    continue;
+                }
+            }
             if weight > 0.0 || taken {
                 self.entries.push(Interaction {
                     user: u,
@@ -328,12 +356,47 @@ impl Interactions {
             }
             e.user = new_index[old];
         }
+        // A learner with dismissals only is not trained on: fold-in reads
+        // their dismissals from the store instead.
+        self.dismissed.retain_mut(|d| {
+            d.0 = new_index[d.0 as usize];
+            d.0 != u32::MAX
+        });
         self.user_index = users
             .iter()
             .enumerate()
             .map(|(i, u)| (u.clone(), i as u32))
             .collect();
         self.users = users;
+    }
+
+    /// The courses `aggs` (one learner's) dismissed after their last
+    /// positive event, as the rule of [`Interactions::dismissed`] says.
+    pub fn dismissed_courses<'a, I>(aggs: I) -> Vec<&'a str>
+    where
+        I: IntoIterator,
+        I::Item: Into<AggView<'a>>,
+    {
+        let mut last: HashMap<&str, (i64, i64)> = HashMap::new();
+        for a in aggs {
+            let a: AggView = a.into();
+            if a.count == 0 {
+                continue;
+            }
+            let e = last.entry(a.course_id).or_insert((i64::MIN, i64::MIN));
+            if a.kind == EventType::Dismiss {
+                e.0 = e.0.max(a.last_ts_ms);
+            } else if a.kind.is_positive() {
+                e.1 = e.1.max(a.last_ts_ms);
+            }
+        }
+        let mut out: Vec<&str> = last
+            .into_iter()
+            .filter(|(_, (d, p))| *d != i64::MIN && d >= p)
+            .map(|(c, _)| c)
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Wraps ready-made interactions (e.g. a dataset); sorts and indexes them.
@@ -350,6 +413,7 @@ impl Interactions {
             users,
             courses,
             entries,
+            dismissed: vec![],
         }
     }
 

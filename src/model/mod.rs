@@ -27,7 +27,7 @@ pub(crate) mod vecops;
 pub use als::{fit, AlsModel, AlsParams, Confidence, FitError};
 pub use csr::Csr;
 pub use factors::{select_rows, Factors};
-pub use foldin::fold_in;
+pub use foldin::{fold_in, fold_in_with_negatives};
 pub use interactions::{Interaction, Interactions, Weights};
 pub use ownership::{ownership, ownership_from_latest, Ownership, Payment, PaymentEvent};
 pub use similar::CosineIndex;

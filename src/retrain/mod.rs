@@ -72,6 +72,11 @@ pub enum Outcome {
 }
 
 impl Trainer {
+    /// The store this trainer reads and persists to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
     pub fn new(
         settings: TrainSettings,
         store: Store,

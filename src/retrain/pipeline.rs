@@ -439,7 +439,9 @@ fn user_side(inter: &Interactions, factors: Factors, history: Csr) -> Learners {
         );
     }
     let taken = Csr::from_triples(inter.users.len(), inter.courses.len(), &taken);
-    Learners::new(inter.users.clone(), factors, history, taken)
+    let dismissed: Vec<(u32, u32, f32)> = inter.dismissed.iter().map(|&(u, c)| (u, c, 1.0)).collect();
+    let dismissed = Csr::from_triples(inter.users.len(), inter.courses.len(), &dismissed);
+    Learners::new(inter.users.clone(), factors, history, taken).with_dismissed(dismissed)
 }
 
 /// A snapshot that serves popularity only (zero factors), saying why.
@@ -516,5 +518,6 @@ fn snapshot(
         basis: Basis::Model,
         marketing: None,
         paths: None,
+        offline_policy: None,
     }
 }

@@ -132,6 +132,20 @@ impl Trainer {
         }
     }
 
+    /// The off-policy figures of the served-list log; none (logged) when
+    /// the store cannot give it: a training never fails for it.
+    async fn offline_policy(&self, read_at_ms: i64) -> Option<crate::exploration::snips::OfflinePolicy> {
+        let i = &self.inner;
+        let days = i.settings.exploration_log_days;
+        match i.store.logged_lists(read_at_ms - i64::from(days) * crate::domain::DAY_MS).await {
+            Ok(lists) => crate::exploration::snips::offline_policy(&lists, i.settings.exploration, days),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the served-list log; no off-policy estimate");
+                None
+            }
+        }
+    }
+
     async fn train(&self, fit: Fit) -> Result<ModelSnapshot, (&'static str, String)> {
         let i = &self.inner;
         let store_err = |e: sqlx::Error| {
@@ -184,6 +198,7 @@ impl Trainer {
         .await
         .map_err(|e| ("panic", e.to_string()))?
         .map_err(|f| (f.reason(), f.to_string()))?;
+        snap.offline_policy = self.offline_policy(read_at_ms).await;
         if let Err(why) = super::marketing::refuse_incoherent(&mut snap) {
             i.metrics.marketing_refused.inc();
             tracing::error!(%why, "marketing predictions refused: not published with this model");

@@ -93,6 +93,8 @@ pub fn interest_weight(kind: EventType) -> f64 {
         EventType::Rating => 4.0,
         EventType::Purchase => 8.0,
         EventType::Refund => -8.0,
+        // Not this course, which says little about its category.
+        EventType::Dismiss => 0.0,
     }
 }
 

@@ -4,7 +4,7 @@
 use super::live::Folded;
 use super::snapshot::ModelSnapshot;
 use crate::domain::{TypeAgg, UserAttrs};
-use crate::model::{fold_in, Interactions};
+use crate::model::{fold_in_with_negatives, Interactions};
 
 /// Builds a user's serving state from their stored aggregates.
 pub fn fold(
@@ -31,6 +31,11 @@ pub fn fold(
             order.push((e.start_ms, i));
         }
     }
+    let mut dismissed: Vec<u32> = Interactions::dismissed_courses(aggs)
+        .into_iter()
+        .filter_map(|id| courses.index.get(id).copied())
+        .collect();
+    dismissed.sort_unstable();
     taken.sort_unstable();
     order.sort_unstable();
     history.sort_unstable_by_key(|h| h.0);
@@ -38,7 +43,8 @@ pub fn fold(
     let factor = if history.is_empty() || !snap.is_model() {
         None
     } else {
-        fold_in(&courses.factors, &courses.gram, &history, &snap.params).ok()
+        let negatives: Vec<(u32, f32)> = dismissed.iter().map(|&c| (c, snap.weights.dismiss)).collect();
+        fold_in_with_negatives(&courses.factors, &courses.gram, &history, &negatives, &snap.params).ok()
     };
     Folded {
         version: snap.version,
@@ -47,6 +53,7 @@ pub fn fold(
         taken,
         order: order.into_iter().map(|o| o.1).collect(),
         history,
+        dismissed,
         attrs,
     }
 }

@@ -8,6 +8,8 @@ use arc_swap::ArcSwapOption;
 
 use super::audience::{ranking_cache, RankingCache};
 use super::catalog;
+use super::fatigue::{FatigueSettings, FatigueTracker};
+use super::rulebook::RuleBook;
 use super::overlay::{FoldCache, FoldedBytes, Overlay};
 pub use super::overlay::{Folded, LiveLimits, UserState};
 use super::snapshot::ModelSnapshot;
@@ -23,6 +25,10 @@ pub struct Live {
     pub(super) erasure_key: std::sync::OnceLock<ErasureKey>,
     /// Frozen audience rankings of the serving version (see `audience`).
     pub(super) audiences: Arc<RankingCache>,
+    /// Merchandising rules, refreshed from the store on change.
+    pub rules: RuleBook,
+    /// Impressions per learner and course, for fatigue.
+    pub fatigue: FatigueTracker,
     /// Held by a catalog edit from its store write to its live update, and
     /// by a publish from reading the catalog to the swap: an edit made
     /// while a training ran is never undone by that training's snapshot.
@@ -44,8 +50,16 @@ impl Live {
             limits,
             erasure_key: std::sync::OnceLock::new(),
             audiences: Arc::new(ranking_cache()),
+            rules: RuleBook::default(),
+            fatigue: FatigueTracker::new(FatigueSettings::default()),
             catalog: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// This state with fatigue counted under `settings`.
+    pub fn with_fatigue(mut self, settings: FatigueSettings) -> Live {
+        self.fatigue = FatigueTracker::new(settings);
+        self
     }
 
     /// Serialises catalog edits with publishes (see the field).

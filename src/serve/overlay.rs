@@ -22,6 +22,8 @@ pub struct Folded {
     pub order: Vec<u32>,
     /// (course index, weight) the factor was solved from.
     pub history: Vec<(u32, f32)>,
+    /// Course indices dismissed since their last positive event (sorted).
+    pub dismissed: Vec<u32>,
     pub attrs: Option<UserAttrs>,
 }
 
@@ -108,7 +110,7 @@ impl quick_cache::Weighter<String, Arc<Folded>> for FoldedBytes {
             .attrs
             .as_ref()
             .map_or(0, |a| a.interests.iter().map(|i| i.len() + 24).sum::<usize>());
-        let vecs = f.factor.as_ref().map_or(0, |v| v.len() * 4) + f.taken.len() * 8 + f.history.len() * 8;
+        let vecs = f.factor.as_ref().map_or(0, |v| v.len() * 4) + f.taken.len() * 8 + f.history.len() * 8 + f.dismissed.len() * 4;
         // Map slot, Arc and struct headers.
         (key.len() + attrs + vecs + 160) as u64
     }
@@ -194,7 +196,10 @@ impl Live {
     /// A user with nothing stored (no events, no attributes) is not cached:
     /// made-up ids must not fill memory. Returns the cached count.
     pub fn cache(&self, user: &str, folded: Arc<Folded>) -> usize {
-        let nothing = folded.history.is_empty() && folded.taken.is_empty() && folded.attrs.is_none();
+        let nothing = folded.history.is_empty()
+            && folded.taken.is_empty()
+            && folded.dismissed.is_empty()
+            && folded.attrs.is_none();
         let o = self.overlay.lock().unwrap();
         if !nothing && o.mark(user).unwrap_or(0) == folded.mark {
             self.folded.insert(user.to_string(), folded);
@@ -210,6 +215,7 @@ impl Live {
             .load()
             .as_ref()
             .is_some_and(|s| s.users.index.contains_key(user));
+        self.fatigue.forget(user);
         let mut o = self.overlay.lock().unwrap();
         let cached = self.folded.remove(user).is_some();
         let dirty = o.dirty.remove(user).is_some();

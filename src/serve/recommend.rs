@@ -8,7 +8,10 @@ use serde::Serialize;
 
 use super::paths::plan_data;
 use super::snapshot::ModelSnapshot;
+use crate::exploration::{explore, Slot, SlotKind};
 use crate::model::topn::top_n_scores;
+use crate::rules::engine::{self, Fatigue, Ranked, Resolved};
+use crate::rules::Action;
 use crate::model::Factors;
 use crate::paths::evaluate::BLEND_POOL;
 use crate::paths::order::blend_pool;
@@ -97,17 +100,54 @@ pub struct Pick {
     pub reasons: Vec<u32>,
     /// Prerequisites of the course the learner does not own.
     pub missing: Vec<u32>,
+    /// The id of the rule that placed or moved it.
+    pub rule: Option<String>,
+    /// How the slot was filled, and the probability of this course in it.
+    pub slot: SlotKind,
+    pub propensity: f64,
+    /// Demoted for fatigue (still ranked high enough to be listed).
+    pub fatigued: bool,
+}
+
+/// What shapes a learner's list beyond the model: their dismissals, the
+/// courses they are fatigued of, the active rules for them, and
+/// exploration (share of slots, 0..1, and the day's seed).
+#[derive(Default)]
+pub struct Context<'a> {
+    /// Sorted course indices never to list.
+    pub dismissed: &'a [u32],
+    pub fatigue: Fatigue<'a>,
+    pub rules: &'a [Resolved<'a>],
+    pub exploration: Option<(f64, u64)>,
 }
 
 /// How many candidates MMR chooses from, per requested item.
 const MMR_POOL: usize = 4;
 
-pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Strategy) {
+/// Extra candidates fetched when bury or fatigue may push some out.
+const DEMOTION_ROOM: usize = 10;
+
+/// A served list: the picks, the strategy that ranked them, and the size
+/// of the exploration pool its slots drew from (0 when none could).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub picks: Vec<Pick>,
+    pub strategy: Strategy,
+    pub pool_size: usize,
+}
+
+pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query, ctx: &Context) -> Listed {
     let c = &snap.courses;
     let excluded: HashSet<u32> = q
         .exclude
         .iter()
         .filter_map(|id| c.index.get(id).copied())
+        .collect();
+    let blocked: HashSet<u32> = ctx
+        .rules
+        .iter()
+        .filter(|r| r.rule.action == Action::Block)
+        .flat_map(|r| r.courses.iter().copied())
         .collect();
     let taken = who.taken();
     let owned = who.took();
@@ -117,11 +157,91 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
         m.servable()
             && q.category.as_ref().is_none_or(|cat| &m.category == cat)
             && taken.binary_search(&i).is_err()
+            && ctx.dismissed.binary_search(&i).is_err()
             && !excluded.contains(&i)
+            && !blocked.contains(&i)
             && (!q.ready_only || plan.ready(i, owned))
     };
-    let pool = if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n };
-    let (mut hits, strategy, took) = match who {
+    let demotes = !ctx.fatigue.courses.is_empty() || ctx.rules.iter().any(|r| r.rule.action == Action::Bury);
+    let pool = if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n } + if demotes { q.n + DEMOTION_ROOM } else { 0 };
+    let (hits, strategy, took) = candidates(snap, who, pool, &allowed);
+    let score_of = |i: u32| match who {
+        Who::Factor { factor, .. } => crate::model::topn::dot(factor, c.factors.row(i as usize)),
+        _ => c.popularity.get(i as usize).copied().unwrap_or(0.0),
+    };
+    let mut ranked = engine::adjust(&hits, ctx.rules, ctx.fatigue, allowed, score_of);
+    if q.diversity > 0.0 {
+        ranked = mmr(snap, ranked, q.n, q.diversity);
+    }
+    let ranked = engine::place_pins(ranked, ctx.rules, q.n, allowed, score_of);
+    let listed: Vec<u32> = ranked.iter().map(|h| h.course).collect();
+    let mut pool_size = 0;
+    let slots = match ctx.exploration {
+        Some((share, seed)) if share > 0.0 => {
+            let pool: Vec<u32> = c
+                .low_exposure()
+                .iter()
+                .copied()
+                .filter(|&i| allowed(i) && !listed.contains(&i))
+                .collect();
+            let fixed: Vec<bool> = ranked.iter().map(|r| r.pinned).collect();
+            if pool.len() >= listed.len() {
+                pool_size = pool.len();
+            }
+            explore(&listed, &fixed, &pool, share, seed)
+        }
+        _ => listed
+            .iter()
+            .zip(&ranked)
+            .map(|(&course, r)| Slot {
+                course,
+                kind: if r.pinned { SlotKind::Fixed } else { SlotKind::Ranked },
+                propensity: 1.0,
+            })
+            .collect(),
+    };
+    let served: Vec<u32> = slots.iter().map(|s| s.course).collect();
+    let picks = slots
+        .iter()
+        .zip(&ranked)
+        .map(|(s, r)| {
+            let (score, rule, fatigued) = match s.kind {
+                SlotKind::Explored => (score_of(s.course), None, false),
+                _ => (r.score, r.rule.map(|i| ctx.rules[i].rule.id.clone()), r.fatigued),
+            };
+            Pick {
+                course: s.course,
+                score,
+                reasons: if q.explain {
+                    reasons(snap.courses.cosine().unit(), s.course, took, &served)
+                } else {
+                    vec![]
+                },
+                missing: plan.missing(s.course, owned).collect(),
+                rule,
+                slot: s.kind,
+                propensity: s.propensity,
+                fatigued,
+            }
+        })
+        .collect();
+    Listed {
+        picks,
+        strategy,
+        pool_size,
+    }
+}
+
+/// The model's best `pool` allowed courses for `who`, the strategy that
+/// ranked them, and the courses a reason may cite.
+fn candidates<'w>(
+    snap: &ModelSnapshot,
+    who: &'w Who,
+    pool: usize,
+    allowed: &(dyn Fn(u32) -> bool + Sync),
+) -> (Vec<(u32, f32)>, Strategy, &'w [u32]) {
+    let c = &snap.courses;
+    match who {
         Who::Factor {
             factor,
             took,
@@ -150,7 +270,7 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
                 }
                 None => c.top().top_n(factor, pool, |i| !allowed(i)),
             };
-            (hits, *strategy, *took)
+            (hits, *strategy, took)
         }
         Who::Interests { interests, .. } => {
             let wanted: HashSet<&str> = interests.iter().map(String::as_str).collect();
@@ -174,46 +294,28 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query) -> (Vec<Pick>, Stra
             Strategy::Popular,
             &[][..],
         ),
-    };
-    if q.diversity > 0.0 {
-        hits = mmr(snap, hits, q.n, q.diversity);
     }
-    hits.truncate(q.n);
-    let listed: Vec<u32> = hits.iter().map(|h| h.0).collect();
-    let picks = hits
-        .into_iter()
-        .map(|(course, score)| Pick {
-            course,
-            score,
-            reasons: if q.explain {
-                reasons(snap.courses.cosine().unit(), course, took, &listed)
-            } else {
-                vec![]
-            },
-            missing: plan.missing(course, owned).collect(),
-        })
-        .collect();
-    (picks, strategy)
 }
 
 /// Maximal marginal relevance: greedily take the candidate with the best
-/// (1 − λ)·relevance − λ·(max cosine to what is already taken).
-fn mmr(snap: &ModelSnapshot, cands: Vec<(u32, f32)>, n: usize, lambda: f32) -> Vec<(u32, f32)> {
+/// (1 − λ)·relevance − λ·(max cosine to what is already taken), relevance
+/// as the rules left it.
+fn mmr(snap: &ModelSnapshot, cands: Vec<Ranked>, n: usize, lambda: f32) -> Vec<Ranked> {
     let unit = snap.courses.cosine().unit();
     let (lo, hi) = cands
         .iter()
-        .fold((f32::MAX, f32::MIN), |(lo, hi), h| (lo.min(h.1), hi.max(h.1)));
+        .fold((f32::MAX, f32::MIN), |(lo, hi), h| (lo.min(h.relevance), hi.max(h.relevance)));
     let span = (hi - lo).max(1e-9);
     let mut left = cands;
-    let mut out: Vec<(u32, f32)> = Vec::with_capacity(n);
+    let mut out: Vec<Ranked> = Vec::with_capacity(n);
     while out.len() < n && !left.is_empty() {
         let best = (0..left.len())
             .map(|j| {
-                let (i, s) = left[j];
-                let rel = (s - lo) / span;
+                let i = left[j].course;
+                let rel = (left[j].relevance - lo) / span;
                 let sim = out
                     .iter()
-                    .map(|&(o, _)| crate::model::topn::dot(unit.row(i as usize), unit.row(o as usize)))
+                    .map(|o| crate::model::topn::dot(unit.row(i as usize), unit.row(o.course as usize)))
                     .fold(0f32, f32::max);
                 (j, (1.0 - lambda) * rel - lambda * sim)
             })

@@ -14,7 +14,7 @@ use crate::model::{AlsParams, CosineIndex, Csr, Factors, TopIndex, Weights};
 use crate::segment::Segmentation;
 
 /// Bumped whenever the encoding changes; older blobs are ignored at load.
-const FORMAT: u32 = 9;
+const FORMAT: u32 = 10;
 
 /// What a snapshot's lists rest on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +88,10 @@ pub struct CourseSide {
     /// (metadata, so a copy with other metadata starts without it).
     #[serde(skip)]
     pub plan_data: std::sync::OnceLock<Arc<crate::serve::paths::PlanData>>,
+    /// Courses exploration may draw (see [`CourseSide::low_exposure`]),
+    /// built on first use.
+    #[serde(skip)]
+    pub low_exposure: std::sync::OnceLock<Arc<Vec<u32>>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,6 +123,8 @@ pub struct ModelSnapshot {
     pub marketing: Option<Arc<MarketingModel>>,
     /// Course transitions and the next-course holdout (learning paths).
     pub paths: Option<Arc<crate::paths::PathModel>>,
+    /// What the served-list log says of other exploration shares.
+    pub offline_policy: Option<crate::exploration::snips::OfflinePolicy>,
 }
 
 /// One phase of a training (read, evaluate, fit, segment, predict,
@@ -155,6 +161,7 @@ impl CourseSide {
             gram: Arc::default(),
             top: None,
             plan_data: std::sync::OnceLock::new(),
+            low_exposure: std::sync::OnceLock::new(),
         };
         side.rebuild();
         side
@@ -174,6 +181,7 @@ impl CourseSide {
             gram: self.gram.clone(),
             top: self.top.clone(),
             plan_data: std::sync::OnceLock::new(),
+            low_exposure: std::sync::OnceLock::new(),
         }
     }
 
@@ -187,6 +195,31 @@ impl CourseSide {
 
     pub fn cosine(&self) -> &CosineIndex {
         self.cosine.as_ref().expect("built in new() and decode()")
+    }
+
+    /// The servable courses exploration may draw: the less exposed half,
+    /// popularity at or below the servable courses' median (so every
+    /// course without interactions), sorted by index.
+    pub fn low_exposure(&self) -> &[u32] {
+        self.low_exposure.get_or_init(|| {
+            let mut pops: Vec<f32> = (0..self.ids.len())
+                .filter(|&i| self.meta[i].servable())
+                .map(|i| self.popularity.get(i).copied().unwrap_or(0.0))
+                .collect();
+            if pops.is_empty() {
+                return Arc::new(Vec::new());
+            }
+            let mid = pops.len() / 2;
+            let median = *pops.select_nth_unstable_by(mid, f32::total_cmp).1;
+            Arc::new(
+                (0..self.ids.len() as u32)
+                    .filter(|&i| {
+                        self.meta[i as usize].servable()
+                            && self.popularity.get(i as usize).copied().unwrap_or(0.0) <= median
+                    })
+                    .collect(),
+            )
+        })
     }
 
     pub fn top(&self) -> &TopIndex {
@@ -277,6 +310,7 @@ impl ModelSnapshot {
             basis: self.basis.clone(),
             marketing: self.marketing.clone(),
             paths: self.paths.clone(),
+            offline_policy: self.offline_policy.clone(),
         }
     }
 }

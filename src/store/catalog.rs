@@ -187,10 +187,12 @@ impl Store {
         })
     }
 
-    /// Deletes the experiment impressions of every stored form of `id`.
+    /// Deletes the experiment impressions and served lists of every stored
+    /// form of `id`.
     pub async fn delete_impressions_of(&self, id: &str) -> sqlx::Result<()> {
         for form in crate::domain::id_forms(id) {
             on_pool!(self, p => sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(&form).execute(p).await.map(|_| ()))?;
+            on_pool!(self, p => sqlx::query("DELETE FROM served_lists WHERE user_id = $1").bind(&form).execute(p).await.map(|_| ()))?;
         }
         Ok(())
     }
@@ -225,6 +227,7 @@ impl Store {
                 sqlx::query("DELETE FROM learner_keys WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 let attrs = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM impressions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM served_lists WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM campaign_members WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO erasures (user_hash, erased_ms, keyed) VALUES ($1, $2, TRUE)")
                     .bind(key.hash(id))

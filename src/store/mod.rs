@@ -8,6 +8,7 @@ mod copy_cells;
 mod erasure;
 mod events;
 mod experiments;
+mod feedback;
 mod health;
 mod history;
 mod indexes;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 pub use erasure::{configured_erasure_key, ERASURE_KEY_ENV};
 pub use events::InsertOutcome;
 pub use experiments::{Impression, PutError, StoredExperiment};
+pub use feedback::{ServedItem, ServedList, StoredRule, MAX_LOGGED_LISTS};
 pub use health::{run_probe, ProbeTiming, StoreHealth};
 pub use history::TrainingRun;
 pub use indexes::DeferredIndexes;
