@@ -10,7 +10,7 @@ use courserec::domain::Level;
 use courserec::eval::synthetic;
 use courserec::learners::Learners;
 use courserec::model::{AlsParams, Csr, Factors, Weights};
-use courserec::serve::recommend::{recommend, Query, Who};
+use courserec::serve::recommend::{recommend, Context, Query, Who};
 use courserec::serve::snapshot::{CourseMeta, CourseSide, ModelSnapshot};
 use courserec::serve::Strategy;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -71,6 +71,7 @@ fn big_snapshot() -> ModelSnapshot {
         basis: courserec::serve::snapshot::Basis::Model,
         marketing: None,
         paths: None,
+        offline_policy: None,
     }
 }
 
@@ -108,8 +109,44 @@ fn bench_serving(c: &mut Criterion) {
         ..Default::default()
     };
     g.bench_function("recommend_top10_of_20k_courses", |b| {
-        b.iter(|| recommend(&snap, black_box(&who), &q))
+        b.iter(|| recommend(&snap, black_box(&who), &q, &Context::default()))
     });
+    // 50 rules (boosts, buries, blocks, a pin, category boosts), resolved
+    // per list as the server does, 10 fatigued courses, exploration 0.05.
+    let rules: Vec<courserec::rules::Rule> = (0..50)
+        .map(|i| {
+            let body = match i % 5 {
+                0 => serde_json::json!({"action": "boost", "course_ids": [snap.courses.ids[i * 7].clone()], "weight": 0.3}),
+                1 => serde_json::json!({"action": "bury", "course_ids": [snap.courses.ids[i * 11].clone()], "weight": 0.2}),
+                2 => serde_json::json!({"action": "block", "course_ids": [snap.courses.ids[i * 13].clone()]}),
+                3 => serde_json::json!({"action": "boost", "category": snap.courses.meta[i].category.clone(), "weight": 0.05}),
+                _ => serde_json::json!({"action": "pin", "course_ids": [snap.courses.ids[i * 17].clone()], "position": 3}),
+            };
+            serde_json::from_value::<courserec::rules::RuleDraft>(body)
+                .unwrap()
+                .validate(&format!("r{i}"))
+                .unwrap()
+        })
+        .collect();
+    let fatigued: Vec<u32> = (0..10).map(|i| i * 100).collect();
+    g.bench_function(
+        "recommend_top10_of_20k_courses_50_rules_fatigue_exploration",
+        |b| {
+            b.iter(|| {
+                let resolved = courserec::serve::rulebook::resolve(&rules, &snap.courses, None, 0);
+                let ctx = Context {
+                    dismissed: &[],
+                    fatigue: courserec::rules::engine::Fatigue {
+                        courses: &fatigued,
+                        penalty: 0.5,
+                    },
+                    rules: &resolved,
+                    exploration: Some((0.05, 42)),
+                };
+                recommend(&snap, black_box(&who), &q, &ctx)
+            })
+        },
+    );
     // A catalog delete now shares the derived indexes; the rebuild it used
     // to do is measured beside it.
     let side = &snap.courses;

@@ -297,19 +297,33 @@ async fn export_recommendations(settings: &Settings, a: ExportRecommendationsArg
     use crate::serve::export::{lists, selected, Selection, CHUNK};
     anyhow::ensure!((1..=100).contains(&a.n), "--n must be from 1 to 100");
     let rfm = match a.rfm.as_deref() {
-        Some(r) => Some(crate::marketing::rfm::RfmGroup::parse(r).ok_or_else(|| anyhow::anyhow!("--rfm: no group {r:?}"))?),
+        Some(r) => Some(
+            crate::marketing::rfm::RfmGroup::parse(r)
+                .ok_or_else(|| anyhow::anyhow!("--rfm: no group {r:?}"))?,
+        ),
         None => None,
     };
-    let format = a.format.unwrap_or(match a.out.extension().and_then(|e| e.to_str()) {
-        Some("parquet") => Format::Parquet,
-        _ => Format::Csv,
-    });
+    let format = a
+        .format
+        .unwrap_or(match a.out.extension().and_then(|e| e.to_str()) {
+            Some("parquet") => Format::Parquet,
+            _ => Format::Csv,
+        });
     let started = std::time::Instant::now();
     let (trainer, live) = offline_trainer(settings, Restore::Full).await?;
     let store = trainer.store().clone();
-    live.rules.set(store.list_rules().await?.into_iter().map(|s| s.rule).collect());
-    let snap = live.snapshot().ok_or_else(|| anyhow::anyhow!("no model yet: train one first"))?;
-    let rows = selected(&snap, &Selection { segment: a.segment, rfm });
+    live.rules
+        .set(store.list_rules().await?.into_iter().map(|s| s.rule).collect());
+    let snap = live
+        .snapshot()
+        .ok_or_else(|| anyhow::anyhow!("no model yet: train one first"))?;
+    let rows = selected(
+        &snap,
+        &Selection {
+            segment: a.segment,
+            rfm,
+        },
+    );
     let metrics = crate::metrics::Metrics::new();
     let health = crate::store::StoreHealth::default();
     let src = crate::serve::user_view::Sources {
@@ -326,16 +340,21 @@ async fn export_recommendations(settings: &Settings, a: ExportRecommendationsArg
     let shaping = crate::serve::personal::Shaping {
         exploration: settings.serve.exploration,
         rules: true,
+        now_ms: crate::domain::now_ms(),
     };
-    let name = a.out.file_name().ok_or_else(|| anyhow::anyhow!("{} is not a file path", a.out.display()))?;
-    let tmp = a.out.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let name = a
+        .out
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("{} is not a file path", a.out.display()))?;
+    let tmp = a
+        .out
+        .with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = async {
         let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         let mut w = RowWriter::new(format, file)?;
-        let now = crate::domain::now_ms();
         let mut written = 0usize;
         for chunk in rows.chunks(CHUNK) {
-            let lists = lists(&src, &snap, chunk, &q, shaping, settings.serve.exclude_taken, now).await;
+            let lists = lists(&src, &snap, chunk, &q, shaping, settings.serve.exclude_taken).await;
             written += lists.len();
             w.write(&lists)?;
         }

@@ -37,9 +37,14 @@ pub async fn run_once(
     }
     // Served lists are read for the off-policy estimate (days) and
     // fatigue; a quarter's worth is plenty.
-    let served = store.expire_served_lists(now_ms - SERVED_LIST_DAYS * DAY_MS).await?;
+    let served = store
+        .expire_served_lists(now_ms - SERVED_LIST_DAYS * DAY_MS)
+        .await?;
     if served > 0 {
-        tracing::info!(rows = served, "served lists older than {SERVED_LIST_DAYS} days expired");
+        tracing::info!(
+            rows = served,
+            "served lists older than {SERVED_LIST_DAYS} days expired"
+        );
     }
     let Some(cutoff_ms) = retention_cutoff_ms(now_ms, retention_months) else {
         return Ok(Expired::default());

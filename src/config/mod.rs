@@ -19,6 +19,33 @@ use crate::domain::Scope;
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 
+/// `[serve.fatigue]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FatigueSettings {
+    /// Impressions without a positive event before a course is demoted; 0
+    /// turns fatigue off.
+    pub max_impressions: u32,
+    /// Length of the counting window.
+    pub days: u32,
+    /// Relevance a fatigued course loses (relevance is 0..1 over the
+    /// candidates, as for a bury rule).
+    pub penalty: f32,
+    /// Memory bound of the counts, in bytes (estimated).
+    pub cache_bytes: u64,
+}
+
+impl Default for FatigueSettings {
+    fn default() -> Self {
+        FatigueSettings {
+            max_impressions: 5,
+            days: 14,
+            penalty: 0.5,
+            cache_bytes: 32 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -52,7 +79,7 @@ pub struct ServeSettings {
     pub exploration: f64,
     /// Days of served lists the off-policy estimate reads at training.
     pub exploration_log_days: u32,
-    pub fatigue: crate::serve::fatigue::FatigueSettings,
+    pub fatigue: FatigueSettings,
 }
 
 impl Default for ServeSettings {

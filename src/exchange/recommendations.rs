@@ -48,7 +48,7 @@ fn schema() -> SchemaRef {
 
 /// Writes export rows to `W` in one format.
 pub enum RowWriter<W: Write + Send> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Parquet(Box<ArrowWriter<W>>, SchemaRef),
 }
 
@@ -58,7 +58,7 @@ impl<W: Write + Send> RowWriter<W> {
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(["user_id", "rank", "course_id", "score", "rule_id", "explored"])?;
-                RowWriter::Csv(w)
+                RowWriter::Csv(Box::new(w))
             }
             Format::Parquet => {
                 let schema = schema();
@@ -66,7 +66,10 @@ impl<W: Write + Send> RowWriter<W> {
                     .set_compression(Compression::SNAPPY)
                     .set_max_row_group_row_count(Some(ROW_GROUP))
                     .build();
-                RowWriter::Parquet(Box::new(ArrowWriter::try_new(out, schema.clone(), Some(props))?), schema)
+                RowWriter::Parquet(
+                    Box::new(ArrowWriter::try_new(out, schema.clone(), Some(props))?),
+                    schema,
+                )
             }
         })
     }
@@ -91,9 +94,13 @@ impl<W: Write + Send> RowWriter<W> {
                     return Ok(());
                 }
                 let cols: Vec<ArrayRef> = vec![
-                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.user_id.as_str()))),
+                    Arc::new(StringArray::from_iter_values(
+                        rows.iter().map(|r| r.user_id.as_str()),
+                    )),
                     Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.rank))),
-                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.course_id.as_str()))),
+                    Arc::new(StringArray::from_iter_values(
+                        rows.iter().map(|r| r.course_id.as_str()),
+                    )),
                     Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.score))),
                     Arc::new(StringArray::from_iter(rows.iter().map(|r| r.rule_id.as_deref()))),
                     Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.explored)))),

@@ -164,7 +164,14 @@ mod tests {
         let mut course_12_at_1 = 0;
         for seed in 0..runs {
             let s = explore(&[1, 2, 3], &[true, false, false], &pool, 0.2, seed);
-            assert_eq!(s[0], Slot { course: 1, kind: SlotKind::Fixed, propensity: 1.0 });
+            assert_eq!(
+                s[0],
+                Slot {
+                    course: 1,
+                    kind: SlotKind::Fixed,
+                    propensity: 1.0
+                }
+            );
             let distinct: std::collections::HashSet<u32> = s.iter().map(|x| x.course).collect();
             assert_eq!(distinct.len(), 3, "no course twice");
             match s[1].kind {
@@ -185,7 +192,9 @@ mod tests {
     #[test]
     fn a_pool_smaller_than_the_list_turns_exploration_off() {
         let s = explore(&[1, 2, 3], &[false; 3], &[9, 8], 0.9, 1);
-        assert!(s.iter().all(|x| x.kind == SlotKind::Ranked && x.propensity == 1.0));
+        assert!(s
+            .iter()
+            .all(|x| x.kind == SlotKind::Ranked && x.propensity == 1.0));
         assert_eq!(propensity_under(SlotKind::Ranked, 0.9, 2, 3), 1.0);
         assert_eq!(propensity_under(SlotKind::Explored, 0.1, 10, 3), 0.01);
         assert_eq!(propensity_under(SlotKind::Explored, 0.0, 10, 3), 0.0);

@@ -85,7 +85,12 @@ pub fn offline_policy(lists: &[LoggedList], serving: f64, days: u32) -> Option<O
     let plain = |f: fn(&LoggedSlot) -> bool| {
         let per_list: Vec<(f64, f64)> = lists
             .iter()
-            .map(|l| (l.slots.iter().filter(|s| f(s)).count() as f64, l.slots.len() as f64))
+            .map(|l| {
+                (
+                    l.slots.iter().filter(|s| f(s)).count() as f64,
+                    l.slots.len() as f64,
+                )
+            })
             .collect();
         ratio(&per_list)
     };
@@ -105,9 +110,10 @@ pub fn offline_policy(lists: &[LoggedList], serving: f64, days: u32) -> Option<O
             .into_iter()
             .filter_map(|t| estimate(lists, t))
             .collect(),
-        method: "self-normalised inverse propensity scoring over served slots (Swaminathan & Joachims 2015), \
+        method:
+            "self-normalised inverse propensity scoring over served slots (Swaminathan & Joachims 2015), \
                  95% delta-method interval clustered by list"
-            .into(),
+                .into(),
     })
 }
 
@@ -121,7 +127,11 @@ pub fn ratio(clusters: &[(f64, f64)]) -> Option<RateEstimate> {
     let theta = clusters.iter().map(|c| c.0).sum::<f64>() / b;
     let n = clusters.len() as f64;
     let ss: f64 = clusters.iter().map(|&(a, w)| (a - theta * w).powi(2)).sum();
-    let var = if n > 1.0 { ss / (b * b) * n / (n - 1.0) } else { f64::INFINITY };
+    let var = if n > 1.0 {
+        ss / (b * b) * n / (n - 1.0)
+    } else {
+        f64::INFINITY
+    };
     let half = 1.959_964 * var.sqrt();
     Some(RateEstimate {
         value: theta,
@@ -179,8 +189,18 @@ mod tests {
     fn on_policy_weights_are_one() {
         let l = LoggedList {
             slots: vec![
-                LoggedSlot { kind: SlotKind::Ranked, propensity: 0.9, clicked: true, purchased: false },
-                LoggedSlot { kind: SlotKind::Explored, propensity: 0.01, clicked: false, purchased: false },
+                LoggedSlot {
+                    kind: SlotKind::Ranked,
+                    propensity: 0.9,
+                    clicked: true,
+                    purchased: false,
+                },
+                LoggedSlot {
+                    kind: SlotKind::Explored,
+                    propensity: 0.01,
+                    clicked: false,
+                    purchased: false,
+                },
             ],
             pool_size: 10,
         };
@@ -188,7 +208,13 @@ mod tests {
         assert!((e.click_rate.value - 0.5).abs() < 1e-12);
         assert!((e.effective_sample_size - 4.0).abs() < 1e-9);
         // No exploration: only ranked slots count.
-        let e0 = estimate(&[LoggedList { slots: vec![], pool_size: 10 }], 0.0);
+        let e0 = estimate(
+            &[LoggedList {
+                slots: vec![],
+                pool_size: 10,
+            }],
+            0.0,
+        );
         assert_eq!(e0, None);
     }
 
@@ -197,7 +223,13 @@ mod tests {
     fn simulate(seed: u64, lists: usize, share: f64) -> (Vec<LoggedList>, Vec<f64>) {
         let mut rng = SplitMix::new(seed);
         let pool: Vec<u32> = (100..160).collect();
-        let attraction = |c: u32| if c < 100 { 0.30 - 0.02 * c as f64 } else { 0.02 + 0.002 * (c - 100) as f64 };
+        let attraction = |c: u32| {
+            if c < 100 {
+                0.30 - 0.02 * c as f64
+            } else {
+                0.02 + 0.002 * (c - 100) as f64
+            }
+        };
         let exam = |k: usize| 1.0 / (1.0 + k as f64).sqrt();
         let ranked: Vec<u32> = (0..10).collect();
         let out = (0..lists)
@@ -243,7 +275,10 @@ mod tests {
             let e = estimate(&logs, t).unwrap();
             let rel = (e.click_rate.value - truth[i]).abs() / truth[i];
             assert!(rel < 0.05, "share {t}: {:?} against {}", e.click_rate, truth[i]);
-            assert!(e.click_rate.ci[0] <= truth[i] && truth[i] <= e.click_rate.ci[1], "share {t}");
+            assert!(
+                e.click_rate.ci[0] <= truth[i] && truth[i] <= e.click_rate.ci[1],
+                "share {t}"
+            );
         }
     }
 }

@@ -38,6 +38,7 @@ pub struct ExportParams {
     /// Only learners of this RFM group (`champions`, `at_risk`, ...).
     rfm: Option<String>,
     /// `csv` (default) or `parquet`.
+    #[param(inline)]
     format: Option<Format>,
 }
 
@@ -61,21 +62,38 @@ pub struct ExportParams {
         (status = 503, description = "No model yet (`model_not_ready`)", body = ErrorBody),
     )
 )]
-async fn export_recommendations(State(app): State<AppState>, Query(p): Query<ExportParams>) -> Result<Response> {
+async fn export_recommendations(
+    State(app): State<AppState>,
+    Query(p): Query<ExportParams>,
+) -> Result<Response> {
     let n = count(p.n, "n", 10, MAX_N)?;
     let rfm = match p.rfm.as_deref().filter(|r| !r.is_empty()) {
-        Some(r) => Some(RfmGroup::parse(r).ok_or_else(|| ApiError::bad_param(format!("rfm: no group {r:?}")))?),
+        Some(r) => {
+            Some(RfmGroup::parse(r).ok_or_else(|| ApiError::bad_param(format!("rfm: no group {r:?}")))?)
+        }
         None => None,
     };
     let snap = app.live.snapshot().ok_or_else(no_model)?;
     if let Some(s) = p.segment {
-        let known = snap.segments.as_ref().is_some_and(|seg| seg.segments.iter().any(|x| x.id == s));
+        let known = snap
+            .segments
+            .as_ref()
+            .is_some_and(|seg| seg.segments.iter().any(|x| x.id == s));
         if !known {
-            return Err(ApiError::not_found("segment_not_found", format!("no segment {s}")));
+            return Err(ApiError::not_found(
+                "segment_not_found",
+                format!("no segment {s}"),
+            ));
         }
     }
     let format = p.format.unwrap_or(Format::Csv);
-    let rows = selected(&snap, &Selection { segment: p.segment, rfm });
+    let rows = selected(
+        &snap,
+        &Selection {
+            segment: p.segment,
+            rfm,
+        },
+    );
     let q = RecQuery {
         n,
         ..Default::default()
@@ -83,6 +101,7 @@ async fn export_recommendations(State(app): State<AppState>, Query(p): Query<Exp
     let shaping = Shaping {
         exploration: app.settings.serve.exploration,
         rules: true,
+        now_ms: now_ms(),
     };
     let exclude_taken = app.settings.serve.exclude_taken;
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
@@ -90,9 +109,9 @@ async fn export_recommendations(State(app): State<AppState>, Query(p): Query<Exp
     // Lists a chunk at a time; the channels' bounds hold memory to a few
     // chunks whatever the export's size or the client's speed.
     tokio::spawn(async move {
-        let now = now_ms();
         for chunk in rows.chunks(crate::serve::export::CHUNK) {
-            let lists = crate::serve::export::lists(&app.sources(), &snap, chunk, &q, shaping, exclude_taken, now).await;
+            let lists =
+                crate::serve::export::lists(&app.sources(), &snap, chunk, &q, shaping, exclude_taken).await;
             if rows_tx.send(lists).await.is_err() {
                 return;
             }
@@ -121,7 +140,10 @@ async fn export_recommendations(State(app): State<AppState>, Query(p): Query<Exp
     Ok((
         [
             (header::CONTENT_TYPE, format.content_type().to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         Body::from_stream(stream),
     )

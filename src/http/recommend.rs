@@ -176,7 +176,9 @@ pub(crate) fn excluded_ids(values: Vec<String>, known: impl Fn(&str) -> bool) ->
 pub struct RecommendedItem {
     #[serde(flatten)]
     pub course: CourseCard,
-    /// Ranking score (factor dot product, or popularity), 4 significant digits.
+    /// The model's score (factor dot product, or popularity), 4
+    /// significant digits. The list's order is the items' order: rules,
+    /// fatigue and exploration may place an item above a higher score.
     pub score: f64,
     /// With `explain=true`: the learner's own courses closest to this one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -333,8 +335,9 @@ async fn answer(
     let shaping = Shaping {
         exploration: app.settings.serve.exploration,
         rules: true,
+        now_ms: now,
     };
-    let listed = learner_list(&app.live, &snap, &view, &who, &user, &q, shaping, now);
+    let listed = learner_list(&app.live, &snap, &view, &who, &user, &q, shaping);
     let (picks, strategy) = (&listed.picks, listed.strategy);
     app.metrics
         .recommendations
@@ -354,7 +357,7 @@ async fn answer(
         });
     }
     Ok(Json(Recommendations {
-        items: items(&snap, &picks, q.explain),
+        items: items(&snap, picks, q.explain),
         user_id: user,
         strategy,
         model_version: Some(snap.version),

@@ -88,7 +88,9 @@ fn not_found(id: &str) -> ApiError {
 async fn refresh(app: &AppState) -> Result<()> {
     let rules = app.store.list_rules().await?;
     app.live.rules.set(rules.into_iter().map(|s| s.rule).collect());
-    app.metrics.rules_active.set(app.live.rules.active_count(now_ms()) as i64);
+    app.metrics
+        .rules_active
+        .set(app.live.rules.active_count(now_ms()) as i64);
     app.cluster.notify(Change::Rules).await;
     Ok(())
 }
@@ -122,7 +124,10 @@ async fn put_rule(
 ) -> Result<(StatusCode, Json<RuleInfo>)> {
     let mut errs: Vec<FieldError> = Vec::new();
     if !valid_id(&id) {
-        errs.push(FieldError::new("id", "must be 1 to 128 characters, no surrounding whitespace"));
+        errs.push(FieldError::new(
+            "id",
+            "must be 1 to 128 characters, no surrounding whitespace",
+        ));
     }
     let rule = match draft.validate(&id) {
         Ok(r) if errs.is_empty() => r,
@@ -143,7 +148,11 @@ async fn put_rule(
         })?;
     refresh(&app).await?;
     let stored = app.store.get_rule(&id).await?.ok_or_else(|| not_found(&id))?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(RuleInfo::new(&stored, now))))
 }
 
@@ -156,7 +165,13 @@ async fn put_rule(
 )]
 async fn list_rules(State(app): State<AppState>) -> Result<Json<RuleList>> {
     let now = now_ms();
-    let items = app.store.list_rules().await?.iter().map(|s| RuleInfo::new(s, now)).collect();
+    let items = app
+        .store
+        .list_rules()
+        .await?
+        .iter()
+        .map(|s| RuleInfo::new(s, now))
+        .collect();
     Ok(Json(RuleList { items }))
 }
 

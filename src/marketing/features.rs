@@ -183,7 +183,7 @@ const NEVER_DAYS: f64 = 365.0;
 pub struct History<'a> {
     pub rows: &'a [DayRow],
     /// `active[t.index()]`: does this event type count as activity.
-    pub active: &'a [bool; 8],
+    pub active: &'a [bool; crate::domain::EventType::ALL.len()],
 }
 
 impl History<'_> {

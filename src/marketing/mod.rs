@@ -69,8 +69,8 @@ impl Default for MarketingSettings {
 
 impl MarketingSettings {
     /// `mask[t.index()]`: does event type `t` count as activity.
-    pub fn activity_mask(&self) -> [bool; 8] {
-        let mut m = [false; 8];
+    pub fn activity_mask(&self) -> [bool; EventType::ALL.len()] {
+        let mut m = [false; EventType::ALL.len()];
         self.activity_types.iter().for_each(|t| m[t.index()] = true);
         m
     }

@@ -81,9 +81,9 @@ pub fn fold_in_with_negatives(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::exact::solve_row;
     use crate::model::als::fit;
     use crate::model::csr::Csr;
+    use crate::model::exact::solve_row;
 
     #[test]
     fn a_negative_turns_the_factor_away_from_the_course() {
@@ -105,7 +105,10 @@ mod tests {
         assert!(score(&neg, 1) < 0.95 * score(&plain, 1), "{plain:?} {neg:?}");
         assert!(score(&neg, 0) < score(&plain, 0));
         // Negatives alone say nothing to rank on.
-        assert_eq!(fold_in_with_negatives(&items, &g, &[], &[(1, 4.0)], &p).unwrap(), [0.0, 0.0]);
+        assert_eq!(
+            fold_in_with_negatives(&items, &g, &[], &[(1, 4.0)], &p).unwrap(),
+            [0.0, 0.0]
+        );
     }
 
     #[test]

@@ -137,7 +137,11 @@ impl Trainer {
     async fn offline_policy(&self, read_at_ms: i64) -> Option<crate::exploration::snips::OfflinePolicy> {
         let i = &self.inner;
         let days = i.settings.exploration_log_days;
-        match i.store.logged_lists(read_at_ms - i64::from(days) * crate::domain::DAY_MS).await {
+        match i
+            .store
+            .logged_lists(read_at_ms - i64::from(days) * crate::domain::DAY_MS)
+            .await
+        {
             Ok(lists) => crate::exploration::snips::offline_policy(&lists, i.settings.exploration, days),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the served-list log; no off-policy estimate");

@@ -55,7 +55,10 @@ pub fn adjust(
             .any(|r| r.rule.action == Action::Block && r.courses.contains(&c))
     };
     let mut cands: Vec<(u32, f32)> = pool.iter().copied().filter(|&(c, _)| !blocked(c)).collect();
-    for r in rules.iter().filter(|r| matches!(r.rule.action, Action::Boost | Action::Pin)) {
+    for r in rules
+        .iter()
+        .filter(|r| matches!(r.rule.action, Action::Boost | Action::Pin))
+    {
         for &c in &r.courses {
             if allowed(c) && !blocked(c) && !cands.iter().any(|h| h.0 == c) {
                 cands.push((c, score_of(c)));
@@ -121,7 +124,12 @@ pub fn place_pins(
         .enumerate()
         .filter(|(_, r)| r.rule.action == Action::Pin)
         .collect();
-    pins.sort_by(|a, b| a.1.rule.position.cmp(&b.1.rule.position).then(a.1.rule.id.cmp(&b.1.rule.id)));
+    pins.sort_by(|a, b| {
+        a.1.rule
+            .position
+            .cmp(&b.1.rule.position)
+            .then(a.1.rule.id.cmp(&b.1.rule.id))
+    });
     let mut placed: Vec<Ranked> = Vec::new();
     for (i, r) in pins {
         let Some(&course) = r
@@ -191,8 +199,14 @@ mod tests {
         let boost = rule("b", Action::Boost, 0.3, 0);
         let bury = rule("y", Action::Bury, 0.6, 0);
         let rules = [
-            Resolved { rule: &boost, courses: vec![2] },
-            Resolved { rule: &bury, courses: vec![0] },
+            Resolved {
+                rule: &boost,
+                courses: vec![2],
+            },
+            Resolved {
+                rule: &bury,
+                courses: vec![0],
+            },
         ];
         let out = adjust(&POOL, &rules, Fatigue::default(), |_| true, |_| 0.0);
         // 2: .5 + .3 = .8 > 1's .75; 0: 1 − .6 = .4 between 2's and 3's.
@@ -207,7 +221,10 @@ mod tests {
     #[test]
     fn a_boosted_course_outside_the_pool_joins_it_unless_not_allowed() {
         let boost = rule("b", Action::Boost, 1.0, 0);
-        let rules = [Resolved { rule: &boost, courses: vec![7, 8] }];
+        let rules = [Resolved {
+            rule: &boost,
+            courses: vec![7, 8],
+        }];
         // 7 scores 0 (relevance 0 on the pool's 0..10 range), +1 ties the top.
         let out = adjust(&POOL, &rules, Fatigue::default(), |c| c != 8, |_| 0.0);
         assert_eq!(order(&out), [0, 7, 1, 2, 3, 4]);
@@ -216,7 +233,10 @@ mod tests {
     #[test]
     fn block_removes_and_fatigue_demotes() {
         let block = rule("k", Action::Block, 0.0, 0);
-        let rules = [Resolved { rule: &block, courses: vec![1] }];
+        let rules = [Resolved {
+            rule: &block,
+            courses: vec![1],
+        }];
         let f = Fatigue {
             courses: &[0],
             penalty: 0.6,
@@ -232,8 +252,14 @@ mod tests {
         let p1 = rule("p1", Action::Pin, 0.0, 1);
         let p3 = rule("p3", Action::Pin, 0.0, 3);
         let rules = [
-            Resolved { rule: &p3, courses: vec![9, 4] },
-            Resolved { rule: &p1, courses: vec![3] },
+            Resolved {
+                rule: &p3,
+                courses: vec![9, 4],
+            },
+            Resolved {
+                rule: &p1,
+                courses: vec![3],
+            },
         ];
         // 9 is not allowed, so p3 places 4; p1 places 3 first.
         let out = place_pins(list, &rules, 4, |c| c != 9, |_| 0.0);
@@ -246,7 +272,10 @@ mod tests {
     #[test]
     fn a_pin_past_the_end_appends_and_brings_its_course_in() {
         let p = rule("p", Action::Pin, 0.0, 10);
-        let rules = [Resolved { rule: &p, courses: vec![7] }];
+        let rules = [Resolved {
+            rule: &p,
+            courses: vec![7],
+        }];
         let list = adjust(&POOL[..2], &[], Fatigue::default(), |_| true, |_| 0.0);
         let out = place_pins(list, &rules, 10, |_| true, |_| -1.0);
         assert_eq!(order(&out), [0, 1, 7]);

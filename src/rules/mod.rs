@@ -124,7 +124,10 @@ impl RuleDraft {
         let mut errs = Vec::new();
         let target = match (self.course_ids, self.category) {
             (Some(_), Some(_)) | (None, None) => {
-                errs.push(FieldError::new("course_ids", "give course_ids or category, not both"));
+                errs.push(FieldError::new(
+                    "course_ids",
+                    "give course_ids or category, not both",
+                ));
                 None
             }
             (Some(ids), None) => {
@@ -159,7 +162,10 @@ impl RuleDraft {
         let weight = match (weighted, self.weight) {
             (true, Some(w)) if w.is_finite() && w > 0.0 && w <= MAX_WEIGHT => w,
             (true, Some(_)) => {
-                errs.push(FieldError::new("weight", format!("must be > 0 and at most {MAX_WEIGHT}")));
+                errs.push(FieldError::new(
+                    "weight",
+                    format!("must be > 0 and at most {MAX_WEIGHT}"),
+                ));
                 0.0
             }
             (true, None) => {
@@ -176,7 +182,10 @@ impl RuleDraft {
         let position = match (pin, self.position) {
             (true, Some(p)) if (1..=MAX_POSITION).contains(&p) => p,
             (true, _) => {
-                errs.push(FieldError::new("position", format!("pin needs a position from 1 to {MAX_POSITION}")));
+                errs.push(FieldError::new(
+                    "position",
+                    format!("pin needs a position from 1 to {MAX_POSITION}"),
+                ));
                 0
             }
             (false, Some(_)) => {

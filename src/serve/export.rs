@@ -45,7 +45,7 @@ pub fn selected(snap: &ModelSnapshot, sel: &Selection) -> Vec<u32> {
         .collect()
 }
 
-/// The lists of learner rows `rows` under `q`, at `now_ms`: the same
+/// The lists of learner rows `rows` under `q`, at `shaping.now_ms`: the same
 /// fold-in, dismissals, fatigue, rules and exploration as `/recommend`.
 /// Not impressions: nothing is logged or counted for fatigue.
 pub async fn lists(
@@ -55,7 +55,6 @@ pub async fn lists(
     q: &Query,
     shaping: Shaping,
     exclude_taken: bool,
-    now_ms: i64,
 ) -> Vec<ExportRow> {
     let c = &snap.courses;
     let mut out = Vec::with_capacity(rows.len() * q.n);
@@ -67,7 +66,7 @@ pub async fn lists(
         }
         let view = user_view(src, snap, user).await;
         let who = who(snap, &view, exclude_taken);
-        let listed = learner_list(src.live, snap, &view, &who, user, q, shaping, now_ms);
+        let listed = learner_list(src.live, snap, &view, &who, user, q, shaping);
         out.extend(listed.picks.into_iter().enumerate().map(|(i, p)| ExportRow {
             user_id: user.clone(),
             rank: i as u32 + 1,

@@ -11,39 +11,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 use crate::domain::DAY_MS;
 
 /// Courses tracked per learner; past it the oldest window is dropped.
 pub const MAX_TRACKED: usize = 32;
 
-/// `[serve.fatigue]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FatigueSettings {
-    /// Impressions without a positive event before a course is demoted; 0
-    /// turns fatigue off.
-    pub max_impressions: u32,
-    /// Length of the counting window.
-    pub days: u32,
-    /// Relevance a fatigued course loses (relevance is 0..1 over the
-    /// candidates, as for a bury rule).
-    pub penalty: f32,
-    /// Memory bound of the counts, in bytes (estimated).
-    pub cache_bytes: u64,
-}
-
-impl Default for FatigueSettings {
-    fn default() -> Self {
-        FatigueSettings {
-            max_impressions: 5,
-            days: 14,
-            penalty: 0.5,
-            cache_bytes: 32 << 20,
-        }
-    }
-}
+pub use crate::config::FatigueSettings;
 
 /// One course's impressions in its current window.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,7 +193,10 @@ mod tests {
             imp.served(&[id], t as i64, W);
         }
         assert_eq!(imp.0.len(), MAX_TRACKED);
-        assert!(!imp.0.iter().any(|s| s.course_id == "c0"), "the oldest went first");
+        assert!(
+            !imp.0.iter().any(|s| s.course_id == "c0"),
+            "the oldest went first"
+        );
     }
 
     #[test]
@@ -232,7 +208,11 @@ mod tests {
         for u in 0..10_000 {
             t.served(&format!("learner-{u}"), &["a"], 0);
         }
-        assert!(t.len() as u64 * learner_bytes("learner-0000") <= 64 << 10, "{}", t.len());
+        assert!(
+            t.len() as u64 * learner_bytes("learner-0000") <= 64 << 10,
+            "{}",
+            t.len()
+        );
         t.served("x", &["a"; 5], 0);
         assert_eq!(t.fatigued("x", 1), ["a"]);
         t.engaged("x", "a");

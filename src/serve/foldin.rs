@@ -44,7 +44,14 @@ pub fn fold(
         None
     } else {
         let negatives: Vec<(u32, f32)> = dismissed.iter().map(|&c| (c, snap.weights.dismiss)).collect();
-        fold_in_with_negatives(&courses.factors, &courses.gram, &history, &negatives, &snap.params).ok()
+        fold_in_with_negatives(
+            &courses.factors,
+            &courses.gram,
+            &history,
+            &negatives,
+            &snap.params,
+        )
+        .ok()
     };
     Folded {
         version: snap.version,

@@ -110,7 +110,10 @@ impl quick_cache::Weighter<String, Arc<Folded>> for FoldedBytes {
             .attrs
             .as_ref()
             .map_or(0, |a| a.interests.iter().map(|i| i.len() + 24).sum::<usize>());
-        let vecs = f.factor.as_ref().map_or(0, |v| v.len() * 4) + f.taken.len() * 8 + f.history.len() * 8 + f.dismissed.len() * 4;
+        let vecs = f.factor.as_ref().map_or(0, |v| v.len() * 4)
+            + f.taken.len() * 8
+            + f.history.len() * 8
+            + f.dismissed.len() * 4;
         // Map slot, Arc and struct headers.
         (key.len() + attrs + vecs + 160) as u64
     }

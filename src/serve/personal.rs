@@ -19,9 +19,11 @@ pub struct Shaping {
     pub exploration: f64,
     /// Apply merchandising rules.
     pub rules: bool,
+    /// The time the list is for (rule windows, fatigue, the day's seed).
+    pub now_ms: i64,
 }
 
-/// The learner's list under `q` at `now_ms`.
+/// The learner's list under `q` at `shaping.now_ms`.
 pub fn learner_list(
     live: &Live,
     snap: &ModelSnapshot,
@@ -30,8 +32,8 @@ pub fn learner_list(
     user: &str,
     q: &Query,
     shaping: Shaping,
-    now_ms: i64,
 ) -> Listed {
+    let now_ms = shaping.now_ms;
     let c = &snap.courses;
     let (dismissed, segment): (&[u32], Option<u32>) = match view {
         UserView::Known(i) => (snap.users.dismissed_row(*i), snap.users.segment_of(*i)),

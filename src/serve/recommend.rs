@@ -10,11 +10,11 @@ use super::paths::plan_data;
 use super::snapshot::ModelSnapshot;
 use crate::exploration::{explore, Slot, SlotKind};
 use crate::model::topn::top_n_scores;
-use crate::rules::engine::{self, Fatigue, Ranked, Resolved};
-use crate::rules::Action;
 use crate::model::Factors;
 use crate::paths::evaluate::BLEND_POOL;
 use crate::paths::order::blend_pool;
+use crate::rules::engine::{self, Fatigue, Ranked, Resolved};
+use crate::rules::Action;
 
 /// How a list was made: the trained factor, a factor folded in since, the
 /// learner's declared interests, or popularity.
@@ -163,7 +163,8 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query, ctx: &Context) -> L
             && (!q.ready_only || plan.ready(i, owned))
     };
     let demotes = !ctx.fatigue.courses.is_empty() || ctx.rules.iter().any(|r| r.rule.action == Action::Bury);
-    let pool = if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n } + if demotes { q.n + DEMOTION_ROOM } else { 0 };
+    let pool =
+        if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n } + if demotes { q.n + DEMOTION_ROOM } else { 0 };
     let (hits, strategy, took) = candidates(snap, who, pool, &allowed);
     let score_of = |i: u32| match who {
         Who::Factor { factor, .. } => crate::model::topn::dot(factor, c.factors.row(i as usize)),
@@ -195,7 +196,11 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query, ctx: &Context) -> L
             .zip(&ranked)
             .map(|(&course, r)| Slot {
                 course,
-                kind: if r.pinned { SlotKind::Fixed } else { SlotKind::Ranked },
+                kind: if r.pinned {
+                    SlotKind::Fixed
+                } else {
+                    SlotKind::Ranked
+                },
                 propensity: 1.0,
             })
             .collect(),
@@ -302,9 +307,9 @@ fn candidates<'w>(
 /// as the rules left it.
 fn mmr(snap: &ModelSnapshot, cands: Vec<Ranked>, n: usize, lambda: f32) -> Vec<Ranked> {
     let unit = snap.courses.cosine().unit();
-    let (lo, hi) = cands
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(lo, hi), h| (lo.min(h.relevance), hi.max(h.relevance)));
+    let (lo, hi) = cands.iter().fold((f32::MAX, f32::MIN), |(lo, hi), h| {
+        (lo.min(h.relevance), hi.max(h.relevance))
+    });
     let span = (hi - lo).max(1e-9);
     let mut left = cands;
     let mut out: Vec<Ranked> = Vec::with_capacity(n);

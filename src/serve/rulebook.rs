@@ -35,13 +35,21 @@ impl RuleBook {
 /// The rules of `rules` in force at `now_ms` for a learner of `segment`,
 /// with the course indices they name in `courses`: a course list in its
 /// given order, a category by popularity (best first, what a pin takes).
-pub fn resolve<'r>(rules: &'r [Rule], courses: &CourseSide, segment: Option<u32>, now_ms: i64) -> Vec<Resolved<'r>> {
+pub fn resolve<'r>(
+    rules: &'r [Rule],
+    courses: &CourseSide,
+    segment: Option<u32>,
+    now_ms: i64,
+) -> Vec<Resolved<'r>> {
     rules
         .iter()
         .filter(|r| r.active_at(now_ms) && r.applies_to(segment))
         .map(|rule| {
             let courses = match &rule.target {
-                Target::Courses(ids) => ids.iter().filter_map(|id| courses.index.get(id).copied()).collect(),
+                Target::Courses(ids) => ids
+                    .iter()
+                    .filter_map(|id| courses.index.get(id).copied())
+                    .collect(),
                 Target::Category(cat) => {
                     let mut of: Vec<u32> = (0..courses.ids.len() as u32)
                         .filter(|&i| &courses.meta[i as usize].category == cat)

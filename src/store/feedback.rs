@@ -66,12 +66,16 @@ impl Store {
     pub async fn put_rule(&self, rule: &Rule, now_ms: i64, max_rules: usize) -> sqlx::Result<Option<bool>> {
         let spec = serde_json::to_string(rule).expect("rules serialize");
         on_pool!(self, p => guarded_tx!(p, tx => {
-            let exists: Option<i64> = sqlx::query_scalar("SELECT created_at_ms FROM rules WHERE id = $1")
+            // A write first: SQLite takes the write lock now rather than
+            // failing to upgrade a read lock while another writer holds it.
+            let exists = sqlx::query("UPDATE rules SET updated_at_ms = updated_at_ms WHERE id = $1")
                 .bind(&rule.id)
-                .fetch_optional(&mut *tx)
-                .await?;
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
             let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rules").fetch_one(&mut *tx).await?;
-            if exists.is_none() && count as usize >= max_rules {
+            if !exists && count as usize >= max_rules {
                 None
             } else {
                 sqlx::query(
@@ -83,7 +87,7 @@ impl Store {
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-                Some(exists.is_none())
+                Some(!exists)
             }
         }))
     }
@@ -146,7 +150,12 @@ impl Store {
 
     /// The served lists of a learner since `since_ms`, newest first (at
     /// most `limit`).
-    pub async fn served_lists_of(&self, user_id: &str, since_ms: i64, limit: i64) -> sqlx::Result<Vec<ServedList>> {
+    pub async fn served_lists_of(
+        &self,
+        user_id: &str,
+        since_ms: i64,
+        limit: i64,
+    ) -> sqlx::Result<Vec<ServedList>> {
         type Row = (String, String, i64, f64, i32, String, String);
         let rows: Vec<Row> = on_pool!(self, p => {
             sqlx::query_as(
@@ -201,7 +210,8 @@ impl Store {
             .fetch_all(p)
             .await
         })?;
-        let mut by_list: std::collections::HashMap<&str, Vec<(&str, bool)>> = std::collections::HashMap::new();
+        let mut by_list: std::collections::HashMap<&str, Vec<(&str, bool)>> =
+            std::collections::HashMap::new();
         for (rec, course, kind) in &outcomes {
             by_list.entry(rec).or_default().push((course, kind == "purchase"));
         }
@@ -210,7 +220,8 @@ impl Store {
             .map(|(rec, pool, items)| {
                 let items: Vec<ServedItem> = serde_json::from_str(items).unwrap_or_default();
                 let hits = by_list.get(rec.as_str());
-                let did = |c: &str, buy: bool| hits.is_some_and(|h| h.iter().any(|&(hc, b)| hc == c && b == buy));
+                let did =
+                    |c: &str, buy: bool| hits.is_some_and(|h| h.iter().any(|&(hc, b)| hc == c && b == buy));
                 LoggedList {
                     slots: items
                         .iter()
@@ -250,6 +261,9 @@ mod tests {
             kind: SlotKind::Explored,
             propensity: 0.01,
         };
-        assert_eq!(serde_json::to_string(&[i]).unwrap(), r#"[{"c":"c1","k":"explored","p":0.01}]"#);
+        assert_eq!(
+            serde_json::to_string(&[i]).unwrap(),
+            r#"[{"c":"c1","k":"explored","p":0.01}]"#
+        );
     }
 }

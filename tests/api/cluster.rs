@@ -55,6 +55,12 @@ async fn replicas_share_the_model_and_every_change() {
     assert_eq!(a.delete(&format!("/courses/{top}")).await.status(), 204);
     eventually(&b, &path, |r| !course_ids(r).contains(&top)).await;
 
+    // A rule put through A shapes B's lists.
+    let second = course_ids(&b.get_ok(&path).await)[0].clone();
+    let block = json!({"action": "block", "course_ids": [second]});
+    assert_eq!(a.put_json("/rules/no-second", &block).await.status(), 201);
+    eventually(&b, &path, |r| !course_ids(r).contains(&second)).await;
+
     // B caches a newcomer as "popular"; purchases stored through A make B
     // fold them in.
     let newbie = "newbie-1";
@@ -119,6 +125,16 @@ async fn the_poll_catches_what_a_lost_notification_carried() {
     // Straight to the store: no notification is sent.
     assert!(a.store.delete_course(&top).await.unwrap());
     eventually(&b, &path, |r| !course_ids(r).contains(&top)).await;
+    // A rule written straight to the store reaches B by its poll.
+    let next = course_ids(&b.get_ok(&path).await)[0].clone();
+    let rule: courserec::rules::RuleDraft =
+        serde_json::from_value(json!({"action": "block", "course_ids": [next]})).unwrap();
+    let rule = rule.validate("quiet").unwrap();
+    a.store
+        .put_rule(&rule, courserec::domain::now_ms(), 1000)
+        .await
+        .unwrap();
+    eventually(&b, &path, |r| !course_ids(r).contains(&next)).await;
     let key = a.state.live.erasure_key().unwrap().clone();
     assert!(a.store.delete_user(&user, &key).await.unwrap());
     eventually(&b, &path, |r| r["strategy"] != "personalized").await;

@@ -37,7 +37,11 @@ async fn dismissals_stick_until_a_positive_event(app: TestApp) {
     let user = data.users[3].0.clone();
     let first = course_ids(&list(&app, &user, 10).await);
     let gone = first[0].clone();
-    post_events(&app, &[json!({"user_id": user, "course_id": gone, "type": "dismiss", "ts": now()})]).await;
+    post_events(
+        &app,
+        &[json!({"user_id": user, "course_id": gone, "type": "dismiss", "ts": now()})],
+    )
+    .await;
     let after = course_ids(&list(&app, &user, 10).await);
     assert!(!after.contains(&gone), "{gone} still listed: {after:?}");
     let profile = app.get_ok(&format!("/users/{user}/profile")).await;
@@ -45,9 +49,16 @@ async fn dismissals_stick_until_a_positive_event(app: TestApp) {
 
     retrain(&app).await;
     let trained_after = course_ids(&list(&app, &user, 10).await);
-    assert!(!trained_after.contains(&gone), "back after a training: {trained_after:?}");
+    assert!(
+        !trained_after.contains(&gone),
+        "back after a training: {trained_after:?}"
+    );
 
-    post_events(&app, &[json!({"user_id": user, "course_id": gone, "type": "click", "ts": now()})]).await;
+    post_events(
+        &app,
+        &[json!({"user_id": user, "course_id": gone, "type": "click", "ts": now()})],
+    )
+    .await;
     let profile = app.get_ok(&format!("/users/{user}/profile")).await;
     assert_eq!(profile["feedback"]["dismissed"], json!([]));
     let back = course_ids(&list(&app, &user, 20).await);
@@ -62,7 +73,11 @@ async fn fatigue_demotes_what_was_shown_too_often(app: TestApp) {
     let user = data.users[5].0.clone();
     let first = course_ids(&list(&app, &user, 10).await);
     for _ in 0..2 {
-        assert_eq!(course_ids(&list(&app, &user, 10).await), first, "same list below the limit");
+        assert_eq!(
+            course_ids(&list(&app, &user, 10).await),
+            first,
+            "same list below the limit"
+        );
     }
     // Three lists served: every listed course is fatigued now.
     let profile = app.get_ok(&format!("/users/{user}/profile")).await;
@@ -70,8 +85,15 @@ async fn fatigue_demotes_what_was_shown_too_often(app: TestApp) {
     assert_eq!(tired, first.iter().cloned().collect::<HashSet<_>>());
     let fourth = course_ids(&list(&app, &user, 10).await);
     assert_ne!(fourth, first, "fatigue changed nothing");
-    assert!(fourth.iter().any(|c| !first.contains(c)), "no fresh course came in: {fourth:?}");
-    post_events(&app, &[json!({"user_id": user, "course_id": first[0], "type": "click", "ts": now()})]).await;
+    assert!(
+        fourth.iter().any(|c| !first.contains(c)),
+        "no fresh course came in: {fourth:?}"
+    );
+    post_events(
+        &app,
+        &[json!({"user_id": user, "course_id": first[0], "type": "click", "ts": now()})],
+    )
+    .await;
     let profile = app.get_ok(&format!("/users/{user}/profile")).await;
     let tired: Vec<String> = serde_json::from_value(profile["feedback"]["fatigued"].clone()).unwrap();
     assert!(!tired.contains(&first[0]), "a click did not clear {}", first[0]);
@@ -110,13 +132,18 @@ async fn rules_shape_every_list(app: TestApp) {
         .courses
         .iter()
         .map(|c| c.id.clone())
-        .find(|c| !base.contains(c) && !owned.contains(c) && data.courses.iter().any(|x| &x.id == c && x.active))
+        .find(|c| {
+            !base.contains(c) && !owned.contains(c) && data.courses.iter().any(|x| &x.id == c && x.active)
+        })
         .unwrap();
     let owned_one = owned.iter().next().cloned().unwrap();
 
     // Invalid: every fault listed, nothing stored.
     let r = app
-        .put_json("/rules/bad", &json!({"action": "boost", "category": "python", "position": 2}))
+        .put_json(
+            "/rules/bad",
+            &json!({"action": "boost", "category": "python", "position": 2}),
+        )
         .await;
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
@@ -126,38 +153,75 @@ async fn rules_shape_every_list(app: TestApp) {
     assert_eq!(fields, ["position", "weight"]);
     assert_eq!(app.get_ok("/rules").await["items"], json!([]));
 
-    let boost = put_rule(&app, "launch", json!({"action": "boost", "course_ids": [outside, owned_one], "weight": 2.0})).await;
+    let boost = put_rule(
+        &app,
+        "launch",
+        json!({"action": "boost", "course_ids": [outside, owned_one], "weight": 2.0}),
+    )
+    .await;
     assert_eq!(boost["active"], true);
     let boosted = list(&app, &user, 10).await;
     assert_eq!(boosted["items"][0]["course_id"], json!(outside), "{boosted}");
     assert_eq!(boosted["items"][0]["rule_id"], "launch");
-    assert!(!course_ids(&boosted).contains(&owned_one), "a rule brought back an owned course");
+    assert!(
+        !course_ids(&boosted).contains(&owned_one),
+        "a rule brought back an owned course"
+    );
     // No learner on /popular: the owned course is boosted there too.
     let popular = app.get_ok("/popular?n=10").await;
     let top2: Vec<&Value> = popular["items"].as_array().unwrap()[..2].iter().collect();
-    assert!(top2.iter().any(|i| i["course_id"] == json!(outside) && i["rule_id"] == "launch"), "{popular}");
+    assert!(
+        top2.iter()
+            .any(|i| i["course_id"] == json!(outside) && i["rule_id"] == "launch"),
+        "{popular}"
+    );
 
     // Pin base[5] to position 1, block base[1].
-    put_rule(&app, "pin", json!({"action": "pin", "course_ids": [base[5]], "position": 1})).await;
+    put_rule(
+        &app,
+        "pin",
+        json!({"action": "pin", "course_ids": [base[5]], "position": 1}),
+    )
+    .await;
     put_rule(&app, "block", json!({"action": "block", "course_ids": [base[1]]})).await;
     let shaped = course_ids(&list(&app, &user, 10).await);
     assert_eq!(shaped[0], base[5]);
     assert_eq!(shaped[1], outside);
     assert!(!shaped.contains(&base[1]));
     let similar = app.get_ok(&format!("/courses/{}/similar?n=10", base[0])).await;
-    assert!(!course_ids(&similar).contains(&base[1]), "block ignored by similar");
+    assert!(
+        !course_ids(&similar).contains(&base[1]),
+        "block ignored by similar"
+    );
     assert_eq!(similar["items"][0]["course_id"], json!(base[5]));
 
     // A rule for another segment, or a window not open yet, does nothing.
-    let seg = app.get_ok(&format!("/users/{user}/segment")).await["segment_id"].as_u64().unwrap();
+    let seg = app.get_ok(&format!("/users/{user}/segment")).await["segment_id"]
+        .as_u64()
+        .unwrap();
     for id in ["launch", "pin", "block"] {
         assert_eq!(app.delete(&format!("/rules/{id}")).await.status(), 204);
     }
     assert_eq!(app.delete("/rules/launch").await.status(), 404);
-    put_rule(&app, "other", json!({"action": "bury", "course_ids": [base[0]], "weight": 5.0, "segments": [seg + 1000]})).await;
-    put_rule(&app, "later", json!({"action": "block", "course_ids": [base[0]], "starts_at": "2999-01-01T00:00:00Z"})).await;
+    put_rule(
+        &app,
+        "other",
+        json!({"action": "bury", "course_ids": [base[0]], "weight": 5.0, "segments": [seg + 1000]}),
+    )
+    .await;
+    put_rule(
+        &app,
+        "later",
+        json!({"action": "block", "course_ids": [base[0]], "starts_at": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
     assert_eq!(course_ids(&list(&app, &user, 10).await)[0], base[0]);
-    put_rule(&app, "mine", json!({"action": "bury", "course_ids": [base[0]], "weight": 5.0, "segments": [seg]})).await;
+    put_rule(
+        &app,
+        "mine",
+        json!({"action": "bury", "course_ids": [base[0]], "weight": 5.0, "segments": [seg]}),
+    )
+    .await;
     let buried = list(&app, &user, 10).await;
     assert_ne!(course_ids(&buried)[0], base[0]);
     let rules = app.get_ok("/rules").await;
@@ -178,12 +242,18 @@ async fn exploration_is_logged_and_evaluated(app: TestApp) {
     for (u, _) in data.users.iter().take(150) {
         let a = list(&app, u, 10).await;
         let b = list(&app, u, 10).await;
-        assert_eq!(course_ids(&a), course_ids(&b), "{u}: not the same list within the day");
+        assert_eq!(
+            course_ids(&a),
+            course_ids(&b),
+            "{u}: not the same list within the day"
+        );
         for (k, item) in a["items"].as_array().unwrap().iter().enumerate() {
             explored += usize::from(item["explored"] == true);
             if k < 2 {
-                clicks.push(json!({"user_id": u, "course_id": item["course_id"], "type": "click",
-                                   "rec_id": a["rec_id"], "ts": now()}));
+                clicks.push(
+                    json!({"user_id": u, "course_id": item["course_id"], "type": "click",
+                                   "rec_id": a["rec_id"], "ts": now()}),
+                );
             }
         }
     }
@@ -199,7 +269,12 @@ async fn exploration_is_logged_and_evaluated(app: TestApp) {
     // Two clicks on one of each learner's two lists of 10.
     let logged = op["logged_click_rate"]["value"].as_f64().unwrap();
     assert!((logged - 0.1).abs() < 1e-9, "{logged}");
-    let shares: Vec<f64> = op["estimates"].as_array().unwrap().iter().map(|e| e["exploration"].as_f64().unwrap()).collect();
+    let shares: Vec<f64> = op["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["exploration"].as_f64().unwrap())
+        .collect();
     assert_eq!(shares, [0.0, 0.05, 0.1, 0.2]);
     // The serving share's estimate is the logged rate (weights of 1).
     let same = &op["estimates"][3]["click_rate"]["value"];
@@ -213,11 +288,19 @@ async fn export_serves_the_same_lists(app: TestApp) {
     let data = trained(&app).await;
     let r = app.get("/recommendations/export?n=5").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
     let text = r.text().await.unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("user_id,rank,course_id,score,rule_id,explored"));
-    let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(str::to_string).collect()).collect();
+    assert_eq!(
+        lines.next(),
+        Some("user_id,rank,course_id,score,rule_id,explored")
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
     let users: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     let model = app.get_ok("/model").await;
     assert_eq!(users.len() as u64, model["n_users"].as_u64().unwrap());
@@ -229,10 +312,20 @@ async fn export_serves_the_same_lists(app: TestApp) {
     assert_eq!(parquet.status(), 200);
     let bytes = parquet.bytes().await.unwrap();
     assert_eq!(&bytes[..4], b"PAR1");
-    let seg = app.get_ok("/segments").await["segments"][0]["id"].as_u64().unwrap();
-    let part = app.get(&format!("/recommendations/export?segment={seg}")).await.text().await.unwrap();
+    let seg = app.get_ok("/segments").await["segments"][0]["id"]
+        .as_u64()
+        .unwrap();
+    let part = app
+        .get(&format!("/recommendations/export?segment={seg}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(part.lines().count() > 1 && part.lines().count() < text.lines().count());
-    assert_eq!(app.get("/recommendations/export?segment=9999").await.status(), 404);
+    assert_eq!(
+        app.get("/recommendations/export?segment=9999").await.status(),
+        404
+    );
     assert_eq!(app.get("/recommendations/export?rfm=nobody").await.status(), 400);
     assert_eq!(app.get("/recommendations/export?format=xml").await.status(), 400);
     app.stop().await;

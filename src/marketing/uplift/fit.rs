@@ -221,7 +221,7 @@ pub struct UpliftInput<'a> {
     pub histories: &'a Histories,
     pub courses: &'a [CourseInfo],
     pub n_categories: usize,
-    pub active: &'a [bool; 8],
+    pub active: &'a [bool; crate::domain::EventType::ALL.len()],
     pub campaigns: &'a [PastCampaign],
     /// The published purchase model and its horizon (days): propensity
     /// targeting's ranking, P(any purchase) × the learner's share of

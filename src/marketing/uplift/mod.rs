@@ -320,7 +320,7 @@ pub fn columns(
     histories: &super::features::Histories,
     courses: &[CourseInfo],
     n_categories: usize,
-    active: &[bool; 8],
+    active: &[bool; crate::domain::EventType::ALL.len()],
     today: i32,
 ) -> UpliftColumns {
     use rayon::prelude::*;
