@@ -18,6 +18,7 @@ use crate::experiment::report::{Rate, VariantReport};
 use crate::experiment::sequential::{srm_warning, Verdict, MIN_UNITS_PER_ARM, TEST_NAME};
 use crate::experiment::stats::Comparison;
 use crate::experiment::{alpha, build_report, srm, Arm, ExperimentSpec, Status, VariantSpec};
+use crate::exploration::snips::{offline_policy, OfflinePolicy};
 use crate::store::{PutError, StoredExperiment};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -281,6 +282,16 @@ pub struct ExperimentReport {
     pub srm_warning: Option<String>,
     pub generated_at: String,
     pub variants: Vec<VariantInfo>,
+    /// Per variant, from its served lists: the logged click and purchase
+    /// rates per slot and what other exploration shares would have had
+    /// (SNIPS; `days` is 0: every list of the experiment).
+    pub offline_policy: Vec<VariantPolicy>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariantPolicy {
+    pub variant: String,
+    pub policy: Option<OfflinePolicy>,
 }
 
 /// Per variant: users, impressions, clicks, purchases, CTR and conversion
@@ -306,7 +317,25 @@ async fn experiment_report(
     let variants = build_report(&e.spec, &counts);
     let alpha = alpha(&e.spec);
     let srm_p_value = srm(&e.spec, &counts);
+    let lists = app.store.experiment_lists(&id).await?;
+    let offline_policy = e
+        .spec
+        .variants
+        .iter()
+        .map(|v| {
+            let mine: Vec<_> = lists
+                .iter()
+                .filter(|l| l.0 == v.name)
+                .map(|l| l.1.clone())
+                .collect();
+            VariantPolicy {
+                variant: v.name.clone(),
+                policy: offline_policy(&mine, app.settings.serve.exploration, 0),
+            }
+        })
+        .collect();
     Ok(Json(ExperimentReport {
+        offline_policy,
         experiment_id: e.id.clone(),
         status: e.spec.status,
         control: e.spec.control_name().to_string(),

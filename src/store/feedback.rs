@@ -60,6 +60,43 @@ fn rule_of(row: RuleRow) -> Option<StoredRule> {
     }
 }
 
+/// (rec_id, course_id, type) of a click or a purchase not refunded since.
+type Outcome = (String, String, String);
+
+/// The SQL condition on `e` (an event) for an [`Outcome`].
+const OUTCOME: &str = "(e.type = 'click' OR (e.type = 'purchase' AND NOT EXISTS (SELECT 1 FROM events r \
+     WHERE r.user_id = e.user_id AND r.course_id = e.course_id AND r.type = 'refund' AND r.ts_ms >= e.ts_ms)))";
+
+/// Each (tag, rec_id, pool size, items JSON) list with its slots marked
+/// clicked or bought from the outcomes carrying its rec_id.
+fn with_outcomes(lists: &[(String, String, i32, String)], outcomes: &[Outcome]) -> Vec<(String, LoggedList)> {
+    let mut by_list: std::collections::HashMap<&str, Vec<(&str, bool)>> = std::collections::HashMap::new();
+    for (rec, course, kind) in outcomes {
+        by_list.entry(rec).or_default().push((course, kind == "purchase"));
+    }
+    lists
+        .iter()
+        .map(|(tag, rec, pool, items)| {
+            let items: Vec<ServedItem> = serde_json::from_str(items).unwrap_or_default();
+            let hits = by_list.get(rec.as_str());
+            let did = |c: &str, buy: bool| hits.is_some_and(|h| h.iter().any(|&(hc, b)| hc == c && b == buy));
+            let list = LoggedList {
+                slots: items
+                    .iter()
+                    .map(|i| LoggedSlot {
+                        kind: i.kind,
+                        propensity: i.propensity,
+                        clicked: did(&i.course_id, false),
+                        purchased: did(&i.course_id, true),
+                    })
+                    .collect(),
+                pool_size: (*pool).max(0) as usize,
+            };
+            (tag.clone(), list)
+        })
+        .collect()
+}
+
 impl Store {
     /// Creates or replaces a rule; true when it was created. Refuses (Ok
     /// false, nothing written) a new rule past `max_rules`.
@@ -187,10 +224,10 @@ impl Store {
     /// clicked and bought (net of refunds) by the learner from that list
     /// (the event's `rec_id`): the off-policy estimate's input.
     pub async fn logged_lists(&self, since_ms: i64) -> sqlx::Result<Vec<LoggedList>> {
-        type ListRow = (String, i32, String);
+        type ListRow = (String, String, i32, String);
         let lists: Vec<ListRow> = on_pool!(self, p => {
             sqlx::query_as(
-                "SELECT rec_id, pool_size, items FROM served_lists WHERE ts_ms >= $1 \
+                "SELECT '', rec_id, pool_size, items FROM served_lists WHERE ts_ms >= $1 \
                  ORDER BY ts_ms DESC LIMIT $2",
             )
             .bind(since_ms)
@@ -198,44 +235,47 @@ impl Store {
             .fetch_all(p)
             .await
         })?;
-        let outcomes: Vec<(String, String, String)> = on_pool!(self, p => {
-            sqlx::query_as(
+        let outcomes: Vec<Outcome> = on_pool!(self, p => {
+            sqlx::query_as(&format!(
                 "SELECT e.rec_id, e.course_id, e.type FROM events e \
                  JOIN served_lists s ON s.rec_id = e.rec_id AND s.user_id = e.user_id \
-                 WHERE s.ts_ms >= $1 AND (e.type = 'click' OR (e.type = 'purchase' \
-                   AND NOT EXISTS (SELECT 1 FROM events r WHERE r.user_id = e.user_id \
-                     AND r.course_id = e.course_id AND r.type = 'refund' AND r.ts_ms >= e.ts_ms)))",
-            )
+                 WHERE s.ts_ms >= $1 AND {OUTCOME}"
+            ))
             .bind(since_ms)
             .fetch_all(p)
             .await
         })?;
-        let mut by_list: std::collections::HashMap<&str, Vec<(&str, bool)>> =
-            std::collections::HashMap::new();
-        for (rec, course, kind) in &outcomes {
-            by_list.entry(rec).or_default().push((course, kind == "purchase"));
-        }
-        Ok(lists
-            .iter()
-            .map(|(rec, pool, items)| {
-                let items: Vec<ServedItem> = serde_json::from_str(items).unwrap_or_default();
-                let hits = by_list.get(rec.as_str());
-                let did =
-                    |c: &str, buy: bool| hits.is_some_and(|h| h.iter().any(|&(hc, b)| hc == c && b == buy));
-                LoggedList {
-                    slots: items
-                        .iter()
-                        .map(|i| LoggedSlot {
-                            kind: i.kind,
-                            propensity: i.propensity,
-                            clicked: did(&i.course_id, false),
-                            purchased: did(&i.course_id, true),
-                        })
-                        .collect(),
-                    pool_size: (*pool).max(0) as usize,
-                }
-            })
+        Ok(with_outcomes(&lists, &outcomes)
+            .into_iter()
+            .map(|l| l.1)
             .collect())
+    }
+
+    /// The served lists of an experiment (at most [`MAX_LOGGED_LISTS`]),
+    /// each with its variant and outcomes, as [`Store::logged_lists`].
+    pub async fn experiment_lists(&self, experiment_id: &str) -> sqlx::Result<Vec<(String, LoggedList)>> {
+        type ListRow = (String, String, i32, String);
+        let lists: Vec<ListRow> = on_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT i.variant, s.rec_id, s.pool_size, s.items FROM served_lists s \
+                 JOIN impressions i ON i.rec_id = s.rec_id WHERE i.experiment_id = $1 LIMIT $2",
+            )
+            .bind(experiment_id)
+            .bind(MAX_LOGGED_LISTS)
+            .fetch_all(p)
+            .await
+        })?;
+        let outcomes: Vec<Outcome> = on_pool!(self, p => {
+            sqlx::query_as(&format!(
+                "SELECT e.rec_id, e.course_id, e.type FROM events e \
+                 JOIN impressions i ON i.rec_id = e.rec_id AND i.user_id = e.user_id \
+                 WHERE i.experiment_id = $1 AND {OUTCOME}"
+            ))
+            .bind(experiment_id)
+            .fetch_all(p)
+            .await
+        })?;
+        Ok(with_outcomes(&lists, &outcomes))
     }
 
     /// Deletes served lists older than `before_ms`; how many.

@@ -279,6 +279,21 @@ async fn exploration_is_logged_and_evaluated(app: TestApp) {
     // The serving share's estimate is the logged rate (weights of 1).
     let same = &op["estimates"][3]["click_rate"]["value"];
     assert!((same.as_f64().unwrap() - logged).abs() < 1e-9, "{op}");
+
+    // An experiment's report carries the same figures per variant.
+    let exp = json!({"variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1, "arm": "popular"}]});
+    assert_eq!(app.put_json("/experiments/x", &exp).await.status(), 201);
+    for (u, _) in data.users.iter().skip(200).take(40) {
+        list(&app, u, 10).await;
+    }
+    let report = app.get_ok("/experiments/x/report").await;
+    let per_variant = report["offline_policy"].as_array().unwrap();
+    assert_eq!(per_variant.len(), 2, "{report}");
+    let lists: u64 = per_variant
+        .iter()
+        .map(|v| v["policy"]["lists"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(lists, 40, "{report}");
     app.stop().await;
 }
 
