@@ -129,18 +129,21 @@ fn bench_serving(c: &mut Criterion) {
         })
         .collect();
     let fatigued: Vec<u32> = (0..10).map(|i| i * 100).collect();
+    // Compiled once and reused, as the server's rule book does.
+    let book = courserec::serve::rulebook::RuleBook::default();
+    book.set(rules);
     g.bench_function(
         "recommend_top10_of_20k_courses_50_rules_fatigue_exploration",
         |b| {
             b.iter(|| {
-                let resolved = courserec::serve::rulebook::resolve(&rules, &snap.courses, None, 0);
+                let compiled = book.compiled(&snap.courses, None, 0);
                 let ctx = Context {
                     dismissed: &[],
                     fatigue: courserec::rules::engine::Fatigue {
                         courses: &fatigued,
                         penalty: 0.5,
                     },
-                    rules: &resolved,
+                    rules: &compiled,
                     exploration: Some((0.05, 42)),
                 };
                 recommend(&snap, black_box(&who), &q, &ctx)

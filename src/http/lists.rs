@@ -15,7 +15,6 @@ use crate::domain::now_ms;
 use crate::error::{ApiError, Json, Result};
 use crate::rules::engine::{adjust, place_pins, Fatigue};
 use crate::serve::recommend::{recommend, Context, Who};
-use crate::serve::rulebook::resolve;
 use crate::serve::Query as RecQuery;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -110,15 +109,9 @@ async fn get_similar(
     }
     // A course without learners (or any course of a popularity snapshot)
     // has no learned factor: its neighbours come from category and tags.
-    let rules = app.live.rules.current();
-    let resolved = resolve(&rules, c, None, now_ms());
-    let blocked = |j: u32| {
-        resolved
-            .iter()
-            .any(|r| r.rule.action == crate::rules::Action::Block && r.courses.contains(&j))
-    };
-    let allowed = |j: u32| j != i && c.meta[j as usize].servable() && !blocked(j);
-    let room = if resolved.is_empty() { 0 } else { n + 10 };
+    let rules = app.live.rules.compiled(&snap.courses, None, now_ms());
+    let allowed = |j: u32| j != i && c.meta[j as usize].servable() && !rules.blocks(j);
+    let room = if rules.is_empty() { 0 } else { n + 10 };
     let learned = snap.is_model() && c.meta[i as usize].trained && c.cosine().informative(i);
     let hits = match learned {
         true => c.cosine().similar(i, n + room, |j| !allowed(j)),
@@ -129,14 +122,14 @@ async fn get_similar(
         true => crate::model::topn::dot(unit.row(i as usize), unit.row(j as usize)),
         false => 0.0,
     };
-    let ranked = adjust(&hits, &resolved, Fatigue::default(), allowed, score_of);
-    let ranked = place_pins(ranked, &resolved, n, allowed, score_of);
+    let ranked = adjust(&hits, &rules, Fatigue::default(), allowed, score_of);
+    let ranked = place_pins(ranked, &rules, n, allowed, score_of);
     let items = ranked
         .iter()
         .map(|r| SimilarItem {
             course: CourseCard::new(&c.ids[r.course as usize], &c.meta[r.course as usize]),
             score: score(r.score),
-            rule_id: r.rule.map(|k| resolved[k].rule.id.clone()),
+            rule_id: r.rule.map(|k| rules.ids[k].clone()),
         })
         .collect();
     Ok(Json(SimilarCourses {
@@ -169,10 +162,9 @@ async fn get_popular(
             model_version: None,
         }));
     };
-    let rules = app.live.rules.current();
-    let resolved = resolve(&rules, &snap.courses, None, now_ms());
+    let rules = app.live.rules.compiled(&snap.courses, None, now_ms());
     let ctx = Context {
-        rules: &resolved,
+        rules: &rules,
         ..Context::default()
     };
     let listed = recommend(&snap, &Who::Nobody { taken: &[] }, &q, &ctx);

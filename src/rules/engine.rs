@@ -7,6 +7,8 @@
 //! the caller does not allow (owned, inactive, dismissed, excluded,
 //! blocked) never enter, whatever a rule says.
 
+use std::collections::{HashMap, HashSet};
+
 use super::{Action, Rule};
 
 /// An active rule with the course indices it names (for a pin, in the
@@ -17,8 +19,78 @@ pub struct Resolved<'r> {
     pub courses: Vec<u32>,
 }
 
+/// The active rules for one audience, compiled once against a catalog so
+/// that a list pays a hash lookup per candidate, not a scan of every rule.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// Rule ids; [`Ranked::rule`] indexes this.
+    pub ids: Vec<String>,
+    /// Course → (summed boost − bury weight, the strongest such rule).
+    effects: HashMap<u32, (f32, usize)>,
+    blocked: HashSet<u32>,
+    /// Boosted and pinned courses, which join the candidates when allowed.
+    extra: Vec<u32>,
+    /// (position, rule, courses in order), by position then rule id.
+    pins: Vec<(u32, usize, Vec<u32>)>,
+    /// A bury rule is active: fetch room for what it pushes out.
+    pub has_bury: bool,
+}
+
+impl Compiled {
+    pub fn new(resolved: &[Resolved]) -> Compiled {
+        let mut c = Compiled {
+            ids: resolved.iter().map(|r| r.rule.id.clone()).collect(),
+            ..Compiled::default()
+        };
+        let mut strongest: HashMap<u32, f64> = HashMap::new();
+        for (i, r) in resolved.iter().enumerate() {
+            let sign = match r.rule.action {
+                Action::Boost => 1.0,
+                Action::Bury => {
+                    c.has_bury = true;
+                    -1.0
+                }
+                Action::Block => {
+                    c.blocked.extend(r.courses.iter().copied());
+                    continue;
+                }
+                Action::Pin => {
+                    c.pins.push((r.rule.position, i, r.courses.clone()));
+                    c.extra.extend(r.courses.iter().copied());
+                    continue;
+                }
+            };
+            if sign > 0.0 {
+                c.extra.extend(r.courses.iter().copied());
+            }
+            for &course in &r.courses {
+                let e = c.effects.entry(course).or_insert((0.0, i));
+                e.0 += (sign * r.rule.weight) as f32;
+                let best = strongest.entry(course).or_insert(0.0);
+                if r.rule.weight > *best {
+                    *best = r.rule.weight;
+                    e.1 = i;
+                }
+            }
+        }
+        c.pins
+            .sort_by(|a, b| a.0.cmp(&b.0).then(c.ids[a.1].cmp(&c.ids[b.1])));
+        c.extra.sort_unstable();
+        c.extra.dedup();
+        c
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn blocks(&self, course: u32) -> bool {
+        self.blocked.contains(&course)
+    }
+}
+
 /// A candidate after rules: its model score, the relevance it is ranked
-/// by, and the rule that moved or placed it (index into the rules given).
+/// by, and the rule that moved or placed it (index into [`Compiled::ids`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ranked {
     pub course: u32,
@@ -44,25 +116,15 @@ pub struct Fatigue<'a> {
 /// `score_of` when `allowed`; blocked courses leave it.
 pub fn adjust(
     pool: &[(u32, f32)],
-    rules: &[Resolved],
+    rules: &Compiled,
     fatigue: Fatigue,
     allowed: impl Fn(u32) -> bool,
     score_of: impl Fn(u32) -> f32,
 ) -> Vec<Ranked> {
-    let blocked = |c: u32| {
-        rules
-            .iter()
-            .any(|r| r.rule.action == Action::Block && r.courses.contains(&c))
-    };
-    let mut cands: Vec<(u32, f32)> = pool.iter().copied().filter(|&(c, _)| !blocked(c)).collect();
-    for r in rules
-        .iter()
-        .filter(|r| matches!(r.rule.action, Action::Boost | Action::Pin))
-    {
-        for &c in &r.courses {
-            if allowed(c) && !blocked(c) && !cands.iter().any(|h| h.0 == c) {
-                cands.push((c, score_of(c)));
-            }
+    let mut cands: Vec<(u32, f32)> = pool.iter().copied().filter(|&(c, _)| !rules.blocks(c)).collect();
+    for &c in &rules.extra {
+        if allowed(c) && !rules.blocks(c) && !cands.iter().any(|h| h.0 == c) {
+            cands.push((c, score_of(c)));
         }
     }
     let (lo, hi) = cands
@@ -74,20 +136,9 @@ pub fn adjust(
         .map(|(course, score)| {
             let mut relevance = if span > 1e-12 { (score - lo) / span } else { 1.0 };
             let mut rule = None;
-            let mut strongest = 0.0f64;
-            for (i, r) in rules.iter().enumerate() {
-                let sign = match r.rule.action {
-                    Action::Boost => 1.0,
-                    Action::Bury => -1.0,
-                    _ => continue,
-                };
-                if r.courses.contains(&course) {
-                    relevance += (sign * r.rule.weight) as f32;
-                    if r.rule.weight > strongest {
-                        strongest = r.rule.weight;
-                        rule = Some(i);
-                    }
-                }
+            if let Some(&(delta, i)) = rules.effects.get(&course) {
+                relevance += delta;
+                rule = Some(i);
             }
             let fatigued = fatigue.courses.binary_search(&course).is_ok();
             if fatigued {
@@ -114,28 +165,16 @@ pub fn adjust(
 /// earlier pin, taking it out of wherever the ranking had it.
 pub fn place_pins(
     mut list: Vec<Ranked>,
-    rules: &[Resolved],
+    rules: &Compiled,
     n: usize,
     allowed: impl Fn(u32) -> bool,
     score_of: impl Fn(u32) -> f32,
 ) -> Vec<Ranked> {
-    let mut pins: Vec<(usize, &Resolved)> = rules
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.rule.action == Action::Pin)
-        .collect();
-    pins.sort_by(|a, b| {
-        a.1.rule
-            .position
-            .cmp(&b.1.rule.position)
-            .then(a.1.rule.id.cmp(&b.1.rule.id))
-    });
-    let mut placed: Vec<Ranked> = Vec::new();
-    for (i, r) in pins {
-        let Some(&course) = r
-            .courses
+    let mut placed: Vec<u32> = Vec::new();
+    for (position, i, courses) in &rules.pins {
+        let Some(&course) = courses
             .iter()
-            .find(|&&c| allowed(c) && !placed.iter().any(|p| p.course == c))
+            .find(|&&c| allowed(c) && !rules.blocks(c) && !placed.contains(&c))
         else {
             continue;
         };
@@ -151,19 +190,21 @@ pub fn place_pins(
                 pinned: false,
             },
         };
-        let item = Ranked {
-            rule: Some(i),
-            pinned: true,
-            ..item
-        };
-        placed.push(item);
+        placed.push(course);
         // Pins come in position order, so an earlier pin sits above; one
         // at the same position keeps its place and this one goes below it.
-        let mut at = (r.rule.position as usize - 1).min(list.len());
+        let mut at = (*position as usize - 1).min(list.len());
         while list.get(at).is_some_and(|x| x.pinned) {
             at += 1;
         }
-        list.insert(at, item);
+        list.insert(
+            at,
+            Ranked {
+                rule: Some(*i),
+                pinned: true,
+                ..item
+            },
+        );
     }
     list.truncate(n);
     list
@@ -208,7 +249,13 @@ mod tests {
                 courses: vec![0],
             },
         ];
-        let out = adjust(&POOL, &rules, Fatigue::default(), |_| true, |_| 0.0);
+        let out = adjust(
+            &POOL,
+            &Compiled::new(&rules),
+            Fatigue::default(),
+            |_| true,
+            |_| 0.0,
+        );
         // 2: .5 + .3 = .8 > 1's .75; 0: 1 − .6 = .4 between 2's and 3's.
         assert_eq!(order(&out), [2, 1, 0, 3, 4]);
         assert_eq!(out[0].rule, Some(0));
@@ -226,7 +273,13 @@ mod tests {
             courses: vec![7, 8],
         }];
         // 7 scores 0 (relevance 0 on the pool's 0..10 range), +1 ties the top.
-        let out = adjust(&POOL, &rules, Fatigue::default(), |c| c != 8, |_| 0.0);
+        let out = adjust(
+            &POOL,
+            &Compiled::new(&rules),
+            Fatigue::default(),
+            |c| c != 8,
+            |_| 0.0,
+        );
         assert_eq!(order(&out), [0, 7, 1, 2, 3, 4]);
     }
 
@@ -241,14 +294,14 @@ mod tests {
             courses: &[0],
             penalty: 0.6,
         };
-        let out = adjust(&POOL, &rules, f, |_| true, |_| 0.0);
+        let out = adjust(&POOL, &Compiled::new(&rules), f, |_| true, |_| 0.0);
         assert_eq!(order(&out), [2, 0, 3, 4]);
         assert!(out[1].fatigued && !out[0].fatigued);
     }
 
     #[test]
     fn pins_place_one_course_each_at_their_position() {
-        let list = adjust(&POOL, &[], Fatigue::default(), |_| true, |_| 0.0);
+        let list = adjust(&POOL, &Compiled::default(), Fatigue::default(), |_| true, |_| 0.0);
         let p1 = rule("p1", Action::Pin, 0.0, 1);
         let p3 = rule("p3", Action::Pin, 0.0, 3);
         let rules = [
@@ -262,7 +315,7 @@ mod tests {
             },
         ];
         // 9 is not allowed, so p3 places 4; p1 places 3 first.
-        let out = place_pins(list, &rules, 4, |c| c != 9, |_| 0.0);
+        let out = place_pins(list, &Compiled::new(&rules), 4, |c| c != 9, |_| 0.0);
         assert_eq!(order(&out), [3, 0, 4, 1]);
         assert_eq!(out[0].rule, Some(1));
         assert_eq!(out[2].rule, Some(0));
@@ -276,8 +329,14 @@ mod tests {
             rule: &p,
             courses: vec![7],
         }];
-        let list = adjust(&POOL[..2], &[], Fatigue::default(), |_| true, |_| 0.0);
-        let out = place_pins(list, &rules, 10, |_| true, |_| -1.0);
+        let list = adjust(
+            &POOL[..2],
+            &Compiled::default(),
+            Fatigue::default(),
+            |_| true,
+            |_| 0.0,
+        );
+        let out = place_pins(list, &Compiled::new(&rules), 10, |_| true, |_| -1.0);
         assert_eq!(order(&out), [0, 1, 7]);
         assert_eq!(out[2].score, -1.0);
     }

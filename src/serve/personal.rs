@@ -4,7 +4,6 @@
 //! same lists through here.
 
 use super::recommend::{recommend, Context, Listed, Query, Who};
-use super::rulebook::resolve;
 use super::snapshot::ModelSnapshot;
 use super::user_view::UserView;
 use super::Live;
@@ -47,10 +46,9 @@ pub fn learner_list(
         .filter_map(|id| c.index.get(id).copied())
         .collect();
     fatigued.sort_unstable();
-    let rules = live.rules.current();
-    let resolved = match shaping.rules {
-        true => resolve(&rules, c, segment, now_ms),
-        false => vec![],
+    let rules = match shaping.rules {
+        true => live.rules.compiled(&snap.courses, segment, now_ms),
+        false => std::sync::Arc::default(),
     };
     let ctx = Context {
         dismissed,
@@ -58,7 +56,7 @@ pub fn learner_list(
             courses: &fatigued,
             penalty: live.fatigue.settings.penalty,
         },
-        rules: &resolved,
+        rules: &rules,
         exploration: (shaping.exploration > 0.0)
             .then(|| (shaping.exploration, daily_seed(user, now_ms.div_euclid(DAY_MS)))),
     };

@@ -13,8 +13,7 @@ use crate::model::topn::top_n_scores;
 use crate::model::Factors;
 use crate::paths::evaluate::BLEND_POOL;
 use crate::paths::order::blend_pool;
-use crate::rules::engine::{self, Fatigue, Ranked, Resolved};
-use crate::rules::Action;
+use crate::rules::engine::{self, Compiled, Fatigue, Ranked};
 
 /// How a list was made: the trained factor, a factor folded in since, the
 /// learner's declared interests, or popularity.
@@ -112,13 +111,26 @@ pub struct Pick {
 /// What shapes a learner's list beyond the model: their dismissals, the
 /// courses they are fatigued of, the active rules for them, and
 /// exploration (share of slots, 0..1, and the day's seed).
-#[derive(Default)]
 pub struct Context<'a> {
     /// Sorted course indices never to list.
     pub dismissed: &'a [u32],
     pub fatigue: Fatigue<'a>,
-    pub rules: &'a [Resolved<'a>],
+    pub rules: &'a Compiled,
     pub exploration: Option<(f64, u64)>,
+}
+
+/// No rules.
+static NO_RULES: std::sync::LazyLock<Compiled> = std::sync::LazyLock::new(Compiled::default);
+
+impl Default for Context<'_> {
+    fn default() -> Self {
+        Context {
+            dismissed: &[],
+            fatigue: Fatigue::default(),
+            rules: &NO_RULES,
+            exploration: None,
+        }
+    }
 }
 
 /// How many candidates MMR chooses from, per requested item.
@@ -143,12 +155,6 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query, ctx: &Context) -> L
         .iter()
         .filter_map(|id| c.index.get(id).copied())
         .collect();
-    let blocked: HashSet<u32> = ctx
-        .rules
-        .iter()
-        .filter(|r| r.rule.action == Action::Block)
-        .flat_map(|r| r.courses.iter().copied())
-        .collect();
     let taken = who.taken();
     let owned = who.took();
     let plan = plan_data(c);
@@ -159,12 +165,15 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query, ctx: &Context) -> L
             && taken.binary_search(&i).is_err()
             && ctx.dismissed.binary_search(&i).is_err()
             && !excluded.contains(&i)
-            && !blocked.contains(&i)
+            && !ctx.rules.blocks(i)
             && (!q.ready_only || plan.ready(i, owned))
     };
-    let demotes = !ctx.fatigue.courses.is_empty() || ctx.rules.iter().any(|r| r.rule.action == Action::Bury);
-    let pool =
-        if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n } + if demotes { q.n + DEMOTION_ROOM } else { 0 };
+    // Room for what bury and fatigue may push out of the top n.
+    let room = match ctx.rules.has_bury {
+        true => q.n + DEMOTION_ROOM,
+        false => ctx.fatigue.courses.len().min(q.n),
+    };
+    let pool = if q.diversity > 0.0 { q.n * MMR_POOL } else { q.n } + room;
     let (hits, strategy, took) = candidates(snap, who, pool, &allowed);
     let score_of = |i: u32| match who {
         Who::Factor { factor, .. } => crate::model::topn::dot(factor, c.factors.row(i as usize)),
@@ -212,7 +221,7 @@ pub fn recommend(snap: &ModelSnapshot, who: &Who, q: &Query, ctx: &Context) -> L
         .map(|(s, r)| {
             let (score, rule, fatigued) = match s.kind {
                 SlotKind::Explored => (score_of(s.course), None, false),
-                _ => (r.score, r.rule.map(|i| ctx.rules[i].rule.id.clone()), r.fatigued),
+                _ => (r.score, r.rule.map(|i| ctx.rules.ids[i].clone()), r.fatigued),
             };
             Pick {
                 course: s.course,
