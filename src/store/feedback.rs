@@ -185,40 +185,6 @@ impl Store {
         }))
     }
 
-    /// The served lists of a learner since `since_ms`, newest first (at
-    /// most `limit`).
-    pub async fn served_lists_of(
-        &self,
-        user_id: &str,
-        since_ms: i64,
-        limit: i64,
-    ) -> sqlx::Result<Vec<ServedList>> {
-        type Row = (String, String, i64, f64, i32, String, String);
-        let rows: Vec<Row> = on_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT rec_id, user_id, ts_ms, exploration, pool_size, strategy, items FROM served_lists \
-                 WHERE user_id = $1 AND ts_ms >= $2 ORDER BY ts_ms DESC LIMIT $3",
-            )
-            .bind(user_id)
-            .bind(since_ms)
-            .bind(limit)
-            .fetch_all(p)
-            .await
-        })?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ServedList {
-                rec_id: r.0,
-                user_id: r.1,
-                ts_ms: r.2,
-                exploration: r.3,
-                pool_size: r.4,
-                strategy: r.5,
-                items: serde_json::from_str(&r.6).unwrap_or_default(),
-            })
-            .collect())
-    }
-
     /// The latest served lists since `since_ms` (at most
     /// [`MAX_LOGGED_LISTS`]), each slot with whether its course was
     /// clicked and bought (net of refunds) by the learner from that list
