@@ -96,14 +96,6 @@ impl Rule {
     pub fn applies_to(&self, segment: Option<u32>) -> bool {
         self.segments.is_empty() || segment.is_some_and(|s| self.segments.contains(&s))
     }
-
-    /// True when the rule names a course of this id and category.
-    pub fn names(&self, course_id: &str, category: &str) -> bool {
-        match &self.target {
-            Target::Courses(ids) => ids.iter().any(|c| c == course_id),
-            Target::Category(c) => c == category,
-        }
-    }
 }
 
 fn parse_time(field: &str, v: &Option<String>, errs: &mut Vec<FieldError>) -> Option<i64> {
@@ -279,6 +271,5 @@ mod tests {
         .unwrap();
         assert!(!r.active_at(999) && r.active_at(1000) && r.active_at(1999) && !r.active_at(2000));
         assert!(r.applies_to(Some(2)) && !r.applies_to(Some(1)) && !r.applies_to(None));
-        assert!(r.names("any", "x") && !r.names("any", "y"));
     }
 }

@@ -36,10 +36,6 @@ impl RuleBook {
         *self.cache.lock().unwrap() = None;
     }
 
-    pub fn current(&self) -> Arc<Vec<Rule>> {
-        self.rules.load_full()
-    }
-
     /// Rules in force at `now_ms`.
     pub fn active_count(&self, now_ms: i64) -> usize {
         self.rules.load().iter().filter(|r| r.active_at(now_ms)).count()
